@@ -1,0 +1,79 @@
+"""The ports the core needs from the outside: a store, and (later) chat adapters.
+
+The core depends only on these protocols; `storage/` and `adapters/` implement them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
+
+from bot.models import Announcement, Channel
+
+
+class Store(Protocol):
+    """Everything the bot must remember across restarts."""
+
+    async def close(self) -> None:
+        """Release the connection."""
+
+    # -- announcements -------------------------------------------------------------------------
+    async def save_announcement(self, announcement: Announcement) -> bool:
+        """Store a complete announcement and its papers; False when that date was already stored."""
+
+    async def get_announcement(self, date: dt.date) -> Announcement | None:
+        """The stored announcement of that date."""
+
+    async def latest_announcement(self) -> Announcement | None:
+        """The most recent stored announcement."""
+
+    async def announcement_dates(self, since: dt.date) -> list[dt.date]:
+        """Dates of stored announcements on or after `since`, oldest first."""
+
+    async def prune_announcements(self, before: dt.date) -> int:
+        """Forget announcements older than `before` (the ledger is kept); return how many."""
+
+    # -- channels and their topics ------------------------------------------------------------
+    async def save_channel(self, channel: Channel) -> Channel:
+        """Insert or update a channel by (platform, chat_id), topics included; return it with its id."""
+
+    async def get_channel(self, platform: str, chat_id: str) -> Channel | None:
+        """The channel, with its topics."""
+
+    async def list_channels(self, *, active_only: bool = True, platform: str | None = None) -> list[Channel]:
+        """Channels (with topics), optionally only those with the daily digest on, or of one platform."""
+
+    async def move_channel(self, platform: str, old_chat_id: str, new_chat_id: str) -> Channel | None:
+        """Re-key a channel whose chat id changed (a Telegram group upgraded to a supergroup)."""
+
+    async def subscribed_categories(self) -> set[str]:
+        """Categories named explicitly by the topics of active channels."""
+
+    # -- the delivery ledger: one row per (channel, paper), ever --------------------------------
+    async def reserve_deliveries(
+        self, channel_id: int, announcement_date: dt.date, arxiv_ids: Sequence[str]
+    ) -> list[str]:
+        """Mark these papers pending for the channel; return, in the given order, those now pending.
+
+        Papers already sent are left out; papers left pending by an interrupted run are returned again.
+        """
+
+    async def confirm_deliveries(self, channel_id: int, arxiv_ids: Sequence[str]) -> None:
+        """Mark pending papers as sent."""
+
+    async def release_deliveries(self, channel_id: int, arxiv_ids: Sequence[str]) -> None:
+        """Drop pending rows whose message surely never reached the platform."""
+
+    async def record_delivery(self, channel_id: int, announcement_date: dt.date, arxiv_id: str) -> bool:
+        """Record one paper as sent; False (and nothing changed) if the ledger already holds it."""
+
+    async def delivered_ids(self, channel_id: int, arxiv_ids: Sequence[str] | None = None) -> set[str]:
+        """Papers already sent to the channel (among `arxiv_ids`, or all)."""
+
+    # -- small state: last feed check, last delivery result, ... -----------------------------------
+    async def get_state(self, key: str) -> str | None:
+        """A value saved with `set_state`."""
+
+    async def set_state(self, key: str, value: str) -> None:
+        """Save a small value under a key."""

@@ -1,0 +1,26 @@
+"""Fixtures shared by every test: no test may reach a real host."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", ""}
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Make name resolution of any host but loopback fail, so no test escapes to the internet."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host) if host is not None else ""
+        if name not in _LOCAL_HOSTS and not name.startswith("127."):
+            raise socket.gaierror(socket.EAI_NONAME, f"tests may not resolve {name!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+    yield
