@@ -61,8 +61,19 @@ class Settings(BaseSettings):
     def _split_ids(cls, value: Any) -> Any:
         """Accept `123,456`."""
         if isinstance(value, str):
-            return tuple(int(part) for part in value.replace(",", " ").split())
+            parts = value.replace(",", " ").split()
+            if not all(part.lstrip("-").isdigit() for part in parts):
+                raise ValueError("must be numeric Telegram user ids, comma-separated")
+            return tuple(int(part) for part in parts)
         return value
+
+    @field_validator("telegram_bot_token", "discord_bot_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """`TELEGRAM_BOT_TOKEN=` (empty) means no token."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,85 @@
+"""Building digests: one matching pass over an announcement serves every channel."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+
+from bot.matching import Matcher
+from bot.models import ANNOUNCE_TYPE_ORDER, Announcement, Channel, Digest, Paper, Topic, TopicDigest
+
+log = logging.getLogger(__name__)
+
+
+def effective_categories(topic: Topic, default_categories: Sequence[str]) -> tuple[str, ...]:
+    """The categories a topic watches: its own, or the defaults when it names none."""
+    return topic.categories or tuple(default_categories)
+
+
+def announced_count(announcement: Announcement, categories: Collection[str]) -> int:
+    """How many of the announcement's papers fall in any of these categories."""
+    wanted = set(categories)
+    return sum(1 for paper in announcement.papers if wanted.intersection(paper.categories))
+
+
+def _digest_order(papers: Sequence[Paper], indices: Sequence[int]) -> tuple[Paper, ...]:
+    """New papers first, then cross-lists, replacements and cross-listed replacements; feed order within."""
+    ordered = sorted(indices, key=lambda index: (ANNOUNCE_TYPE_ORDER[papers[index].announce_type], index))
+    return tuple(papers[index] for index in ordered)
+
+
+def build_digests(
+    announcement: Announcement,
+    channels: Sequence[Channel],
+    default_categories: Sequence[str],
+    *,
+    skip_ids: dict[int, Collection[str]] | None = None,
+) -> list[Digest]:
+    """One digest per channel (same order), from a single compiled matcher over all their topics.
+
+    `skip_ids` maps a channel's position in `channels` to paper ids it must not get again.
+    """
+    all_topics: list[Topic] = []
+    owners: list[int] = []
+    for position, channel in enumerate(channels):
+        all_topics.extend(channel.topics)
+        owners.extend([position] * len(channel.topics))
+    matcher = Matcher.compile(all_topics, default_categories)
+    matches = matcher.match(announcement.papers)
+
+    sections: list[list[TopicDigest]] = [[] for _ in channels]
+    for topic, owner, indices in zip(all_topics, owners, matches, strict=True):
+        skipped = (skip_ids or {}).get(owner)
+        if skipped:
+            indices = [index for index in indices if announcement.papers[index].arxiv_id not in skipped]
+        sections[owner].append(TopicDigest(topic=topic, papers=_digest_order(announcement.papers, indices)))
+
+    digests = []
+    for position, channel in enumerate(channels):
+        watched = sorted(
+            {category for topic in channel.topics for category in effective_categories(topic, default_categories)}
+        )
+        digests.append(
+            Digest(
+                date=announcement.date,
+                topics=tuple(sections[position]),
+                announced_count=announced_count(announcement, watched),
+                channel=channel,
+                categories=tuple(watched),
+            )
+        )
+    return digests
+
+
+def build_digest(
+    announcement: Announcement,
+    topics: Sequence[Topic],
+    default_categories: Sequence[str],
+    *,
+    channel: Channel | None = None,
+) -> Digest:
+    """The digest of these topics for one announcement (an ad-hoc or preview digest)."""
+    holder = channel or Channel(platform="preview", chat_id="preview")
+    digest = build_digests(announcement, [replace(holder, topics=tuple(topics))], default_categories)[0]
+    return digest if channel is not None else replace(digest, channel=None)
