@@ -101,6 +101,8 @@ class Channel:
     max_inline_papers: int = 30  # above this, the whole digest also goes as a Markdown file
     notify_empty: bool = True  # post a short line on announcement days with no match
     topics: tuple[Topic, ...] = ()
+    # The newest announcement this channel's digest is done for; later ones are still to deliver.
+    last_digest_date: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)

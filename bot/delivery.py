@@ -1,0 +1,295 @@
+"""Delivering digests: each channel at its own time, each paper exactly once, through any error.
+
+The core decides what is due and keeps the ledger; a `ChatAdapter` renders a digest into platform
+messages and sends them. For every message the papers it carries are reserved in the ledger first,
+then sent, then confirmed; a message that surely never left is released again. A crash between a send
+and its confirmation leaves the papers pending, and they are sent again on restart: the only window in
+which a paper can arrive twice, and it is milliseconds wide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from bot.digests import build_digests
+from bot.models import Announcement, Channel, Digest
+from bot.ports import Store
+from bot.schedule import due_at
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def utc_now() -> dt.datetime:
+    """The current time, UTC-aware."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One platform message, already formatted, and the papers whose delivery it completes."""
+
+    text: str
+    paper_ids: tuple[str, ...] = ()
+    document_name: str | None = None  # set: send `document` as a file, with `text` as its caption
+    document: bytes | None = None
+
+
+class DeliveryError(Exception):
+    """A message could not be delivered."""
+
+
+class ChatGoneError(DeliveryError):
+    """The chat is gone for the bot (blocked, kicked, deleted): stop delivering there."""
+
+
+class ChatMovedError(DeliveryError):
+    """The chat has a new id (a Telegram group became a supergroup)."""
+
+    def __init__(self, new_chat_id: str) -> None:
+        super().__init__(f"chat moved to {new_chat_id}")
+        self.new_chat_id = new_chat_id
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """Worth trying again later (network trouble, 5xx, rate limit); `retry_after` if the platform said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ChatAdapter(Protocol):
+    """What the core needs from a chat platform to deliver digests."""
+
+    platform: str
+
+    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
+        """The messages that carry this digest to this channel, every paper in exactly one of them."""
+
+    def render_empty_day(self, digest: Digest, channel: Channel) -> OutgoingMessage:
+        """The short line for an announcement day with no match."""
+
+    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
+        """Send one message; raises ChatGoneError, ChatMovedError or TemporaryDeliveryError."""
+
+
+@dataclass(slots=True)
+class ChannelOutcome:
+    """What one channel's delivery of one announcement came to."""
+
+    channel: Channel
+    announcement_date: dt.date
+    papers_sent: int = 0
+    messages_sent: int = 0
+    result: str = "ok"  # ok, empty, gone, failed
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    """What one round of deliveries did."""
+
+    outcomes: list[ChannelOutcome] = field(default_factory=list)
+
+    @property
+    def papers_sent(self) -> int:
+        """Papers delivered in this round, over all channels."""
+        return sum(outcome.papers_sent for outcome in self.outcomes)
+
+
+def last_delivery_key(channel_id: int) -> str:
+    """The state key under which a channel's last delivery result is kept (for /status)."""
+    return f"delivery:last:{channel_id}"
+
+
+class DeliveryService:
+    """Finds due digests and delivers them through the adapters, exactly once per channel and paper."""
+
+    def __init__(
+        self,
+        store: Store,
+        adapters: Mapping[str, ChatAdapter],
+        default_categories: Sequence[str],
+        *,
+        clock: Clock = utc_now,
+        sleep: Sleep = asyncio.sleep,
+        concurrency: int = 64,
+        max_attempts: int = 5,
+        retention_days: int = 14,
+    ) -> None:
+        self._store = store
+        self._adapters = dict(adapters)
+        self._default_categories = tuple(default_categories)
+        self._clock = clock
+        self._sleep = sleep
+        self._concurrency = asyncio.Semaphore(concurrency)
+        self._max_attempts = max_attempts
+        self._retention = dt.timedelta(days=retention_days)
+        self._round_lock = asyncio.Lock()
+
+    async def deliver_due(self) -> DeliveryReport:
+        """Deliver every digest whose time has come: oldest announcement first, channels concurrently."""
+        async with self._round_lock:
+            report = DeliveryReport()
+            now = self._clock()
+            dates = await self._store.announcement_dates(now.date() - self._retention)
+            if not dates:
+                return report
+            channels = [
+                channel
+                for channel in await self._store.list_channels(active_only=True)
+                if channel.platform in self._adapters and channel.topics
+            ]
+            for date in dates:
+                due = [
+                    channel
+                    for channel in channels
+                    if (channel.last_digest_date is None or channel.last_digest_date < date)
+                    and due_at(date, channel.delivery_time, channel.timezone) <= now
+                ]
+                if not due:
+                    continue
+                announcement = await self._store.get_announcement(date)
+                if announcement is None:
+                    continue
+                outcomes = await self._deliver_announcement(announcement, due)
+                report.outcomes.extend(outcomes)
+                by_id = {outcome.channel.id: outcome for outcome in outcomes}
+                remaining = []
+                for channel in channels:
+                    outcome = by_id.get(channel.id)
+                    if outcome is None:
+                        remaining.append(channel)
+                    elif outcome.result in {"ok", "empty"}:
+                        remaining.append(outcome.channel)
+                    # A channel that failed (or is gone) must not skip ahead to a later date this round.
+                channels = remaining
+            return report
+
+    async def _deliver_announcement(
+        self, announcement: Announcement, channels: Sequence[Channel]
+    ) -> list[ChannelOutcome]:
+        """One matching pass for all these channels, then each channel's digest, concurrently."""
+        ids = [paper.arxiv_id for paper in announcement.papers]
+        skip: dict[int, set[str]] = {}
+        for position, channel in enumerate(channels):
+            assert channel.id is not None
+            skip[position] = await self._store.delivered_ids(channel.id, ids)
+        digests = build_digests(announcement, channels, self._default_categories, skip_ids=skip)
+
+        async def one(channel: Channel, digest: Digest) -> ChannelOutcome:
+            async with self._concurrency:
+                return await self.deliver_digest(channel, digest)
+
+        return list(await asyncio.gather(*(one(c, d) for c, d in zip(channels, digests, strict=True))))
+
+    async def deliver_digest(self, channel: Channel, digest: Digest) -> ChannelOutcome:
+        """Deliver one channel's digest of one announcement and move its cursor past that date."""
+        adapter = self._adapters[channel.platform]
+        outcome = ChannelOutcome(channel=channel, announcement_date=digest.date)
+        try:
+            if digest.matched_count == 0:
+                outcome.result = "empty"
+                if channel.notify_empty:
+                    channel = await self._send(adapter, channel, adapter.render_empty_day(digest, channel), outcome)
+            else:
+                for message in adapter.render_digest(digest, channel):
+                    channel = await self._send_with_ledger(adapter, channel, digest.date, message, outcome)
+        except ChatGoneError as error:
+            outcome.result = "gone"
+            log.warning("%s chat %s is gone (%s); its daily digest is turned off", channel.platform, channel.chat_id, error)
+            channel = await self._store.save_channel(replace(channel, active=False))
+        except DeliveryError as error:
+            outcome.result = "failed"
+            log.warning("delivery to %s chat %s failed: %s", channel.platform, channel.chat_id, error)
+        else:
+            channel = await self._store.save_channel(replace(channel, last_digest_date=digest.date))
+        outcome.channel = channel
+        assert channel.id is not None
+        await self._store.set_state(
+            last_delivery_key(channel.id),
+            json.dumps(
+                {
+                    "at": self._clock().isoformat(timespec="seconds"),
+                    "date": digest.date.isoformat(),
+                    "result": outcome.result,
+                    "papers": outcome.papers_sent,
+                }
+            ),
+        )
+        return outcome
+
+    async def _send_with_ledger(
+        self,
+        adapter: ChatAdapter,
+        channel: Channel,
+        date: dt.date,
+        message: OutgoingMessage,
+        outcome: ChannelOutcome,
+    ) -> Channel:
+        """Reserve the message's papers, send it, confirm them; release them if it surely never left."""
+        assert channel.id is not None
+        if message.paper_ids:
+            pending = await self._store.reserve_deliveries(channel.id, date, message.paper_ids)
+            if not pending:
+                return channel  # every paper here was delivered before
+        try:
+            channel = await self._send(adapter, channel, message, outcome)
+        except DeliveryError:
+            assert channel.id is not None
+            await self._store.release_deliveries(channel.id, message.paper_ids)
+            raise
+        assert channel.id is not None
+        await self._store.confirm_deliveries(channel.id, message.paper_ids)
+        outcome.papers_sent += len(message.paper_ids)
+        return channel
+
+    async def _send(
+        self, adapter: ChatAdapter, channel: Channel, message: OutgoingMessage, outcome: ChannelOutcome
+    ) -> Channel:
+        """Send with retries: follow a moved chat, wait out rate limits, back off on network trouble."""
+        delay = 1.0
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await adapter.send(channel, message)
+            except ChatMovedError as moved:
+                log.info("%s chat %s moved to %s", channel.platform, channel.chat_id, moved.new_chat_id)
+                relocated = await self._store.move_channel(channel.platform, channel.chat_id, moved.new_chat_id)
+                channel = relocated or replace(channel, chat_id=moved.new_chat_id)
+                continue
+            except TemporaryDeliveryError as error:
+                if attempt == self._max_attempts:
+                    raise
+                wait = error.retry_after if error.retry_after is not None else delay
+                delay = min(delay * 2, 60.0)
+                log.info("retrying %s chat %s in %.1f s: %s", channel.platform, channel.chat_id, wait, error)
+                await self._sleep(wait)
+                continue
+            outcome.messages_sent += 1
+            return channel
+        raise TemporaryDeliveryError(f"gave up after {self._max_attempts} attempts")
+
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event, *, tick: float = 30.0) -> None:
+        """Deliver due digests every `tick` seconds, or at once when `wake` is set, until `stop`."""
+        while not stop.is_set():
+            try:
+                report = await self.deliver_due()
+                if report.outcomes:
+                    log.info(
+                        "delivered %d papers to %d channels", report.papers_sent, len(report.outcomes)
+                    )
+            except Exception:
+                log.exception("delivery round failed; trying again next round")
+            wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+            _, pending = await asyncio.wait(waiters, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in pending:
+                waiter.cancel()

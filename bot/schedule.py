@@ -1,0 +1,69 @@
+"""When announcements appear and when each channel's digest is due, in the channel's own time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ARXIV_TZ = ZoneInfo("America/New_York")
+UTC = dt.UTC
+
+_TIME = re.compile(r"^(\d{1,2})[:.h](\d{2})$")
+
+
+class ScheduleError(ValueError):
+    """A time or time zone a user typed cannot be used; the message says why."""
+
+
+def parse_time_of_day(text: str) -> dt.time:
+    """`08:00`, `8:00`, `8.00` or `8h00` → a time; raises ScheduleError otherwise."""
+    match = _TIME.match(text.strip())
+    if not match:
+        raise ScheduleError(f"{text.strip()[:20]!r} is not a time: use HH:MM, e.g. 08:00")
+    hour, minute = int(match.group(1)), int(match.group(2))
+    if hour > 23 or minute > 59:
+        raise ScheduleError(f"{text.strip()!r} is not a time of day: use 00:00 to 23:59")
+    return dt.time(hour, minute)
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    """An IANA time zone (`Europe/Berlin`, `UTC`); raises ScheduleError naming it otherwise."""
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > 64 or ".." in cleaned or cleaned.startswith("/"):
+        raise ScheduleError(f"{cleaned[:64]!r} is not an IANA time zone, e.g. Europe/Berlin")
+    try:
+        return ZoneInfo(cleaned)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(f"{cleaned!r} is not an IANA time zone, e.g. Europe/Berlin") from None
+
+
+def available_at(announcement_date: dt.date) -> dt.datetime:
+    """When an announcement can be read: midnight US Eastern of its date, when rss.arxiv.org switches."""
+    return dt.datetime.combine(announcement_date, dt.time(0, 0), tzinfo=ARXIV_TZ).astimezone(UTC)
+
+
+def due_at(announcement_date: dt.date, delivery_time: dt.time | None, timezone: str) -> dt.datetime:
+    """When a channel's digest of this announcement is due (UTC).
+
+    Without a delivery time: as soon as the announcement is available. With one: its first occurrence
+    in the channel's time zone at or after the announcement became available.
+    """
+    start = available_at(announcement_date)
+    if delivery_time is None:
+        return start
+    zone = ZoneInfo(timezone)
+    local_start = start.astimezone(zone)
+    candidate = dt.datetime.combine(local_start.date(), delivery_time, tzinfo=zone)
+    if candidate < local_start:
+        candidate = dt.datetime.combine(local_start.date() + dt.timedelta(days=1), delivery_time, tzinfo=zone)
+    # A wall time skipped by a DST change resolves forward, which zoneinfo's fold rules already give.
+    return candidate.astimezone(UTC)
+
+
+def next_announcement_date(after: dt.date) -> dt.date:
+    """The next weekday (Mon–Fri) after a date: the next date an rss.arxiv.org announcement may carry."""
+    day = after + dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return day

@@ -1,0 +1,91 @@
+"""Settings: defaults, parsing and one-line errors naming the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, SettingsError, load_settings
+
+ALL_SETTINGS = [name.upper() for name in Settings.model_fields]
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Run each test in an empty directory with none of the settings in the environment."""
+    for name in ALL_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults() -> None:
+    """With nothing set, the documented defaults apply."""
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///arxiv-digest.db"
+    assert settings.database_path == Path("arxiv-digest.db")
+    assert settings.default_categories == ("cs.AI", "cs.CL", "cs.CV", "cs.LG")
+    assert settings.arxiv_poll_interval == 600
+    assert settings.arxiv_request_interval == 3
+    assert settings.telegram_bot_token is None
+    assert settings.discord_bot_token is None
+
+
+def test_categories_are_split_and_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DEFAULT_CATEGORIES accepts commas or spaces and any letter case."""
+    monkeypatch.setenv("DEFAULT_CATEGORIES", "cs.cv, CS.cl  stat.ML")
+    assert load_settings().default_categories == ("cs.CV", "cs.CL", "stat.ML")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("DATABASE_URL", "postgresql://localhost/db", "only sqlite"),
+        ("DEFAULT_CATEGORIES", "cs.AI,cs.XYZ", "cs.XYZ"),
+        ("DEFAULT_CATEGORIES", " , ", "at least one category"),
+        ("ARXIV_POLL_INTERVAL", "2", "greater than or equal to 3"),
+        ("ARXIV_REQUEST_INTERVAL", "1", "greater than or equal to 3"),
+        ("ARXIV_POLL_INTERVAL", "soon", "number"),
+        ("LOG_LEVEL", "LOUD", "DEBUG"),
+        ("ADMIN_USER_IDS", "12,abc", "numeric"),
+    ],
+)
+def test_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str) -> None:
+    """A bad value raises one line that names the setting and says what is wrong."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert name in message
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_tokens_are_secret_and_empty_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tokens never show in the settings' repr; an empty token counts as none."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SECRET-TOKEN")
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", "")
+    settings = load_settings()
+    assert settings.telegram_bot_token is not None
+    assert settings.telegram_bot_token.get_secret_value() == "123456:SECRET-TOKEN"
+    assert "SECRET-TOKEN" not in repr(settings)
+    assert "SECRET-TOKEN" not in str(settings.model_dump())
+    assert settings.discord_bot_token is None
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    """A `.env` file in the working directory supplies settings."""
+    (tmp_path / ".env").write_text("ARXIV_POLL_INTERVAL=30\nADMIN_USER_IDS=1, 2\n", encoding="utf-8")
+    settings = load_settings()
+    assert settings.arxiv_poll_interval == 30
+    assert settings.admin_user_ids == (1, 2)
+
+
+def test_env_example_lists_every_setting() -> None:
+    """`.env.example` and the README document every setting the class reads."""
+    root = Path(__file__).parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    example = (Path(__file__).parents[2] / ".env.example").read_text(encoding="utf-8")
+    for name in ALL_SETTINGS:
+        assert f"\n{name}=" in example
+        assert f"| `{name}` |" in readme
