@@ -27,7 +27,15 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, MessageEntityType, ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import (
     Application,
     BaseRateLimiter,
@@ -41,6 +49,7 @@ from adapters.markdown_output import render_markdown
 from adapters.telegram_format import TelegramMessage, render_digest, render_empty_day, render_plain_text
 from bot.commands import COMMANDS, CommandReply, CommandRequest, CommandService
 from bot.delivery import (
+    AdapterStartupError,
     ChatGoneError,
     ChatMovedError,
     DeliveryError,
@@ -315,6 +324,12 @@ class TelegramAdapter:
     async def run(self, stop: asyncio.Event) -> None:
         """Poll for updates until `stop` is set; deliveries may be sent meanwhile."""
         app = self.application
+        try:
+            await app.initialize()
+        except InvalidToken:
+            raise AdapterStartupError(
+                "Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)"
+            ) from None
         async with app:
             await app.bot.delete_webhook(drop_pending_updates=False)
             await app.bot.set_my_commands(
@@ -474,8 +489,8 @@ class TelegramAdapter:
             return
         if change.new_chat_member.status in (ChatMember.LEFT, ChatMember.BANNED):
             channel = await self._store.get_channel(PLATFORM, str(change.chat.id))
-            if channel is not None and channel.active:
-                await self._store.save_channel(replace(channel, active=False))
+            if channel is not None and channel.active and channel.id is not None:
+                await self._store.set_channel_active(channel.id, False)
                 log.info("removed from Telegram chat %s; its daily digest is off", change.chat.id)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

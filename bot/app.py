@@ -12,7 +12,7 @@ import signal
 import sys
 
 from bot.commands import CommandService
-from bot.delivery import ChatAdapter, Clock, DeliveryService, utc_now
+from bot.delivery import AdapterStartupError, ChatAdapter, Clock, DeliveryService, utc_now
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.models import Announcement
@@ -103,8 +103,6 @@ async def serve(
 
 async def run_bot(settings: Settings) -> int:
     """Run the bot until SIGINT/SIGTERM; returns the exit status."""
-    from telegram.error import InvalidToken
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -116,8 +114,10 @@ async def run_bot(settings: Settings) -> int:
         print(str(error), file=sys.stderr)
         return 2
     except ExceptionGroup as group:
-        if group.subgroup(InvalidToken) is None:
+        startup = group.subgroup(AdapterStartupError)
+        if startup is None:
             raise
-        print("arxiv-digest: Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)", file=sys.stderr)
+        for error in startup.exceptions:
+            print(f"arxiv-digest: {error}", file=sys.stderr)
         return 2
     return 0

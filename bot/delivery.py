@@ -67,6 +67,10 @@ class TemporaryDeliveryError(DeliveryError):
         self.retry_after = retry_after
 
 
+class AdapterStartupError(Exception):
+    """An adapter cannot start (e.g. its token is rejected); the message says why in one line."""
+
+
 class ChatAdapter(Protocol):
     """What the core needs from a chat platform to deliver digests."""
 
@@ -206,12 +210,16 @@ class DeliveryService:
         except ChatGoneError as error:
             outcome.result = "gone"
             log.warning("%s chat %s is gone (%s); its daily digest is turned off", channel.platform, channel.chat_id, error)
-            channel = await self._store.save_channel(replace(channel, active=False))
+            assert channel.id is not None
+            await self._store.set_channel_active(channel.id, False)
+            channel = replace(channel, active=False)
         except DeliveryError as error:
             outcome.result = "failed"
             log.warning("delivery to %s chat %s failed: %s", channel.platform, channel.chat_id, error)
         else:
-            channel = await self._store.save_channel(replace(channel, last_digest_date=digest.date))
+            assert channel.id is not None
+            await self._store.set_digest_done(channel.id, digest.date)
+            channel = replace(channel, last_digest_date=digest.date)
         outcome.channel = channel
         assert channel.id is not None
         await self._store.set_state(

@@ -38,6 +38,12 @@ class Store(Protocol):
     async def save_channel(self, channel: Channel) -> Channel:
         """Insert or update a channel by (platform, chat_id), topics included; return it with its id."""
 
+    async def set_channel_active(self, channel_id: int, active: bool) -> None:
+        """Turn a channel's daily digest on or off, leaving its other settings and topics alone."""
+
+    async def set_digest_done(self, channel_id: int, announcement_date: dt.date) -> None:
+        """Record that a channel's digest of this announcement is done (never moves backwards)."""
+
     async def get_channel(self, platform: str, chat_id: str) -> Channel | None:
         """The channel, with its topics."""
 

@@ -1,0 +1,868 @@
+"""The SQLite store: everything the bot remembers, in one file, behind `bot.ports.Store`.
+
+One aiosqlite connection in autocommit mode; every write is an explicit `BEGIN IMMEDIATE … COMMIT`
+(rolled back on any error or cancellation), and every multi-statement read runs in one snapshot
+transaction. An `asyncio.Lock` keeps coroutines from interleaving inside each other's transactions —
+they share the connection, so without it a reader could see another coroutine's uncommitted rows.
+
+The schema lives in numbered migration files (`storage/migrations/V{n}__{name}.sql`), read with
+`importlib.resources` and applied at start-up, each in its own transaction, recorded in
+`schema_migrations`. A database written by a newer version is refused, untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import importlib.resources
+import json
+import logging
+import pathlib
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from importlib.resources.abc import Traversable
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import aiosqlite
+
+from bot.models import ANNOUNCE_TYPE_ORDER, Announcement, AnnounceType, Channel, Paper, Topic
+
+if TYPE_CHECKING:
+    from bot.ports import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+#: How long a writer waits for another process's write lock before giving up.
+BUSY_TIMEOUT_MS = 10_000
+#: Announcements younger than this are never pruned, whatever `before` says: a bot that was down
+#: for a while must still find the days it has to catch up on.
+MIN_RETENTION = dt.timedelta(days=14)
+# Ids per IN-list: far below SQLite's variable limit (999 before 3.32, 32766 after).
+_CHUNK = 500
+
+_MIGRATION_FILE = re.compile(r"V(?P<version>[1-9][0-9]*)__(?P<name>[A-Za-z0-9_]+)\.sql")
+_LEADING_COMMENTS = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
+_TRANSACTION_WORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})
+
+_SCHEMA_MIGRATIONS = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    checksum   TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)
+"""
+
+_UPSERT_PAPER = """
+INSERT INTO papers (arxiv_id, version, title, abstract, authors, categories, doi, journal_ref, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (arxiv_id) DO UPDATE SET
+    version = excluded.version,
+    title = excluded.title,
+    abstract = excluded.abstract,
+    authors = excluded.authors,
+    categories = excluded.categories,
+    doi = COALESCE(excluded.doi, papers.doi),
+    journal_ref = COALESCE(excluded.journal_ref, papers.journal_ref),
+    updated_at = excluded.updated_at
+WHERE excluded.version >= papers.version
+"""
+
+_UPSERT_CHANNEL = """
+INSERT INTO channels (platform, chat_id, timezone, delivery_time, active, max_inline_papers, notify_empty,
+                      last_digest_date, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (platform, chat_id) DO UPDATE SET
+    timezone = excluded.timezone,
+    delivery_time = excluded.delivery_time,
+    active = excluded.active,
+    max_inline_papers = excluded.max_inline_papers,
+    notify_empty = excluded.notify_empty,
+    last_digest_date = excluded.last_digest_date,
+    updated_at = excluded.updated_at
+"""
+
+_INSERT_TOPIC = """
+INSERT INTO topics (channel_id, position, name, keywords, excludes, categories, announce_types)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+
+# Moving a channel onto a chat id that already has a channel: the kept channel's pending rows
+# become sent where the other one already sent that paper, then the other's rows it lacks move over.
+_MERGE_SENT = """
+UPDATE deliveries
+   SET status = 'sent',
+       sent_at = (SELECT other.sent_at FROM deliveries AS other
+                   WHERE other.channel_id = ? AND other.arxiv_id = deliveries.arxiv_id)
+ WHERE channel_id = ? AND status = 'pending'
+   AND EXISTS (SELECT 1 FROM deliveries AS other
+                WHERE other.channel_id = ? AND other.arxiv_id = deliveries.arxiv_id AND other.status = 'sent')
+"""
+_MERGE_MISSING = """
+UPDATE deliveries SET channel_id = ?
+ WHERE channel_id = ?
+   AND NOT EXISTS (SELECT 1 FROM deliveries AS kept
+                    WHERE kept.channel_id = ? AND kept.arxiv_id = deliveries.arxiv_id)
+"""
+
+
+class StoreError(Exception):
+    """The database cannot be opened or used; the message says why in one line."""
+
+
+class MigrationError(StoreError):
+    """A schema migration is malformed or failed (and was rolled back)."""
+
+
+class SchemaTooNewError(MigrationError):
+    """The database was migrated by a newer version of the bot than this one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered schema migration: `V{version}__{name}.sql` and its SQL text."""
+
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def label(self) -> str:
+        """The migration's file stem, e.g. `V1__initial`."""
+        return f"V{self.version}__{self.name}"
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 of the SQL text, to notice a file edited after it was applied."""
+        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+
+    def statements(self) -> list[str]:
+        """The SQL split into single statements (comments and string literals respected)."""
+        statements: list[str] = []
+        start = 0
+        for match in re.finditer(";", self.sql):
+            candidate = self.sql[start : match.end()]
+            if sqlite3.complete_statement(candidate):
+                statements.append(candidate.strip())
+                start = match.end()
+        if _LEADING_COMMENTS.sub("", self.sql[start:]).strip():
+            raise MigrationError(f"migration {self.label} ends with an unterminated statement")
+        for statement in statements:
+            body = _LEADING_COMMENTS.sub("", statement)
+            first_word = body.split(None, 1)[0].rstrip(";").upper() if body else ""
+            if first_word in _TRANSACTION_WORDS:
+                raise MigrationError(
+                    f"migration {self.label} must not manage transactions ({first_word}); the runner does"
+                )
+        return [statement for statement in statements if _LEADING_COMMENTS.sub("", statement) != ";"]
+
+
+def load_migrations(root: Traversable | None = None) -> list[Migration]:
+    """The migration files shipped in `storage/migrations`, by number (works from a wheel or a zip)."""
+    directory = root if root is not None else importlib.resources.files("storage").joinpath("migrations")
+    migrations: list[Migration] = []
+    for entry in directory.iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        match = _MIGRATION_FILE.fullmatch(entry.name)
+        if match is None:
+            raise MigrationError(f"migration file {entry.name!r} is not named V<number>__<name>.sql")
+        migrations.append(Migration(int(match["version"]), match["name"], entry.read_text(encoding="utf-8")))
+    migrations.sort(key=lambda migration: migration.version)
+    _check_numbering(migrations)
+    return migrations
+
+
+def _check_numbering(migrations: Sequence[Migration]) -> None:
+    """Migrations must be numbered 1, 2, 3, … without gaps or duplicates."""
+    versions = [migration.version for migration in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise MigrationError(f"migrations must be numbered 1..n without gaps or duplicates, found {versions}")
+
+
+async def apply_migrations(
+    db: aiosqlite.Connection, migrations: Sequence[Migration], *, now: str, where: str = "the database"
+) -> list[int]:
+    """Apply the migrations not yet recorded in `schema_migrations`, each in a transaction; return them.
+
+    `db` must be in autocommit mode (`isolation_level=None`). Refuses, changing nothing, a database
+    that records a migration this code does not know.
+    """
+    ordered = sorted(migrations, key=lambda migration: migration.version)
+    _check_numbering(ordered)
+    await db.execute(_SCHEMA_MIGRATIONS)
+    applied = {
+        int(row[0]): str(row[1])
+        for row in await db.execute_fetchall("SELECT version, checksum FROM schema_migrations")
+    }
+    known = {migration.version for migration in ordered}
+    unknown = sorted(set(applied) - known)
+    if unknown:
+        newest = max(known, default=0)
+        raise SchemaTooNewError(
+            f"{where} has schema migration(s) {', '.join(f'V{v}' for v in unknown)} that this version of "
+            f"arxiv-digest-bot does not know (it knows up to V{newest}): it was written by a newer version. "
+            "Upgrade the bot or restore a backup; nothing was changed."
+        )
+    done: list[int] = []
+    for migration in ordered:
+        if migration.version in applied:
+            if applied[migration.version] != migration.checksum:
+                log.warning("migration %s was edited after it was applied to %s", migration.label, where)
+            continue
+        if await _apply_one(db, migration, now=now):
+            log.info("applied migration %s to %s", migration.label, where)
+            done.append(migration.version)
+    return done
+
+
+async def _apply_one(db: aiosqlite.Connection, migration: Migration, *, now: str) -> bool:
+    """Run one migration and record it, in one transaction; False if another process just did."""
+    statements = migration.statements()
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        recorded = await db.execute_fetchall(
+            "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+        )
+        if list(recorded):
+            await db.execute("COMMIT")
+            return False
+        for statement in statements:
+            await db.execute(statement)
+        violations = list(await db.execute_fetchall("PRAGMA foreign_key_check"))
+        if violations:
+            raise MigrationError(
+                f"migration {migration.label} leaves {len(violations)} foreign key violation(s); rolled back"
+            )
+        await db.execute(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
+            (migration.version, migration.name, migration.checksum, now),
+        )
+        await db.execute("COMMIT")
+    except sqlite3.Error as error:
+        await _rollback(db)
+        raise MigrationError(f"migration {migration.label} failed and was rolled back: {error}") from error
+    except BaseException:
+        await _rollback(db)
+        raise
+    return True
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    """Roll back the open transaction, if any (queued after every statement already issued)."""
+    with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open (BEGIN itself failed)
+        await db.execute("ROLLBACK")
+
+
+def _utc_now() -> dt.datetime:
+    """The current time in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+async def open_store(
+    path: pathlib.Path | str,
+    *,
+    clock: Clock | None = None,
+    migrations: Sequence[Migration] | None = None,
+) -> SqliteStore:
+    """Open (creating it and its directory if needed) the database at `path`, migrate it, return the store.
+
+    `clock` stamps the rows' *_at columns (default: now, UTC); `migrations` replaces the shipped
+    migration files (tests only).
+    """
+    path = pathlib.Path(path)
+    known = list(migrations) if migrations is not None else load_migrations()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+    except (OSError, sqlite3.Error) as error:
+        raise StoreError(f"cannot open the database {path}: {error}") from error
+    now = _timestamp((clock or _utc_now)())
+    try:
+        db.row_factory = sqlite3.Row
+        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")  # an int constant, not a value
+        mode = [row[0] for row in await db.execute_fetchall("PRAGMA journal_mode = WAL")]
+        if mode != ["wal"]:
+            log.warning("the database %s is not in WAL mode (journal_mode=%s)", path, mode)
+        await db.execute("PRAGMA foreign_keys = ON")
+        await apply_migrations(db, known, now=now, where=f"the database {path}")
+    except BaseException as error:
+        await db.close()
+        if isinstance(error, sqlite3.Error):
+            raise StoreError(f"cannot use the database {path}: {error}") from error
+        raise
+    log.debug("opened the database %s", path)
+    return SqliteStore(db, path=path, clock=clock)
+
+
+class SqliteStore:
+    """`bot.ports.Store` over one SQLite file; build it with `open_store`."""
+
+    def __init__(
+        self, db: aiosqlite.Connection, *, path: pathlib.Path | None = None, clock: Clock | None = None
+    ) -> None:
+        """Wrap an open, migrated connection in autocommit mode."""
+        self._db: aiosqlite.Connection | None = db
+        self._lock = asyncio.Lock()
+        self._clock: Clock = clock or _utc_now
+        self.path = path
+
+    async def __aenter__(self) -> SqliteStore:
+        """Use the store as an async context manager that closes it."""
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the store."""
+        await self.close()
+
+    async def close(self) -> None:
+        """Release the connection (after any transaction in progress); closing twice is harmless."""
+        async with self._lock:
+            db, self._db = self._db, None
+            if db is not None:
+                await db.close()
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    def _now(self) -> str:
+        """The clock's time as an ISO timestamp."""
+        return _timestamp(self._clock())
+
+    def _connection(self) -> aiosqlite.Connection:
+        """The open connection, or a clear error once the store is closed."""
+        if self._db is None:
+            raise StoreError("the store is closed")
+        return self._db
+
+    @asynccontextmanager
+    async def _transaction(self, *, write: bool) -> AsyncIterator[aiosqlite.Connection]:
+        """Hold the lock and one transaction (IMMEDIATE for writes); commit, or roll back on any error."""
+        async with self._lock:
+            db = self._connection()
+            try:
+                await db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield db
+                await db.execute("COMMIT")
+            except BaseException:
+                await _rollback(db)
+                raise
+
+    def _write(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        """A write transaction (see `_transaction`)."""
+        return self._transaction(write=True)
+
+    def _read(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        """A read snapshot (see `_transaction`)."""
+        return self._transaction(write=False)
+
+    # -- announcements -------------------------------------------------------------------------------
+    async def save_announcement(self, announcement: Announcement) -> bool:
+        """Store a complete announcement and its papers; False when that date was already stored."""
+        day = _date_text(announcement.date)
+        papers = _unique_papers(announcement.papers, day)
+        now = self._now()
+        async with self._write() as db:
+            cursor = await db.execute(
+                "INSERT INTO announcements (date, categories, source, paper_count, stored_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (date) DO NOTHING",
+                (day, _json(announcement.categories), announcement.source, len(papers), now),
+            )
+            if cursor.rowcount == 0:
+                log.debug("announcement %s is already stored", day)
+                return False
+            await db.executemany(
+                _UPSERT_PAPER,
+                [
+                    (
+                        p.arxiv_id,
+                        p.version,
+                        p.title,
+                        p.abstract,
+                        _json(p.authors),
+                        _json(p.categories),
+                        p.doi,
+                        p.journal_ref,
+                        now,
+                    )
+                    for p in papers
+                ],
+            )
+            await db.executemany(
+                "INSERT INTO announcement_papers"
+                " (announcement_date, position, arxiv_id, version, announce_type) VALUES (?, ?, ?, ?, ?)",
+                [(day, i, p.arxiv_id, p.version, str(p.announce_type)) for i, p in enumerate(papers)],
+            )
+        log.info("stored the announcement of %s: %d papers", day, len(papers))
+        return True
+
+    async def get_announcement(self, date: dt.date) -> Announcement | None:
+        """The stored announcement of that date."""
+        async with self._read() as db:
+            return await _load_announcement(db, _date_text(date))
+
+    async def latest_announcement(self) -> Announcement | None:
+        """The most recent stored announcement."""
+        async with self._read() as db:
+            rows = list(await db.execute_fetchall("SELECT max(date) FROM announcements"))
+            latest = rows[0][0] if rows else None
+            return None if latest is None else await _load_announcement(db, str(latest))
+
+    async def announcement_dates(self, since: dt.date) -> list[dt.date]:
+        """Dates of stored announcements on or after `since`, oldest first."""
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT date FROM announcements WHERE date >= ? ORDER BY date", (_date_text(since),)
+            )
+        return [dt.date.fromisoformat(row[0]) for row in rows]
+
+    async def prune_announcements(self, before: dt.date) -> int:
+        """Forget announcements older than `before` (the ledger is kept); return how many.
+
+        Never forgets one younger than `MIN_RETENTION` by the store's clock. Papers that no remaining
+        announcement lists go too; `deliveries` rows are never touched.
+        """
+        floor = self._clock().date() - MIN_RETENTION
+        cutoff = _plain_date(before)
+        if cutoff > floor:
+            log.warning("not pruning announcements after %s (kept at least %s)", floor, MIN_RETENTION)
+            cutoff = floor
+        async with self._write() as db:
+            cursor = await db.execute("DELETE FROM announcements WHERE date < ?", (cutoff.isoformat(),))
+            pruned = cursor.rowcount
+            papers = await db.execute(
+                "DELETE FROM papers WHERE NOT EXISTS"
+                " (SELECT 1 FROM announcement_papers AS ap WHERE ap.arxiv_id = papers.arxiv_id)"
+            )
+        if pruned:
+            log.info("pruned %d announcements before %s and %d papers", pruned, cutoff, papers.rowcount)
+        return pruned
+
+    # -- channels and their topics ---------------------------------------------------------------------
+    async def save_channel(self, channel: Channel) -> Channel:
+        """Insert or update a channel by (platform, chat_id), topics included; return it with its id.
+
+        `channel.id` is ignored (the key is platform and chat id); the channel's topics are replaced
+        by `channel.topics`, in that order. `delivery_time` is kept to the minute.
+        """
+        _check_topic_names(channel.topics)
+        now = self._now()
+        async with self._write() as db:
+            await db.execute(
+                _UPSERT_CHANNEL,
+                (
+                    channel.platform,
+                    channel.chat_id,
+                    channel.timezone,
+                    _time_text(channel.delivery_time),
+                    int(channel.active),
+                    channel.max_inline_papers,
+                    int(channel.notify_empty),
+                    None if channel.last_digest_date is None else _date_text(channel.last_digest_date),
+                    now,
+                    now,
+                ),
+            )
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT id FROM channels WHERE platform = ? AND chat_id = ?",
+                    (channel.platform, channel.chat_id),
+                )
+            )
+            channel_id = int(rows[0][0])
+            await _replace_topics(db, channel_id, channel.topics)
+            stored = await _load_channel(db, channel.platform, channel.chat_id)
+        assert stored is not None
+        return stored
+
+    async def set_channel_active(self, channel_id: int, active: bool) -> None:
+        """Turn a channel's daily digest on or off, leaving its other settings and topics alone."""
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE channels SET active = ?, updated_at = ? WHERE id = ?", (int(active), self._now(), channel_id)
+            )
+
+    async def set_digest_done(self, channel_id: int, announcement_date: dt.date) -> None:
+        """Record that a channel's digest of this announcement is done (never moves backwards)."""
+        day = _date_text(announcement_date)
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE channels SET last_digest_date = ?, updated_at = ?"
+                " WHERE id = ? AND (last_digest_date IS NULL OR last_digest_date < ?)",
+                (day, self._now(), channel_id, day),
+            )
+
+    async def get_channel(self, platform: str, chat_id: str) -> Channel | None:
+        """The channel, with its topics."""
+        async with self._read() as db:
+            return await _load_channel(db, platform, chat_id)
+
+    async def list_channels(self, *, active_only: bool = True, platform: str | None = None) -> list[Channel]:
+        """Channels (with topics), optionally only those with the daily digest on, or of one platform."""
+        params = (int(active_only), platform, platform)
+        async with self._read() as db:
+            channel_rows = await db.execute_fetchall(
+                "SELECT c.* FROM channels AS c"
+                " WHERE (? = 0 OR c.active = 1) AND (? IS NULL OR c.platform = ?)"
+                " ORDER BY c.id",
+                params,
+            )
+            topic_rows = await db.execute_fetchall(
+                "SELECT t.* FROM topics AS t JOIN channels AS c ON c.id = t.channel_id"
+                " WHERE (? = 0 OR c.active = 1) AND (? IS NULL OR c.platform = ?)"
+                " ORDER BY t.channel_id, t.position",
+                params,
+            )
+        topics: dict[int, list[Topic]] = {}
+        for row in topic_rows:
+            topics.setdefault(int(row["channel_id"]), []).append(_topic_from_row(row))
+        return [_channel_from_row(row, topics.get(int(row["id"]), [])) for row in channel_rows]
+
+    async def move_channel(self, platform: str, old_chat_id: str, new_chat_id: str) -> Channel | None:
+        """Re-key a channel whose chat id changed (a Telegram group upgraded to a supergroup).
+
+        The channel keeps its id, settings, topics and ledger. If the old chat id is unknown but the
+        new one is stored (the move already happened), that channel is returned; if neither, None.
+        If both are stored, they merge into the moved channel: its id and settings win, except that
+        the digest stays on if either had it on; the other's topics with names it lacks are appended;
+        the ledgers are united (a paper sent by either counts as sent), so nothing is posted twice.
+        """
+        if old_chat_id == new_chat_id:
+            return await self.get_channel(platform, old_chat_id)
+        now = self._now()
+        async with self._write() as db:
+            moved = await _load_channel(db, platform, old_chat_id)
+            existing = await _load_channel(db, platform, new_chat_id)
+            if moved is None:
+                return existing
+            assert moved.id is not None
+            if existing is None:
+                await db.execute(
+                    "UPDATE channels SET chat_id = ?, updated_at = ? WHERE id = ?",
+                    (new_chat_id, now, moved.id),
+                )
+                log.info(
+                    "%s channel %d moved from chat %s to %s", platform, moved.id, old_chat_id, new_chat_id
+                )
+            else:
+                assert existing.id is not None
+                await db.execute(_MERGE_SENT, (existing.id, moved.id, existing.id))
+                await db.execute(_MERGE_MISSING, (moved.id, existing.id, moved.id))
+                await db.execute("DELETE FROM channels WHERE id = ?", (existing.id,))
+                names = {topic.name for topic in moved.topics}
+                topics = moved.topics + tuple(t for t in existing.topics if t.name not in names)
+                await db.execute(
+                    "UPDATE channels SET chat_id = ?, active = ?, updated_at = ? WHERE id = ?",
+                    (new_chat_id, int(moved.active or existing.active), now, moved.id),
+                )
+                await _replace_topics(db, moved.id, topics)
+                log.warning(
+                    "%s channel %d moved from chat %s onto %s, which was channel %d: merged into %d",
+                    platform,
+                    moved.id,
+                    old_chat_id,
+                    new_chat_id,
+                    existing.id,
+                    moved.id,
+                )
+            return await _load_channel(db, platform, new_chat_id)
+
+    async def subscribed_categories(self) -> set[str]:
+        """Categories named explicitly by the topics of active channels."""
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT t.categories FROM topics AS t JOIN channels AS c ON c.id = t.channel_id"
+                " WHERE c.active = 1"
+            )
+        return {category for row in rows for category in _load_strings(row[0])}
+
+    # -- the delivery ledger ---------------------------------------------------------------------------
+    async def reserve_deliveries(
+        self, channel_id: int, announcement_date: dt.date, arxiv_ids: Sequence[str]
+    ) -> list[str]:
+        """Mark these papers pending for the channel; return, in the given order, those now pending.
+
+        Papers already sent are left out; papers left pending by an interrupted run are returned again.
+        """
+        ids = _unique(arxiv_ids)
+        if not ids:
+            return []
+        day, now = _date_text(announcement_date), self._now()
+        async with self._write() as db:
+            await db.executemany(
+                "INSERT INTO deliveries (channel_id, arxiv_id, announcement_date, status, reserved_at)"
+                " VALUES (?, ?, ?, 'pending', ?) ON CONFLICT (channel_id, arxiv_id) DO NOTHING",
+                [(channel_id, arxiv_id, day, now) for arxiv_id in ids],
+            )
+            pending = await _select_ids(
+                db,
+                "SELECT arxiv_id FROM deliveries WHERE channel_id = ? AND status = 'pending'",
+                channel_id,
+                ids,
+            )
+        return [arxiv_id for arxiv_id in ids if arxiv_id in pending]
+
+    async def confirm_deliveries(self, channel_id: int, arxiv_ids: Sequence[str]) -> None:
+        """Mark pending papers as sent."""
+        ids = _unique(arxiv_ids)
+        if not ids:
+            return
+        now = self._now()
+        async with self._write() as db:
+            cursor = await db.executemany(
+                "UPDATE deliveries SET status = 'sent', sent_at = ?"
+                " WHERE channel_id = ? AND arxiv_id = ? AND status = 'pending'",
+                [(now, channel_id, arxiv_id) for arxiv_id in ids],
+            )
+        if cursor.rowcount != len(ids):
+            log.debug("confirmed %d of %d papers for channel %d", cursor.rowcount, len(ids), channel_id)
+
+    async def release_deliveries(self, channel_id: int, arxiv_ids: Sequence[str]) -> None:
+        """Drop pending rows whose message surely never reached the platform."""
+        ids = _unique(arxiv_ids)
+        if not ids:
+            return
+        async with self._write() as db:
+            await db.executemany(
+                "DELETE FROM deliveries WHERE channel_id = ? AND arxiv_id = ? AND status = 'pending'",
+                [(channel_id, arxiv_id) for arxiv_id in ids],
+            )
+
+    async def record_delivery(self, channel_id: int, announcement_date: dt.date, arxiv_id: str) -> bool:
+        """Record one paper as sent; False (and nothing changed) if the ledger already holds it."""
+        now = self._now()
+        async with self._write() as db:
+            cursor = await db.execute(
+                "INSERT INTO deliveries"
+                " (channel_id, arxiv_id, announcement_date, status, reserved_at, sent_at)"
+                " VALUES (?, ?, ?, 'sent', ?, ?) ON CONFLICT (channel_id, arxiv_id) DO NOTHING",
+                (channel_id, arxiv_id, _date_text(announcement_date), now, now),
+            )
+        return cursor.rowcount == 1
+
+    async def delivered_ids(self, channel_id: int, arxiv_ids: Sequence[str] | None = None) -> set[str]:
+        """Papers already sent to the channel (among `arxiv_ids`, or all)."""
+        query = "SELECT arxiv_id FROM deliveries WHERE channel_id = ? AND status = 'sent'"
+        async with self._read() as db:
+            if arxiv_ids is None:
+                return {str(row[0]) for row in await db.execute_fetchall(query, (channel_id,))}
+            return await _select_ids(db, query, channel_id, _unique(arxiv_ids))
+
+    # -- small state ---------------------------------------------------------------------------------------
+    async def get_state(self, key: str) -> str | None:
+        """A value saved with `set_state`."""
+        async with self._read() as db:
+            rows = list(await db.execute_fetchall("SELECT value FROM state WHERE key = ?", (key,)))
+        return str(rows[0][0]) if rows else None
+
+    async def set_state(self, key: str, value: str) -> None:
+        """Save a small value under a key."""
+        now = self._now()
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (key, value, now),
+            )
+
+
+# -- helpers: SQL ----------------------------------------------------------------------------------
+async def _select_ids(db: aiosqlite.Connection, query: str, channel_id: int, ids: Sequence[str]) -> set[str]:
+    """Run `query … AND arxiv_id IN (…)` over `ids` in chunks below SQLite's variable limit."""
+    found: set[str] = set()
+    for chunk in _chunks(ids):
+        placeholders = ", ".join("?" * len(chunk))  # only placeholders are formatted in, never values
+        rows = await db.execute_fetchall(f"{query} AND arxiv_id IN ({placeholders})", (channel_id, *chunk))
+        found.update(str(row[0]) for row in rows)
+    return found
+
+
+async def _load_announcement(db: aiosqlite.Connection, day: str) -> Announcement | None:
+    """Rebuild one announcement: its papers in feed order, each as announced that day."""
+    rows = list(
+        await db.execute_fetchall("SELECT categories, source FROM announcements WHERE date = ?", (day,))
+    )
+    if not rows:
+        return None
+    paper_rows = await db.execute_fetchall(
+        "SELECT p.arxiv_id, ap.version, p.title, p.abstract, p.authors, p.categories, ap.announce_type,"
+        " p.doi, p.journal_ref"
+        " FROM announcement_papers AS ap JOIN papers AS p ON p.arxiv_id = ap.arxiv_id"
+        " WHERE ap.announcement_date = ? ORDER BY ap.position",
+        (day,),
+    )
+    papers = tuple(
+        Paper(
+            arxiv_id=row["arxiv_id"],
+            version=int(row["version"]),
+            title=row["title"],
+            abstract=row["abstract"],
+            authors=_load_strings(row["authors"]),
+            categories=_load_strings(row["categories"]),
+            announce_type=AnnounceType(row["announce_type"]),
+            doi=row["doi"],
+            journal_ref=row["journal_ref"],
+        )
+        for row in paper_rows
+    )
+    return Announcement(
+        date=dt.date.fromisoformat(day),
+        categories=_load_strings(rows[0]["categories"]),
+        papers=papers,
+        source=str(rows[0]["source"]),
+    )
+
+
+async def _load_channel(db: aiosqlite.Connection, platform: str, chat_id: str) -> Channel | None:
+    """One channel with its topics, or None."""
+    rows = list(
+        await db.execute_fetchall(
+            "SELECT * FROM channels WHERE platform = ? AND chat_id = ?", (platform, chat_id)
+        )
+    )
+    if not rows:
+        return None
+    topic_rows = await db.execute_fetchall(
+        "SELECT * FROM topics WHERE channel_id = ? ORDER BY position", (rows[0]["id"],)
+    )
+    return _channel_from_row(rows[0], [_topic_from_row(row) for row in topic_rows])
+
+
+async def _replace_topics(db: aiosqlite.Connection, channel_id: int, topics: Sequence[Topic]) -> None:
+    """Replace a channel's topics with these, in this order."""
+    await db.execute("DELETE FROM topics WHERE channel_id = ?", (channel_id,))
+    await db.executemany(
+        _INSERT_TOPIC,
+        [
+            (
+                channel_id,
+                position,
+                topic.name,
+                _json(topic.keywords),
+                _json(topic.excludes),
+                _json(topic.categories),
+                _json(str(t) for t in sorted(topic.announce_types, key=ANNOUNCE_TYPE_ORDER.__getitem__)),
+            )
+            for position, topic in enumerate(topics)
+        ],
+    )
+
+
+# -- helpers: conversions --------------------------------------------------------------------------
+def _channel_from_row(row: sqlite3.Row, topics: Sequence[Topic]) -> Channel:
+    """A `Channel` from a `channels` row and its topics."""
+    return Channel(
+        platform=row["platform"],
+        chat_id=row["chat_id"],
+        id=int(row["id"]),
+        timezone=row["timezone"],
+        delivery_time=None if row["delivery_time"] is None else dt.time.fromisoformat(row["delivery_time"]),
+        active=bool(row["active"]),
+        max_inline_papers=int(row["max_inline_papers"]),
+        notify_empty=bool(row["notify_empty"]),
+        topics=tuple(topics),
+        last_digest_date=None
+        if row["last_digest_date"] is None
+        else dt.date.fromisoformat(row["last_digest_date"]),
+    )
+
+
+def _topic_from_row(row: sqlite3.Row) -> Topic:
+    """A `Topic` from a `topics` row."""
+    return Topic(
+        name=row["name"],
+        keywords=_load_strings(row["keywords"]),
+        excludes=_load_strings(row["excludes"]),
+        categories=_load_strings(row["categories"]),
+        announce_types=frozenset(AnnounceType(value) for value in _load_strings(row["announce_types"])),
+    )
+
+
+def _check_topic_names(topics: Sequence[Topic]) -> None:
+    """Topic names must be unique within a channel."""
+    seen: set[str] = set()
+    for topic in topics:
+        if topic.name in seen:
+            raise ValueError(f"a channel cannot have two topics named {topic.name!r}")
+        seen.add(topic.name)
+
+
+def _unique_papers(papers: Iterable[Paper], day: str) -> list[Paper]:
+    """The papers in feed order, each id once (the first occurrence wins)."""
+    unique: dict[str, Paper] = {}
+    for paper in papers:
+        if paper.arxiv_id in unique:
+            log.warning("announcement %s lists %s twice; keeping the first", day, paper.arxiv_id)
+            continue
+        unique[paper.arxiv_id] = paper
+    return list(unique.values())
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    """The values in order, each once."""
+    return list(dict.fromkeys(values))
+
+
+def _chunks(values: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
+    """Consecutive slices of at most `size` values."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _plain_date(value: dt.date) -> dt.date:
+    """The calendar date of a date (or of a datetime passed by mistake)."""
+    return dt.date(value.year, value.month, value.day)
+
+
+def _date_text(value: dt.date) -> str:
+    """A date as stored: YYYY-MM-DD."""
+    return _plain_date(value).isoformat()
+
+
+def _time_text(value: dt.time | None) -> str | None:
+    """A local delivery time as stored: HH:MM."""
+    return None if value is None else f"{value.hour:02d}:{value.minute:02d}"
+
+
+def _timestamp(value: dt.datetime) -> str:
+    """A moment as stored: ISO 8601 in UTC, to the second."""
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def _json(values: Iterable[str]) -> str:
+    """A list of strings as a JSON array."""
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+def _load_strings(text: str) -> tuple[str, ...]:
+    """A JSON array of strings back as a tuple."""
+    return tuple(str(value) for value in json.loads(text))
+
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "MIN_RETENTION",
+    "Migration",
+    "MigrationError",
+    "SchemaTooNewError",
+    "SqliteStore",
+    "StoreError",
+    "apply_migrations",
+    "load_migrations",
+    "open_store",
+]
+
+
+if TYPE_CHECKING:
+
+    def _satisfies_the_port(store: SqliteStore) -> Store:
+        """mypy proves here that `SqliteStore` implements `bot.ports.Store`."""
+        return store

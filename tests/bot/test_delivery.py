@@ -1,0 +1,253 @@
+"""Delivery: due times, the ledger's exactly-once promise, and what each platform error leads to."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from bot.delivery import (
+    ChatGoneError,
+    ChatMovedError,
+    DeliveryError,
+    DeliveryService,
+    OutgoingMessage,
+    TemporaryDeliveryError,
+)
+from bot.models import Announcement, AnnounceType, Channel, Digest, Paper, Topic
+from storage.sqlite_store import SqliteStore, open_store
+
+UTC = dt.UTC
+DAY1 = dt.date(2025, 11, 12)  # Wednesday
+DAY2 = dt.date(2025, 11, 13)
+
+
+def paper(
+    arxiv_id: str, title: str, announce_type: AnnounceType = AnnounceType.NEW, version: int = 1
+) -> Paper:
+    """A cs.CV paper."""
+    return Paper(
+        arxiv_id=arxiv_id,
+        version=version,
+        title=title,
+        abstract="Abstract text.",
+        authors=("A. Author",),
+        categories=("cs.CV",),
+        announce_type=announce_type,
+    )
+
+
+def announcement(date: dt.date, *papers: Paper) -> Announcement:
+    """An announcement of these papers."""
+    return Announcement(date=date, categories=("cs.CV",), papers=papers)
+
+
+@dataclass
+class RecordingAdapter:
+    """A ChatAdapter that records what it sends; `failures` scripts errors per chat, in order."""
+
+    platform: str = "test"
+    sent: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)
+    failures: dict[str, list[Exception]] = field(default_factory=dict)
+
+    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
+        """One message per paper, so partial deliveries can be scripted."""
+        return [OutgoingMessage(text=p.title, paper_ids=(p.arxiv_id,)) for p in digest.papers]
+
+    def render_empty_day(self, digest: Digest, channel: Channel) -> OutgoingMessage:
+        """A one-liner naming the counts."""
+        return OutgoingMessage(text=f"0 of {digest.announced_count} matched")
+
+    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
+        """Fail as scripted, else record."""
+        queue = self.failures.get(channel.chat_id)
+        if queue:
+            raise queue.pop(0)
+        self.sent.append((channel.chat_id, message.paper_ids, message.text))
+
+    def papers_to(self, chat_id: str) -> list[str]:
+        """Every paper id sent to a chat, in order, duplicates kept."""
+        return [pid for chat, ids, _ in self.sent if chat == chat_id for pid in ids]
+
+
+class Clock:
+    """A settable clock."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A real SQLite store in a temporary file."""
+    opened = await open_store(tmp_path / "bot.db")
+    yield opened
+    await opened.close()
+
+
+async def no_sleep(seconds: float) -> None:
+    """Retries happen at once in tests."""
+
+
+def service(store: SqliteStore, adapter: RecordingAdapter, clock: Clock) -> DeliveryService:
+    """A delivery service over the store with one test adapter."""
+    return DeliveryService(store, {"test": adapter}, ("cs.CV",), clock=clock, sleep=no_sleep)
+
+
+async def subscribe(store: SqliteStore, chat_id: str, *keywords: str, **changes: object) -> Channel:
+    """An active channel with one topic."""
+    channel = Channel(platform="test", chat_id=chat_id, active=True, topics=(Topic("T", keywords),))
+    return await store.save_channel(replace(channel, **changes))  # type: ignore[arg-type]
+
+
+async def test_delivers_matching_papers_once(store: SqliteStore) -> None:
+    """Matching papers arrive once; a second round sends nothing more."""
+    await store.save_announcement(
+        announcement(DAY1, paper("1", "diffusion a"), paper("2", "other"), paper("3", "Diffusion b"))
+    )
+    await subscribe(store, "c1", "diffusion")
+    adapter = RecordingAdapter()
+    delivery = service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC)))
+    report = await delivery.deliver_due()
+    assert adapter.papers_to("c1") == ["1", "3"]
+    assert report.papers_sent == 2
+    await delivery.deliver_due()
+    assert adapter.papers_to("c1") == ["1", "3"]
+    channel = await store.get_channel("test", "c1")
+    assert channel is not None and channel.id is not None
+    assert channel.last_digest_date == DAY1
+    assert await store.delivered_ids(channel.id) == {"1", "3"}
+
+
+async def test_waits_for_the_channels_local_time(store: SqliteStore) -> None:
+    """08:00 Europe/Berlin: nothing at 06:59 UTC, the digest at 07:00 UTC (winter)."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion")))
+    await subscribe(store, "c1", "diffusion", delivery_time=dt.time(8, 0), timezone="Europe/Berlin")
+    adapter = RecordingAdapter()
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 59, tzinfo=UTC))
+    delivery = service(store, adapter, clock)
+    await delivery.deliver_due()
+    assert adapter.sent == []
+    clock.now = dt.datetime(2025, 11, 12, 7, 0, tzinfo=UTC)
+    await delivery.deliver_due()
+    assert adapter.papers_to("c1") == ["1"]
+
+
+async def test_catches_up_missed_days_oldest_first(store: SqliteStore) -> None:
+    """A bot down over two delivery times sends both digests once, oldest first, when it is back."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion one")))
+    await store.save_announcement(announcement(DAY2, paper("2", "diffusion two")))
+    await subscribe(store, "c1", "diffusion", delivery_time=dt.time(8, 0), timezone="Europe/Berlin")
+    adapter = RecordingAdapter()
+    delivery = service(store, adapter, Clock(dt.datetime(2025, 11, 14, 12, tzinfo=UTC)))
+    await delivery.deliver_due()
+    await delivery.deliver_due()
+    assert adapter.papers_to("c1") == ["1", "2"]
+
+
+async def test_replacement_of_a_delivered_paper_is_not_sent_again(store: SqliteStore) -> None:
+    """A paper delivered as new is not delivered again when it comes back as a replacement."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion")))
+    await store.save_announcement(
+        announcement(
+            DAY2, paper("1", "diffusion", AnnounceType.REPLACE, version=2), paper("2", "diffusion 2")
+        )
+    )
+    await subscribe(store, "c1", "diffusion")
+    adapter = RecordingAdapter()
+    await service(store, adapter, Clock(dt.datetime(2025, 11, 13, 12, tzinfo=UTC))).deliver_due()
+    assert adapter.papers_to("c1") == ["1", "2"]
+
+
+async def test_temporary_errors_are_retried_without_duplicates(store: SqliteStore) -> None:
+    """A rate limit and a network error are retried; every paper still arrives exactly once."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion"), paper("2", "diffusion")))
+    await subscribe(store, "c1", "diffusion")
+    adapter = RecordingAdapter(
+        failures={"c1": [TemporaryDeliveryError("429", retry_after=3), TemporaryDeliveryError("network")]}
+    )
+    await service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))).deliver_due()
+    assert adapter.papers_to("c1") == ["1", "2"]
+
+
+async def test_failed_message_is_sent_next_round_and_nothing_twice(store: SqliteStore) -> None:
+    """A message that fails for good is released and sent in a later round; sent ones are not repeated."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion"), paper("2", "diffusion")))
+    channel = await subscribe(store, "c1", "diffusion")
+    adapter = RecordingAdapter()
+    delivery = service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC)))
+    original_send = adapter.send
+    calls = 0
+
+    async def fail_second(target: Channel, message: OutgoingMessage) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise DeliveryError("Bad Request: something odd")
+        await original_send(target, message)
+
+    adapter.send = fail_second  # type: ignore[method-assign]
+    report = await delivery.deliver_due()
+    assert report.outcomes[0].result == "failed"
+    assert adapter.papers_to("c1") == ["1"]
+    assert channel.id is not None
+    assert await store.delivered_ids(channel.id) == {"1"}
+    await delivery.deliver_due()
+    assert adapter.papers_to("c1") == ["1", "2"]
+
+
+async def test_gone_chat_is_deactivated(store: SqliteStore) -> None:
+    """A blocked or kicked chat is turned off and gets nothing more."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion")))
+    channel = await subscribe(store, "c1", "diffusion")
+    adapter = RecordingAdapter(failures={"c1": [ChatGoneError("Forbidden: bot was blocked by the user")]})
+    delivery = service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC)))
+    await delivery.deliver_due()
+    stored = await store.get_channel("test", "c1")
+    assert stored is not None and stored.active is False
+    assert channel.id is not None
+    assert await store.delivered_ids(channel.id) == set()
+    assert await store.reserve_deliveries(channel.id, DAY1, ["1"]) == ["1"]  # released, not left as sent
+
+
+async def test_moved_chat_keeps_settings_and_gets_digest(store: SqliteStore) -> None:
+    """A chat that moved to a new id is re-keyed and the digest goes there."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion")))
+    await subscribe(store, "-100", "diffusion")
+    adapter = RecordingAdapter(failures={"-100": [ChatMovedError("-100999")]})
+    await service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))).deliver_due()
+    assert adapter.papers_to("-100999") == ["1"]
+    moved = await store.get_channel("test", "-100999")
+    assert moved is not None and moved.topics[0].keywords == ("diffusion",)
+    assert await store.get_channel("test", "-100") is None
+
+
+async def test_empty_day_notice_once_and_can_be_off(store: SqliteStore) -> None:
+    """A day with no match gives one short line, once; a chat that turned it off gets nothing."""
+    await store.save_announcement(announcement(DAY1, paper("1", "nothing relevant")))
+    await subscribe(store, "on", "diffusion")
+    await subscribe(store, "off", "diffusion", notify_empty=False)
+    adapter = RecordingAdapter()
+    delivery = service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC)))
+    await delivery.deliver_due()
+    await delivery.deliver_due()
+    assert [(chat, text) for chat, _, text in adapter.sent] == [("on", "0 of 1 matched")]
+
+
+async def test_inactive_and_other_chats_are_untouched(store: SqliteStore) -> None:
+    """Only active channels get digests, each with its own filters."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion"), paper("2", "robots")))
+    await subscribe(store, "a", "diffusion")
+    await subscribe(store, "b", "robots")
+    await subscribe(store, "c", "diffusion", active=False)
+    adapter = RecordingAdapter()
+    await service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))).deliver_due()
+    assert adapter.papers_to("a") == ["1"]
+    assert adapter.papers_to("b") == ["2"]
+    assert adapter.papers_to("c") == []

@@ -1,0 +1,603 @@
+"""The SQLite store against real files: migrations, announcements, channels, the ledger, state."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import importlib.resources
+import pathlib
+import sqlite3
+from typing import Any
+
+import pytest
+
+from bot.models import AnnounceType, Channel, Topic
+from bot.ports import Store
+from storage.sqlite_store import (
+    Migration,
+    MigrationError,
+    SchemaTooNewError,
+    SqliteStore,
+    StoreError,
+    load_migrations,
+    open_store,
+)
+from tests.storage.conftest import DAY, FakeClock, make_announcement, make_channel, make_paper, raw, rows
+
+TABLES = {
+    "announcement_papers",
+    "announcements",
+    "channels",
+    "deliveries",
+    "papers",
+    "schema_migrations",
+    "state",
+    "topics",
+}
+
+
+def table_names(path: pathlib.Path) -> set[str]:
+    """The tables in the file."""
+    return {name for (name,) in rows(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+async def stored_channel(store: SqliteStore, chat_id: str = "-100", **extra: Any) -> Channel:
+    """Save a channel and return it with its id."""
+    channel = await store.save_channel(make_channel(chat_id, **extra))
+    assert channel.id is not None
+    return channel
+
+
+def channel_id(channel: Channel) -> int:
+    """The stored channel's id."""
+    assert channel.id is not None
+    return channel.id
+
+
+# -- the port --------------------------------------------------------------------------------------
+async def test_store_satisfies_the_port(store: SqliteStore) -> None:
+    """SqliteStore can stand wherever the core expects a `Store` (mypy --strict checks this line)."""
+    port: Store = store
+    assert await port.get_state("nothing") is None
+
+
+# -- opening and migrations ------------------------------------------------------------------------
+async def test_migrations_create_the_schema_from_empty(db_path: pathlib.Path, clock: FakeClock) -> None:
+    """Opening a missing file creates its directory, every table, and records each migration once."""
+    assert not db_path.parent.exists()
+    store = await open_store(db_path, clock=clock)
+    await store.close()
+    assert table_names(db_path) >= TABLES
+    shipped = load_migrations()
+    recorded = rows(
+        db_path, "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version"
+    )
+    assert recorded == [(m.version, m.name, m.checksum, "2025-11-27T12:00:00+00:00") for m in shipped]
+    assert recorded[0][:2] == (1, "initial")
+
+
+async def test_second_startup_is_a_noop(db_path: pathlib.Path, clock: FakeClock) -> None:
+    """Opening an up-to-date file again applies nothing and keeps every row."""
+    async with await open_store(db_path, clock=clock) as store:
+        await store.save_announcement(make_announcement())
+        await store.set_state("k", "v")
+    before = rows(db_path, "SELECT * FROM schema_migrations")
+    schema_before = rows(db_path, "SELECT sql FROM sqlite_master ORDER BY name")
+    clock.advance(days=1)
+    async with await open_store(db_path, clock=clock) as store:
+        assert await store.get_announcement(DAY) == make_announcement()
+        assert await store.get_state("k") == "v"
+    assert rows(db_path, "SELECT * FROM schema_migrations") == before
+    assert rows(db_path, "SELECT sql FROM sqlite_master ORDER BY name") == schema_before
+
+
+async def test_restart_loses_nothing(db_path: pathlib.Path, clock: FakeClock) -> None:
+    """Announcements, channels with topics, the ledger and state all survive close and reopen."""
+    channel = make_channel(delivery_time=dt.time(8, 30), timezone="Europe/Berlin", last_digest_date=DAY)
+    async with await open_store(db_path, clock=clock) as store:
+        await store.save_announcement(make_announcement())
+        saved = await store.save_channel(channel)
+        cid = channel_id(saved)
+        await store.record_delivery(cid, DAY, "2511.00001")
+        await store.reserve_deliveries(cid, DAY, ["2511.00003"])
+        await store.set_state("feed:last_check", "2025-11-27T01:00:00+00:00")
+    async with await open_store(db_path, clock=clock) as store:
+        assert await store.get_announcement(DAY) == make_announcement()
+        assert await store.get_channel("telegram", "-100") == dataclasses.replace(channel, id=cid)
+        assert await store.delivered_ids(cid) == {"2511.00001"}
+        assert await store.reserve_deliveries(cid, DAY, ["2511.00001", "2511.00003"]) == ["2511.00003"]
+        assert await store.get_state("feed:last_check") == "2025-11-27T01:00:00+00:00"
+
+
+async def test_wal_mode_is_on(store: SqliteStore, db_path: pathlib.Path) -> None:
+    """The file is in write-ahead-log mode, so readers never block the writer."""
+    assert rows(db_path, "PRAGMA journal_mode") == [("wal",)]
+
+
+async def test_foreign_keys_are_enforced(store: SqliteStore, db_path: pathlib.Path) -> None:
+    """A ledger row for a channel that does not exist is refused, and nothing is stored."""
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.reserve_deliveries(42, DAY, ["2511.00001"])
+    assert rows(db_path, "SELECT count(*) FROM deliveries") == [(0,)]
+
+
+async def test_a_writer_waits_for_another_process_lock(store: SqliteStore, db_path: pathlib.Path) -> None:
+    """The busy timeout makes a write wait for another connection's write lock instead of failing."""
+    with raw(db_path) as other:
+        other.execute("BEGIN IMMEDIATE")
+        asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+        await store.set_state("k", "v")
+        assert not other.in_transaction
+    assert await store.get_state("k") == "v"
+
+
+async def test_unknown_future_migration_is_refused_and_data_kept(
+    db_path: pathlib.Path, clock: FakeClock
+) -> None:
+    """A file migrated by a newer version is refused with a clear error and left untouched."""
+    async with await open_store(db_path, clock=clock) as store:
+        await store.save_announcement(make_announcement())
+        await store.save_channel(make_channel())
+    with raw(db_path) as connection:
+        connection.execute(
+            "INSERT INTO schema_migrations VALUES (2, 'from_the_future', 'x', '2026-01-01T00:00:00+00:00')"
+        )
+    before = {table: rows(db_path, f"SELECT * FROM {table}") for table in TABLES}
+    with pytest.raises(SchemaTooNewError, match=r"V2 .*newer version.*nothing was changed"):
+        await open_store(db_path, clock=clock)
+    assert {table: rows(db_path, f"SELECT * FROM {table}") for table in TABLES} == before
+
+
+async def test_a_later_migration_applies_on_top_of_existing_data(
+    db_path: pathlib.Path, clock: FakeClock
+) -> None:
+    """A new numbered migration runs once on an existing file, keeping its rows."""
+    async with await open_store(db_path, clock=clock) as store:
+        await store.set_state("k", "v")
+    v2 = Migration(
+        2, "state_note", "-- V2__state_note: a test column.\nALTER TABLE state ADD COLUMN note TEXT;\n"
+    )
+    for _ in range(2):
+        async with await open_store(db_path, clock=clock, migrations=[*load_migrations(), v2]) as store:
+            assert await store.get_state("k") == "v"
+    assert rows(db_path, "SELECT version, name FROM schema_migrations ORDER BY version") == [
+        (1, "initial"),
+        (2, "state_note"),
+    ]
+    assert rows(db_path, "SELECT key, value, note FROM state") == [("k", "v", None)]
+
+
+async def test_a_failing_migration_is_rolled_back(db_path: pathlib.Path, clock: FakeClock) -> None:
+    """A migration that fails half-way leaves neither its first statements nor a record behind."""
+    async with await open_store(db_path, clock=clock) as store:
+        await store.set_state("k", "v")
+    broken = Migration(
+        2, "broken", "CREATE TABLE extra (x INTEGER);\nINSERT INTO no_such_table VALUES (1);\n"
+    )
+    with pytest.raises(MigrationError, match=r"V2__broken failed and was rolled back: no such table"):
+        await open_store(db_path, clock=clock, migrations=[*load_migrations(), broken])
+    assert "extra" not in table_names(db_path)
+    assert rows(db_path, "SELECT version FROM schema_migrations") == [(1,)]
+    async with await open_store(db_path, clock=clock) as store:
+        assert await store.get_state("k") == "v"
+
+
+def test_shipped_migrations_are_numbered_and_explain_themselves() -> None:
+    """Every shipped migration is V1..Vn, starts with a header comment naming it, and splits cleanly."""
+    migrations = load_migrations()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    for migration in migrations:
+        assert migration.sql.startswith(f"-- {migration.label}:")
+        assert migration.statements()
+    folder = importlib.resources.files("storage").joinpath("migrations")
+    assert {entry.name for entry in folder.iterdir() if entry.name.endswith(".sql")} == {
+        f"{m.label}.sql" for m in migrations
+    }
+
+
+def test_badly_named_or_numbered_migration_files_are_refused(tmp_path: pathlib.Path) -> None:
+    """A file not named V<n>__<name>.sql, or a gap in the numbers, is a clear error."""
+    (tmp_path / "V1__first.sql").write_text("-- V1__first: x.\nCREATE TABLE a (x INTEGER);\n")
+    (tmp_path / "V3__third.sql").write_text("-- V3__third: x.\nCREATE TABLE c (x INTEGER);\n")
+    with pytest.raises(MigrationError, match=r"without gaps"):
+        load_migrations(tmp_path)
+    (tmp_path / "2_second.sql").write_text("CREATE TABLE b (x INTEGER);\n")
+    with pytest.raises(MigrationError, match=r"'2_second.sql' is not named"):
+        load_migrations(tmp_path)
+
+
+def test_a_migration_may_not_manage_its_own_transaction() -> None:
+    """BEGIN/COMMIT inside a migration file is refused: the runner owns the transaction."""
+    with pytest.raises(MigrationError, match=r"must not manage transactions \(COMMIT\)"):
+        Migration(2, "x", "CREATE TABLE a (x INTEGER);\n-- done\nCOMMIT;\n").statements()
+    with pytest.raises(MigrationError, match=r"unterminated"):
+        Migration(2, "x", "CREATE TABLE a (x INTEGER)\n").statements()
+    text = (
+        "-- ; in a comment\nCREATE TABLE a (x TEXT DEFAULT ';');\n/* ; */ CREATE INDEX i ON a (x);\n-- end\n"
+    )
+    assert len(Migration(2, "x", text).statements()) == 2
+
+
+async def test_a_file_that_is_not_a_database_is_a_clear_error(db_path: pathlib.Path) -> None:
+    """Opening some other file fails with a one-line StoreError naming the file, not a traceback."""
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"this is not a database, just some text that is long enough" * 20)
+    with pytest.raises(StoreError, match=r"cannot use the database .*bot.sqlite3: file is not a database"):
+        await open_store(db_path)
+
+
+async def test_a_closed_store_says_so(db_path: pathlib.Path) -> None:
+    """Closing twice is harmless; using a closed store raises StoreError."""
+    store = await open_store(db_path)
+    await store.close()
+    await store.close()
+    with pytest.raises(StoreError, match="closed"):
+        await store.get_state("k")
+
+
+# -- announcements ---------------------------------------------------------------------------------
+async def test_an_announcement_round_trips(store: SqliteStore) -> None:
+    """A stored announcement comes back equal: order, announce types, versions, DOI, source and all."""
+    papers = (
+        make_paper("2511.00009", doi="10.1000/xyz", journal_ref="Nature 1 (2025)"),
+        make_paper("hep-th/9901001", announce_type=AnnounceType.REPLACE_CROSS, version=4, categories=()),
+        make_paper("2511.00002", announce_type=AnnounceType.CROSS),
+        make_paper("2511.00001", announce_type=AnnounceType.NEW, authors=()),
+    )
+    announcement = make_announcement(papers=papers, categories=("cs.CL", "cs.CV"), source="api")
+    assert await store.save_announcement(announcement) is True
+    assert await store.get_announcement(DAY) == announcement
+    assert await store.get_announcement(DAY + dt.timedelta(days=1)) is None
+
+
+async def test_saving_the_same_date_twice_returns_false(store: SqliteStore, db_path: pathlib.Path) -> None:
+    """The second save of a date returns False and stores nothing of the second version."""
+    assert await store.save_announcement(make_announcement()) is True
+    other = make_announcement(papers=(make_paper("2511.77777"),))
+    assert await store.save_announcement(other) is False
+    assert await store.get_announcement(DAY) == make_announcement()
+    assert rows(db_path, "SELECT count(*) FROM papers WHERE arxiv_id = '2511.77777'") == [(0,)]
+
+
+async def test_a_replacement_updates_the_paper_but_not_the_old_announcement(
+    store: SqliteStore, db_path: pathlib.Path
+) -> None:
+    """A paper re-announced as v2 is stored once as v2; the earlier day still lists it as v1, new."""
+    first = make_announcement(DAY, (make_paper("2511.00001", version=1, title="Old title"),))
+    second = make_announcement(
+        DAY + dt.timedelta(days=1),
+        (make_paper("2511.00001", version=2, title="New title", announce_type=AnnounceType.REPLACE),),
+    )
+    await store.save_announcement(first)
+    await store.save_announcement(second)
+    assert rows(db_path, "SELECT arxiv_id, version, title FROM papers") == [("2511.00001", 2, "New title")]
+    old = await store.get_announcement(DAY)
+    assert old is not None
+    assert (old.papers[0].version, old.papers[0].announce_type) == (1, AnnounceType.NEW)
+    new = await store.get_announcement(DAY + dt.timedelta(days=1))
+    assert new is not None
+    assert (new.papers[0].version, new.papers[0].announce_type) == (2, AnnounceType.REPLACE)
+
+
+async def test_a_recovered_older_day_does_not_downgrade_a_paper(
+    store: SqliteStore, db_path: pathlib.Path
+) -> None:
+    """Saving an earlier day (API recovery) after a later one keeps the paper row at its newest version."""
+    await store.save_announcement(
+        make_announcement(DAY, (make_paper("2511.00001", version=2, title="v2", doi="10.1/x"),))
+    )
+    await store.save_announcement(
+        make_announcement(DAY - dt.timedelta(days=1), (make_paper("2511.00001", version=1, title="v1"),))
+    )
+    assert rows(db_path, "SELECT version, title, doi FROM papers") == [(2, "v2", "10.1/x")]
+
+
+async def test_a_paper_listed_twice_is_stored_once(store: SqliteStore) -> None:
+    """A feed that lists a paper twice is stored with its first occurrence only."""
+    papers = (make_paper("a"), make_paper("b"), make_paper("a", announce_type=AnnounceType.CROSS))
+    await store.save_announcement(make_announcement(papers=papers))
+    stored = await store.get_announcement(DAY)
+    assert stored is not None
+    assert [(p.arxiv_id, p.announce_type) for p in stored.papers] == [("a", "new"), ("b", "new")]
+
+
+async def test_a_failed_save_stores_nothing(store: SqliteStore, db_path: pathlib.Path) -> None:
+    """When a row is refused half-way, the whole announcement is rolled back and can be saved later."""
+    bad = make_announcement(papers=(make_paper("2511.00001"), make_paper("2511.00002", version=0)))
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.save_announcement(bad)
+    assert await store.get_announcement(DAY) is None
+    assert rows(db_path, "SELECT count(*) FROM papers") == [(0,)]
+    assert await store.save_announcement(make_announcement()) is True
+
+
+async def test_latest_announcement_and_dates(store: SqliteStore) -> None:
+    """The latest announcement is the newest date; dates since a day come oldest first."""
+    assert await store.latest_announcement() is None
+    days = [DAY - dt.timedelta(days=n) for n in (0, 5, 1)]
+    for day in days:
+        await store.save_announcement(make_announcement(day))
+    assert await store.latest_announcement() == make_announcement(DAY)
+    assert await store.announcement_dates(DAY - dt.timedelta(days=1)) == [DAY - dt.timedelta(days=1), DAY]
+    assert await store.announcement_dates(DAY + dt.timedelta(days=1)) == []
+
+
+async def test_prune_keeps_the_ledger_and_recent_announcements(
+    store: SqliteStore, db_path: pathlib.Path
+) -> None:
+    """Pruning drops old days and papers only they listed, never ledger rows or papers still listed."""
+    old_day, recent = dt.date(2025, 10, 1), dt.date(2025, 11, 20)
+    await store.save_announcement(make_announcement(old_day, (make_paper("old-only"), make_paper("both"))))
+    await store.save_announcement(make_announcement(recent, (make_paper("both", version=2),)))
+    cid = channel_id(await stored_channel(store))
+    await store.record_delivery(cid, old_day, "old-only")
+    assert await store.prune_announcements(dt.date(2025, 11, 1)) == 1
+    assert await store.announcement_dates(dt.date(2000, 1, 1)) == [recent]
+    assert rows(db_path, "SELECT arxiv_id FROM papers") == [("both",)]
+    assert await store.delivered_ids(cid) == {"old-only"}
+    assert await store.get_announcement(recent) == make_announcement(recent, (make_paper("both", version=2),))
+
+
+async def test_prune_never_drops_the_last_fourteen_days(store: SqliteStore, clock: FakeClock) -> None:
+    """Asking to prune everything before today still keeps the announcements of the last 14 days."""
+    today = clock().date()
+    for days_ago in (20, 14, 13, 0):
+        await store.save_announcement(make_announcement(today - dt.timedelta(days=days_ago)))
+    assert await store.prune_announcements(today + dt.timedelta(days=1)) == 1
+    assert await store.announcement_dates(dt.date(2000, 1, 1)) == [
+        today - dt.timedelta(days=14),
+        today - dt.timedelta(days=13),
+        today,
+    ]
+
+
+# -- channels and topics ---------------------------------------------------------------------------
+async def test_save_channel_inserts_then_updates_by_platform_and_chat(store: SqliteStore) -> None:
+    """Saving the same (platform, chat) again keeps the id and replaces settings and topics, in order."""
+    first = await stored_channel(store, delivery_time=dt.time(7, 0))
+    topics = (Topic("z-last", ("zeta",)), Topic("a-first", ("alpha",), categories=("math.AG",)))
+    second = await store.save_channel(
+        make_channel(delivery_time=None, active=False, notify_empty=False, max_inline_papers=5, topics=topics)
+    )
+    assert second.id == first.id
+    assert second == make_channel(
+        id=first.id, delivery_time=None, active=False, notify_empty=False, max_inline_papers=5, topics=topics
+    )
+    assert await store.get_channel("telegram", "-100") == second
+    assert await store.get_channel("discord", "-100") is None
+
+
+async def test_save_channel_keeps_delivery_time_to_the_minute(
+    store: SqliteStore, db_path: pathlib.Path
+) -> None:
+    """A delivery time is stored as HH:MM and comes back without seconds."""
+    saved = await stored_channel(store, delivery_time=dt.time(8, 5, 59))
+    assert saved.delivery_time == dt.time(8, 5)
+    assert rows(db_path, "SELECT delivery_time FROM channels") == [("08:05",)]
+
+
+async def test_duplicate_topic_names_are_refused(store: SqliteStore) -> None:
+    """Two topics with one name in a channel raise ValueError and leave the stored channel as it was."""
+    before = await stored_channel(store)
+    with pytest.raises(ValueError, match="two topics named 'llm'"):
+        await store.save_channel(make_channel(topics=(Topic("llm", ("a",)), Topic("llm", ("b",)))))
+    assert await store.get_channel("telegram", "-100") == before
+
+
+async def test_list_channels_filters_by_activity_and_platform(store: SqliteStore) -> None:
+    """list_channels returns active channels by default, all on request, and one platform's if asked."""
+    on = await stored_channel(store, "1")
+    off = await stored_channel(store, "2", active=False)
+    discord = await stored_channel(store, "3", platform="discord", topics=())
+    assert await store.list_channels() == [on, discord]
+    assert await store.list_channels(active_only=False) == [on, off, discord]
+    assert await store.list_channels(active_only=False, platform="telegram") == [on, off]
+    assert await store.list_channels(platform="discord") == [discord]
+
+
+async def test_subscribed_categories_come_from_active_channels_only(store: SqliteStore) -> None:
+    """The union of explicit topic categories of active channels; inactive channels don't count."""
+    await stored_channel(store, "1")
+    await stored_channel(store, "2", topics=(Topic("t", ("x",), categories=("cs.CL", "stat.ML")),))
+    await stored_channel(store, "3", active=False, topics=(Topic("t", ("x",), categories=("q-bio.NC",)),))
+    assert await store.subscribed_categories() == {"cs.CL", "cs.CV", "eess.IV", "stat.ML"}
+
+
+async def test_move_channel_keeps_id_topics_and_ledger(store: SqliteStore) -> None:
+    """A re-keyed channel keeps its id, settings, topics and ledger; the old chat id is gone."""
+    before = await stored_channel(store, "-100", delivery_time=dt.time(9, 0))
+    await store.record_delivery(channel_id(before), DAY, "2511.00001")
+    moved = await store.move_channel("telegram", "-100", "-1009999")
+    assert moved == dataclasses.replace(before, chat_id="-1009999")
+    assert await store.get_channel("telegram", "-100") is None
+    assert await store.get_channel("telegram", "-1009999") == moved
+    assert await store.delivered_ids(channel_id(before)) == {"2511.00001"}
+    assert await store.record_delivery(channel_id(before), DAY, "2511.00001") is False
+
+
+async def test_move_channel_of_unknown_or_already_moved_chat(store: SqliteStore) -> None:
+    """Moving an unknown chat returns None; repeating a finished move returns the moved channel."""
+    assert await store.move_channel("telegram", "-1", "-2") is None
+    await stored_channel(store, "-1")
+    moved = await store.move_channel("telegram", "-1", "-2")
+    assert moved is not None
+    assert await store.move_channel("telegram", "-1", "-2") == moved
+    assert await store.move_channel("telegram", "-2", "-2") == moved
+
+
+async def test_move_channel_onto_an_existing_chat_merges_into_the_moved_one(
+    store: SqliteStore, db_path: pathlib.Path
+) -> None:
+    """Moving onto a stored chat keeps the moved channel; the other's extra topics and ledger join it."""
+    moved = await stored_channel(store, "-1", active=False, max_inline_papers=7)
+    target_topics = (Topic("llm", ("other",)), Topic("robots", ("robot",)))
+    target = await stored_channel(store, "-2", active=True, topics=target_topics)
+    mid, tid = channel_id(moved), channel_id(target)
+    await store.reserve_deliveries(mid, DAY, ["both-pending-here", "only-moved"])
+    await store.record_delivery(tid, DAY, "both-pending-here")
+    await store.record_delivery(tid, DAY, "only-target")
+    await store.reserve_deliveries(tid, DAY, ["pending-target"])
+    merged = await store.move_channel("telegram", "-1", "-2")
+    assert merged == dataclasses.replace(
+        moved, chat_id="-2", active=True, topics=(*moved.topics, Topic("robots", ("robot",)))
+    )
+    assert await store.list_channels(active_only=False) == [merged]
+    assert rows(db_path, "SELECT channel_id, arxiv_id, status FROM deliveries ORDER BY arxiv_id") == [
+        (mid, "both-pending-here", "sent"),
+        (mid, "only-moved", "pending"),
+        (mid, "only-target", "sent"),
+        (mid, "pending-target", "pending"),
+    ]
+
+
+# -- the delivery ledger ---------------------------------------------------------------------------
+async def test_the_ledger_refuses_a_second_delivery(store: SqliteStore) -> None:
+    """Once a paper is sent to a channel, record_delivery says False and reserve never returns it."""
+    cid = channel_id(await stored_channel(store))
+    assert await store.record_delivery(cid, DAY, "2511.00001") is True
+    assert await store.record_delivery(cid, DAY + dt.timedelta(days=1), "2511.00001") is False
+    assert await store.reserve_deliveries(cid, DAY, ["2511.00001"]) == []
+    assert await store.delivered_ids(cid, ["2511.00001", "2511.00002"]) == {"2511.00001"}
+
+
+async def test_record_delivery_refuses_a_pending_paper_too(store: SqliteStore) -> None:
+    """record_delivery returns False and changes nothing when the paper is already pending."""
+    cid = channel_id(await stored_channel(store))
+    await store.reserve_deliveries(cid, DAY, ["p"])
+    assert await store.record_delivery(cid, DAY, "p") is False
+    assert await store.delivered_ids(cid) == set()
+
+
+async def test_two_channels_have_independent_ledgers(store: SqliteStore) -> None:
+    """A paper sent to one channel is still deliverable to another."""
+    one = channel_id(await stored_channel(store, "1"))
+    two = channel_id(await stored_channel(store, "2", platform="discord"))
+    await store.record_delivery(one, DAY, "p")
+    assert await store.reserve_deliveries(two, DAY, ["p"]) == ["p"]
+    assert await store.delivered_ids(two) == set()
+    assert await store.delivered_ids(one) == {"p"}
+
+
+async def test_reserve_returns_new_ids_in_order_without_duplicates(store: SqliteStore) -> None:
+    """reserve_deliveries answers in the given order, each id once, leaving out sent ones."""
+    cid = channel_id(await stored_channel(store))
+    await store.record_delivery(cid, DAY, "b")
+    assert await store.reserve_deliveries(cid, DAY, ["c", "b", "a", "c", "d"]) == ["c", "a", "d"]
+    assert await store.reserve_deliveries(cid, DAY, []) == []
+
+
+async def test_pending_rows_come_back_after_a_crash(db_path: pathlib.Path, clock: FakeClock) -> None:
+    """Papers reserved but never confirmed are reserved again after a restart; confirm marks them sent."""
+    async with await open_store(db_path, clock=clock) as store:
+        cid = channel_id(await stored_channel(store))
+        assert await store.reserve_deliveries(cid, DAY, ["a", "b"]) == ["a", "b"]
+        await store.confirm_deliveries(cid, ["a"])
+    clock.advance(minutes=5)
+    async with await open_store(db_path, clock=clock) as store:
+        assert await store.reserve_deliveries(cid, DAY, ["a", "b", "c"]) == ["b", "c"]
+        await store.confirm_deliveries(cid, ["b", "c", "never-reserved"])
+        assert await store.delivered_ids(cid) == {"a", "b", "c"}
+        assert await store.reserve_deliveries(cid, DAY, ["a", "b", "c"]) == []
+    assert rows(db_path, "SELECT arxiv_id, sent_at FROM deliveries ORDER BY arxiv_id") == [
+        ("a", "2025-11-27T12:00:00+00:00"),
+        ("b", "2025-11-27T12:05:00+00:00"),
+        ("c", "2025-11-27T12:05:00+00:00"),
+    ]
+
+
+async def test_release_drops_only_pending_rows(store: SqliteStore) -> None:
+    """release_deliveries forgets pending papers (they can be reserved again) but never sent ones."""
+    cid = channel_id(await stored_channel(store))
+    await store.record_delivery(cid, DAY, "sent")
+    await store.reserve_deliveries(cid, DAY, ["pending"])
+    await store.release_deliveries(cid, ["sent", "pending", "unknown"])
+    assert await store.delivered_ids(cid) == {"sent"}
+    assert await store.record_delivery(cid, DAY, "pending") is True
+
+
+async def test_thousands_of_ids_work(store: SqliteStore) -> None:
+    """Reserving, confirming, querying and releasing 5,000 ids at once works and keeps order."""
+    cid = channel_id(await stored_channel(store))
+    ids = [f"2511.{n:05d}" for n in range(5000)]
+    assert await store.reserve_deliveries(cid, DAY, ids) == ids
+    await store.confirm_deliveries(cid, ids[::2])
+    assert await store.delivered_ids(cid, ids) == set(ids[::2])
+    assert await store.reserve_deliveries(cid, DAY, list(reversed(ids))) == list(reversed(ids[1::2]))
+    await store.release_deliveries(cid, ids)
+    assert await store.reserve_deliveries(cid, DAY, ids) == ids[1::2]
+
+
+async def test_deleting_a_channel_row_removes_its_topics_and_ledger(
+    store: SqliteStore, db_path: pathlib.Path
+) -> None:
+    """Topics and ledger rows belong to their channel (ON DELETE CASCADE)."""
+    cid = channel_id(await stored_channel(store))
+    await store.record_delivery(cid, DAY, "p")
+    with raw(db_path) as connection:
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("DELETE FROM channels WHERE id = ?", (cid,))
+    assert rows(db_path, "SELECT count(*) FROM topics") == [(0,)]
+    assert rows(db_path, "SELECT count(*) FROM deliveries") == [(0,)]
+
+
+# -- state -----------------------------------------------------------------------------------------
+async def test_state_is_saved_and_overwritten(store: SqliteStore) -> None:
+    """set_state stores a value that get_state returns; a second set replaces it."""
+    assert await store.get_state("delivery:last:1") is None
+    await store.set_state("delivery:last:1", '{"result": "ok"}')
+    await store.set_state("delivery:last:1", '{"result": "failed"}')
+    assert await store.get_state("delivery:last:1") == '{"result": "failed"}'
+
+
+# -- concurrency -----------------------------------------------------------------------------------
+async def test_concurrent_writers_do_not_corrupt_or_double_insert(
+    store: SqliteStore, db_path: pathlib.Path
+) -> None:
+    """Many coroutines saving and reserving at once: one save per date wins, each ledger row exists once."""
+    cid = channel_id(await stored_channel(store))
+    ids = [f"p{n}" for n in range(300)]
+    saves = [store.save_announcement(make_announcement(DAY - dt.timedelta(days=n % 3))) for n in range(12)]
+    reserves = [store.reserve_deliveries(cid, DAY, ids[n * 20 : n * 20 + 100]) for n in range(10)]
+    channels = [store.save_channel(make_channel(f"c{n % 4}")) for n in range(8)]
+    saved, reserved, _, _ = await asyncio.gather(
+        asyncio.gather(*saves),
+        asyncio.gather(*reserves),
+        asyncio.gather(*channels),
+        store.set_state("k", "v"),
+    )
+    assert sorted(saved) == [False] * 9 + [True] * 3
+    assert {arxiv_id for batch in reserved for arxiv_id in batch} == set(ids[:280])
+    assert rows(db_path, "SELECT count(*), count(DISTINCT arxiv_id) FROM deliveries") == [(280, 280)]
+    assert rows(db_path, "SELECT count(*) FROM announcement_papers") == [(9,)]
+    assert len(await store.list_channels()) == 5
+    assert rows(db_path, "SELECT count(*) FROM topics") == [(10,)]
+    assert rows(db_path, "PRAGMA integrity_check") == [("ok",)]
+
+
+async def test_a_reader_never_sees_a_half_written_announcement(store: SqliteStore) -> None:
+    """Reads racing a large save see either nothing or the whole announcement."""
+    papers = tuple(make_paper(f"2511.{n:05d}") for n in range(2000))
+    big = make_announcement(papers=papers)
+    save = asyncio.create_task(store.save_announcement(big))
+    seen = []
+    while not save.done():
+        seen.append(await store.get_announcement(DAY))
+    await save
+    assert all(s is None or s == big for s in seen)
+    assert await store.get_announcement(DAY) == big
+
+
+async def test_a_cancelled_save_is_all_or_nothing(store: SqliteStore) -> None:
+    """Cancelling a save mid-way leaves the announcement whole or absent, and the store usable."""
+    papers = tuple(make_paper(f"2511.{n:05d}") for n in range(2000))
+    big = make_announcement(papers=papers)
+    save = asyncio.create_task(store.save_announcement(big))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    save.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await save
+    assert await store.get_announcement(DAY) in (None, big)
+    await store.set_state("after", "cancel")
+    assert await store.get_state("after") == "cancel"
