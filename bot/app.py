@@ -117,7 +117,7 @@ async def run_bot(settings: Settings) -> int:
         startup = group.subgroup(AdapterStartupError)
         if startup is None:
             raise
-        for error in startup.exceptions:
-            print(f"arxiv-digest: {error}", file=sys.stderr)
+        for failure in startup.exceptions:
+            print(f"arxiv-digest: {failure}", file=sys.stderr)
         return 2
     return 0

@@ -153,7 +153,7 @@ async def _fetch_announcement(source: ArxivSource, categories: tuple[str, ...], 
     try:
         outcome = await source.fetch_feed(categories)
     except ArxivFeedError as error:
-        raise CommandError(f"arXiv answered with an error: {error}", EXIT_ARXIV_ERROR) from None
+        raise CommandError(str(error), EXIT_ARXIV_ERROR) from None
     except BrokenFeedError as error:
         raise CommandError(f"the feed is broken: {error}", EXIT_UNAVAILABLE) from None
     except ArxivUnavailableError as error:

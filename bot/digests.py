@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
 from bot.matching import Matcher
@@ -34,7 +34,7 @@ def build_digests(
     channels: Sequence[Channel],
     default_categories: Sequence[str],
     *,
-    skip_ids: dict[int, Collection[str]] | None = None,
+    skip_ids: Mapping[int, Collection[str]] | None = None,
 ) -> list[Digest]:
     """One digest per channel (same order), from a single compiled matcher over all their topics.
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+
+from tests.fakes.arxiv_server import FakeArxiv
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", ""}
 
 
 @pytest.fixture(autouse=True)
-def _no_internet(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make name resolution of any host but loopback fail, so no test escapes to the internet."""
     real_getaddrinfo = socket.getaddrinfo
 
@@ -23,4 +25,14 @@ def _no_internet(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         return real_getaddrinfo(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
-    yield
+
+
+@pytest.fixture
+async def arxiv_server() -> AsyncIterator[FakeArxiv]:
+    """A fake arXiv (RSS and API) on 127.0.0.1, on a free port."""
+    fake = FakeArxiv()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
