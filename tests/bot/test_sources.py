@@ -68,7 +68,7 @@ async def test_user_agent_names_the_project(arxiv_server: FakeArxiv, make_source
     agent = arxiv_server.requests[0].headers["User-Agent"]
     assert agent == USER_AGENT
     assert agent.startswith("arxiv-digest-bot/")
-    assert "(+https://github.com/" in agent
+    assert "(+https://" in agent
 
 
 async def test_no_announcement_day(arxiv_server: FakeArxiv, make_source: SourceFactory) -> None:

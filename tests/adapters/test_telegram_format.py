@@ -1,0 +1,318 @@
+"""Telegram digest formatting: escaping, limits measured as Telegram does, splitting, the file flag."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from adapters.telegram_format import (
+    MAX_RAW_LENGTH,
+    READ_MORE,
+    TelegramMessage,
+    digest_file_name,
+    render_digest,
+    render_empty_day,
+    render_file_caption,
+    render_plain_text,
+)
+from bot.models import AnnounceType, Digest, Paper, Topic, TopicDigest
+from tests.fakes.telegram_html import (
+    TelegramHTMLError,
+    assert_valid_telegram_html,
+    parse_telegram_html,
+    visible_length,
+)
+
+DATE = dt.date(2025, 11, 12)
+ABSTRACT = (
+    "We present a vision-language model that grounds $\\alpha<\\beta$ relations in images; "
+    "it beats prior work by 3.2 points on five benchmarks & runs in real time. "
+) * 4
+
+
+def make_paper(number: int = 1, **changes: object) -> Paper:
+    """A plausible paper; `changes` override fields."""
+    fields: dict[str, object] = {
+        "arxiv_id": f"2511.{number:05d}",
+        "version": 1,
+        "title": f"Paper number {number}: grounding vision and language",
+        "abstract": ABSTRACT,
+        "authors": ("Ada Lovelace", "Alan Turing", "Grace Hopper"),
+        "categories": ("cs.CV", "cs.CL"),
+        "announce_type": AnnounceType.NEW,
+    }
+    fields.update(changes)
+    return Paper(**fields)  # type: ignore[arg-type]
+
+
+def make_digest(*sections: tuple[str, tuple[Paper, ...]], announced: int = 496) -> Digest:
+    """A digest with one section per (topic name, papers)."""
+    return Digest(
+        date=DATE,
+        topics=tuple(
+            TopicDigest(topic=Topic(name=name, keywords=("x",)), papers=papers) for name, papers in sections
+        ),
+        announced_count=announced,
+    )
+
+
+def one_topic(*papers: Paper) -> Digest:
+    """A one-topic digest of these papers."""
+    return make_digest(("MLLM", papers))
+
+
+def all_valid(messages: list[TelegramMessage]) -> None:
+    """Every message is Telegram-valid HTML within 4096 visible units and the raw bound."""
+    for message in messages:
+        assert_valid_telegram_html(message.text)
+        assert len(message.text) <= MAX_RAW_LENGTH <= 10_000
+
+
+def test_html_in_a_title_shows_literally() -> None:
+    """A title with `<b>x</b> & <script>` is escaped with exactly &lt; &gt; &amp; and shows as written."""
+    title = "<b>x</b> & <script>alert(1)</script>"
+    messages, needs_file = render_digest(one_topic(make_paper(title=title)))
+    assert not needs_file
+    all_valid(messages)
+    text = messages[0].text
+    assert "&lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "<script>" not in text
+    assert title in parse_telegram_html(text)
+
+
+def test_latex_survives_intact() -> None:
+    """LaTeX like `$\\alpha<\\beta$` in a title and abstract reaches the reader unchanged."""
+    paper = make_paper(
+        title="Bounds for $\\alpha<\\beta$ & $x>y$", abstract="We show $\\alpha<\\beta$ holds."
+    )
+    messages, _ = render_digest(one_topic(paper))
+    all_valid(messages)
+    visible = parse_telegram_html(messages[0].text)
+    assert "Bounds for $\\alpha<\\beta$ & $x>y$" in visible
+    assert "We show $\\alpha<\\beta$ holds." in visible
+
+
+def test_paper_layout() -> None:
+    """A paper is a bold linked title, its id in code with categories, italic authors, an expandable quote."""
+    messages, _ = render_digest(one_topic(make_paper(7)))
+    text = messages[0].text
+    assert '<b><a href="https://arxiv.org/abs/2511.00007">Paper number 7: grounding' in text
+    assert "<code>arXiv:2511.00007</code> · cs.CV cs.CL" in text
+    assert "<i>Ada Lovelace, Alan Turing, Grace Hopper</i>" in text
+    assert "<blockquote expandable>We present" in text
+    assert text.startswith("<b>📚 arXiv digest · 2025-11-12</b>\n1 of 496 new papers matched: <b>MLLM</b>")
+
+
+def test_header_uses_the_announced_label() -> None:
+    """The header counts matched papers out of the announced ones, with the caller's label."""
+    messages, _ = render_digest(one_topic(make_paper(1), make_paper(2)), announced_label="papers in cs.CV")
+    assert "2 of 496 papers in cs.CV matched" in messages[0].text
+
+
+def test_whitespace_in_arxiv_text_is_folded() -> None:
+    """arXiv's hard-wrapped titles and abstracts are folded to single spaces."""
+    paper = make_paper(title="A title\n  wrapped  by arXiv", abstract="An abstract\n  wrapped\n\nhere.")
+    visible = parse_telegram_html(render_digest(one_topic(paper))[0][0].text)
+    assert "A title wrapped by arXiv" in visible
+    assert "An abstract wrapped here." in visible
+
+
+def test_150_papers_with_max_inline_30_go_to_messages_and_a_file() -> None:
+    """Above max_inline the first 30 papers go as valid messages, the rest only in the file (flag set)."""
+    papers = tuple(make_paper(number) for number in range(150))
+    messages, needs_file = render_digest(one_topic(*papers), max_inline_papers=30)
+    assert needs_file
+    all_valid(messages)
+    carried = [paper_id for message in messages for paper_id in message.paper_ids]
+    assert carried == [paper.arxiv_id for paper in papers[:30]]
+    assert "Showing the first 30 here; all 150 are in the attached Markdown file." in messages[0].text
+
+
+def test_every_paper_lands_in_exactly_one_message() -> None:
+    """With max_inline 1000 all 150 papers are split over messages, each exactly once, in digest order."""
+    papers = tuple(make_paper(number) for number in range(150))
+    messages, needs_file = render_digest(one_topic(*papers), max_inline_papers=1000)
+    assert not needs_file
+    assert len(messages) > 1
+    all_valid(messages)
+    carried = [paper_id for message in messages for paper_id in message.paper_ids]
+    assert carried == [paper.arxiv_id for paper in papers]
+    for message in messages:
+        for paper_id in message.paper_ids:
+            assert f'href="https://arxiv.org/abs/{paper_id}"' in message.text
+    assert "part 1/" in messages[0].text
+    assert f"part {len(messages)}/{len(messages)}" in messages[-1].text
+
+
+def test_messages_are_filled_close_to_the_limit() -> None:
+    """Splitting packs papers: every message but the last has no room for the next paper."""
+    papers = tuple(make_paper(number) for number in range(60))
+    messages, _ = render_digest(one_topic(*papers), max_inline_papers=1000)
+    one_paper = visible_length(render_digest(one_topic(make_paper(1)))[0][0].text)
+    for message in messages[:-1]:
+        assert visible_length(message.text) > 4096 - one_paper
+
+
+def test_a_huge_abstract_is_shortened_with_a_read_more_link() -> None:
+    """A 20,000-character abstract is cut with "…" and a "(read more)" link; the message stays valid."""
+    abstract = "Diffusion & <tokens> " * 1000  # 21,000 characters, escaping makes it longer still
+    paper = make_paper(abstract=abstract)
+    messages, needs_file = render_digest(one_topic(paper))
+    assert not needs_file
+    assert len(messages) == 1
+    all_valid(messages)
+    text = messages[0].text
+    assert f'… <a href="https://arxiv.org/abs/2511.00001">{READ_MORE}</a></blockquote>' in text
+    assert messages[0].paper_ids == ("2511.00001",)
+    assert visible_length(text) > 3000  # shortened to the limit, not to a stub
+
+
+def test_an_abstract_of_escapes_is_bounded_by_the_raw_length() -> None:
+    """An abstract that escaping inflates fivefold is cut to keep the raw HTML under the raw bound."""
+    messages, _ = render_digest(one_topic(make_paper(abstract="&<>" * 7000)))
+    all_valid(messages)
+    assert len(messages) == 1
+    assert len(messages[0].text) > 9000
+    assert READ_MORE in messages[0].text
+
+
+def test_a_huge_abstract_among_others_keeps_order_and_every_paper() -> None:
+    """A paper too long for one message is shortened in place; neighbours keep their order."""
+    papers = (make_paper(1), make_paper(2, abstract="word " * 5000), make_paper(3))
+    messages, _ = render_digest(one_topic(*papers))
+    all_valid(messages)
+    assert [paper_id for message in messages for paper_id in message.paper_ids] == [
+        "2511.00001",
+        "2511.00002",
+        "2511.00003",
+    ]
+
+
+def test_emoji_count_as_two_utf16_units() -> None:
+    """Length is measured in UTF-16 units: a digest of emoji titles still fits in 4096 as Telegram counts."""
+    title = "🔭🧠 Unicode Ünïcödé 数学 " + "😀" * 300
+    papers = tuple(make_paper(number, title=title, abstract="🙂" * 1500) for number in range(12))
+    messages, _ = render_digest(one_topic(*papers), max_inline_papers=100)
+    all_valid(messages)
+    assert visible_length("😀") == 2
+    assert any(len(parse_telegram_html(m.text)) < visible_length(m.text) for m in messages)
+    assert sum(len(message.paper_ids) for message in messages) == 12
+
+
+def test_more_than_six_authors_end_with_et_al() -> None:
+    """At most six authors are named, then "et al."."""
+    authors = tuple(f"Author {letter}" for letter in "ABCDEFGH")
+    text = render_digest(one_topic(make_paper(authors=authors)))[0][0].text
+    assert "<i>Author A, Author B, Author C, Author D, Author E, Author F, et al.</i>" in text
+    assert "Author G" not in text
+
+
+@pytest.mark.parametrize(
+    ("announce_type", "version", "marks"),
+    [
+        (AnnounceType.NEW, 1, []),
+        (AnnounceType.CROSS, 1, ["↔ cross-list"]),
+        (AnnounceType.REPLACE, 3, ["♻ updated v3"]),
+        (AnnounceType.REPLACE_CROSS, 2, ["♻ updated v2", "↔ cross-list"]),
+    ],
+)
+def test_cross_list_and_replacement_marks(
+    announce_type: AnnounceType, version: int, marks: list[str]
+) -> None:
+    """Cross-lists and replacements are marked on the id line; new papers carry no mark."""
+    paper = make_paper(announce_type=announce_type, version=version)
+    id_line = render_digest(one_topic(paper))[0][0].text.split("\n")[4]
+    assert id_line == " · ".join(["<code>arXiv:2511.00001</code>", "cs.CV cs.CL", *marks])
+
+
+def test_plain_text_fallback_has_no_markup() -> None:
+    """The plain-text fallback strips tags and unescapes entities, and matches the visible text."""
+    paper = make_paper(title="<b>x</b> & <script>", abstract="a < b & c > d")
+    message = render_digest(one_topic(paper))[0][0]
+    plain = render_plain_text(message)
+    assert "<b>" not in plain.replace("<b>x</b>", "")
+    assert "&lt;" not in plain
+    assert "&amp;" not in plain
+    assert "blockquote" not in plain
+    assert "<b>x</b> & <script>" in plain
+    assert "a < b & c > d" in plain
+    assert plain == parse_telegram_html(message.text)
+
+
+def test_several_topics_get_section_lines_and_no_paper_twice() -> None:
+    """With several topics each gets a bold section line; a paper in two topics is shown once."""
+    shared = make_paper(2)
+    digest = make_digest(("MLLM", (make_paper(1), shared)), ("Diffusion", (shared, make_paper(3))))
+    messages, _ = render_digest(digest)
+    all_valid(messages)
+    text = messages[0].text
+    assert "3 of 496 new papers matched: <b>MLLM, Diffusion</b>" in text
+    assert "<b>▍MLLM</b> · 2 papers" in text
+    assert "<b>▍Diffusion</b> · 2 papers · 1 listed above" in text
+    assert text.count('href="https://arxiv.org/abs/2511.00002"') == 1
+    assert "also in: Diffusion" in text
+    assert (
+        text.index("▍MLLM") < text.index("2511.00001") < text.index("▍Diffusion") < text.index("2511.00003")
+    )
+    assert messages[0].paper_ids == ("2511.00001", "2511.00002", "2511.00003")
+
+
+def test_a_topic_continued_in_the_next_message_repeats_its_line() -> None:
+    """When a topic's papers spill into another message, that message says which topic continues."""
+    digest = make_digest(("MLLM", tuple(make_paper(n) for n in range(20))), ("Diffusion", (make_paper(99),)))
+    messages, _ = render_digest(digest)
+    all_valid(messages)
+    assert "<b>▍MLLM</b> (continued)" in messages[1].text
+
+
+def test_topic_with_all_papers_beyond_the_limit_is_still_listed() -> None:
+    """A topic whose papers all exceed max_inline still appears, pointing to the file."""
+    digest = make_digest(("MLLM", (make_paper(1), make_paper(2))), ("Diffusion", (make_paper(3),)))
+    messages, needs_file = render_digest(digest, max_inline_papers=2)
+    assert needs_file
+    all_valid(messages)
+    assert "<b>▍Diffusion</b> · 1 paper · 1 in the file" in messages[-1].text
+    assert [pid for message in messages for pid in message.paper_ids] == ["2511.00001", "2511.00002"]
+
+
+def test_max_inline_zero_sends_only_a_header_and_the_file() -> None:
+    """max_inline_papers=0 sends a header pointing to the file, and no paper inline."""
+    messages, needs_file = render_digest(one_topic(make_paper(1)), max_inline_papers=0)
+    assert needs_file
+    assert [message.paper_ids for message in messages] == [()]
+    assert "All 1 are in the attached Markdown file." in messages[0].text
+
+
+def test_empty_day_is_a_one_liner() -> None:
+    """A day without matches gets "0 of N new papers matched your filters on DATE."."""
+    digest = one_topic()
+    assert render_empty_day(digest) == TelegramMessage(
+        "0 of 496 new papers matched your filters on 2025-11-12.", ()
+    )
+    assert render_digest(digest) == ([render_empty_day(digest)], False)
+
+
+def test_file_name_and_caption() -> None:
+    """The companion file is named after the date and its caption is valid, short HTML."""
+    digest = make_digest(("<MLLM> & co", (make_paper(1),)))
+    assert digest_file_name(digest) == "arxiv-digest-2025-11-12.md"
+    caption = render_file_caption(digest)
+    assert_valid_telegram_html(caption, max_length=1024)
+    assert parse_telegram_html(caption) == "All 1 matched paper of 2025-11-12: <MLLM> & co"
+
+
+def test_the_validator_rejects_what_telegram_rejects() -> None:
+    """The test validator itself catches unknown tags, bad nesting, unclosed tags and unescaped text."""
+    for bad in (
+        "<script>x</script>",
+        "<b><i>x</b></i>",
+        "<b>x",
+        "a < b",
+        "a & b",
+        "&nbsp;",
+        '<a title="t">x</a>',
+    ):
+        with pytest.raises(TelegramHTMLError):
+            parse_telegram_html(bad)
+    assert parse_telegram_html('<span class="tg-spoiler">s</span> &#128512; &quot;') == 's 😀 "'
