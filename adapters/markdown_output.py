@@ -98,7 +98,9 @@ def render_topic_markdown(section: TopicDigest, digest: Digest, *, mark_types: b
 
 def render_markdown(digest: Digest, *, mark_types: bool = True) -> str:
     """The whole digest as one Markdown document: every topic's file one after the other."""
-    return "\n".join(render_topic_markdown(section, digest, mark_types=mark_types) for section in digest.topics)
+    return "\n".join(
+        render_topic_markdown(section, digest, mark_types=mark_types) for section in digest.topics
+    )
 
 
 def paper_json(paper: Paper) -> dict[str, Any]:
@@ -155,14 +157,21 @@ def render_text(digest: Digest, *, width: int = 100, abstract_chars: int = 300) 
             )
             lines.append(title)
             categories = " ".join(paper.categories)
-            lines.append(f"   arXiv:{paper.arxiv_id}v{paper.version}  [{categories}]  {_TYPE_LABELS[paper.announce_type]}")
-            lines.append(textwrap.fill(authors_line(paper.authors), width=width, initial_indent="   ", subsequent_indent="   "))
+            kind = _TYPE_LABELS[paper.announce_type]
+            lines.append(f"   arXiv:{paper.arxiv_id}v{paper.version}  [{categories}]  {kind}")
+            lines.append(
+                textwrap.fill(
+                    authors_line(paper.authors), width=width, initial_indent="   ", subsequent_indent="   "
+                )
+            )
             lines.append(f"   {paper.abs_url}")
             abstract = _one_line(paper.abstract)
             if abstract_chars and abstract:
                 if len(abstract) > abstract_chars:
                     abstract = abstract[: abstract_chars - 1].rstrip() + "…"
-                lines.append(textwrap.fill(abstract, width=width, initial_indent="   ", subsequent_indent="   "))
+                lines.append(
+                    textwrap.fill(abstract, width=width, initial_indent="   ", subsequent_indent="   ")
+                )
         if not section.papers:
             lines.append("(no matching papers)")
     return "\n".join(lines) + "\n"

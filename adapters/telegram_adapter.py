@@ -3,18 +3,23 @@
 Turns Telegram updates into core `CommandRequest`s, decides who is a chat admin, and delivers the
 core's digests as HTML messages (plus a Markdown file for long digests) within Telegram's limits:
 about 30 messages/s overall, 20/min into one group, 1/s into one chat, and a 429's `retry_after`.
+
+Updates of one chat are handled in the order they arrived (a `/start` then `/subscribe` must not
+race); different chats are handled concurrently.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import datetime as dt
 import logging
+import os
+import re
 import time
-import warnings
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from telegram import (
@@ -39,6 +44,7 @@ from telegram.error import (
 from telegram.ext import (
     Application,
     BaseRateLimiter,
+    BaseUpdateProcessor,
     ChatMemberHandler,
     ContextTypes,
     MessageHandler,
@@ -46,7 +52,15 @@ from telegram.ext import (
 )
 
 from adapters.markdown_output import render_markdown
-from adapters.telegram_format import TelegramMessage, render_digest, render_empty_day, render_plain_text
+from adapters.telegram_format import (
+    TelegramMessage,
+    digest_file_name,
+    render_digest,
+    render_empty_day,
+    render_file_caption,
+    render_plain_text,
+    telegram_length,
+)
 from bot.commands import COMMANDS, CommandReply, CommandRequest, CommandService
 from bot.delivery import (
     AdapterStartupError,
@@ -66,6 +80,8 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CONFIG_FILE = 256 * 1024
 ADMIN_CACHE_SECONDS = 60.0
+ADMIN_CACHE_SIZE = 10_000
+MAX_CONCURRENT_UPDATES = 64
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _RATE_LIMITED_ENDPOINTS = {
     "sendMessage",
@@ -75,41 +91,128 @@ _RATE_LIMITED_ENDPOINTS = {
     "copyMessage",
     "forwardMessage",
 }
+_ADMIN_ONLY = frozenset(info.name for info in COMMANDS if info.admin_only)
+_KNOWN_COMMANDS = frozenset(info.name for info in COMMANDS)
+# A 400 that means the bot cannot post into the chat at all (deleted, or its rights were taken away).
+_GONE_PHRASES = (
+    "chat not found",
+    "peer_id_invalid",
+    "group chat was deactivated",
+    "chat_write_forbidden",
+    "not enough rights to send",
+    "have no rights to send",
+    "need administrator rights",
+    "chat_restricted",
+)
+# Bot API URLs carry the token: /bot<id>:<secret>/method and /file/bot<id>:<secret>/path.
+_TOKEN_IN_URL = re.compile(r"(/bot)\d+:[A-Za-z0-9_-]+")
+
+
+def _opt_into_timedelta() -> None:
+    """Make python-telegram-bot 22 report durations as timedeltas.
+
+    Without `PTB_TIMEDELTA`, merely constructing a `RetryAfter` (which the library does on every
+    429) emits a PTBDeprecationWarning. The library reads the variable at each use, so setting it
+    when the adapter is built is enough; an explicit setting by the operator is left alone.
+    """
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 
 def _retry_seconds(error: RetryAfter) -> float:
-    """A RetryAfter's wait in seconds, without python-telegram-bot's int/timedelta deprecation warning."""
-    raw = getattr(error, "_retry_after", None)
-    if isinstance(raw, dt.timedelta):
-        return raw.total_seconds()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = error.retry_after
+    """A RetryAfter's wait in seconds (a timedelta with PTB_TIMEDELTA on, an int without)."""
+    value = error.retry_after
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+def api_urls(api_url: str) -> tuple[str, str]:
+    """(base_url, base_file_url) for python-telegram-bot from TELEGRAM_API_URL.
+
+    TELEGRAM_API_URL is the server's root (`https://api.telegram.org`, or a self-hosted Bot API
+    server); a URL that already ends in `/bot` (the form `ApplicationBuilder.base_url` takes) is
+    accepted too.
+    """
+    root = api_url.rstrip("/").removesuffix("/bot")
+    return f"{root}/bot", f"{root}/file/bot"
+
+
+class TokenRedactingFilter(logging.Filter):
+    """Replaces the bot token in log records of the HTTP libraries (httpx logs every request URL)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+
+    def _scrub(self, text: str) -> str:
+        """The text with the token (and any /bot<token> URL part) replaced."""
+        return _TOKEN_IN_URL.sub(r"\1<token>", text.replace(self._token, "<token>"))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact in place; never drops a record."""
+        message = record.getMessage()
+        scrubbed = self._scrub(message)
+        if scrubbed != message:
+            record.msg = scrubbed
+            record.args = None
+        return True
+
+
+def _guard_http_logs(token: str) -> None:
+    """Keep the token out of httpx's log lines (it logs each request URL at INFO).
+
+    The CLI also sets httpx to WARNING; this filter holds whatever the logging configuration is.
+    (httpcore logs no URLs.)
+    """
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(existing, TokenRedactingFilter) for existing in logger.filters):
+        logger.addFilter(TokenRedactingFilter(token))
+
+
+# -- rate limiting ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class RateLimits:
-    """Telegram's published limits, each window padded a little for network jitter."""
+    """Telegram's published limits; `padding` seconds are added to every window for network jitter.
+
+    The overall limit is kept as an even pace (one request every (1 s + padding) / 30): a burst of 30
+    at the start of each second would leave no room for jitter at the window's edge.
+    """
 
     overall_per_second: int = 30
     group_per_minute: int = 20
     chat_interval: float = 1.0
-    padding: float = 0.15
+    padding: float = 0.05
     max_retries: int = 5
+
+    @property
+    def overall_spacing(self) -> float:
+        """Seconds between two requests at the overall limit."""
+        return (1.0 + self.padding) / self.overall_per_second if self.overall_per_second else 0.0
 
 
 class TelegramRateLimiter(BaseRateLimiter[int]):
-    """Throttles every sending request so Telegram never has to answer 429; honours one if it does."""
+    """Throttles every sending request so Telegram never has to answer 429; honours one if it does.
 
-    def __init__(self, limits: RateLimits | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self._limits = limits or RateLimits()
+    Each request books the earliest start that respects every limit at once (its chat's interval,
+    its group's per-minute count, the overall pace) and then sleeps until then, so waiting requests
+    neither stampede when a window opens nor lose their turn.
+    """
+
+    def __init__(
+        self,
+        limits: RateLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.limits = limits or RateLimits()
         self._clock = clock
-        self._overall: deque[float] = deque()
-        self._groups: dict[str, deque[float]] = {}
-        self._chats: dict[str, float] = {}
-        self._paused_until: dict[str, float] = {}
+        self._sleep = sleep
+        self._booked: list[float] = []  # overall start times, sorted (recent past and future)
+        self._chat_next: dict[str, float] = {}  # earliest next start per chat
+        self._groups: dict[str, deque[float]] = {}  # start times per group, last minute
+        self._paused_until: dict[str, float] = {}  # a 429's retry_after, per chat
         self.waited = 0.0  # total seconds requests were held back, for reports
+        self.retry_after_count = 0  # 429s Telegram answered despite the throttling
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -117,44 +220,76 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
     async def shutdown(self) -> None:
         """Nothing to release."""
 
-    def _wait_needed(self, chat: str | None, now: float) -> float:
-        """Seconds until a request to `chat` fits every window (0: send now)."""
-        limits = self._limits
-        window = 1.0 + limits.padding
-        while self._overall and now - self._overall[0] >= window:
-            self._overall.popleft()
-        wait = 0.0
-        if len(self._overall) >= limits.overall_per_second:
-            wait = self._overall[0] + window - now
-        if chat is None:
-            return wait
-        wait = max(wait, self._paused_until.get(chat, 0.0) - now)
-        last = self._chats.get(chat)
-        if last is not None:
-            wait = max(wait, last + limits.chat_interval + limits.padding - now)
-        if chat.startswith("-"):
+    @staticmethod
+    def _is_group(chat: str) -> bool:
+        """Groups, supergroups and channels (negative ids or @names) have the per-minute limit."""
+        return chat.startswith(("-", "@"))
+
+    def _forget_old(self, now: float) -> None:
+        """Drop bookings that can no longer constrain a request starting at `now` or later."""
+        limits = self.limits
+        horizon = now - max(limits.overall_spacing, limits.chat_interval + limits.padding)
+        cut = bisect.bisect_left(self._booked, now - limits.overall_spacing)
+        if cut:
+            del self._booked[:cut]
+        if len(self._chat_next) > 1000:
+            self._chat_next = {chat: at for chat, at in self._chat_next.items() if at > horizon}
+            self._paused_until = {chat: at for chat, at in self._paused_until.items() if at > now}
+        if len(self._groups) > 1000:
             group_window = 60.0 + limits.padding
-            stamps = self._groups.setdefault(chat, deque())
-            while stamps and now - stamps[0] >= group_window:
-                stamps.popleft()
-            if len(stamps) >= limits.group_per_minute:
-                wait = max(wait, stamps[0] + group_window - now)
-        return wait
+            self._groups = {
+                chat: stamps for chat, stamps in self._groups.items() if stamps and stamps[-1] > now - group_window
+            }
+
+    def reserve(self, chat: str | None) -> float:
+        """Book the earliest start time for a request to `chat` (None: no chat) and return it."""
+        limits = self.limits
+        now = self._clock()
+        self._forget_old(now)
+        start = now
+        if chat is not None:
+            start = max(start, self._chat_next.get(chat, start), self._paused_until.get(chat, start))
+            if self._is_group(chat) and limits.group_per_minute:
+                group_window = 60.0 + limits.padding
+                stamps = self._groups.setdefault(chat, deque())
+                while stamps and stamps[0] <= now - group_window:
+                    stamps.popleft()
+                if len(stamps) >= limits.group_per_minute:
+                    start = max(start, stamps[-limits.group_per_minute] + group_window)
+        spacing = limits.overall_spacing
+        if spacing > 0:
+            # The earliest time at least `spacing` away from every booked start.
+            index = bisect.bisect_left(self._booked, start - spacing)
+            for booked in self._booked[index:]:
+                if booked <= start - spacing:
+                    continue
+                if booked >= start + spacing:
+                    break
+                start = booked + spacing
+            bisect.insort(self._booked, start)
+        if chat is not None:
+            self._chat_next[chat] = start + limits.chat_interval + limits.padding
+            if self._is_group(chat):
+                self._groups.setdefault(chat, deque()).append(start)
+        return start
+
+    def _unbook(self, start: float) -> None:
+        """Give back an overall slot a cancelled request did not use."""
+        index = bisect.bisect_left(self._booked, start)
+        if index < len(self._booked) and self._booked[index] == start:
+            del self._booked[index]
 
     async def _acquire(self, chat: str | None) -> None:
-        """Wait until a request fits, then book it in every window."""
-        while True:
-            now = self._clock()
-            wait = self._wait_needed(chat, now)
-            if wait <= 0:
-                self._overall.append(now)
-                if chat is not None:
-                    self._chats[chat] = now
-                    if chat.startswith("-"):
-                        self._groups.setdefault(chat, deque()).append(now)
-                return
+        """Wait for this request's turn."""
+        start = self.reserve(chat)
+        wait = start - self._clock()
+        if wait > 0:
             self.waited += wait
-            await asyncio.sleep(wait)
+            try:
+                await self._sleep(wait)
+            except BaseException:
+                self._unbook(start)
+                raise
 
     async def process_request(
         self,
@@ -169,42 +304,101 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         if endpoint not in _RATE_LIMITED_ENDPOINTS:
             return await callback(*args, **kwargs)
         chat = str(data["chat_id"]) if data.get("chat_id") is not None else None
-        for attempt in range(self._limits.max_retries + 1):
+        for attempt in range(self.limits.max_retries + 1):
             await self._acquire(chat)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
-                if attempt == self._limits.max_retries:
+                self.retry_after_count += 1
+                if attempt == self.limits.max_retries:
                     raise
                 wait = _retry_seconds(error)
                 log.warning("Telegram asked to wait %.1f s (chat %s)", wait, chat)
                 if chat is not None:
                     self._paused_until[chat] = self._clock() + wait
                 else:
-                    await asyncio.sleep(wait)
+                    await self._sleep(wait)
         raise AssertionError("unreachable")
 
 
+# -- update processing -----------------------------------------------------------------------------
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Processes one chat's updates in arrival order, and different chats' updates concurrently."""
+
+    def __init__(self, max_concurrent_updates: int = MAX_CONCURRENT_UPDATES) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int | None, asyncio.Lock] = {}
+        self._users: dict[int | None, int] = {}
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Run the update's handlers once the chat's earlier updates are done."""
+        chat = update.effective_chat if isinstance(update, Update) else None
+        key = chat.id if chat is not None else None
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                del self._locks[key]
+
+
+# -- text helpers ----------------------------------------------------------------------------------
+
+
+def _hard_split(line: str, limit: int) -> list[str]:
+    """A line longer than `limit` UTF-16 units cut into pieces that fit."""
+    if telegram_length(line) <= limit:
+        return [line]
+    parts: list[str] = []
+    start = units = 0
+    for index, char in enumerate(line):
+        width = 2 if ord(char) > 0xFFFF else 1
+        if units + width > limit:
+            parts.append(line[start:index])
+            start, units = index, 0
+        units += width
+    parts.append(line[start:])
+    return parts
+
+
 def _chunks(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Split plain text at line breaks into pieces Telegram accepts."""
+    """Split plain text at line breaks into messages Telegram accepts (≤ `limit` UTF-16 units, not blank)."""
     pieces: list[str] = []
     current = ""
-    for line in text.splitlines():
-        while len(line) > limit:
-            if current:
+    for line in text.split("\n"):
+        for part in _hard_split(line, limit):
+            candidate = f"{current}\n{part}" if current else part
+            if telegram_length(candidate) <= limit:
+                current = candidate
+            else:
                 pieces.append(current)
-                current = ""
-            pieces.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            pieces.append(current)
-            current = line
-        else:
-            current = candidate
-    if current or not pieces:
-        pieces.append(current or "…")
-    return pieces
+                current = part
+    pieces.append(current)
+    kept = [piece for piece in pieces if piece.strip()]
+    return kept or ["…"]
+
+
+def _is_parse_error(error: BadRequest) -> bool:
+    """Whether Telegram rejected the message's HTML (worth sending again as plain text)."""
+    return "parse entities" in error.message.lower()
+
+
+def _is_gone(error: BadRequest) -> bool:
+    """Whether a 400 means the bot cannot post into the chat at all."""
+    text = error.message.lower()
+    return any(phrase in text for phrase in _GONE_PHRASES)
 
 
 class TelegramAdapter:
@@ -222,22 +416,27 @@ class TelegramAdapter:
         admin_user_ids: Sequence[int] = (),
         rate_limits: RateLimits | None = None,
         poll_timeout: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        _opt_into_timedelta()
+        _guard_http_logs(token)
         self._store = store
         self._commands = commands
         self._admin_user_ids = frozenset(admin_user_ids)
         self._poll_timeout = poll_timeout
+        self._monotonic = monotonic
         self._admin_cache: dict[tuple[int, int], tuple[float, bool]] = {}
         self._ready = asyncio.Event()
+        self._closing = False
         self.rate_limiter = TelegramRateLimiter(rate_limits)
-        api = api_url.rstrip("/")
+        base_url, base_file_url = api_urls(api_url)
         self.application: Application[Any, Any, Any, Any, Any, Any] = (
             Application.builder()
             .token(token)
-            .base_url(f"{api}/bot")
-            .base_file_url(f"{api}/file/bot")
+            .base_url(base_url)
+            .base_file_url(base_file_url)
             .rate_limiter(self.rate_limiter)
-            .concurrent_updates(True)
+            .concurrent_updates(PerChatUpdateProcessor())
             .build()
         )
         self._install_handlers()
@@ -250,15 +449,11 @@ class TelegramAdapter:
         if needs_file:
             inline = {paper_id for message in messages for paper_id in message.paper_ids}
             rest = tuple(paper.arxiv_id for paper in digest.papers if paper.arxiv_id not in inline)
-            caption = (
-                f"All {digest.matched_count} matching papers of {digest.date.isoformat()} "
-                f"({len(rest)} more than above) in one file."
-            )
             outgoing.append(
                 OutgoingMessage(
-                    text=caption,
+                    text=render_file_caption(digest),
                     paper_ids=rest,
-                    document_name=f"arxiv-digest-{digest.date.isoformat()}.md",
+                    document_name=digest_file_name(digest),
                     document=render_markdown(digest).encode("utf-8"),
                 )
             )
@@ -269,17 +464,24 @@ class TelegramAdapter:
         return OutgoingMessage(text=render_empty_day(digest).text)
 
     async def send(self, channel: Channel, message: OutgoingMessage) -> None:
-        """Send one message, mapping Telegram's answers to the core's delivery errors."""
+        """Send one message, mapping Telegram's answers to the core's delivery errors.
+
+        HTML that Telegram cannot parse is sent once more as plain text (the same words, no markup).
+        """
         await self._ready.wait()
+        if self._closing:
+            raise TemporaryDeliveryError("the Telegram adapter is stopping")
         try:
-            await self._send_html(channel.chat_id, message)
+            await self._send_one(channel.chat_id, message)
         except BadRequest as error:
-            if "chat not found" in error.message.lower():
-                raise ChatGoneError(error.message) from error
-            log.warning("Telegram rejected a message to %s (%s); sending it as plain text", channel.chat_id, error.message)
+            if not _is_parse_error(error):
+                raise self._delivery_error(error) from error
+            log.warning(
+                "Telegram rejected a message to %s (%s); sending it as plain text", channel.chat_id, error.message
+            )
             plain = render_plain_text(TelegramMessage(text=message.text, paper_ids=message.paper_ids))
             try:
-                await self._send_html(channel.chat_id, message, plain=plain)
+                await self._send_one(channel.chat_id, message, plain=plain)
             except TelegramError as second:
                 raise self._delivery_error(second) from second
         except TelegramError as error:
@@ -292,15 +494,15 @@ class TelegramAdapter:
             return ChatMovedError(str(error.new_chat_id))
         if isinstance(error, Forbidden):
             return ChatGoneError(error.message)
-        if isinstance(error, BadRequest) and "chat not found" in error.message.lower():
-            return ChatGoneError(error.message)
         if isinstance(error, RetryAfter):
             return TemporaryDeliveryError(error.message, retry_after=_retry_seconds(error))
-        if isinstance(error, NetworkError):
+        if isinstance(error, BadRequest):  # a NetworkError subclass, but nothing a retry fixes
+            return ChatGoneError(error.message) if _is_gone(error) else DeliveryError(error.message)
+        if isinstance(error, NetworkError):  # 5xx, timeouts, dropped connections
             return TemporaryDeliveryError(error.message)
         return DeliveryError(error.message)
 
-    async def _send_html(self, chat_id: str, message: OutgoingMessage, *, plain: str | None = None) -> None:
+    async def _send_one(self, chat_id: str | int, message: OutgoingMessage, *, plain: str | None = None) -> None:
         """One sendMessage or sendDocument; `plain` sends that text without parse mode instead."""
         bot = self.application.bot
         parse_mode = None if plain is not None else ParseMode.HTML
@@ -309,47 +511,56 @@ class TelegramAdapter:
             await bot.send_document(
                 chat_id=chat_id,
                 document=InputFile(message.document, filename=message.document_name or "digest.md"),
-                caption=text[:MAX_CAPTION],
+                caption=text if plain is None else _chunks(text, MAX_CAPTION)[0],
                 parse_mode=parse_mode,
             )
             return
         await bot.send_message(
             chat_id=chat_id,
-            text=text if plain is None else text[:MAX_TEXT],
+            text=text if plain is None else _chunks(text, MAX_TEXT)[0],
             parse_mode=parse_mode,
             link_preview_options=NO_PREVIEW,
         )
 
     # -- running ------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll for updates until `stop` is set; deliveries may be sent meanwhile."""
+        """Poll for updates until `stop` is set; deliveries may be sent meanwhile.
+
+        Returns only once python-telegram-bot has finished the updates in hand and closed its
+        connections. Raises AdapterStartupError when Telegram rejects the token.
+        """
         app = self.application
         try:
             await app.initialize()
-        except InvalidToken:
-            raise AdapterStartupError(
-                "Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)"
-            ) from None
+        except BaseException as error:
+            await app.bot.shutdown()  # the Bot's HTTP clients exist even when getMe failed
+            if isinstance(error, InvalidToken):
+                # PTB's message quotes the token; never pass it on.
+                raise AdapterStartupError(
+                    "Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)"
+                ) from None
+            if isinstance(error, NetworkError):
+                raise AdapterStartupError(f"cannot reach the Telegram Bot API: {error.message}") from None
+            raise
         async with app:
-            await app.bot.delete_webhook(drop_pending_updates=False)
-            await app.bot.set_my_commands(
-                [BotCommand(info.name, info.description[:256]) for info in COMMANDS]
-            )
+            await app.bot.set_my_commands([BotCommand(info.name, info.description[:256]) for info in COMMANDS])
             assert app.updater is not None
             await app.updater.start_polling(
                 poll_interval=0.0,
-                timeout=int(self._poll_timeout),
+                timeout=dt.timedelta(seconds=self._poll_timeout),
                 allowed_updates=[Update.MESSAGE, Update.CHANNEL_POST, Update.MY_CHAT_MEMBER],
             )
             await app.start()
+            self._closing = False
             self._ready.set()
             log.info("Telegram adapter running as @%s", app.bot.username)
             try:
                 await stop.wait()
             finally:
-                self._ready.clear()
+                self._closing = True  # a send still waiting for `_ready` must not hang
                 await app.updater.stop()
                 await app.stop()
+                log.info("Telegram adapter stopped")
 
     def _install_handlers(self) -> None:
         """Route commands, config files, chat migrations and membership changes."""
@@ -372,12 +583,14 @@ class TelegramAdapter:
         if chat.type in (ChatType.PRIVATE, ChatType.CHANNEL):
             return True  # one's own chat; in a channel only its admins can post
         if message.sender_chat is not None:
-            return message.sender_chat.id == chat.id  # an anonymous admin posts as the group
+            # An anonymous admin posts as the group itself; a linked channel or a user posting as
+            # their own channel is not an admin of this group.
+            return message.sender_chat.id == chat.id
         if user is None:
             return False
         key = (chat.id, user.id)
+        now = self._monotonic()
         cached = self._admin_cache.get(key)
-        now = time.monotonic()
         if cached is not None and now - cached[0] < ADMIN_CACHE_SECONDS:
             return cached[1]
         try:
@@ -386,22 +599,30 @@ class TelegramAdapter:
             log.warning("cannot check admin status in %s: %s", chat.id, error)
             return False
         is_admin = member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+        if len(self._admin_cache) >= ADMIN_CACHE_SIZE:
+            self._admin_cache = {
+                k: v for k, v in self._admin_cache.items() if now - v[0] < ADMIN_CACHE_SECONDS
+            }
         self._admin_cache[key] = (now, is_admin)
         return is_admin
 
     @staticmethod
-    def _parse_command(message: Message, bot_username: str) -> tuple[str, str] | None:
-        """(command, argument text) of a message, or None if it is for another bot."""
-        text = message.text or message.caption or ""
-        entities = message.entities or message.caption_entities
+    def _parse_command(message: Message, bot_username: str) -> tuple[str, str, bool] | None:
+        """(command, argument text, addressed to this bot by name) of a message; None if not for this bot.
+
+        A command is a `bot_command` entity at offset 0 of the text (or of a document's caption);
+        `/cmd@otherbot` belongs to another bot.
+        """
+        text = message.text if message.text is not None else message.caption or ""
+        entities = message.entities if message.text is not None else message.caption_entities
         if not entities or entities[0].type != MessageEntityType.BOT_COMMAND or entities[0].offset != 0:
             return None
-        length = entities[0].length
+        length = entities[0].length  # UTF-16 units; a command is ASCII, so also characters
         head = text[1:length]
-        name, _, addressee = head.partition("@")
-        if addressee and addressee.lower() != bot_username.lower():
+        name, at, addressee = head.partition("@")
+        if at and addressee.lower() != bot_username.lower():
             return None
-        return name.lower(), text[length:].strip()
+        return name.lower(), text[length:].strip(), bool(at)
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Run a command and answer in the chat."""
@@ -411,20 +632,26 @@ class TelegramAdapter:
         parsed = self._parse_command(message, context.bot.username)
         if parsed is None:
             return
-        name, args = parsed
+        name, args, addressed = parsed
+        if name not in _KNOWN_COMMANDS and message.chat.type != ChatType.PRIVATE and not addressed:
+            return  # in a group, `/foo` without a bot name may well be another bot's command
         request = CommandRequest(
             platform=PLATFORM,
             chat_id=str(message.chat.id),
             command=name,
             args=args,
             user_id=str(message.from_user.id) if message.from_user else None,
-            is_admin=await self._is_admin(message),
+            is_admin=name in _ADMIN_ONLY and await self._is_admin(message),
         )
-        reply = await self._commands.handle(request)
+        try:
+            reply = await self._commands.handle(request)
+        except Exception:
+            log.exception("/%s in Telegram chat %s failed", name, message.chat.id)
+            reply = CommandReply("Something went wrong on my side; please try again later.", ok=False)
         await self._answer(message, reply)
 
     async def _answer(self, message: Message, reply: CommandReply) -> None:
-        """Send a command's reply: plain text, then a digest if there is one."""
+        """Send a command's reply: plain text, or a digest if there is one."""
         chat_id = message.chat.id
         bot = message.get_bot()
         if reply.digest is None or not reply.digest.topics:
@@ -433,22 +660,19 @@ class TelegramAdapter:
             return
         digest = reply.digest
         if digest.matched_count == 0:
-            await bot.send_message(
-                chat_id=chat_id,
-                text=render_empty_day(digest).text,
-                parse_mode=ParseMode.HTML,
-                link_preview_options=NO_PREVIEW,
-            )
+            await self._send_one(chat_id, OutgoingMessage(text=render_empty_day(digest).text))
             return
         channel = await self._store.get_channel(PLATFORM, str(chat_id))
         holder = channel or Channel(platform=PLATFORM, chat_id=str(chat_id))
         for outgoing in self.render_digest(digest, holder):
             try:
-                await self._send_html(str(chat_id), outgoing)
+                await self._send_one(chat_id, outgoing)
             except BadRequest as error:
+                if not _is_parse_error(error):
+                    raise
                 log.warning("Telegram rejected a digest message (%s); sending plain text", error.message)
                 plain = render_plain_text(TelegramMessage(text=outgoing.text, paper_ids=outgoing.paper_ids))
-                await self._send_html(str(chat_id), outgoing, plain=plain)
+                await self._send_one(chat_id, outgoing, plain=plain)
 
     async def _on_config_file(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A YAML config sent to the chat replaces its topics (admins only)."""
@@ -495,4 +719,8 @@ class TelegramAdapter:
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log a handler's error (never with a token) and keep running."""
-        log.error("error while handling a Telegram update: %s", context.error, exc_info=context.error)
+        error = context.error
+        if isinstance(error, Forbidden | ChatMigrated):
+            log.warning("cannot answer in a Telegram chat: %s", error)
+            return
+        log.error("error while handling a Telegram update: %s", error, exc_info=error)

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from bot.commands import CommandService
 from bot.delivery import AdapterStartupError, ChatAdapter, Clock, DeliveryService, utc_now
@@ -19,6 +20,9 @@ from bot.models import Announcement
 from bot.settings import Settings
 from bot.sources import ArxivSource
 from storage.sqlite_store import open_store
+
+if TYPE_CHECKING:
+    from adapters.telegram_adapter import RateLimits
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +47,14 @@ async def serve(
     clock: Clock = utc_now,
     delivery_tick: float = 30.0,
     telegram_poll_timeout: float = 30.0,
+    telegram_rate_limits: RateLimits | None = None,
 ) -> None:
-    """Run ingest, delivery and every adapter with a token until `stop` is set."""
+    """Run ingest, delivery and every adapter with a token until `stop` is set.
+
+    `clock` drives ingest, scheduling and commands alike (tests move it). On `stop`, ingest and
+    delivery finish first (a delivery round starts no new chat once stopping), and only then do the
+    adapters stop, so no message is cut off halfway and no send waits on a stopped adapter.
+    """
     from adapters.telegram_adapter import TelegramAdapter
 
     if settings.telegram_bot_token is None:
@@ -78,6 +88,7 @@ async def serve(
         commands,
         api_url=settings.telegram_api_url,
         admin_user_ids=settings.admin_user_ids,
+        rate_limits=telegram_rate_limits,
         poll_timeout=telegram_poll_timeout,
     )
     adapters: dict[str, ChatAdapter] = {telegram.platform: telegram}
@@ -88,14 +99,25 @@ async def serve(
         store,
         source,
         settings.default_categories,
+        clock=clock,
         recovery_days=settings.recovery_days,
         retention_days=settings.retention_days,
     )
+    adapters_stop = asyncio.Event()
+
+    async def run_core() -> None:
+        """Ingest and delivery until `stop`; then let the adapters stop."""
+        try:
+            async with asyncio.TaskGroup() as core:
+                core.create_task(ingest.run(stop, settings.arxiv_poll_interval, on_new=announcement_stored))
+                core.create_task(delivery.run(stop, wake, tick=delivery_tick))
+        finally:
+            adapters_stop.set()
+
     try:
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(telegram.run(stop))
-            tasks.create_task(ingest.run(stop, settings.arxiv_poll_interval, on_new=announcement_stored))
-            tasks.create_task(delivery.run(stop, wake, tick=delivery_tick))
+            tasks.create_task(telegram.run(adapters_stop))
+            tasks.create_task(run_core())
     finally:
         await source.aclose()
         await store.close()

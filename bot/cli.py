@@ -24,7 +24,7 @@ from bot.feeds import ArxivFeedError, BrokenFeedError, NoAnnouncement
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.matching import QuerySyntaxError, validate_topic
-from bot.models import Announcement, Topic
+from bot.models import Announcement, Digest, Topic
 from bot.settings import Settings, SettingsError, load_settings
 from bot.sources import ArxivSource, ArxivUnavailableError
 from bot.topic_config import TopicConfigError, load_topic_config
@@ -112,9 +112,14 @@ def _preview_topics(args: argparse.Namespace, settings: Settings) -> tuple[list[
     excludes = _split_terms(args.exclude)
     if keywords:
         name = ", ".join(keywords) if len(", ".join(keywords)) <= 60 else "Keywords"
-        topics.append(Topic(name=name, keywords=tuple(keywords), excludes=tuple(excludes), categories=categories))
+        topics.append(
+            Topic(name=name, keywords=tuple(keywords), excludes=tuple(excludes), categories=categories)
+        )
     elif excludes and topics:
-        topics = [Topic(t.name, t.keywords, t.excludes + tuple(excludes), t.categories, t.announce_types) for t in topics]
+        topics = [
+            Topic(t.name, t.keywords, t.excludes + tuple(excludes), t.categories, t.announce_types)
+            for t in topics
+        ]
     elif excludes:
         raise CommandError("--exclude needs --keywords or --config: say what to look for", EXIT_USAGE)
     if not topics:
@@ -172,6 +177,18 @@ def _safe_filename(name: str) -> str:
     return (cleaned or "topic")[:80]
 
 
+def _write_topic_files(directory: Path, digest: Digest, out: TextIO) -> None:
+    """One Markdown file per topic, like the anchor's hot_topic/{topic}.md."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for section in digest.topics:
+            path = directory / f"{_safe_filename(section.topic.name)}.md"
+            path.write_text(render_topic_markdown(section, digest), encoding="utf-8")
+            print(f"{path}: {len(section.papers)} papers", file=out)
+    except OSError as error:
+        raise CommandError(f"cannot write to {directory}: {error.strerror or error}", EXIT_USAGE) from None
+
+
 async def _preview(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """`arxiv-digest preview`: print (or write) a digest; needs no token and no database."""
     topics, categories = _preview_topics(args, settings)
@@ -179,15 +196,7 @@ async def _preview(args: argparse.Namespace, settings: Settings, out: TextIO) ->
     announcement = await _fetch_announcement(source, categories, args.feed or settings.arxiv_rss_url)
     digest = build_digest(announcement, topics, settings.default_categories)
     if args.output:
-        directory = Path(args.output)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            for section in digest.topics:
-                path = directory / f"{_safe_filename(section.topic.name)}.md"
-                path.write_text(render_topic_markdown(section, digest), encoding="utf-8")
-                print(f"{path}: {len(section.papers)} papers", file=out)
-        except OSError as error:
-            raise CommandError(f"cannot write to {directory}: {error.strerror or error}", EXIT_USAGE) from None
+        _write_topic_files(Path(args.output), digest, out)
         return EXIT_OK
     output_format = args.format or ("text" if out.isatty() else "markdown")
     if output_format == "json":
@@ -233,18 +242,24 @@ def build_parser() -> argparse.ArgumentParser:
     preview = commands.add_parser(
         "preview", help="print today's digest for some keywords (no token, no database)"
     )
-    preview.add_argument("--feed", metavar="URL|PATH", help="feed base URL, or a saved feed file (default: live)")
+    preview.add_argument(
+        "--feed", metavar="URL|PATH", help="feed base URL, or a saved feed file (default: live)"
+    )
     preview.add_argument(
         "-c", "--categories", action="append", metavar="CATS", help="arXiv categories, e.g. cs.CV,cs.CL"
     )
     preview.add_argument("-k", "--keywords", action="append", metavar="WORDS", help="keywords (repeatable)")
-    preview.add_argument("-x", "--exclude", action="append", metavar="WORDS", help="excluded words (repeatable)")
+    preview.add_argument(
+        "-x", "--exclude", action="append", metavar="WORDS", help="excluded words (repeatable)"
+    )
     preview.add_argument("--config", metavar="FILE", help="topics from an awesome-daily-AI-arxiv YAML config")
     preview.add_argument("--format", choices=["markdown", "json", "text"], help="default: text on a terminal")
     preview.add_argument("--output", metavar="DIR", help="write one Markdown file per topic into DIR")
 
     fetch = commands.add_parser("fetch", help="store the current announcement in the database")
-    fetch.add_argument("--feed", metavar="URL|PATH", help="feed base URL, or a saved feed file (default: live)")
+    fetch.add_argument(
+        "--feed", metavar="URL|PATH", help="feed base URL, or a saved feed file (default: live)"
+    )
 
     commands.add_parser("run", help="run the bot (needs TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN)")
     return parser

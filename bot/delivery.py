@@ -94,7 +94,7 @@ class ChannelOutcome:
     announcement_date: dt.date
     papers_sent: int = 0
     messages_sent: int = 0
-    result: str = "ok"  # ok, empty, gone, failed
+    result: str = "ok"  # ok, empty, gone, failed, skipped (the service was stopping)
 
 
 @dataclass(slots=True)
@@ -138,6 +138,11 @@ class DeliveryService:
         self._max_attempts = max_attempts
         self._retention = dt.timedelta(days=retention_days)
         self._round_lock = asyncio.Lock()
+        self._stopping: asyncio.Event | None = None  # set by `run`: once set, no new chat is started
+
+    def _is_stopping(self) -> bool:
+        """Whether `run` was told to stop (a round then finishes the chats it started, and no others)."""
+        return self._stopping is not None and self._stopping.is_set()
 
     async def deliver_due(self) -> DeliveryReport:
         """Deliver every digest whose time has come: oldest announcement first, channels concurrently."""
@@ -153,6 +158,8 @@ class DeliveryService:
                 if channel.platform in self._adapters and channel.topics
             ]
             for date in dates:
+                if self._is_stopping():
+                    break
                 due = [
                     channel
                     for channel in channels
@@ -191,6 +198,8 @@ class DeliveryService:
 
         async def one(channel: Channel, digest: Digest) -> ChannelOutcome:
             async with self._concurrency:
+                if self._is_stopping():  # left for the next start; its cursor stays where it is
+                    return ChannelOutcome(channel=channel, announcement_date=digest.date, result="skipped")
                 return await self.deliver_digest(channel, digest)
 
         return list(await asyncio.gather(*(one(c, d) for c, d in zip(channels, digests, strict=True))))
@@ -286,7 +295,12 @@ class DeliveryService:
         raise TemporaryDeliveryError(f"gave up after {self._max_attempts} attempts")
 
     async def run(self, stop: asyncio.Event, wake: asyncio.Event, *, tick: float = 30.0) -> None:
-        """Deliver due digests every `tick` seconds, or at once when `wake` is set, until `stop`."""
+        """Deliver due digests every `tick` seconds, or at once when `wake` is set, until `stop`.
+
+        When `stop` is set during a round, the chats already being served get their whole digest and
+        the rest wait for the next start, so shutting down never waits for a full fan-out.
+        """
+        self._stopping = stop
         while not stop.is_set():
             try:
                 report = await self.deliver_due()

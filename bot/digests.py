@@ -58,7 +58,11 @@ def build_digests(
     digests = []
     for position, channel in enumerate(channels):
         watched = sorted(
-            {category for topic in channel.topics for category in effective_categories(topic, default_categories)}
+            {
+                category
+                for topic in channel.topics
+                for category in effective_categories(topic, default_categories)
+            }
         )
         digests.append(
             Digest(

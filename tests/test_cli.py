@@ -86,7 +86,8 @@ async def test_anchor_day_json_lists_exactly_the_34_papers(tmp_path: Path) -> No
     assert sorted(ids) == sorted(expected)
     first = next(paper for paper in topic["papers"] if paper["id"] == "2511.07738")
     assert set(first) == {"id", "version", "title", "authors", "categories", "abstract", "announce_type"}
-    assert first["version"] == 1 and first["announce_type"] == "new"
+    assert first["version"] == 1
+    assert first["announce_type"] == "new"
     assert first["categories"] == ["cs.LG", "cs.CV"]
 
 
@@ -130,7 +131,9 @@ async def test_output_dir_writes_one_file_per_topic(tmp_path: Path) -> None:
 
 async def test_keywords_and_categories_offline(tmp_path: Path) -> None:
     """-c and -k filter a saved feed offline; -x excludes."""
-    run = await arxiv_digest("preview", "--feed", str(SAMPLE), "-c", "cs.CV", "-k", "image", "--format", "json", cwd=tmp_path)
+    run = await arxiv_digest(
+        "preview", "--feed", str(SAMPLE), "-c", "cs.CV", "-k", "image", "--format", "json", cwd=tmp_path
+    )
     assert run.status == 0, run.err
     papers = json.loads(run.out)["topics"][0]["papers"]
     assert papers
@@ -138,7 +141,17 @@ async def test_keywords_and_categories_offline(tmp_path: Path) -> None:
         assert "cs.CV" in paper["categories"]
         assert "image" in (paper["title"] + " " + paper["abstract"]).lower()
     excluded = await arxiv_digest(
-        "preview", "--feed", str(SAMPLE), "-c", "cs.CV", "-k", "image", "-x", papers[0]["title"][:20], "--format", "json",
+        "preview",
+        "--feed",
+        str(SAMPLE),
+        "-c",
+        "cs.CV",
+        "-k",
+        "image",
+        "-x",
+        papers[0]["title"][:20],
+        "--format",
+        "json",
         cwd=tmp_path,
     )
     assert papers[0]["id"] not in [p["id"] for p in json.loads(excluded.out)["topics"][0]["papers"]]
@@ -151,7 +164,9 @@ async def test_keywords_and_categories_offline(tmp_path: Path) -> None:
         ("error-feed.xml", 4, "Bad archive 'astroph'"),
     ],
 )
-async def test_empty_and_error_feeds_answer_in_one_line(tmp_path: Path, feed: str, status: int, fragment: str) -> None:
+async def test_empty_and_error_feeds_answer_in_one_line(
+    tmp_path: Path, feed: str, status: int, fragment: str
+) -> None:
     """A no-announcement feed and arXiv's error feed each give one clear line and their own exit status."""
     run = await arxiv_digest("preview", "--feed", str(FIXTURES / "rss" / feed), "-k", "x", cwd=tmp_path)
     assert run.status == status
@@ -167,7 +182,8 @@ async def test_broken_feed_file(tmp_path: Path) -> None:
     broken.write_bytes(SAMPLE.read_bytes()[:5000])
     run = await arxiv_digest("preview", "--feed", str(broken), "-k", "x", cwd=tmp_path)
     assert run.status == 5
-    assert "Traceback" not in run.err and len(run.err.strip().splitlines()) == 1
+    assert "Traceback" not in run.err
+    assert len(run.err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(
@@ -196,14 +212,16 @@ async def test_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:
     """A bad environment setting stops the command with one line naming it, status 2."""
     run = await arxiv_digest("preview", "-k", "x", cwd=tmp_path, env={"ARXIV_POLL_INTERVAL": "1"})
     assert run.status == 2
-    assert "ARXIV_POLL_INTERVAL" in run.err and "Traceback" not in run.err
+    assert "ARXIV_POLL_INTERVAL" in run.err
+    assert "Traceback" not in run.err
 
 
 async def test_run_without_token_names_both_tokens(tmp_path: Path) -> None:
     """`run` with no token exits 2 with a line naming TELEGRAM_BOT_TOKEN and DISCORD_BOT_TOKEN."""
     run = await arxiv_digest("run", cwd=tmp_path)
     assert run.status == 2
-    assert "TELEGRAM_BOT_TOKEN" in run.err and "DISCORD_BOT_TOKEN" in run.err
+    assert "TELEGRAM_BOT_TOKEN" in run.err
+    assert "DISCORD_BOT_TOKEN" in run.err
     assert len(run.err.strip().splitlines()) == 1
 
 
@@ -213,7 +231,8 @@ async def test_fetch_stores_the_announcement_once(tmp_path: Path, arxiv_server: 
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'digest.db'}", "ARXIV_RSS_URL": arxiv_server.rss_url}
     first = await arxiv_digest("fetch", cwd=tmp_path, env=env)
     assert first.status == 0, first.err
-    assert "2025-11-12" in first.out and "496" in first.out
+    assert "2025-11-12" in first.out
+    assert "496" in first.out
     second = await arxiv_digest("fetch", cwd=tmp_path, env=env)
     assert second.status == 0, second.err
     assert "already" in second.out.lower() or "unchanged" in second.out.lower()

@@ -83,7 +83,9 @@ def test_markdown_hostile_paper_text_cannot_break_structure() -> None:
         authors=("Mallory <img src=x>",),
     )
     text = render_markdown(make_digest(paper))
-    assert "[Breaking \\[links\\](http://evil) and &lt;b>tags&lt;/b>](https://arxiv.org/abs/2511.00001)" in text
+    assert (
+        "[Breaking \\[links\\](http://evil) and &lt;b>tags&lt;/b>](https://arxiv.org/abs/2511.00001)" in text
+    )
     assert "Line one Line two &lt;/details> &amp;amp; &lt;script>alert(1)&lt;/script> p<0.05 a & b" in text
     assert text.count("</details>") == 1
     assert "_Mallory &lt;img src=x>_" in text
@@ -92,9 +94,12 @@ def test_markdown_hostile_paper_text_cannot_break_structure() -> None:
 def test_markdown_topics_follow_each_other() -> None:
     """A digest with two topics renders both sections, each with its own header and count."""
     first = TopicDigest(Topic(name="A", keywords=("x",)), (make_paper("1"),))
-    second = TopicDigest(Topic(name="B", keywords=("y",), excludes=("survey",)), (make_paper("2"), make_paper("3")))
+    second = TopicDigest(
+        Topic(name="B", keywords=("y",), excludes=("survey",)), (make_paper("2"), make_paper("3"))
+    )
     text = render_markdown(Digest(date=DATE, topics=(first, second), announced_count=10))
-    assert "# 🔍 A Papers" in text and "# 🔍 B Papers" in text
+    assert "# 🔍 A Papers" in text
+    assert "# 🔍 B Papers" in text
     assert "Papers-2-2688EB" in text
     assert "**Filter**: `survey`" in text
 

@@ -120,7 +120,8 @@ async def test_delivers_matching_papers_once(store: SqliteStore) -> None:
     await delivery.deliver_due()
     assert adapter.papers_to("c1") == ["1", "3"]
     channel = await store.get_channel("test", "c1")
-    assert channel is not None and channel.id is not None
+    assert channel is not None
+    assert channel.id is not None
     assert channel.last_digest_date == DAY1
     assert await store.delivered_ids(channel.id) == {"1", "3"}
 
@@ -210,7 +211,8 @@ async def test_gone_chat_is_deactivated(store: SqliteStore) -> None:
     delivery = service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC)))
     await delivery.deliver_due()
     stored = await store.get_channel("test", "c1")
-    assert stored is not None and stored.active is False
+    assert stored is not None
+    assert stored.active is False
     assert channel.id is not None
     assert await store.delivered_ids(channel.id) == set()
     assert await store.reserve_deliveries(channel.id, DAY1, ["1"]) == ["1"]  # released, not left as sent
@@ -224,7 +226,8 @@ async def test_moved_chat_keeps_settings_and_gets_digest(store: SqliteStore) -> 
     await service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))).deliver_due()
     assert adapter.papers_to("-100999") == ["1"]
     moved = await store.get_channel("test", "-100999")
-    assert moved is not None and moved.topics[0].keywords == ("diffusion",)
+    assert moved is not None
+    assert moved.topics[0].keywords == ("diffusion",)
     assert await store.get_channel("test", "-100") is None
 
 

@@ -26,12 +26,16 @@ def test_announcement_available_at_midnight_eastern() -> None:
 
 def test_berlin_morning_in_winter_is_seven_utc() -> None:
     """08:00 Europe/Berlin in November is 07:00 UTC on the announcement's date."""
-    assert due_at(dt.date(2025, 11, 12), dt.time(8, 0), "Europe/Berlin") == dt.datetime(2025, 11, 12, 7, 0, tzinfo=UTC)
+    assert due_at(dt.date(2025, 11, 12), dt.time(8, 0), "Europe/Berlin") == dt.datetime(
+        2025, 11, 12, 7, 0, tzinfo=UTC
+    )
 
 
 def test_berlin_morning_in_summer_is_six_utc() -> None:
     """08:00 Europe/Berlin in July is 06:00 UTC."""
-    assert due_at(dt.date(2025, 7, 2), dt.time(8, 0), "Europe/Berlin") == dt.datetime(2025, 7, 2, 6, 0, tzinfo=UTC)
+    assert due_at(dt.date(2025, 7, 2), dt.time(8, 0), "Europe/Berlin") == dt.datetime(
+        2025, 7, 2, 6, 0, tzinfo=UTC
+    )
 
 
 def test_time_before_availability_moves_to_next_day() -> None:
@@ -46,7 +50,9 @@ def test_no_delivery_time_means_as_soon_as_available() -> None:
     assert due_at(dt.date(2025, 11, 12), None, "UTC") == available_at(dt.date(2025, 11, 12))
 
 
-@pytest.mark.parametrize(("text", "expected"), [("08:00", dt.time(8)), ("7:30", dt.time(7, 30)), ("23.59", dt.time(23, 59))])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("08:00", dt.time(8)), ("7:30", dt.time(7, 30)), ("23.59", dt.time(23, 59))]
+)
 def test_parse_time_of_day(text: str, expected: dt.time) -> None:
     """Usual ways of writing a time of day are understood."""
     assert parse_time_of_day(text) == expected
@@ -60,7 +66,9 @@ def test_bad_time_is_a_clear_error(text: str) -> None:
     assert len(str(caught.value)) < 100
 
 
-@pytest.mark.parametrize("name", ["Mars/Olympus", "../../etc/passwd", "", "Europe/" + "x" * 100, "/etc/localtime"])
+@pytest.mark.parametrize(
+    "name", ["Mars/Olympus", "../../etc/passwd", "", "Europe/" + "x" * 100, "/etc/localtime"]
+)
 def test_bad_timezone_is_a_clear_error(name: str) -> None:
     """Unknown or path-like time zone names are refused."""
     with pytest.raises(ScheduleError):

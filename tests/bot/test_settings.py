@@ -50,7 +50,9 @@ def test_categories_are_split_and_normalised(monkeypatch: pytest.MonkeyPatch) ->
         ("ADMIN_USER_IDS", "12,abc", "numeric"),
     ],
 )
-def test_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str) -> None:
+def test_bad_value_names_the_setting(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
+) -> None:
     """A bad value raises one line that names the setting and says what is wrong."""
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as caught:
