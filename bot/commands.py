@@ -516,13 +516,14 @@ class CommandService:
                 int(last["papers"]),
                 str(last["at"]),
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):
             log.warning("unreadable delivery state for channel %s", channel.id)
             return None
         try:
-            when = dt.datetime.fromisoformat(at).astimezone(_zone(channel))
+            when = dt.datetime.fromisoformat(at)
+            when = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(_zone(channel))
             at = f"{when:%a} {when:%Y-%m-%d %H:%M} {channel.timezone}"
-        except ValueError:
+        except (ValueError, OverflowError):
             at = _clip(at, 40)
         date = _clip(date, 20)
         outcomes = {

@@ -155,7 +155,7 @@ class DeliveryService:
             channels = [
                 channel
                 for channel in await self._store.list_channels(active_only=True)
-                if channel.platform in self._adapters and channel.topics
+                if channel.platform in self._adapters and any(topic.keywords for topic in channel.topics)
             ]
             for date in dates:
                 if self._is_stopping():

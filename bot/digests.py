@@ -43,8 +43,9 @@ def build_digests(
     all_topics: list[Topic] = []
     owners: list[int] = []
     for position, channel in enumerate(channels):
-        all_topics.extend(channel.topics)
-        owners.extend([position] * len(channel.topics))
+        searching = [topic for topic in channel.topics if topic.keywords]  # an empty topic matches nothing
+        all_topics.extend(searching)
+        owners.extend([position] * len(searching))
     matcher = Matcher.compile(all_topics, default_categories)
     matches = matcher.match(announcement.papers)
 

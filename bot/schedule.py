@@ -34,7 +34,7 @@ def parse_timezone(name: str) -> ZoneInfo:
         raise ScheduleError(f"{cleaned[:64]!r} is not an IANA time zone, e.g. Europe/Berlin")
     try:
         return ZoneInfo(cleaned)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder name such as "Europe"
         raise ScheduleError(f"{cleaned!r} is not an IANA time zone, e.g. Europe/Berlin") from None
 
 

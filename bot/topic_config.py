@@ -53,6 +53,8 @@ ARCHIVE_CATEGORIES: dict[str, tuple[str, ...]] = {
     if "." not in archive and any(code.startswith(archive + ".") for code in KNOWN_CATEGORIES)
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# libyaml's parser is fast and limits nesting to 1000 levels; the pure-Python one is the fallback.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SCALARS = (str, int, float)
 
 
@@ -60,7 +62,7 @@ class TopicConfigError(ValueError):
     """The config cannot be used; the message says why in one line."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))
+        super().__init__(" ".join(_storable(message).split()))
 
 
 def expand_archives(codes: Iterable[str]) -> tuple[str, ...]:
@@ -75,9 +77,14 @@ def expand_archives(codes: Iterable[str]) -> tuple[str, ...]:
     return tuple(expanded)
 
 
+def _storable(text: str) -> str:
+    """Text without lone surrogates (a YAML or JSON escape can make them; SQLite refuses them)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def clean_name(raw: str) -> str:
-    """A topic name as stored: control characters dropped, runs of whitespace made one space."""
-    return " ".join(_CONTROL.sub(" ", raw).split())
+    """A topic name as stored: no lone surrogates, control characters dropped, whitespace runs one space."""
+    return " ".join(_CONTROL.sub(" ", _storable(raw)).split())
 
 
 def _shown(text: str, limit: int = 40) -> str:
@@ -105,7 +112,7 @@ def _part(value: Any, where: str) -> str:
         raise TopicConfigError(f'{where} has a yes/no value: put quotes around words like "ON" or "NO"')
     if not isinstance(value, _SCALARS):
         raise TopicConfigError(f"{where} has an entry that is neither text nor a list of text")
-    text = str(value)
+    text = _storable(str(value))
     if not text.strip():
         raise TopicConfigError(f"{where} has an empty keyword")
     if len(text) > MAX_KEYWORD_CHARS:
@@ -164,13 +171,19 @@ def parse_topic_config(text: str | bytes) -> list[Topic]:
     if size > MAX_CONFIG_BYTES:
         raise TopicConfigError(f"the config is larger than {MAX_CONFIG_BYTES // 1024} KiB")
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader, libyaml's when available
     except yaml.YAMLError as error:
+        problem = str(getattr(error, "problem", None) or "")
+        if "nesting depth" in problem:
+            raise TopicConfigError("the config is nested too deeply") from None
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise TopicConfigError(f"the config is not valid YAML{where}") from None
-    except RecursionError:
+        detail = f" ({problem})" if problem and len(problem) <= 80 else ""
+        raise TopicConfigError(f"the config is not valid YAML{where}{detail}") from None
+    except RecursionError:  # the pure-Python parser, without libyaml's depth limit
         raise TopicConfigError("the config is nested too deeply") from None
+    except UnicodeError:  # text with an unpaired surrogate, which libyaml cannot encode
+        raise TopicConfigError("the config is not valid UTF-8 text") from None
     if not isinstance(document, dict):
         raise TopicConfigError("the config must be a mapping with 'category' and 'topic' sections")
     categories = _categories(document.get("category"))

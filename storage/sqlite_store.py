@@ -86,7 +86,12 @@ ON CONFLICT (platform, chat_id) DO UPDATE SET
     active = excluded.active,
     max_inline_papers = excluded.max_inline_papers,
     notify_empty = excluded.notify_empty,
-    last_digest_date = excluded.last_digest_date,
+    -- The delivery cursor only moves forward: a stale copy of a channel cannot un-deliver a day.
+    last_digest_date = CASE
+        WHEN channels.last_digest_date IS NULL OR excluded.last_digest_date > channels.last_digest_date
+        THEN excluded.last_digest_date
+        ELSE channels.last_digest_date
+    END,
     updated_at = excluded.updated_at
 """
 

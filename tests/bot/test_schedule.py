@@ -84,3 +84,9 @@ def test_next_announcement_date_skips_weekends() -> None:
     """After a Friday the next dated announcement is Monday's."""
     assert next_announcement_date(dt.date(2025, 11, 14)) == dt.date(2025, 11, 17)
     assert next_announcement_date(dt.date(2025, 11, 12)) == dt.date(2025, 11, 13)
+
+
+def test_timezone_folder_name_is_a_clear_error() -> None:
+    """A zone-database folder such as "Europe" is refused like any unknown name."""
+    with pytest.raises(ScheduleError):
+        parse_timezone("Europe")

@@ -601,3 +601,29 @@ async def test_a_cancelled_save_is_all_or_nothing(store: SqliteStore) -> None:
     assert await store.get_announcement(DAY) in (None, big)
     await store.set_state("after", "cancel")
     assert await store.get_state("after") == "cancel"
+
+
+async def test_delivery_cursor_never_moves_backwards(store: SqliteStore) -> None:
+    """Saving a stale copy of a channel (or an older date) cannot move its delivery cursor back."""
+    channel = await stored_channel(store)
+    await store.set_digest_done(channel_id(channel), DAY)
+    stale = dataclasses.replace(channel, last_digest_date=None, timezone="Europe/Berlin")
+    saved = await store.save_channel(stale)
+    assert saved.last_digest_date == DAY
+    assert saved.timezone == "Europe/Berlin"
+    await store.set_digest_done(channel_id(channel), DAY - dt.timedelta(days=3))
+    reloaded = await store.get_channel(channel.platform, channel.chat_id)
+    assert reloaded is not None
+    assert reloaded.last_digest_date == DAY
+    newer = await store.save_channel(dataclasses.replace(saved, last_digest_date=DAY + dt.timedelta(days=1)))
+    assert newer.last_digest_date == DAY + dt.timedelta(days=1)
+
+
+async def test_set_channel_active_keeps_topics(store: SqliteStore) -> None:
+    """Turning the digest off touches nothing else of the channel."""
+    channel = await stored_channel(store)
+    await store.set_channel_active(channel_id(channel), False)
+    reloaded = await store.get_channel(channel.platform, channel.chat_id)
+    assert reloaded is not None
+    assert reloaded.active is False
+    assert reloaded.topics == channel.topics
