@@ -11,9 +11,9 @@ race); different chats are handled concurrently.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import datetime as dt
 import logging
+import math
 import os
 import re
 import time
@@ -106,16 +106,22 @@ _GONE_PHRASES = (
 )
 # Bot API URLs carry the token: /bot<id>:<secret>/method and /file/bot<id>:<secret>/path.
 _TOKEN_IN_URL = re.compile(r"(/bot)\d+:[A-Za-z0-9_-]+")
+_URL_LOGGERS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot")
 
 
 def _opt_into_timedelta() -> None:
     """Make python-telegram-bot 22 report durations as timedeltas.
 
     Without `PTB_TIMEDELTA`, merely constructing a `RetryAfter` (which the library does on every
-    429) emits a PTBDeprecationWarning. The library reads the variable at each use, so setting it
-    when the adapter is built is enough; an explicit setting by the operator is left alone.
+    429) emits a PTBDeprecationWarning. The library reads the variable at each use. It is set when
+    this module is imported (before any of the library's objects exist) and again whenever an
+    adapter is built, in case something (a test's monkeypatch) removed it meanwhile; an explicit
+    setting by the operator is left alone.
     """
     os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+
+_opt_into_timedelta()
 
 
 def _retry_seconds(error: RetryAfter) -> float:
@@ -156,15 +162,17 @@ class TokenRedactingFilter(logging.Filter):
         return True
 
 
-def _guard_http_logs(token: str) -> None:
-    """Keep the token out of httpx's log lines (it logs each request URL at INFO).
+def _guard_logs(token: str) -> None:
+    """Keep the token out of the log lines that would carry it.
 
-    The CLI also sets httpx to WARNING; this filter holds whatever the logging configuration is.
-    (httpcore logs no URLs.)
+    httpx logs each request URL at INFO, and python-telegram-bot's Bot logs its API URLs at DEBUG
+    when it is built. The CLI also sets httpx to WARNING; these filters hold whatever the logging
+    configuration is. (httpcore logs no URLs.)
     """
-    logger = logging.getLogger("httpx")
-    if not any(isinstance(existing, TokenRedactingFilter) for existing in logger.filters):
-        logger.addFilter(TokenRedactingFilter(token))
+    for name in _URL_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, TokenRedactingFilter) for existing in logger.filters):
+            logger.addFilter(TokenRedactingFilter(token))
 
 
 # -- rate limiting ---------------------------------------------------------------------------------
@@ -172,30 +180,58 @@ def _guard_http_logs(token: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class RateLimits:
-    """Telegram's published limits; `padding` seconds are added to every window for network jitter.
+    """Telegram's published limits; `padding` seconds are added to every window as a safety margin.
 
-    The overall limit is kept as an even pace (one request every (1 s + padding) / 30): a burst of 30
-    at the start of each second would leave no room for jitter at the window's edge.
+    The limiter counts windows from completions (see `TelegramRateLimiter`), which already leaves a
+    round trip of slack, so the padding only needs to cover clock granularity. A count of 0 turns
+    that limit off (tests that are not about limits).
     """
 
     overall_per_second: int = 30
     group_per_minute: int = 20
     chat_interval: float = 1.0
-    padding: float = 0.05
+    padding: float = 0.02
     max_retries: int = 5
 
     @property
+    def overall_window(self) -> float:
+        """The window in which at most `overall_per_second` requests may reach Telegram."""
+        return 1.0 + self.padding
+
+    @property
     def overall_spacing(self) -> float:
-        """Seconds between two requests at the overall limit."""
-        return (1.0 + self.padding) / self.overall_per_second if self.overall_per_second else 0.0
+        """Seconds between two request starts at the overall limit (an even pace, no bursts)."""
+        return self.overall_window / self.overall_per_second if self.overall_per_second > 0 else 0.0
+
+
+class _Slot:
+    """One request in the overall window: pending until it completes, then stamped with that time."""
+
+    __slots__ = ("done", "finished")
+
+    def __init__(self) -> None:
+        self.finished: float | None = None
+        self.done = asyncio.Event()
+
+    def finish(self, at: float) -> None:
+        """The request is over (answered or failed)."""
+        self.finished = at
+        self.done.set()
 
 
 class TelegramRateLimiter(BaseRateLimiter[int]):
     """Throttles every sending request so Telegram never has to answer 429; honours one if it does.
 
-    Each request books the earliest start that respects every limit at once (its chat's interval,
-    its group's per-minute count, the overall pace) and then sleeps until then, so waiting requests
-    neither stampede when a window opens nor lose their turn.
+    Windows are counted from when a request *completed*, not when it was sent: Telegram saw it at
+    some moment in between, so measuring from the completion can never under-count, however the
+    network or a busy event loop delayed it. A request still in flight counts as in the window.
+
+    - one chat: its requests run one at a time (in arrival order), each at least `chat_interval`
+      (+ padding) after the previous one completed; a group's also at most `group_per_minute` per
+      60 s (+ padding);
+    - overall: at most `overall_per_second` requests per 1 s (+ padding), started at an even pace;
+    - a 429 that still happens pauses that chat for its `retry_after` and the request is retried
+      (up to `max_retries` times).
     """
 
     def __init__(
@@ -207,9 +243,13 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         self.limits = limits or RateLimits()
         self._clock = clock
         self._sleep = sleep
-        self._booked: list[float] = []  # overall start times, sorted (recent past and future)
-        self._chat_next: dict[str, float] = {}  # earliest next start per chat
-        self._groups: dict[str, deque[float]] = {}  # start times per group, last minute
+        self._overall: list[_Slot] = []  # the requests that may still count in the overall window
+        self._overall_lock = asyncio.Lock()  # requests take overall slots in arrival order
+        self._last_start = -math.inf
+        self._chat_locks: dict[str, asyncio.Lock] = {}
+        self._chat_users: dict[str, int] = {}
+        self._chat_done: dict[str, float] = {}  # when each chat's last request completed
+        self._group_done: dict[str, deque[float]] = {}  # completions per group, last minute
         self._paused_until: dict[str, float] = {}  # a 429's retry_after, per chat
         self.waited = 0.0  # total seconds requests were held back, for reports
         self.retry_after_count = 0  # 429s Telegram answered despite the throttling
@@ -221,75 +261,106 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         """Nothing to release."""
 
     @staticmethod
-    def _is_group(chat: str) -> bool:
+    def is_group(chat: str) -> bool:
         """Groups, supergroups and channels (negative ids or @names) have the per-minute limit."""
         return chat.startswith(("-", "@"))
 
-    def _forget_old(self, now: float) -> None:
-        """Drop bookings that can no longer constrain a request starting at `now` or later."""
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, and count it."""
+        if seconds > 0:
+            self.waited += seconds
+            await self._sleep(seconds)
+
+    def chat_ready_at(self, chat: str) -> float:
+        """The earliest start of the chat's next request (its previous ones are all complete)."""
         limits = self.limits
-        horizon = now - max(limits.overall_spacing, limits.chat_interval + limits.padding)
-        cut = bisect.bisect_left(self._booked, now - limits.overall_spacing)
-        if cut:
-            del self._booked[:cut]
-        if len(self._chat_next) > 1000:
-            self._chat_next = {chat: at for chat, at in self._chat_next.items() if at > horizon}
-            self._paused_until = {chat: at for chat, at in self._paused_until.items() if at > now}
-        if len(self._groups) > 1000:
-            group_window = 60.0 + limits.padding
-            self._groups = {
-                chat: stamps for chat, stamps in self._groups.items() if stamps and stamps[-1] > now - group_window
+        ready = max(
+            self._chat_done.get(chat, -math.inf) + limits.chat_interval + limits.padding,
+            self._paused_until.get(chat, -math.inf),
+        )
+        stamps = self._group_done.get(chat)
+        if stamps is not None and limits.group_per_minute > 0:
+            window = 60.0 + limits.padding
+            while stamps and stamps[0] <= self._clock() - window:
+                stamps.popleft()
+            if len(stamps) >= limits.group_per_minute:
+                ready = max(ready, stamps[-limits.group_per_minute] + window)
+        return ready
+
+    async def _wait_for_chat(self, chat: str) -> None:
+        """Wait until the chat's own limits allow one more request."""
+        while (wait := self.chat_ready_at(chat) - self._clock()) > 0:
+            await self._pause(wait)
+
+    async def _take_overall_slot(self) -> _Slot:
+        """Wait for room in the overall window and the pace, then hold a slot until `finish`."""
+        limits = self.limits
+        if limits.overall_per_second <= 0:
+            return _Slot()
+        window = limits.overall_window
+        async with self._overall_lock:
+            while True:
+                now = self._clock()
+                self._overall = [
+                    slot for slot in self._overall if slot.finished is None or slot.finished > now - window
+                ]
+                ready = self._last_start + limits.overall_spacing
+                if len(self._overall) >= limits.overall_per_second:
+                    finished = [slot.finished for slot in self._overall if slot.finished is not None]
+                    if not finished:  # every slot is in flight: wait for the oldest to complete
+                        await self._overall[0].done.wait()
+                        continue
+                    ready = max(ready, min(finished) + window)
+                if ready > now:
+                    await self._pause(ready - now)
+                    continue
+                slot = _Slot()
+                self._overall.append(slot)
+                self._last_start = now
+                return slot
+
+    def _completed(self, chat: str | None, slot: _Slot) -> None:
+        """Stamp a finished request in every window it counts in."""
+        now = self._clock()
+        slot.finish(now)
+        if chat is None:
+            return
+        self._chat_done[chat] = now
+        if self.is_group(chat):
+            self._group_done.setdefault(chat, deque()).append(now)
+        if len(self._chat_done) > 2000:  # forget what can no longer hold any request back
+            limits = self.limits
+            horizon = now - limits.chat_interval - limits.padding
+            group_horizon = now - 60.0 - limits.padding
+            self._chat_done = {key: at for key, at in self._chat_done.items() if at > horizon}
+            self._paused_until = {key: at for key, at in self._paused_until.items() if at > now}
+            self._group_done = {
+                key: stamps
+                for key, stamps in self._group_done.items()
+                if stamps and stamps[-1] > group_horizon
             }
 
-    def reserve(self, chat: str | None) -> float:
-        """Book the earliest start time for a request to `chat` (None: no chat) and return it."""
-        limits = self.limits
-        now = self._clock()
-        self._forget_old(now)
-        start = now
-        if chat is not None:
-            start = max(start, self._chat_next.get(chat, start), self._paused_until.get(chat, start))
-            if self._is_group(chat) and limits.group_per_minute:
-                group_window = 60.0 + limits.padding
-                stamps = self._groups.setdefault(chat, deque())
-                while stamps and stamps[0] <= now - group_window:
-                    stamps.popleft()
-                if len(stamps) >= limits.group_per_minute:
-                    start = max(start, stamps[-limits.group_per_minute] + group_window)
-        spacing = limits.overall_spacing
-        if spacing > 0:
-            # The earliest time at least `spacing` away from every booked start.
-            index = bisect.bisect_left(self._booked, start - spacing)
-            for booked in self._booked[index:]:
-                if booked <= start - spacing:
-                    continue
-                if booked >= start + spacing:
-                    break
-                start = booked + spacing
-            bisect.insort(self._booked, start)
-        if chat is not None:
-            self._chat_next[chat] = start + limits.chat_interval + limits.padding
-            if self._is_group(chat):
-                self._groups.setdefault(chat, deque()).append(start)
-        return start
-
-    def _unbook(self, start: float) -> None:
-        """Give back an overall slot a cancelled request did not use."""
-        index = bisect.bisect_left(self._booked, start)
-        if index < len(self._booked) and self._booked[index] == start:
-            del self._booked[index]
-
-    async def _acquire(self, chat: str | None) -> None:
-        """Wait for this request's turn."""
-        start = self.reserve(chat)
-        wait = start - self._clock()
-        if wait > 0:
-            self.waited += wait
+    async def _send(self, chat: str | None, callback: Callable[[], Awaitable[Any]]) -> Any:
+        """Send once the limits allow; retry after a 429."""
+        for attempt in range(self.limits.max_retries + 1):
+            if chat is not None:
+                await self._wait_for_chat(chat)
+            slot = await self._take_overall_slot()
             try:
-                await self._sleep(wait)
-            except BaseException:
-                self._unbook(start)
-                raise
+                return await callback()
+            except RetryAfter as error:
+                self.retry_after_count += 1
+                if attempt == self.limits.max_retries:
+                    raise
+                wait = _retry_seconds(error)
+                log.warning("Telegram asked to wait %.1f s (chat %s)", wait, chat)
+                if chat is not None:
+                    self._paused_until[chat] = self._clock() + wait
+                else:
+                    await self._pause(wait)
+            finally:
+                self._completed(chat, slot)
+        raise AssertionError("unreachable")
 
     async def process_request(
         self,
@@ -300,25 +371,29 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        """Throttle sending endpoints per chat, group and overall; retry after a 429."""
+        """Throttle sending endpoints per chat, group and overall; other endpoints pass straight through."""
         if endpoint not in _RATE_LIMITED_ENDPOINTS:
             return await callback(*args, **kwargs)
+
+        def call() -> Awaitable[Any]:
+            """The request itself."""
+            return callback(*args, **kwargs)
+
         chat = str(data["chat_id"]) if data.get("chat_id") is not None else None
-        for attempt in range(self.limits.max_retries + 1):
-            await self._acquire(chat)
-            try:
-                return await callback(*args, **kwargs)
-            except RetryAfter as error:
-                self.retry_after_count += 1
-                if attempt == self.limits.max_retries:
-                    raise
-                wait = _retry_seconds(error)
-                log.warning("Telegram asked to wait %.1f s (chat %s)", wait, chat)
-                if chat is not None:
-                    self._paused_until[chat] = self._clock() + wait
-                else:
-                    await self._sleep(wait)
-        raise AssertionError("unreachable")
+        if chat is None:
+            result: bool | dict[str, Any] | list[dict[str, Any]] = await self._send(None, call)
+            return result
+        lock = self._chat_locks.setdefault(chat, asyncio.Lock())
+        self._chat_users[chat] = self._chat_users.get(chat, 0) + 1
+        try:
+            async with lock:  # one request at a time per chat, in arrival order
+                result = await self._send(chat, call)
+                return result
+        finally:
+            self._chat_users[chat] -= 1
+            if not self._chat_users[chat]:
+                del self._chat_users[chat]
+                del self._chat_locks[chat]
 
 
 # -- update processing -----------------------------------------------------------------------------
@@ -419,7 +494,7 @@ class TelegramAdapter:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         _opt_into_timedelta()
-        _guard_http_logs(token)
+        _guard_logs(token)
         self._store = store
         self._commands = commands
         self._admin_user_ids = frozenset(admin_user_ids)
@@ -477,7 +552,9 @@ class TelegramAdapter:
             if not _is_parse_error(error):
                 raise self._delivery_error(error) from error
             log.warning(
-                "Telegram rejected a message to %s (%s); sending it as plain text", channel.chat_id, error.message
+                "Telegram rejected a message to %s (%s); sending it as plain text",
+                channel.chat_id,
+                error.message,
             )
             plain = render_plain_text(TelegramMessage(text=message.text, paper_ids=message.paper_ids))
             try:
@@ -502,7 +579,9 @@ class TelegramAdapter:
             return TemporaryDeliveryError(error.message)
         return DeliveryError(error.message)
 
-    async def _send_one(self, chat_id: str | int, message: OutgoingMessage, *, plain: str | None = None) -> None:
+    async def _send_one(
+        self, chat_id: str | int, message: OutgoingMessage, *, plain: str | None = None
+    ) -> None:
         """One sendMessage or sendDocument; `plain` sends that text without parse mode instead."""
         bot = self.application.bot
         parse_mode = None if plain is not None else ParseMode.HTML
@@ -543,7 +622,9 @@ class TelegramAdapter:
                 raise AdapterStartupError(f"cannot reach the Telegram Bot API: {error.message}") from None
             raise
         async with app:
-            await app.bot.set_my_commands([BotCommand(info.name, info.description[:256]) for info in COMMANDS])
+            await app.bot.set_my_commands(
+                [BotCommand(info.name, info.description[:256]) for info in COMMANDS]
+            )
             assert app.updater is not None
             await app.updater.start_polling(
                 poll_interval=0.0,
@@ -691,7 +772,9 @@ class TelegramAdapter:
             is_admin=await self._is_admin(message),
         )
         if message.document.file_size is not None and message.document.file_size > MAX_CONFIG_FILE:
-            await self._answer(message, CommandReply(f"That file is larger than {MAX_CONFIG_FILE // 1024} KiB.", ok=False))
+            await self._answer(
+                message, CommandReply(f"That file is larger than {MAX_CONFIG_FILE // 1024} KiB.", ok=False)
+            )
             return
         telegram_file = await message.document.get_file()
         data = bytes(await telegram_file.download_as_bytearray())

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bot.digests import build_digests
-from bot.models import Announcement, Channel, Digest
+from bot.models import Announcement, Channel, Digest, TopicDigest
 from bot.ports import Store
 from bot.schedule import due_at
 
@@ -109,6 +109,17 @@ class DeliveryReport:
         return sum(outcome.papers_sent for outcome in self.outcomes)
 
 
+def _leaving_out(digest: Digest, delivered: set[str]) -> Digest:
+    """The digest without the papers its channel already has."""
+    if not delivered:
+        return digest
+    sections = tuple(
+        TopicDigest(section.topic, tuple(p for p in section.papers if p.arxiv_id not in delivered))
+        for section in digest.topics
+    )
+    return replace(digest, topics=sections)
+
+
 def last_delivery_key(channel_id: int) -> str:
     """The state key under which a channel's last delivery result is kept (for /status)."""
     return f"delivery:last:{channel_id}"
@@ -194,31 +205,51 @@ class DeliveryService:
         for position, channel in enumerate(channels):
             assert channel.id is not None
             skip[position] = await self._store.delivered_ids(channel.id, ids)
-        digests = build_digests(announcement, channels, self._default_categories, skip_ids=skip)
+        matched = build_digests(announcement, channels, self._default_categories)
 
-        async def one(channel: Channel, digest: Digest) -> ChannelOutcome:
+        async def one(channel: Channel, position: int) -> ChannelOutcome:
+            full = matched[position]
+            digest = _leaving_out(full, skip[position])
             async with self._concurrency:
                 if self._is_stopping():  # left for the next start; its cursor stays where it is
                     return ChannelOutcome(channel=channel, announcement_date=digest.date, result="skipped")
-                return await self.deliver_digest(channel, digest)
+                return await self.deliver_digest(
+                    channel, digest, delivered_before=full.matched_count - digest.matched_count
+                )
 
-        return list(await asyncio.gather(*(one(c, d) for c, d in zip(channels, digests, strict=True))))
+        return list(await asyncio.gather(*(one(channel, index) for index, channel in enumerate(channels))))
 
-    async def deliver_digest(self, channel: Channel, digest: Digest) -> ChannelOutcome:
-        """Deliver one channel's digest of one announcement and move its cursor past that date."""
+    async def deliver_digest(
+        self, channel: Channel, digest: Digest, *, delivered_before: int = 0
+    ) -> ChannelOutcome:
+        """Deliver one channel's digest of one announcement and move its cursor past that date.
+
+        `delivered_before` counts matching papers left out of `digest` because the channel already
+        has them: when that is all there was (a round interrupted after its last message, or a
+        replacement of a paper sent earlier), the chat gets nothing, not a "nothing matched" notice.
+        """
         adapter = self._adapters[channel.platform]
         outcome = ChannelOutcome(channel=channel, announcement_date=digest.date)
         try:
-            if digest.matched_count == 0:
+            if digest.matched_count == 0 and delivered_before:
+                log.debug("%s chat %s already has every match", channel.platform, channel.chat_id)
+            elif digest.matched_count == 0:
                 outcome.result = "empty"
                 if channel.notify_empty:
-                    channel = await self._send(adapter, channel, adapter.render_empty_day(digest, channel), outcome)
+                    channel = await self._send(
+                        adapter, channel, adapter.render_empty_day(digest, channel), outcome
+                    )
             else:
                 for message in adapter.render_digest(digest, channel):
                     channel = await self._send_with_ledger(adapter, channel, digest.date, message, outcome)
         except ChatGoneError as error:
             outcome.result = "gone"
-            log.warning("%s chat %s is gone (%s); its daily digest is turned off", channel.platform, channel.chat_id, error)
+            log.warning(
+                "%s chat %s is gone (%s); its daily digest is turned off",
+                channel.platform,
+                channel.chat_id,
+                error,
+            )
             assert channel.id is not None
             await self._store.set_channel_active(channel.id, False)
             channel = replace(channel, active=False)
@@ -279,7 +310,9 @@ class DeliveryService:
                 await adapter.send(channel, message)
             except ChatMovedError as moved:
                 log.info("%s chat %s moved to %s", channel.platform, channel.chat_id, moved.new_chat_id)
-                relocated = await self._store.move_channel(channel.platform, channel.chat_id, moved.new_chat_id)
+                relocated = await self._store.move_channel(
+                    channel.platform, channel.chat_id, moved.new_chat_id
+                )
                 channel = relocated or replace(channel, chat_id=moved.new_chat_id)
                 continue
             except TemporaryDeliveryError as error:
@@ -305,9 +338,7 @@ class DeliveryService:
             try:
                 report = await self.deliver_due()
                 if report.outcomes:
-                    log.info(
-                        "delivered %d papers to %d channels", report.papers_sent, len(report.outcomes)
-                    )
+                    log.info("delivered %d papers to %d channels", report.papers_sent, len(report.outcomes))
             except Exception:
                 log.exception("delivery round failed; trying again next round")
             wake.clear()

@@ -1,0 +1,454 @@
+"""The Telegram adapter's parts: rate limiter, update ordering, command parsing, admin checks, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telegram import Chat, Message, MessageEntity, Update
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from adapters.telegram_adapter import (
+    PerChatUpdateProcessor,
+    RateLimits,
+    TelegramAdapter,
+    TelegramRateLimiter,
+    TokenRedactingFilter,
+    _chunks,
+    api_urls,
+)
+from adapters.telegram_format import telegram_length
+from bot.commands import CommandService
+from bot.delivery import (
+    AdapterStartupError,
+    ChatGoneError,
+    ChatMovedError,
+    DeliveryError,
+    TemporaryDeliveryError,
+)
+from storage.sqlite_store import SqliteStore, open_store
+from tests.fakes.telegram_server import FakeTelegramServer
+
+BOT_NAME = "arxiv_digest_test_bot"
+LIMITS = RateLimits()
+PAD = LIMITS.padding
+
+
+# -- the rate limiter on a fake clock ---------------------------------------------------------------------
+
+
+class FakeTime:
+    """A clock that only moves when the limiter sleeps (or a fake request takes time)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        """The current fake time."""
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Jump ahead instead of waiting."""
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    """A fresh fake clock."""
+    return FakeTime()
+
+
+@pytest.fixture
+def limiter(fake_time: FakeTime) -> TelegramRateLimiter:
+    """A limiter with Telegram's limits on the fake clock."""
+    return TelegramRateLimiter(LIMITS, clock=fake_time.clock, sleep=fake_time.sleep)
+
+
+async def send(
+    limiter: TelegramRateLimiter,
+    fake_time: FakeTime,
+    chat: int | str | None,
+    *,
+    endpoint: str = "sendMessage",
+    takes: float = 0.0,
+    fail_with: list[Exception] | None = None,
+) -> float:
+    """One request through the limiter; returns the fake time at which it reached 'Telegram'."""
+    started: list[float] = []
+
+    async def callback() -> dict[str, Any]:
+        started.append(fake_time.now)
+        fake_time.now += takes
+        if fail_with:
+            raise fail_with.pop(0)
+        return {"ok": True}
+
+    data = {} if chat is None else {"chat_id": chat}
+    await limiter.process_request(callback, (), {}, endpoint, data, None)
+    return started[-1]
+
+
+async def test_one_chat_gets_one_message_per_second(
+    limiter: TelegramRateLimiter, fake_time: FakeTime
+) -> None:
+    """Into one private chat, each message starts (1 s + padding) after the previous one completed."""
+    first = await send(limiter, fake_time, 42, takes=0.2)
+    second = await send(limiter, fake_time, 42, takes=0.2)
+    third = await send(limiter, fake_time, 42)
+    assert second == pytest.approx(first + 0.2 + 1 + PAD)
+    assert third == pytest.approx(second + 0.2 + 1 + PAD)
+    other = await send(limiter, fake_time, 43)  # another chat only waits for the overall pace
+    assert other - third == pytest.approx(LIMITS.overall_spacing)
+
+
+async def test_a_group_gets_20_messages_a_minute(limiter: TelegramRateLimiter, fake_time: FakeTime) -> None:
+    """Into one group, at most 20 messages in any minute (plus padding), each also 1 s apart."""
+    starts = [await send(limiter, fake_time, -100500) for _ in range(21)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert min(gaps) >= 1 + PAD - 1e-9
+    assert starts[20] - starts[0] >= 60 + PAD - 1e-9
+    assert starts[19] - starts[0] < 21  # the first 20 only needed the 1/s pace
+
+
+async def test_overall_30_per_second_at_an_even_pace(
+    limiter: TelegramRateLimiter, fake_time: FakeTime
+) -> None:
+    """Across chats: an even pace of 30 per (1 s + padding), never 31 within a window."""
+    starts = [await send(limiter, fake_time, 5000 + n) for n in range(91)]
+    spacing = LIMITS.overall_spacing
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert min(gaps) == pytest.approx(spacing)
+    assert all(starts[i + 30] - starts[i] >= 1 + PAD - 1e-9 for i in range(len(starts) - 30))
+    assert starts[-1] - starts[0] == pytest.approx(90 * spacing)
+
+
+async def test_windows_count_from_completion_not_from_sending(
+    limiter: TelegramRateLimiter, fake_time: FakeTime
+) -> None:
+    """Slow requests push the window: the 31st starts a full window after the 1st *completed*."""
+    first = await send(limiter, fake_time, 1, takes=0.5)
+    starts = [first] + [await send(limiter, fake_time, 2 + n) for n in range(30)]
+    assert starts[30] >= first + 0.5 + 1 + PAD - 1e-9
+
+
+async def test_a_429_pauses_the_chat_and_the_request_is_retried(
+    limiter: TelegramRateLimiter, fake_time: FakeTime
+) -> None:
+    """Telegram's retry_after is waited out for that chat, then the same request goes again."""
+    started = await send(limiter, fake_time, 42, fail_with=[RetryAfter(dt.timedelta(seconds=7))])
+    assert limiter.retry_after_count == 1
+    assert started >= 1000 + 7
+    with pytest.raises(RetryAfter):
+        await send(limiter, fake_time, 43, fail_with=[RetryAfter(dt.timedelta(seconds=1))] * 6)
+    assert limiter.retry_after_count == 7  # max_retries=5: six answers, then it gives up
+
+
+async def test_other_endpoints_are_not_throttled(limiter: TelegramRateLimiter, fake_time: FakeTime) -> None:
+    """getUpdates, getChatMember and friends pass straight through."""
+    for _ in range(50):
+        await send(limiter, fake_time, 42, endpoint="getChatMember")
+    assert fake_time.slept == []
+
+
+async def test_requests_into_one_chat_run_one_at_a_time_in_order(fake_time: FakeTime) -> None:
+    """Concurrent sends into one chat go in arrival order, each after the previous one completed."""
+    limiter = TelegramRateLimiter(LIMITS, clock=fake_time.clock, sleep=fake_time.sleep)
+    order: list[int] = []
+
+    async def one(number: int) -> None:
+        async def callback() -> bool:
+            order.append(number)
+            await asyncio.sleep(0)  # other tasks run while this request is "in flight"
+            return True
+
+        await limiter.process_request(callback, (), {}, "sendMessage", {"chat_id": 42}, None)
+
+    await asyncio.gather(*(one(number) for number in range(5)))
+    assert order == [0, 1, 2, 3, 4]
+
+
+# -- update ordering -----------------------------------------------------------------------------------
+
+
+def message_update(update_id: int, chat_id: int) -> Update:
+    """An update with a text message in a chat."""
+    chat = Chat(chat_id, "private" if chat_id > 0 else "supergroup")
+    message = Message(update_id, dt.datetime.now(dt.UTC), chat, text="hi")
+    return Update(update_id, message=message)
+
+
+async def test_updates_of_one_chat_are_processed_in_order_chats_concurrently() -> None:
+    """PerChatUpdateProcessor: one chat's updates in arrival order; another chat is not held up."""
+    processor = PerChatUpdateProcessor(16)
+    log: list[tuple[str, int, int]] = []
+    slow_started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handle(update_id: int, chat_id: int, slow: bool = False) -> None:
+        log.append(("start", chat_id, update_id))
+        if slow:
+            slow_started.set()
+            await release.wait()
+        await asyncio.sleep(0)
+        log.append(("end", chat_id, update_id))
+
+    async with processor:
+        tasks = [
+            asyncio.create_task(processor.process_update(message_update(1, 7), handle(1, 7, slow=True))),
+            asyncio.create_task(processor.process_update(message_update(2, 7), handle(2, 7))),
+            asyncio.create_task(processor.process_update(message_update(3, 8), handle(3, 8))),
+        ]
+        await slow_started.wait()
+        await asyncio.sleep(0.01)
+        assert ("end", 8, 3) in log  # chat 8 went ahead while chat 7's first update was still busy
+        assert ("start", 7, 2) not in log  # chat 7's second update waits for its first
+        release.set()
+        await asyncio.gather(*tasks)
+    seven = [entry for entry in log if entry[1] == 7]
+    assert seven == [("start", 7, 1), ("end", 7, 1), ("start", 7, 2), ("end", 7, 2)]
+
+
+# -- command parsing and text chunks -------------------------------------------------------------------
+
+
+def command_message(
+    text: str, *, entity_length: int | None = None, offset: int = 0, caption: bool = False
+) -> Message:
+    """A message whose text (or caption) starts with a bot_command entity, as Telegram marks it."""
+    length = entity_length if entity_length is not None else len(text.split()[0]) if text else 0
+    entities = (
+        (MessageEntity(MessageEntity.BOT_COMMAND, offset, length),) if text.lstrip().startswith("/") else ()
+    )
+    chat = Chat(1, "private")
+    now = dt.datetime.now(dt.UTC)
+    if caption:
+        return Message(1, now, chat, caption=text, caption_entities=entities)
+    return Message(1, now, chat, text=text, entities=entities)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/start", ("start", "", False)),
+        ("/Digest diffusion, GAN", ("digest", "diffusion, GAN", False)),
+        (f"/digest@{BOT_NAME} VLM", ("digest", "VLM", True)),
+        ("/digest@Arxiv_Digest_Test_Bot", ("digest", "", True)),  # usernames are case-insensitive
+        ("/digest@otherbot", None),
+        ("/subscribe 🤖 robots, =VLA", ("subscribe", "🤖 robots, =VLA", False)),
+        ("/subscribe\nVLM,\nMLLM", ("subscribe", "VLM,\nMLLM", False)),
+        ("hello there", None),
+    ],
+)
+def test_parse_command(text: str, expected: tuple[str, str, bool] | None) -> None:
+    """A command is the bot_command entity at offset 0; /cmd@otherbot is another bot's."""
+    assert TelegramAdapter._parse_command(command_message(text), BOT_NAME) == expected
+
+
+def test_parse_command_needs_the_entity_at_offset_zero() -> None:
+    """A command word later in the text (entity at offset 6) is not a command to run."""
+    chat = Chat(1, "private")
+    message = Message(
+        1, dt.datetime.now(dt.UTC), chat, text="hello /start", entities=(MessageEntity("bot_command", 6, 6),)
+    )
+    assert TelegramAdapter._parse_command(message, BOT_NAME) is None
+
+
+def test_parse_command_reads_a_documents_caption() -> None:
+    """A file captioned /topics carries its command in caption_entities."""
+    parsed = TelegramAdapter._parse_command(command_message(f"/topics@{BOT_NAME}", caption=True), BOT_NAME)
+    assert parsed == ("topics", "", True)
+
+
+def test_chunks_split_at_lines_within_telegrams_limit() -> None:
+    """Long replies split at line breaks; every piece ≤ 4096 UTF-16 units; nothing lost."""
+    lines = [f"line {n}: " + "word " * 30 for n in range(200)]
+    text = "\n".join(lines)
+    pieces = _chunks(text)
+    assert len(pieces) > 1
+    assert all(telegram_length(piece) <= 4096 for piece in pieces)
+    assert "\n".join(pieces) == text
+
+
+def test_chunks_cut_overlong_lines_and_count_emoji_as_two() -> None:
+    """A single line longer than a message is cut; astral emoji count as 2 units, as Telegram counts."""
+    emoji = "📚" * 3000  # 6000 UTF-16 units in one line
+    pieces = _chunks(emoji)
+    assert [telegram_length(piece) for piece in pieces] == [4096, 6000 - 4096]
+    assert "".join(pieces) == emoji
+    assert _chunks("x" * 5000, limit=1024)[0] == "x" * 1024
+
+
+def test_chunks_never_send_an_empty_message() -> None:
+    """Blank text (Telegram refuses it) becomes a single ellipsis; blank pieces are dropped."""
+    assert _chunks("") == ["…"]
+    assert _chunks("\n\n  \n") == ["…"]
+    assert all(piece.strip() for piece in _chunks("a\n\n\n" + "b" * 4096))
+
+
+# -- URLs, logs and errors -------------------------------------------------------------------------
+
+
+def test_api_urls_accept_the_root_or_the_bot_form() -> None:
+    """TELEGRAM_API_URL may be the server root or already end in /bot (python-telegram-bot's base_url)."""
+    expected = ("http://127.0.0.1:8081/bot", "http://127.0.0.1:8081/file/bot")
+    assert api_urls("http://127.0.0.1:8081") == expected
+    assert api_urls("http://127.0.0.1:8081/") == expected
+    assert api_urls("http://127.0.0.1:8081/bot") == expected
+
+
+def test_token_filter_redacts_urls_and_the_token_itself() -> None:
+    """A log record carrying the token (in a URL or alone) is rewritten, never dropped."""
+    token = "123456789:AAE-secret_token"
+    record = logging.LogRecord(
+        "httpx",
+        logging.INFO,
+        __file__,
+        1,
+        "HTTP Request: POST %s %s",
+        (f"http://h/bot{token}/getMe", "200"),
+        None,
+    )
+    assert TokenRedactingFilter(token).filter(record)
+    assert record.getMessage() == "HTTP Request: POST http://h/bot<token>/getMe 200"
+    other = logging.LogRecord("httpx", logging.INFO, __file__, 1, "/bot987:other-token/x", None, None)
+    TokenRedactingFilter(token).filter(other)
+    assert "other-token" not in other.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (ChatMigrated(-1001234), ChatMovedError),
+        (Forbidden("Forbidden: bot was blocked by the user"), ChatGoneError),
+        (BadRequest("Bad Request: chat not found"), ChatGoneError),
+        (BadRequest("Bad Request: not enough rights to send text messages to the chat"), ChatGoneError),
+        (BadRequest("Bad Request: message is too long"), DeliveryError),
+        (RetryAfter(dt.timedelta(seconds=3)), TemporaryDeliveryError),
+        (NetworkError("Internal Server Error (500)"), TemporaryDeliveryError),
+        (TimedOut(), TemporaryDeliveryError),
+    ],
+)
+def test_telegram_errors_map_to_delivery_errors(error: Exception, expected: type[DeliveryError]) -> None:
+    """Each Telegram answer becomes the delivery error bot.delivery acts on (a 400 is never retried as-is)."""
+    mapped = TelegramAdapter._delivery_error(error)  # type: ignore[arg-type]
+    assert type(mapped) is expected
+    if isinstance(mapped, ChatMovedError):
+        assert mapped.new_chat_id == "-1001234"
+    if isinstance(error, RetryAfter):
+        assert isinstance(mapped, TemporaryDeliveryError)
+        assert mapped.retry_after == 3
+
+
+# -- the adapter against the fake Bot API ---------------------------------------------------------------
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A real SQLite store."""
+    opened = await open_store(tmp_path / "db.sqlite")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+class Monotonic:
+    """A settable monotonic clock for the admin cache."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def running(
+    telegram_server: FakeTelegramServer, store: SqliteStore
+) -> AsyncIterator[tuple[TelegramAdapter, Monotonic]]:
+    """The adapter polling the fake server (no rate limits to wait for); stopped afterwards."""
+    monotonic = Monotonic()
+    adapter = TelegramAdapter(
+        telegram_server.token,
+        store,
+        CommandService(store, ("cs.CV",)),
+        api_url=telegram_server.url,
+        rate_limits=RateLimits(overall_per_second=0, group_per_minute=0, chat_interval=0.0, padding=0.0),
+        poll_timeout=1.0,
+        monotonic=monotonic,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(adapter.run(stop))
+    await telegram_server.wait_for_call("getUpdates")
+    try:
+        yield adapter, monotonic
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_admin_status_is_asked_once_a_minute_per_user(
+    running: tuple[TelegramAdapter, Monotonic], telegram_server: FakeTelegramServer
+) -> None:
+    """getChatMember is cached for 60 s per (chat, user); a promotion shows after the cache expires."""
+    _, monotonic = running
+    group = -100777
+    telegram_server.add_chat(group, "supergroup")
+    telegram_server.set_admins(group, [7])
+    wait: Callable[[int], Any] = lambda count: telegram_server.wait_for_call(  # noqa: E731
+        "sendMessage", chat_id=group, ok=True, count=count
+    )
+    telegram_server.push_message(group, "/keywords add a", from_user=7)
+    telegram_server.push_message(group, "/keywords add b", from_user=7)
+    telegram_server.push_message(group, "/keywords add c", from_user=8)
+    await wait(3)
+    assert len(telegram_server.calls_to("getChatMember")) == 2  # user 7 once, user 8 once
+    telegram_server.set_admins(group, [7, 8])  # user 8 is promoted
+    telegram_server.push_message(group, "/keywords add d", from_user=8)
+    await wait(4)
+    assert "admin" in telegram_server.sent_texts(group)[3].lower()  # still the cached answer
+    monotonic.now += 61
+    telegram_server.push_message(group, "/keywords add d", from_user=8)
+    await wait(5)
+    assert len(telegram_server.calls_to("getChatMember")) == 3
+    assert telegram_server.sent_texts(group)[4].startswith("Keywords")
+    assert "a, b, d" in telegram_server.sent_texts(group)[4]
+
+
+async def test_commands_in_a_channel_and_unknown_ones_in_groups(
+    running: tuple[TelegramAdapter, Monotonic], telegram_server: FakeTelegramServer
+) -> None:
+    """A channel post's command is answered in the channel; a group's unknown /command is left alone."""
+    telegram_server.push_message(-100900, "/frobnicate", chat_type="supergroup")
+    telegram_server.push_message(-100900, f"/frobnicate@{BOT_NAME}", chat_type="supergroup")
+    telegram_server.push_message(-100901, "/help", chat_type="channel")
+    telegram_server.push_message(55, "/frobnicate")
+    (unknown,) = await telegram_server.wait_for_call("sendMessage", chat_id=-100900, ok=True)
+    assert "/frobnicate" in unknown.params["text"]
+    (help_reply,) = await telegram_server.wait_for_call("sendMessage", chat_id=-100901, ok=True)
+    assert "/subscribe" in help_reply.params["text"]
+    await telegram_server.wait_for_call("sendMessage", chat_id=55, ok=True)  # private chats hear about typos
+    assert len(telegram_server.calls_to("sendMessage", chat_id=-100900)) == 1
+
+
+async def test_a_rejected_token_is_a_one_line_startup_error_without_the_token(
+    telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """Telegram's 401 at start-up becomes AdapterStartupError; the token appears nowhere in it."""
+    adapter = TelegramAdapter(
+        "1:wrong-secret", store, CommandService(store, ("cs.CV",)), api_url=telegram_server.url
+    )
+    with pytest.raises(AdapterStartupError) as caught:
+        await adapter.run(asyncio.Event())
+    assert "wrong-secret" not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__

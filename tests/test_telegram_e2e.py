@@ -1,0 +1,697 @@
+"""The whole bot against fake Telegram and arXiv servers: real python-telegram-bot, real SQLite, real HTTP.
+
+Each test runs `bot.app.serve` (ingest + delivery + the Telegram adapter) on 127.0.0.1 with an
+injected clock; users' messages are pushed into the fake Bot API's long poll, and what the bot sent
+is read back from the fake's records and from the store's delivery ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import pytest
+
+from adapters.telegram_adapter import RateLimits
+from bot.app import serve
+from bot.models import Channel, Topic
+from bot.settings import Settings
+from storage.sqlite_store import SqliteStore, open_store
+from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
+from tests.fakes.telegram_html import parse_telegram_html, utf16_length
+from tests.fakes.telegram_server import DEFAULT_TOKEN, FakeTelegramServer, Fault, RecordedCall
+from tests.fakes.telegram_server import RateLimits as ServerRateLimits
+
+UTC = dt.UTC
+ANNOUNCED = dt.date(2025, 11, 12)  # the anchor listing's date (a Wednesday, CET = UTC+1)
+ANCHOR_FEED = "anchor/listing-2025-11-12.rss.xml"
+EMPTY_FEED = "rss/empty-feed.xml"
+MLLM_KEYWORDS = "VLM, MLM, MLLM, Multi-Modal Language Model, Multimodal Language Model, Vision Language Model"
+# Limits so generous that functional tests never wait on them (the fan-out test uses the real ones).
+NO_WAITING = RateLimits(overall_per_second=10_000, group_per_minute=100_000, chat_interval=0.0, padding=0.0)
+ARXIV_ID = re.compile(r"arXiv:(\d{4}\.\d{4,5})")
+BOT_NAME = "arxiv_digest_test_bot"
+
+
+def mllm_ids() -> set[str]:
+    """The 34 arXiv ids of the anchor's MLLM digest."""
+    text = (FIXTURES / "anchor" / "MLLM.md").read_text(encoding="utf-8")
+    ids = set(re.findall(r"`arXiv:([^`]+)`", text))
+    assert len(ids) == 34
+    return ids
+
+
+class Clock:
+    """A clock the test sets; it never moves on its own."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+async def until(check: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0, what: str = "") -> None:
+    """Wait until `check()` holds (polled every 20 ms); fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what or check}")
+        await asyncio.sleep(0.02)
+
+
+def feed_xml(date: dt.date, items: Iterable[dict[str, Any]]) -> bytes:
+    """An rss.arxiv.org feed for `date` with these items (arxiv_id, title, abstract, categories, authors)."""
+    stamp = f"{date:%a, %d %b %Y} 00:00:00 -0500"
+    parts = [
+        "<?xml version='1.0' encoding='UTF-8'?>",
+        '<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'version="2.0"><channel>',
+        "<title>cs.AI, cs.CL, cs.CV, cs.LG updates on arXiv.org</title>",
+        "<link>http://rss.arxiv.org/rss/cs.AI+cs.CL+cs.CV+cs.LG</link>",
+        f"<pubDate>{stamp}</pubDate>",
+    ]
+    for item in items:
+        arxiv_id = item["arxiv_id"]
+        categories = "".join(f"<category>{c}</category>" for c in item.get("categories", ("cs.CV",)))
+        parts.append(
+            "<item>"
+            f"<title>{escape(item['title'])}</title>"
+            f"<link>https://arxiv.org/abs/{arxiv_id}</link>"
+            f"<description>arXiv:{arxiv_id}v1 Announce Type: new \n"
+            f"Abstract: {escape(item['abstract'])}</description>"
+            f'<guid isPermaLink="false">oai:arXiv.org:{arxiv_id}v1</guid>'
+            f"{categories}<pubDate>{stamp}</pubDate>"
+            "<arxiv:announce_type>new</arxiv:announce_type>"
+            f"<dc:creator>{escape(item.get('authors', 'Ada Lovelace, Alan Turing'))}</dc:creator>"
+            "</item>"
+        )
+    parts.append("</channel></rss>")
+    return "\n".join(parts).encode("utf-8")
+
+
+# -- fixtures ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def telegram_server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeTelegramServer]:
+    """The fake Bot API on 127.0.0.1; afterwards no task started during the test may still run."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    already_running = asyncio.all_tasks()
+    server = FakeTelegramServer(bot_username=BOT_NAME)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()
+    await asyncio.sleep(0)
+    current = asyncio.current_task()
+    leftover = [t for t in asyncio.all_tasks() - already_running if t is not current and not t.done()]
+    assert not leftover, f"tasks still running after the test: {leftover}"
+
+
+@pytest.fixture
+async def arxiv() -> AsyncIterator[FakeArxiv]:
+    """The fake arXiv (RSS and API) on 127.0.0.1."""
+    fake = FakeArxiv()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, telegram_server: FakeTelegramServer, arxiv: FakeArxiv) -> Settings:
+    """Settings built directly (no .env, every value that matters given), aimed at both fakes."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        telegram_bot_token=telegram_server.token,
+        telegram_api_url=telegram_server.url,
+        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        arxiv_rss_url=arxiv.rss_url,
+        arxiv_api_url=arxiv.api_url,
+        default_categories=("cs.AI", "cs.CL", "cs.CV", "cs.LG"),
+        arxiv_poll_interval=3,
+        arxiv_request_interval=3,
+        arxiv_timeout=10,
+        arxiv_max_retries=0,
+        recovery_days=0,
+        admin_user_ids=(),
+    )
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[SqliteStore]:
+    """A second connection to the bot's database, for seeding chats and reading the ledger."""
+    opened = await open_store(settings.database_path)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+class RunningBot:
+    """`serve()` in a task; `async with` starts it and stops it (it must end by itself, promptly)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        server: FakeTelegramServer,
+        clock: Clock,
+        *,
+        rate_limits: RateLimits | None = NO_WAITING,
+    ) -> None:
+        self.settings = settings
+        self.server = server
+        self.clock = clock
+        self.rate_limits = rate_limits
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> RunningBot:
+        """Start serving and wait until the bot polls for updates."""
+        polls = len(self.server.calls_to("getUpdates"))
+        self.task = asyncio.create_task(
+            serve(
+                self.settings,
+                self.stop,
+                clock=self.clock,
+                delivery_tick=0.05,
+                telegram_poll_timeout=2.0,
+                telegram_rate_limits=self.rate_limits,
+            )
+        )
+        await until(
+            lambda: len(self.server.calls_to("getUpdates")) > polls or self.task is None or self.task.done(),
+            what="the bot to poll",
+        )
+        assert not self.task.done(), self.task.exception()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Set `stop` and wait for serve() to return."""
+        self.stop.set()
+        assert self.task is not None
+        async with asyncio.timeout(20):
+            await self.task
+
+
+def replies(server: FakeTelegramServer, chat_id: int | str) -> list[str]:
+    """Visible texts the bot sent into a chat (successful sendMessage calls), in order."""
+    return [
+        call.answer["result"]["text"]
+        for call in server.calls_to("sendMessage", chat_id=chat_id, ok=True)
+        if call.answer
+    ]
+
+
+def ids_in(text: str) -> list[str]:
+    """arXiv ids named in a message or file, in order, repeats kept."""
+    return ARXIV_ID.findall(text)
+
+
+def digest_calls(server: FakeTelegramServer, chat_id: int | str) -> list[RecordedCall]:
+    """Successful sendMessage calls into a chat that carry papers."""
+    return [
+        call
+        for call in server.calls_to("sendMessage", chat_id=chat_id, ok=True)
+        if ids_in(call.params["text"])
+    ]
+
+
+def assert_valid_telegram_html(call: RecordedCall) -> None:
+    """The message parses as Telegram HTML (strictly) and its visible text fits one message."""
+    if call.params.get("parse_mode") == "HTML":
+        visible = parse_telegram_html(call.params["text"], strict=True)
+    else:
+        visible = call.params["text"]
+    assert utf16_length(visible) <= 4096
+
+
+async def channel_of(store: SqliteStore, chat_id: int | str) -> Channel:
+    """The stored channel of a Telegram chat (which must exist)."""
+    channel = await store.get_channel("telegram", str(chat_id))
+    assert channel is not None, f"no channel stored for chat {chat_id}"
+    return channel
+
+
+async def announcement_stored(store: SqliteStore) -> bool:
+    """Whether the bot has stored an announcement yet."""
+    return await store.latest_announcement() is not None
+
+
+async def delivered(store: SqliteStore, chat_id: int | str) -> set[str]:
+    """The ledger's papers sent to a chat."""
+    channel = await store.get_channel("telegram", str(chat_id))
+    if channel is None or channel.id is None:
+        return set()
+    return await store.delivered_ids(channel.id)
+
+
+# -- 1. end to end -----------------------------------------------------------------------------------------
+
+
+async def test_private_chat_subscribes_and_gets_the_anchor_digest(
+    settings: Settings,
+    telegram_server: FakeTelegramServer,
+    arxiv: FakeArxiv,
+    store: SqliteStore,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """/start, /subscribe MLLM keywords, next announcement: the chat gets exactly the anchor's 34 papers."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")
+    chat = 4242
+    arxiv.default_rss = Reply.feed(EMPTY_FEED)  # nothing announced until the chat has subscribed
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock):
+        await until(lambda: len(arxiv.of_kind("rss")) >= 1, what="the first feed check")
+        telegram_server.push_message(chat, "/start")
+        telegram_server.push_message(chat, f"/subscribe {MLLM_KEYWORDS}")
+        await telegram_server.wait_for_call("sendMessage", chat_id=chat, ok=True, count=2)
+        arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+
+        async def digest_done() -> bool:
+            channel = await channel_of(store, chat)
+            return channel.last_digest_date == ANNOUNCED
+
+        await until(digest_done, timeout=15, what="the digest of 2025-11-12")
+
+    start_reply, subscribe_reply = replies(telegram_server, chat)[:2]
+    assert "arXiv" in start_reply
+    assert "Subscribed" in subscribe_reply
+    assert "Multimodal Language Model" in subscribe_reply
+    expected = mllm_ids()
+    messages = digest_calls(telegram_server, chat)
+    in_messages = [paper for call in messages for paper in ids_in(call.params["text"])]
+    assert len(in_messages) == len(set(in_messages)) == 30  # the chat's default: 30 inline, all in the file
+    for call in messages:
+        assert call.params["parse_mode"] == "HTML"
+        assert_valid_telegram_html(call)
+    (document,) = telegram_server.sent_documents(chat)
+    in_file = set(ids_in(document.data.decode("utf-8")))
+    assert in_file == expected
+    assert set(in_messages) | in_file == expected
+    assert await delivered(store, chat) == expected
+    assert len(arxiv.of_kind("rss")) <= 3
+    # httpx logged every request URL at INFO, token redacted.
+    assert "/bot<token>/getUpdates" in caplog.text
+    assert DEFAULT_TOKEN.split(":")[1] not in caplog.text
+
+
+# -- 2. groups and channels ---------------------------------------------------------------------------------
+
+GROUP = -100500
+CHANNEL = -100600
+ADMIN, MEMBER, OWNER = 7, 8, 9
+
+
+def small_feed() -> bytes:
+    """Five papers of 2025-11-12; only the X-ray one contains the letter x."""
+    topics = ["Graph learning for proteins", "A study of diffusion", "Robots that plan", "Speech models"]
+    items = [
+        {"arxiv_id": f"2511.9000{n}", "title": title, "abstract": "We study things and report findings."}
+        for n, title in enumerate(topics, start=1)
+    ]
+    items.append(
+        {"arxiv_id": "2511.90005", "title": "X-ray images with a VLM", "abstract": "Radiology text."}
+    )
+    return feed_xml(ANNOUNCED, items)
+
+
+async def test_group_admin_rules_anonymous_admins_channels_and_other_bots(
+    settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
+) -> None:
+    """In groups only admins (anonymous ones too) change settings, anyone may /digest; channels work."""
+    arxiv.default_rss = Reply(body=small_feed())
+    telegram_server.add_chat(GROUP, "supergroup", title="Reading group")
+    telegram_server.add_chat(CHANNEL, "channel", title="Papers channel")
+    telegram_server.set_admins(GROUP, [ADMIN], creator=OWNER)
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock):
+        await until(lambda: announcement_stored(store), what="the announcement")
+        push = telegram_server.push_message
+        push(GROUP, "/keywords add x", from_user=MEMBER)
+        push(GROUP, "/keywords add x", from_user=ADMIN)
+        push(GROUP, "/digest", from_user=MEMBER)
+        push(GROUP, f"/digest@{BOT_NAME}", from_user=ADMIN)
+        push(GROUP, "/exclude add survey", sender_chat=GROUP)  # an anonymous admin
+        push(GROUP, "/digest@otherbot", from_user=ADMIN)
+        push(GROUP, "/frobnicate", from_user=ADMIN)  # not ours, and not addressed to us: silence
+        push(GROUP, f"/status@{BOT_NAME}", from_user=MEMBER)
+        push(CHANNEL, "/subscribe x-ray")
+        await telegram_server.wait_for_call("sendMessage", chat_id=GROUP, ok=True, count=6)
+        await telegram_server.wait_for_call("sendMessage", chat_id=CHANNEL, ok=True, count=1)
+        await asyncio.sleep(0.3)  # room for any unexpected extra answer
+
+    refused, applied, member_digest, admin_digest, excluded, status = replies(telegram_server, GROUP)
+    assert "admin" in refused.lower()
+    assert applied.startswith("Keywords")
+    assert "admin" not in applied.lower()
+    for digest in (member_digest, admin_digest):
+        assert "X-ray images with a VLM" in digest
+        assert ids_in(digest) == ["2511.90005"]
+    assert "survey" in excluded
+    assert "2025-11-12" in status
+    group = await channel_of(store, GROUP)
+    assert [(t.keywords, t.excludes) for t in group.topics] == [(("x",), ("survey",))]
+    # Admin status was asked once per user, and only for the admin-only commands.
+    asked = [call.params["user_id"] for call in telegram_server.calls_to("getChatMember")]
+    assert sorted(asked) == [ADMIN, MEMBER]
+    (subscribed,) = replies(telegram_server, CHANNEL)
+    assert "Subscribed" in subscribed
+    posted_in = await channel_of(store, CHANNEL)
+    assert posted_in.active
+    assert posted_in.topics[0].keywords == ("x-ray",)
+
+
+# -- 3. escaping and long digests ----------------------------------------------------------------------------
+
+NASTY_TITLE = "<b>x</b> & <script>"
+
+
+def zebra_feed(count: int) -> bytes:
+    """`count` papers about zebras; the first one's title is HTML-like."""
+    items = [
+        {
+            "arxiv_id": f"2511.{80000 + n:05d}",
+            "title": NASTY_TITLE if n == 0 else f"Zebra study number {n}",
+            "abstract": f"Zebra stripes, part {n}. " + "A sentence about the data & <methods>. " * 6,
+        }
+        for n in range(count)
+    ]
+    return feed_xml(ANNOUNCED, items)
+
+
+async def subscribed_chat(store: SqliteStore, chat_id: int, *keywords: str, **changes: Any) -> Channel:
+    """Seed an active chat with one topic straight into the store (as /subscribe would leave it)."""
+    channel = Channel(
+        platform="telegram", chat_id=str(chat_id), active=True, topics=(Topic("Papers", keywords),)
+    )
+    return await store.save_channel(replace(channel, **changes))
+
+
+async def test_html_in_titles_shows_literally_and_150_papers_come_as_messages_plus_file(
+    settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
+) -> None:
+    """A title `<b>x</b> & <script>` shows as typed; 150 papers: 30 as messages, all in a file, none lost."""
+    chat = 5150
+    arxiv.default_rss = Reply(body=zebra_feed(150))
+    await subscribed_chat(store, chat, "zebra")
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock):
+
+        async def done() -> bool:
+            return (await channel_of(store, chat)).last_digest_date == ANNOUNCED
+
+        await until(done, what="the digest")
+
+    everything = {f"2511.{80000 + n:05d}" for n in range(150)}
+    messages = digest_calls(telegram_server, chat)
+    first = messages[0]
+    assert "&lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;" in first.params["text"]
+    assert first.answer is not None
+    assert NASTY_TITLE in first.answer["result"]["text"]  # what the user sees
+    for call in messages:
+        assert_valid_telegram_html(call)
+    in_messages = Counter(paper for call in messages for paper in ids_in(call.params["text"]))
+    assert len(in_messages) == 30
+    assert set(in_messages.values()) == {1}
+    (document_call,) = telegram_server.calls_to("sendDocument", chat_id=chat, ok=True)
+    document = document_call.files["document"]
+    assert document.file_name == "arxiv-digest-2025-11-12.md"
+    in_file = Counter(ids_in(document.data.decode("utf-8")))
+    assert set(in_file) == everything
+    assert set(in_messages) | set(in_file) == everything
+    assert parse_telegram_html(document_call.params["caption"], strict=True)
+    assert await delivered(store, chat) == everything
+
+
+# -- 4. faults ----------------------------------------------------------------------------------------------
+
+
+class FaultAfterServer(FakeTelegramServer):
+    """The fake Bot API, plus faults that hit a chat's n-th sendMessage (so a digest fails halfway)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.delayed: list[tuple[Fault, str, list[int]]] = []
+
+    def fail_later(self, fault: Fault, *, chat_id: int, skip: int) -> None:
+        """Let `skip` sendMessage calls to the chat through, then answer the next one with `fault`."""
+        self.delayed.append((fault, str(chat_id), [skip]))
+
+    def _take_fault(self, method: str, chat_id: str | None) -> Fault | None:
+        """A delayed fault once its calls were let through; else the usual scripted faults."""
+        if method == "sendMessage":
+            for rule in self.delayed:
+                fault, chat, left = rule
+                if chat == chat_id:
+                    if left[0] == 0:
+                        self.delayed.remove(rule)
+                        return fault
+                    left[0] -= 1
+                    break
+        return super()._take_fault(method, chat_id)
+
+
+@pytest.fixture
+async def faulty_server(telegram_server: FakeTelegramServer) -> AsyncIterator[FaultAfterServer]:
+    """A FaultAfterServer on its own port (the plain fixture's server only supplies the leftover check)."""
+    server = FaultAfterServer(bot_username=BOT_NAME)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+FAULTS = {
+    "429 retry_after": Fault.retry_after(1),
+    "403 blocked": Fault.blocked(),
+    "400 migrated": Fault.migrated(-1009001),
+    "500": Fault.server_error(500),
+    "502 html": Fault.bad_gateway(),
+    "dropped connection": Fault.dropped(),
+    "can't parse entities": Fault.cant_parse(),
+}
+
+
+@pytest.mark.parametrize("kind", list(FAULTS))
+async def test_fault_on_the_second_message_loses_and_repeats_nothing(
+    kind: str,
+    settings: Settings,
+    faulty_server: FaultAfterServer,
+    arxiv: FakeArxiv,
+    store: SqliteStore,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A fault on a digest's 2nd message is handled as bot.delivery says: no paper lost, none sent twice."""
+    settings = settings.model_copy(update={"telegram_api_url": faulty_server.url})
+    chat = -9001 if kind == "400 migrated" else 9001
+    if chat < 0:
+        faulty_server.add_chat(chat, "group", title="Old group")
+    faulty_server.fail_later(FAULTS[kind], chat_id=chat, skip=1)
+    arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+    seeded = await subscribed_chat(store, chat, *MLLM_KEYWORDS.split(", "))
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    expected = mllm_ids()
+    caplog.set_level(logging.WARNING, logger="bot.delivery")
+    async with RunningBot(settings, faulty_server, clock):
+
+        async def settled() -> bool:
+            channels = await store.list_channels(active_only=False)
+            return any(
+                c.id == seeded.id and (c.last_digest_date == ANNOUNCED or not c.active) for c in channels
+            )
+
+        await until(settled, timeout=20, what="the digest to be done (or the chat to be dropped)")
+        await asyncio.sleep(0.3)  # further delivery rounds must change nothing
+
+    calls = faulty_server.calls_to("sendMessage")
+    failed = [call for call in calls if not call.ok]
+    assert len(failed) == 1
+    sent = [call for call in calls if call.ok]
+    in_messages = Counter(paper for call in sent for paper in ids_in(call.params["text"]))
+    assert set(in_messages.values()) <= {1}, "a paper was sent twice"
+    documents = faulty_server.calls_to("sendDocument", ok=True)
+    channel = next(c for c in await store.list_channels(active_only=False) if c.id == seeded.id)
+    ledger = await store.delivered_ids(seeded.id)  # type: ignore[arg-type]
+
+    if kind == "403 blocked":
+        assert not channel.active
+        assert ledger == set(in_messages)  # what the first message carried
+        assert ledger
+        assert not documents
+        gone = [r for r in caplog.records if r.name == "bot.delivery" and "gone" in r.getMessage()]
+        assert len(gone) == 1
+        return
+
+    assert channel.active
+    assert channel.last_digest_date == ANNOUNCED
+    assert ledger == expected
+    assert len(in_messages) == 30
+    (document,) = documents
+    assert set(ids_in(document.files["document"].data.decode())) == expected
+    if kind == "400 migrated":
+        assert channel.chat_id == "-1009001"
+        assert channel.topics == seeded.topics
+        assert await store.get_channel("telegram", str(chat)) is None
+        assert {call.chat_id for call in sent} == {str(chat), "-1009001"}
+        assert document.chat_id == "-1009001"
+    else:
+        assert {call.chat_id for call in sent} == {str(chat)}
+    if kind == "can't parse entities":
+        (rejected,) = failed
+        (plain,) = [call for call in sent if "parse_mode" not in call.params]
+        assert "<b>" not in plain.params["text"]
+        assert "<blockquote" not in plain.params["text"]
+        assert ids_in(plain.params["text"]) == ids_in(rejected.params["text"])  # the same papers, as text
+    else:
+        assert all(call.params.get("parse_mode") == "HTML" for call in sent)
+
+
+# -- 5. time ------------------------------------------------------------------------------------------------
+
+ANATOMY_VLM = "2511.08402"  # the one anchor paper the keyword Anatomy-VLM matches
+
+
+async def test_digest_comes_at_the_chats_local_time(
+    settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
+) -> None:
+    """/time 08:00 Europe/Berlin: in November the digest comes at 07:00 UTC, and nothing at 06:59:59."""
+    chat = 6060
+    arxiv.default_rss = Reply.feed(EMPTY_FEED)
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock):
+        await until(lambda: len(arxiv.of_kind("rss")) >= 1, what="the first feed check")
+        telegram_server.push_message(chat, "/subscribe Anatomy-VLM")
+        telegram_server.push_message(chat, "/time 08:00 Europe/Berlin")
+        await telegram_server.wait_for_call("sendMessage", chat_id=chat, ok=True, count=2)
+        assert "08:00 Europe/Berlin" in replies(telegram_server, chat)[1]
+        arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+        await until(lambda: announcement_stored(store), what="the announcement")
+
+        clock.now = dt.datetime(2025, 11, 12, 6, 59, 59, tzinfo=UTC)
+        await asyncio.sleep(0.5)  # ten delivery ticks
+        assert digest_calls(telegram_server, chat) == []
+
+        clock.now = dt.datetime(2025, 11, 12, 7, 0, tzinfo=UTC)
+        await until(lambda: bool(digest_calls(telegram_server, chat)), what="the 07:00 digest")
+        await asyncio.sleep(0.3)
+
+    (digest,) = digest_calls(telegram_server, chat)
+    assert ids_in(digest.params["text"]) == [ANATOMY_VLM]
+    assert await delivered(store, chat) == {ANATOMY_VLM}
+
+
+async def test_bot_down_over_delivery_time_catches_up_once(
+    settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
+) -> None:
+    """Down at 07:00 UTC (08:00 Berlin): a restart at 11:30 delivers the digest once; another, nothing."""
+    chat = 7070
+    arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+    await subscribed_chat(store, chat, "Anatomy-VLM", delivery_time=dt.time(8, 0), timezone="Europe/Berlin")
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock):
+        await until(lambda: announcement_stored(store), what="the announcement")
+        await asyncio.sleep(0.3)
+    assert digest_calls(telegram_server, chat) == []
+
+    clock.now = dt.datetime(2025, 11, 12, 11, 30, tzinfo=UTC)
+    async with RunningBot(settings, telegram_server, clock):
+        await until(lambda: bool(digest_calls(telegram_server, chat)), what="the caught-up digest")
+        await asyncio.sleep(0.3)
+    clock.now = dt.datetime(2025, 11, 12, 11, 35, tzinfo=UTC)
+    async with RunningBot(settings, telegram_server, clock):
+        await asyncio.sleep(0.5)
+
+    (digest,) = digest_calls(telegram_server, chat)
+    assert ids_in(digest.params["text"]) == [ANATOMY_VLM]
+    assert (await channel_of(store, chat)).last_digest_date == ANNOUNCED
+    assert len(arxiv.of_kind("rss")) == 1  # the stored announcement was not fetched again
+
+
+async def test_restart_after_the_last_message_but_before_the_cursor_moved_sends_nothing(
+    settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
+) -> None:
+    """All matches already in the ledger (crash before the cursor moved): no repeat, no "0 matched" notice."""
+    arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+    interrupted = await subscribed_chat(store, 8080, "Anatomy-VLM")
+    assert interrupted.id is not None
+    await store.record_delivery(interrupted.id, ANNOUNCED, ANATOMY_VLM)  # sent, confirmed; cursor not moved
+    await subscribed_chat(store, 8081, "nothing-matches-this")  # control: a real empty day
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock):
+
+        async def done() -> bool:
+            channels = await store.list_channels()
+            return all(channel.last_digest_date == ANNOUNCED for channel in channels)
+
+        await until(done, what="both cursors to move")
+        await asyncio.sleep(0.3)
+
+    assert replies(telegram_server, 8080) == []
+    (notice,) = replies(telegram_server, 8081)
+    assert notice.startswith("0 of ")
+
+
+# -- 6. fan-out at Telegram's real limits ---------------------------------------------------------------
+
+FAN_OUT = 1000
+
+
+async def test_fan_out_to_1000_chats_at_telegrams_limits_without_a_429(
+    settings: Settings,
+    telegram_server: FakeTelegramServer,
+    arxiv: FakeArxiv,
+    store: SqliteStore,
+    record_property: Callable[[str, object], None],
+) -> None:
+    """1,000 subscribed chats get a one-message digest at close to 30 messages/s; Telegram never says 429."""
+    arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+    chats = [10_000 + n for n in range(FAN_OUT)]
+    for chat in chats:
+        await subscribed_chat(store, chat, "Anatomy-VLM")
+    telegram_server.enable_rate_limits(ServerRateLimits())  # 30/s overall, 20/min a group, 1/s a chat
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock, rate_limits=None):  # the adapter's defaults
+        await until(
+            lambda: len(telegram_server.calls_to("sendMessage", ok=True)) >= FAN_OUT,
+            timeout=120,
+            what="every chat's digest",
+        )
+
+        async def all_done() -> bool:
+            channels = await store.list_channels()
+            return all(channel.last_digest_date == ANNOUNCED for channel in channels)
+
+        await until(all_done, what="every cursor to move")
+
+    sent = telegram_server.calls_to("sendMessage", ok=True)
+    assert sorted(int(call.chat_id or 0) for call in sent) == chats  # one message into every chat
+    assert all(ids_in(call.params["text"]) == [ANATOMY_VLM] for call in sent)
+    assert telegram_server.rate_limited_count == 0
+    assert telegram_server.calls_to("sendMessage", ok=False) == []
+    took = sent[-1].time - sent[0].time
+    minimum = (FAN_OUT - 1) / 30
+    print(
+        f"\nfan-out: {FAN_OUT} chats in {took:.1f} s (Telegram's limits allow no less than {minimum:.1f} s)"
+    )
+    record_property("fan_out_seconds", round(took, 2))
+    assert minimum <= took < 2 * minimum
