@@ -149,6 +149,8 @@ class DeliveryService:
         self._max_attempts = max_attempts
         self._retention = dt.timedelta(days=retention_days)
         self._round_lock = asyncio.Lock()
+        # A chat whose delivery failed waits before the next try: 1, 2, 4 … minutes, at most an hour.
+        self._retry_after: dict[int, tuple[dt.datetime, int]] = {}
         self._stopping: asyncio.Event | None = None  # set by `run`: once set, no new chat is started
 
     def _is_stopping(self) -> bool:
@@ -166,7 +168,9 @@ class DeliveryService:
             channels = [
                 channel
                 for channel in await self._store.list_channels(active_only=True)
-                if channel.platform in self._adapters and any(topic.keywords for topic in channel.topics)
+                if channel.platform in self._adapters
+                and any(topic.keywords for topic in channel.topics)
+                and not self._backing_off(channel, now)
             ]
             for date in dates:
                 if self._is_stopping():
@@ -184,6 +188,7 @@ class DeliveryService:
                     continue
                 outcomes = await self._deliver_announcement(announcement, due)
                 report.outcomes.extend(outcomes)
+                self._note_failures(outcomes, now)
                 by_id = {outcome.channel.id: outcome for outcome in outcomes}
                 remaining = []
                 for channel in channels:
@@ -195,6 +200,24 @@ class DeliveryService:
                     # A channel that failed (or is gone) must not skip ahead to a later date this round.
                 channels = remaining
             return report
+
+    def _backing_off(self, channel: Channel, now: dt.datetime) -> bool:
+        """Whether a channel that failed recently must wait longer before the next try."""
+        waiting = self._retry_after.get(channel.id) if channel.id is not None else None
+        return waiting is not None and waiting[0] > now
+
+    def _note_failures(self, outcomes: Sequence[ChannelOutcome], now: dt.datetime) -> None:
+        """Back off from channels that failed; forget the back-off of those that succeeded."""
+        for outcome in outcomes:
+            channel_id = outcome.channel.id
+            if channel_id is None:
+                continue
+            if outcome.result == "failed":
+                failures = self._retry_after.get(channel_id, (now, 0))[1] + 1
+                wait = dt.timedelta(minutes=min(2 ** (failures - 1), 60))
+                self._retry_after[channel_id] = (now + wait, failures)
+            elif outcome.result != "skipped":
+                self._retry_after.pop(channel_id, None)
 
     async def _deliver_announcement(
         self, announcement: Announcement, channels: Sequence[Channel]

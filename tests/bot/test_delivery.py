@@ -182,7 +182,8 @@ async def test_failed_message_is_sent_next_round_and_nothing_twice(store: Sqlite
     await store.save_announcement(announcement(DAY1, paper("1", "diffusion"), paper("2", "diffusion")))
     channel = await subscribe(store, "c1", "diffusion")
     adapter = RecordingAdapter()
-    delivery = service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC)))
+    clock = Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))
+    delivery = service(store, adapter, clock)
     original_send = adapter.send
     calls = 0
 
@@ -199,6 +200,9 @@ async def test_failed_message_is_sent_next_round_and_nothing_twice(store: Sqlite
     assert adapter.papers_to("c1") == ["1"]
     assert channel.id is not None
     assert await store.delivered_ids(channel.id) == {"1"}
+    await delivery.deliver_due()
+    assert adapter.papers_to("c1") == ["1"], "a failed chat waits before it is tried again"
+    clock.now += dt.timedelta(minutes=1)
     await delivery.deliver_due()
     assert adapter.papers_to("c1") == ["1", "2"]
 
@@ -254,3 +258,20 @@ async def test_inactive_and_other_chats_are_untouched(store: SqliteStore) -> Non
     assert adapter.papers_to("a") == ["1"]
     assert adapter.papers_to("b") == ["2"]
     assert adapter.papers_to("c") == []
+
+
+async def test_a_chat_that_keeps_failing_is_tried_less_and_less_often(store: SqliteStore) -> None:
+    """Repeated failures back off 1, 2, 4 … minutes instead of retrying every round forever."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion")))
+    await subscribe(store, "c1", "diffusion")
+    adapter = RecordingAdapter(failures={"c1": [DeliveryError("Bad Request: odd")] * 3})
+    clock = Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))
+    delivery = service(store, adapter, clock)
+    attempts = []
+    for minute in range(8):
+        clock.now = dt.datetime(2025, 11, 12, 6, minute, tzinfo=UTC)
+        report = await delivery.deliver_due()
+        if report.outcomes:
+            attempts.append((minute, report.outcomes[0].result))
+    assert attempts == [(0, "failed"), (1, "failed"), (3, "failed"), (7, "ok")]
+    assert adapter.papers_to("c1") == ["1"]
