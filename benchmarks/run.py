@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import os
 import platform
 import random
 import re
@@ -77,7 +78,11 @@ def random_topics(papers: list[Paper], count: int) -> list[Topic]:
     candidates = sorted({w for p in papers[:500] for w in re.findall(r"[A-Za-z][A-Za-z-]{4,}", p.title)})
     words = [w for w in rng.sample(candidates, min(3000, len(candidates))) if 0 < share(w) <= 0.02]
     phrase_pool = sorted(
-        {" ".join(p.title.split()[i : i + 2]) for p in papers[:500] for i in range(max(0, len(p.title.split()) - 1))}
+        {
+            " ".join(p.title.split()[i : i + 2])
+            for p in papers[:500]
+            for i in range(max(0, len(p.title.split()) - 1))
+        }
     )
     phrases = [ph for ph in rng.sample(phrase_pool, min(1500, len(phrase_pool))) if 0 < share(ph) <= 0.02]
     syntax = ["={w}", "ti:{w}", "{w} AND NOT survey", '"{w}"', "abs:={w}"]
@@ -100,8 +105,12 @@ def random_topics(papers: list[Paper], count: int) -> list[Topic]:
 
 def main() -> None:
     """Run every benchmark and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--all-archives", type=Path, help="the 1,504-item all-archives feed, to time a large parse")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--all-archives", type=Path, help="the 1,504-item all-archives feed, to time a large parse"
+    )
     parser.add_argument("--topics", type=int, default=10_000)
     parser.add_argument("--papers", type=int, default=3_000)
     parser.add_argument("--chats", type=int, default=1_000)
@@ -111,12 +120,24 @@ def main() -> None:
     listing = LISTING.read_bytes()
     seconds, parsed = timed(lambda: parse_feed(listing, CATEGORIES))
     assert isinstance(parsed, Announcement)
-    rows.append((f"parse the anchor listing ({len(parsed.papers)} items, {len(listing) // 1024} KiB)", f"{seconds * 1000:.0f} ms", ""))
+    rows.append(
+        (
+            f"parse the anchor listing ({len(parsed.papers)} items, {len(listing) // 1024} KiB)",
+            f"{seconds * 1000:.0f} ms",
+            "",
+        )
+    )
     if options.all_archives:
         data = options.all_archives.read_bytes()
         seconds, big = timed(lambda: parse_feed(data, ()))
         assert isinstance(big, Announcement)
-        rows.append((f"parse the all-archives feed ({len(big.papers)} items, {len(data) // 1024} KiB)", f"{seconds * 1000:.0f} ms", ""))
+        rows.append(
+            (
+                f"parse the all-archives feed ({len(big.papers)} items, {len(data) // 1024} KiB)",
+                f"{seconds * 1000:.0f} ms",
+                "",
+            )
+        )
 
     papers = day_of(list(parsed.papers), options.papers)
     topics = random_topics(papers, options.topics)
@@ -127,7 +148,11 @@ def main() -> None:
     assert isinstance(result, list)
     pairs = sum(len(hits) for hits in result)
     rows.append(
-        (f"match {len(topics):,} topics × {len(papers):,} papers", f"{seconds * 1000:.0f} ms", f"{pairs:,} (topic, paper) matches; target < 500 ms")
+        (
+            f"match {len(topics):,} topics × {len(papers):,} papers",
+            f"{seconds * 1000:.0f} ms",
+            f"{pairs:,} (topic, paper) matches; target < 500 ms",
+        )
     )
     tracemalloc.start()
     Matcher.compile(topics, CATEGORIES).match(papers)
@@ -135,16 +160,42 @@ def main() -> None:
     tracemalloc.stop()
     rows.append(("peak memory of compile + match", f"{peak / 2**20:.0f} MiB", "tracemalloc"))
 
-    anchor_topic = Topic("MLLM", ("VLM", "MLM", "MLLM", "Multi-Modal Language Model", "Multimodal Language Model", "Vision Language Model"), (), CATEGORIES)
+    anchor_topic = Topic(
+        "MLLM",
+        (
+            "VLM",
+            "MLM",
+            "MLLM",
+            "Multi-Modal Language Model",
+            "Multimodal Language Model",
+            "Vision Language Model",
+        ),
+        (),
+        CATEGORIES,
+    )
     chats = [Channel("telegram", str(n), id=n, topics=(anchor_topic,)) for n in range(options.chats)]
     seconds, digests = timed(lambda: build_digests(parsed, chats, CATEGORIES), repeat=3)
     assert isinstance(digests, list)
-    rows.append((f"digests of the anchor day for {len(chats):,} chats (one matching pass)", f"{seconds * 1000:.0f} ms", f"{digests[0].matched_count} papers each"))
+    rows.append(
+        (
+            f"digests of the anchor day for {len(chats):,} chats (one matching pass)",
+            f"{seconds * 1000:.0f} ms",
+            f"{digests[0].matched_count} papers each",
+        )
+    )
     seconds, rendered = timed(lambda: render_digest(digests[0]), repeat=20)
     assert isinstance(rendered, tuple)
-    rows.append(("render one 34-paper digest as Telegram HTML", f"{seconds * 1000:.1f} ms", f"{len(rendered[0])} messages"))
+    rows.append(
+        (
+            "render one 34-paper digest as Telegram HTML",
+            f"{seconds * 1000:.1f} ms",
+            f"{len(rendered[0])} messages",
+        )
+    )
 
-    print(f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}, {platform.system()}")
+    python = platform.python_version()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {python}, {platform.system()}"
+    print(f"Machine: {machine}")
     print()
     print("| what | median | note |")
     print("|---|---|---|")

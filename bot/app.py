@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_TOKEN_MESSAGE = (
+NO_ADAPTER_MESSAGE = (
     "arxiv-digest: no chat adapter to run: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN "
     "(or try `arxiv-digest preview -k WORDS`, which needs no token)"
 )
@@ -58,7 +58,7 @@ async def serve(
     from adapters.telegram_adapter import TelegramAdapter
 
     if settings.telegram_bot_token is None:
-        raise StartupError(DISCORD_MISSING_MESSAGE if settings.discord_bot_token else NO_TOKEN_MESSAGE)
+        raise StartupError(DISCORD_MISSING_MESSAGE if settings.discord_bot_token else NO_ADAPTER_MESSAGE)
     if settings.discord_bot_token is not None:
         log.warning("DISCORD_BOT_TOKEN is set, but this version has no Discord adapter yet; ignoring it")
 

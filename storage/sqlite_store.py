@@ -492,7 +492,8 @@ class SqliteStore:
         """Turn a channel's daily digest on or off, leaving its other settings and topics alone."""
         async with self._write() as db:
             await db.execute(
-                "UPDATE channels SET active = ?, updated_at = ? WHERE id = ?", (int(active), self._now(), channel_id)
+                "UPDATE channels SET active = ?, updated_at = ? WHERE id = ?",
+                (int(active), self._now(), channel_id),
             )
 
     async def set_digest_done(self, channel_id: int, announcement_date: dt.date) -> None:
