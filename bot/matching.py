@@ -117,6 +117,7 @@ class _Builder:
     """Parses keywords once each and numbers expressions and scopes while topics are compiled."""
 
     def __init__(self, default_categories: Sequence[str]) -> None:
+        """An empty builder; topics without categories get `default_categories`."""
         self.default_categories = tuple(default_categories)
         self.parsed: dict[str, Expr | QuerySyntaxError] = {}
         self.expr_ids: dict[str, int] = {}
@@ -238,7 +239,7 @@ class _Scanner:
                     if value in self.abstract and end - self.length[value] >= split:
                         found.add(self.abstract[value])
             found.discard(_NONE)
-        if self.whole:
+        if self.whole and not self.whole.keys().isdisjoint(values):
             self._check_whole(hits, values, text, split, found)
 
     def _check_whole(

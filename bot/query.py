@@ -37,6 +37,7 @@ class QuerySyntaxError(ValueError):
     """
 
     def __init__(self, message: str, position: int | None = None) -> None:
+        """The error with its one-line message and, if known, its 1-based position."""
         super().__init__(message)
         self.position = position
 
@@ -249,6 +250,7 @@ class _Parser:
     """Recursive descent over the tokens: OR of ANDs of (NOT)* primaries; depth and term count bounded."""
 
     def __init__(self, tokens: list[_Token]) -> None:
+        """A parser at the first token."""
         self.tokens = tokens
         self.index = 0
         self.terms = 0
@@ -446,7 +448,10 @@ def anchor_keyword_to_expression(value: str | list[str]) -> str:
     """One keyword entry of an awesome-daily-AI-arxiv config (text, or a list whose parts must all occur)
     as an expression of our syntax that matches exactly like the anchor: substrings, case-insensitive.
 
-    The result is not validated (a part may still be too long); `validate_topic` says so.
+    A part stays bare when our syntax reads it as that same phrase; otherwise (operators, quotes,
+    parentheses, a field or `=` word, spaces at the ends, commas or line breaks, which separate keywords
+    where users type several) it is quoted with escapes. Parts are joined by AND. The result is not
+    validated (a part may still be too long); `validate_topic` says so.
     """
     if isinstance(value, str):
         return _anchor_part(value)

@@ -266,14 +266,20 @@ async def delivered(store: SqliteStore, chat_id: int | str) -> set[str]:
 # -- 1. end to end -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("inline_limit", [None, 50], ids=["default-30-inline", "settings-max-50"])
 async def test_private_chat_subscribes_and_gets_the_anchor_digest(
     settings: Settings,
     telegram_server: FakeTelegramServer,
     arxiv: FakeArxiv,
     store: SqliteStore,
     caplog: pytest.LogCaptureFixture,
+    inline_limit: int | None,
 ) -> None:
-    """/start, /subscribe MLLM keywords, next announcement: the chat gets exactly the anchor's 34 papers."""
+    """/start, /subscribe MLLM keywords, next announcement: the chat gets exactly the anchor's 34 papers.
+
+    With the default limit (30 papers as messages) the first 30 come as messages and the whole digest
+    as a Markdown file; after `/settings max 50` all 34 come as messages and no file is sent.
+    """
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="httpx")
     chat = 4242
@@ -282,8 +288,11 @@ async def test_private_chat_subscribes_and_gets_the_anchor_digest(
     async with RunningBot(settings, telegram_server, clock):
         await until(lambda: len(arxiv.of_kind("rss")) >= 1, what="the first feed check")
         telegram_server.push_message(chat, "/start")
+        if inline_limit is not None:
+            telegram_server.push_message(chat, f"/settings max {inline_limit}")
         telegram_server.push_message(chat, f"/subscribe {MLLM_KEYWORDS}")
-        await telegram_server.wait_for_call("sendMessage", chat_id=chat, ok=True, count=2)
+        replies_before_digest = 2 if inline_limit is None else 3
+        await telegram_server.wait_for_call("sendMessage", chat_id=chat, ok=True, count=replies_before_digest)
         arxiv.default_rss = Reply.feed(ANCHOR_FEED)
 
         async def digest_done() -> bool:
@@ -292,21 +301,29 @@ async def test_private_chat_subscribes_and_gets_the_anchor_digest(
 
         await until(digest_done, timeout=15, what="the digest of 2025-11-12")
 
-    start_reply, subscribe_reply = replies(telegram_server, chat)[:2]
+    command_replies = replies(telegram_server, chat)
+    start_reply, subscribe_reply = command_replies[0], command_replies[replies_before_digest - 1]
     assert "arXiv" in start_reply
     assert "Subscribed" in subscribe_reply
     assert "Multimodal Language Model" in subscribe_reply
     expected = mllm_ids()
     messages = digest_calls(telegram_server, chat)
     in_messages = [paper for call in messages for paper in ids_in(call.params["text"])]
-    assert len(in_messages) == len(set(in_messages)) == 30  # the chat's default: 30 inline, all in the file
     for call in messages:
         assert call.params["parse_mode"] == "HTML"
         assert_valid_telegram_html(call)
-    (document,) = telegram_server.sent_documents(chat)
-    in_file = set(ids_in(document.data.decode("utf-8")))
-    assert in_file == expected
-    assert set(in_messages) | in_file == expected
+    if inline_limit is None:
+        assert (
+            len(in_messages) == len(set(in_messages)) == 30
+        )  # the chat's default: 30 inline, all in the file
+        (document,) = telegram_server.sent_documents(chat)
+        in_file = set(ids_in(document.data.decode("utf-8")))
+        assert in_file == expected
+        assert set(in_messages) | in_file == expected
+    else:
+        assert len(in_messages) == len(set(in_messages)) == 34
+        assert set(in_messages) == expected
+        assert telegram_server.sent_documents(chat) == []
     assert await delivered(store, chat) == expected
     assert len(arxiv.of_kind("rss")) <= 3
     # httpx logged every request URL at INFO, token redacted.
