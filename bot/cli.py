@@ -278,7 +278,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except SettingsError as error:
         print(f"arxiv-digest: {error}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(settings.log_level if args.command == "run" else "WARNING")
+    # One-shot commands answer in one line; their retries and warnings are only logged when asked for.
+    quiet = args.command != "run" and settings.log_level in {"INFO", "WARNING"}
+    configure_logging("ERROR" if quiet else settings.log_level)
     handler = {"preview": _preview, "fetch": _fetch, "run": _run}[args.command]
     try:
         return asyncio.run(handler(args, settings, out))

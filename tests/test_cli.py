@@ -239,3 +239,17 @@ async def test_fetch_stores_the_announcement_once(tmp_path: Path, arxiv_server: 
     with sqlite3.connect(tmp_path / "digest.db") as db:
         assert db.execute("SELECT count(*) FROM announcements").fetchone() == (1,)
         assert db.execute("SELECT count(*) FROM announcement_papers").fetchone() == (496,)
+
+
+async def test_unreachable_arxiv_is_one_line_status_5(tmp_path: Path) -> None:
+    """With arXiv unreachable the command retries, then says so in one line (status 5), no log noise."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"ARXIV_RSS_URL": f"http://127.0.0.1:{port}/rss", "ARXIV_MAX_RETRIES": "1"}
+    run = await arxiv_digest("preview", "-k", "x", cwd=tmp_path, env=env)
+    assert run.status == 5
+    assert "unavailable" in run.err
+    assert len(run.err.strip().splitlines()) == 1
