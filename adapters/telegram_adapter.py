@@ -61,7 +61,7 @@ from adapters.telegram_format import (
     render_plain_text,
     telegram_length,
 )
-from bot.commands import COMMANDS, CommandReply, CommandRequest, CommandService
+from bot.commands import ADMIN_ONLY_MESSAGE, COMMANDS, CommandReply, CommandRequest, CommandService
 from bot.delivery import (
     AdapterStartupError,
     ChatGoneError,
@@ -771,6 +771,9 @@ class TelegramAdapter:
             user_id=str(message.from_user.id) if message.from_user else None,
             is_admin=await self._is_admin(message),
         )
+        if not request.is_admin:
+            await self._answer(message, CommandReply(ADMIN_ONLY_MESSAGE, ok=False))
+            return  # refused before anything is downloaded
         if message.document.file_size is not None and message.document.file_size > MAX_CONFIG_FILE:
             await self._answer(
                 message, CommandReply(f"That file is larger than {MAX_CONFIG_FILE // 1024} KiB.", ok=False)

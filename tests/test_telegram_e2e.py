@@ -397,6 +397,79 @@ async def test_group_admin_rules_anonymous_admins_channels_and_other_bots(
     assert posted_in.topics[0].keywords == ("x-ray",)
 
 
+# -- 2b. topics from an anchor-format config file ---------------------------------------------------------
+
+ANCHOR_CONFIG = FIXTURES / "anchor" / "config-mllm.yml"
+
+
+async def test_private_chat_imports_the_anchors_config_file_and_digests_its_34_papers(
+    settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
+) -> None:
+    """A private chat sends the anchor's YAML as a file: its topic is stored, /digest gives the 34."""
+    arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+    chat = 5151
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock):
+        await until(lambda: announcement_stored(store), what="the announcement")
+        telegram_server.push_message(chat, document=("config.yml", ANCHOR_CONFIG.read_bytes()))
+        await telegram_server.wait_for_call("sendMessage", chat_id=chat, ok=True, count=1)
+        telegram_server.push_message(chat, "/digest")
+        await telegram_server.wait_for_call("sendDocument", chat_id=chat, ok=True, count=1)
+
+    imported = replies(telegram_server, chat)[0]
+    assert imported.startswith("Imported 1 topic: MLLM")
+    assert "/subscribe" in imported  # importing alone does not turn the daily digest on
+    (topic,) = (await channel_of(store, chat)).topics
+    assert topic.name == "MLLM"
+    assert "Vision Language Model" in topic.keywords
+    in_messages = [
+        paper for call in digest_calls(telegram_server, chat) for paper in ids_in(call.params["text"])
+    ]
+    assert len(in_messages) == len(set(in_messages)) == 30
+    (document,) = telegram_server.sent_documents(chat)
+    assert set(ids_in(document.data.decode("utf-8"))) == mllm_ids()
+    assert await delivered(store, chat) == set()  # an on-demand digest records no delivery
+
+
+async def test_config_files_in_a_group_need_an_admin_a_command_caption_and_valid_yaml(
+    settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
+) -> None:
+    """Members are refused; an admin's captioned file is applied; bad or huge files change nothing."""
+    arxiv.default_rss = Reply(body=small_feed())
+    telegram_server.add_chat(GROUP, "supergroup", title="Reading group")
+    telegram_server.set_admins(GROUP, [ADMIN], creator=OWNER)
+    config = ANCHOR_CONFIG.read_bytes()
+    oversized = {
+        "file_id": "BQACAgHuge",
+        "file_unique_id": "AgADHuge",
+        "file_name": "huge.yaml",
+        "mime_type": "application/x-yaml",
+        "file_size": 10 * 1024 * 1024,
+    }
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock):
+        await until(lambda: announcement_stored(store), what="the announcement")
+        push = telegram_server.push_message
+        push(GROUP, "/topics", from_user=MEMBER, document=("config.yml", config))
+        push(GROUP, "/import", from_user=ADMIN, document=("config.yml", config))
+        push(GROUP, None, from_user=ADMIN, document=("shared.yaml", b"topic: {}"))  # just a file in the group
+        push(GROUP, "/topics", from_user=ADMIN, document=("broken.yaml", b"topic: [unclosed"))
+        push(GROUP, "/topics", from_user=ADMIN, document=oversized)
+        await telegram_server.wait_for_call("sendMessage", chat_id=GROUP, ok=True, count=4)
+        await asyncio.sleep(0.3)  # room for any unexpected extra answer
+
+    refused, imported, broken, too_big = replies(telegram_server, GROUP)
+    assert "admin" in refused.lower()
+    assert imported.startswith("Imported 1 topic: MLLM")
+    assert broken.startswith("That config can't be used")
+    assert "larger than 256 KiB" in too_big
+    (topic,) = (await channel_of(store, GROUP)).topics  # the admin's import stands, untouched by the rest
+    assert topic.name == "MLLM"
+    fetched = [call.params["file_id"] for call in telegram_server.calls_to("getFile")]
+    assert "BQACAgHuge" not in fetched  # the oversized file was never downloaded
+    assert len(fetched) == 2  # the admin's config and the broken one; the member's was refused first
+
+
 # -- 3. escaping and long digests ----------------------------------------------------------------------------
 
 NASTY_TITLE = "<b>x</b> & <script>"
