@@ -221,6 +221,7 @@ async def _fetch(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
     print(result.message, file=out)
     return {
         "new": EXIT_OK,
+        "extended": EXIT_OK,
         "unchanged": EXIT_OK,
         "no_announcement": EXIT_NO_ANNOUNCEMENT,
     }.get(result.outcome, EXIT_UNAVAILABLE)

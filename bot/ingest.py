@@ -1,11 +1,12 @@
 """Reading each announcement once: poll the feed, store what is new, recover days missed while down.
 
 The service fetches one feed for every category anyone watches (the defaults plus the categories
-the topics of active channels name), stores a complete announcement once per date, and records the
-outcome of every check under the state key `ingest:last_check` (JSON) for /status. Trouble with arXiv
-never raises out of it: it becomes an "error" outcome with a one-line message, and the next poll tries
-again. Store errors do propagate (a disk problem should be seen), except in `run`, which logs them
-and keeps going.
+the topics of active channels name), stores a complete announcement once per date (adding the
+papers of a category a chat subscribed to after it was stored), and records the outcome of every
+check under the state key `ingest:last_check` (JSON) for /status. Trouble with arXiv never raises
+out of it: it becomes an "error" outcome with a one-line message, and the next poll tries again.
+Store errors do propagate (a disk problem should be seen), except in `run`, which logs them and
+keeps going.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from bot.sources import ArxivSource, arxiv_today, is_announcement_day
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["new", "unchanged", "no_announcement", "error"]
+Outcome = Literal["new", "extended", "unchanged", "no_announcement", "error"]
 LAST_CHECK_KEY = "ingest:last_check"
 NO_ANNOUNCEMENT_KEY = "ingest:no_announcement:"  # + ISO date: a weekday known to have no announcement
 MAX_RECOVERY_DAYS = 7
@@ -110,7 +111,18 @@ class IngestService:
             await self._record(result, date=found.date, papers=0)
             return result
 
-        if await self._is_stored(found.date):
+        stored_categories = await self.store.announcement_categories(found.date)
+        if stored_categories is not None and not set(found.categories) <= set(stored_categories):
+            # A chat subscribed to a category after this announcement was stored: add its papers.
+            added = await self.store.extend_announcement(found)
+            extra = ", ".join(sorted(set(found.categories) - set(stored_categories)))
+            result = IngestResult(
+                "extended",
+                found,
+                f"added {added} papers of {extra} to the announcement of {found.date.isoformat()}",
+            )
+            log.info("feed check: %s", result.message)
+        elif stored_categories is not None:
             result = IngestResult(
                 "unchanged", found, f"announcement of {found.date.isoformat()} already stored"
             )
@@ -132,11 +144,14 @@ class IngestService:
     async def _feed_settled(self, today: dt.date) -> bool:
         """Whether the feed cannot change before midnight ET.
 
-        True when today's announcement is stored, or on a weekend day whose empty feed was already
-        seen. A weekday's empty feed is checked again: the mailing may only be late.
+        True when today's announcement is stored for every category now wanted, or on a weekend day
+        whose empty feed was already seen. A weekday's empty feed is checked again: the mailing may
+        only be late. A category subscribed after today's announcement was stored makes the next check
+        fetch the feed again, to add that category's papers.
         """
-        if await self._is_stored(today):
-            return True
+        stored_categories = await self.store.announcement_categories(today)
+        if stored_categories is not None:
+            return set(await self.categories()) <= set(stored_categories)
         if is_announcement_day(today):
             return False
         last = await self.last_check()
@@ -145,10 +160,6 @@ class IngestService:
             and last.get("outcome") == "no_announcement"
             and last.get("date") == today.isoformat()
         )
-
-    async def _is_stored(self, date: dt.date) -> bool:
-        """Whether the store holds an announcement of that date (without loading its papers)."""
-        return date in await self.store.announcement_dates(since=date)
 
     async def _record(self, result: IngestResult, *, date: dt.date | None, papers: int) -> None:
         """Remember the outcome of the last check for /status."""
@@ -269,7 +280,7 @@ class IngestService:
             log.debug("feed check skipped: nothing new before midnight US Eastern")
             return
         result = await self.ingest_once()
-        if result.outcome == "new" and result.announcement is not None:
+        if result.outcome in ("new", "extended") and result.announcement is not None:
             await self._announce(result.announcement, on_new)
 
     @staticmethod

@@ -22,6 +22,12 @@ class Store(Protocol):
     async def save_announcement(self, announcement: Announcement) -> bool:
         """Store a complete announcement and its papers; False when that date was already stored."""
 
+    async def announcement_categories(self, date: dt.date) -> tuple[str, ...] | None:
+        """The categories a stored announcement was fetched for; None when that date is not stored."""
+
+    async def extend_announcement(self, announcement: Announcement) -> int:
+        """Add to a stored announcement the papers it lacks; return how many were added."""
+
     async def get_announcement(self, date: dt.date) -> Announcement | None:
         """The stored announcement of that date."""
 

@@ -409,6 +409,71 @@ class SqliteStore:
         log.info("stored the announcement of %s: %d papers", day, len(papers))
         return True
 
+    async def announcement_categories(self, date: dt.date) -> tuple[str, ...] | None:
+        """The categories a stored announcement was fetched for; None when that date is not stored."""
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT categories FROM announcements WHERE date = ?", (_date_text(date),)
+            )
+        for (categories,) in rows:
+            return _load_strings(categories)
+        return None
+
+    async def extend_announcement(self, announcement: Announcement) -> int:
+        """Add to a stored announcement the papers it lacks (a chat asked for more categories).
+
+        The papers already listed keep their place, version and announce type; the new ones follow in
+        feed order. The stored categories become the union. Returns how many papers were added; 0 when
+        the date is not stored.
+        """
+        day = _date_text(announcement.date)
+        now = self._now()
+        async with self._write() as db:
+            rows = list(
+                await db.execute_fetchall("SELECT categories FROM announcements WHERE date = ?", (day,))
+            )
+            if not rows:
+                return 0
+            known = await db.execute_fetchall(
+                "SELECT arxiv_id, position FROM announcement_papers WHERE announcement_date = ?", (day,)
+            )
+            listed = {arxiv_id for arxiv_id, _ in known}
+            next_position = max((position for _, position in known), default=-1) + 1
+            added = [p for p in _unique_papers(announcement.papers, day) if p.arxiv_id not in listed]
+            await db.executemany(
+                _UPSERT_PAPER,
+                [
+                    (
+                        p.arxiv_id,
+                        p.version,
+                        p.title,
+                        p.abstract,
+                        _json(p.authors),
+                        _json(p.categories),
+                        p.doi,
+                        p.journal_ref,
+                        now,
+                    )
+                    for p in added
+                ],
+            )
+            await db.executemany(
+                "INSERT INTO announcement_papers"
+                " (announcement_date, position, arxiv_id, version, announce_type) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (day, next_position + i, p.arxiv_id, p.version, str(p.announce_type))
+                    for i, p in enumerate(added)
+                ],
+            )
+            categories = sorted({*_load_strings(rows[0][0]), *announcement.categories})
+            await db.execute(
+                "UPDATE announcements SET categories = ?, paper_count = paper_count + ? WHERE date = ?",
+                (_json(categories), len(added), day),
+            )
+        if added:
+            log.info("added %d papers to the announcement of %s", len(added), day)
+        return len(added)
+
     async def get_announcement(self, date: dt.date) -> Announcement | None:
         """The stored announcement of that date."""
         async with self._read() as db:

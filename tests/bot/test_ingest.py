@@ -7,10 +7,12 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from bot.feeds import parse_feed
 from bot.ingest import LAST_CHECK_KEY, NO_ANNOUNCEMENT_KEY, IngestService
 from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
 from bot.sources import ArxivSource
@@ -138,6 +140,62 @@ async def test_subscribed_categories_join_the_one_request(
     assert result.announcement is not None
     assert result.announcement.categories == ("cs.AI", "cs.CL", "cs.RO")
     assert [request.path for request in arxiv_server.requests] == ["/rss/cs.AI+cs.CL+cs.RO"]
+
+
+async def test_a_category_subscribed_after_the_announcement_is_added_to_it(
+    arxiv_server: FakeArxiv, make_source: SourceFactory, store: Any
+) -> None:
+    """Today's announcement was stored for the defaults; a chat adds cs.RO: the next check adds its papers."""
+    full = parse_feed((FIXTURES / SAMPLE).read_bytes(), list(DEFAULTS))
+    assert isinstance(full, Announcement)
+    await store.save_announcement(replace(full, papers=full.papers[:5]))
+    arxiv_server.default_rss = Reply.feed(SAMPLE)
+    ingest = service(store, make_source())
+    assert (await ingest.ingest_once()).outcome == "unchanged"  # nothing new asked for
+
+    topic = Topic(name="robots", keywords=("robot",), categories=("cs.RO",))
+    await store.save_channel(Channel(platform="test", chat_id="1", active=True, topics=(topic,)))
+    extended = await ingest.ingest_once()
+    assert extended.outcome == "extended"
+    assert extended.message == "added 15 papers of cs.RO to the announcement of 2024-11-28"
+    stored = await store.get_announcement(dt.date(2024, 11, 28))
+    assert stored is not None
+    assert [p.arxiv_id for p in stored.papers] == [p.arxiv_id for p in full.papers]
+    assert stored.categories == ("cs.AI", "cs.CL", "cs.RO")
+    assert (await ingest.ingest_once()).outcome == "unchanged"
+    assert [request.path for request in arxiv_server.requests] == [
+        "/rss/cs.AI+cs.CL",
+        "/rss/cs.AI+cs.CL+cs.RO",
+        "/rss/cs.AI+cs.CL+cs.RO",
+    ]
+
+
+async def test_run_rests_once_stored_until_a_chat_wants_another_category(
+    arxiv_server: FakeArxiv, make_source: SourceFactory, store: Any
+) -> None:
+    """Once today's announcement is stored the loop rests; a newly wanted category makes it poll again."""
+    arxiv_server.default_rss = Reply.feed(SAMPLE)
+    ingest = service(store, make_source())
+    stop = asyncio.Event()
+    extended: list[dt.date] = []
+
+    async def on_new(announcement: Announcement) -> None:
+        """Note each announcement handed on; stop once the extended one comes."""
+        extended.append(announcement.date)
+        if len(extended) == 2:
+            stop.set()
+
+    loop = asyncio.create_task(ingest.run(stop, interval=0.05, on_new=on_new))
+    await asyncio.sleep(0.5)
+    assert len(arxiv_server.of_kind("rss")) == 1  # stored at once, then resting
+    topic = Topic(name="robots", keywords=("robot",), categories=("cs.RO",))
+    await store.save_channel(Channel(platform="test", chat_id="1", active=True, topics=(topic,)))
+    await asyncio.wait_for(loop, timeout=5)
+    assert extended == [dt.date(2024, 11, 28)] * 2
+    assert [request.path for request in arxiv_server.of_kind("rss")] == [
+        "/rss/cs.AI+cs.CL",
+        "/rss/cs.AI+cs.CL+cs.RO",
+    ]
 
 
 async def test_missed_day_is_recovered_through_the_api(

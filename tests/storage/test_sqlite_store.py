@@ -260,6 +260,37 @@ async def test_saving_the_same_date_twice_returns_false(store: SqliteStore, db_p
     assert rows(db_path, "SELECT count(*) FROM papers WHERE arxiv_id = '2511.77777'") == [(0,)]
 
 
+async def test_extending_an_announcement_appends_only_the_papers_it_lacks(
+    store: SqliteStore, db_path: pathlib.Path
+) -> None:
+    """A wider feed of the same day adds its new papers after the old ones; listed ones stay as they were."""
+    first = make_announcement(categories=("cs.CL",))
+    assert await store.save_announcement(first)
+    assert await store.announcement_categories(DAY) == ("cs.CL",)
+    wider = make_announcement(
+        papers=(
+            make_paper("2511.00050", categories=("math.CO",)),
+            make_paper("2511.00001", version=2, announce_type=AnnounceType.NEW),  # already listed
+            make_paper("2511.00051", categories=("math.CO", "cs.CL")),
+        ),
+        categories=("cs.CL", "math.CO"),
+    )
+    assert await store.extend_announcement(wider) == 2
+    stored = await store.get_announcement(DAY)
+    assert stored is not None
+    assert [p.arxiv_id for p in stored.papers] == [
+        *(p.arxiv_id for p in first.papers),
+        "2511.00050",
+        "2511.00051",
+    ]
+    assert stored.papers[1] == first.papers[1]  # version and announce type as first announced
+    assert stored.categories == ("cs.CL", "math.CO")
+    assert rows(db_path, "SELECT paper_count FROM announcements") == [(5,)]
+    assert await store.extend_announcement(wider) == 0  # a second time adds nothing
+    assert await store.extend_announcement(make_announcement(DAY + dt.timedelta(days=1))) == 0
+    assert await store.announcement_categories(DAY + dt.timedelta(days=1)) is None
+
+
 async def test_a_replacement_updates_the_paper_but_not_the_old_announcement(
     store: SqliteStore, db_path: pathlib.Path
 ) -> None:
