@@ -384,23 +384,7 @@ class SqliteStore:
             if cursor.rowcount == 0:
                 log.debug("announcement %s is already stored", day)
                 return False
-            await db.executemany(
-                _UPSERT_PAPER,
-                [
-                    (
-                        p.arxiv_id,
-                        p.version,
-                        p.title,
-                        p.abstract,
-                        _json(p.authors),
-                        _json(p.categories),
-                        p.doi,
-                        p.journal_ref,
-                        now,
-                    )
-                    for p in papers
-                ],
-            )
+            await db.executemany(_UPSERT_PAPER, [_paper_row(p, now) for p in papers])
             await db.executemany(
                 "INSERT INTO announcement_papers"
                 " (announcement_date, position, arxiv_id, version, announce_type) VALUES (?, ?, ?, ?, ?)",
@@ -440,23 +424,7 @@ class SqliteStore:
             listed = {arxiv_id for arxiv_id, _ in known}
             next_position = max((position for _, position in known), default=-1) + 1
             added = [p for p in _unique_papers(announcement.papers, day) if p.arxiv_id not in listed]
-            await db.executemany(
-                _UPSERT_PAPER,
-                [
-                    (
-                        p.arxiv_id,
-                        p.version,
-                        p.title,
-                        p.abstract,
-                        _json(p.authors),
-                        _json(p.categories),
-                        p.doi,
-                        p.journal_ref,
-                        now,
-                    )
-                    for p in added
-                ],
-            )
+            await db.executemany(_UPSERT_PAPER, [_paper_row(p, now) for p in added])
             await db.executemany(
                 "INSERT INTO announcement_papers"
                 " (announcement_date, position, arxiv_id, version, announce_type) VALUES (?, ?, ?, ?, ?)",
@@ -864,6 +832,21 @@ def _check_topic_names(topics: Sequence[Topic]) -> None:
         if topic.name in seen:
             raise ValueError(f"a channel cannot have two topics named {topic.name!r}")
         seen.add(topic.name)
+
+
+def _paper_row(paper: Paper, now: str) -> tuple[object, ...]:
+    """The parameters of `_UPSERT_PAPER` for one paper."""
+    return (
+        paper.arxiv_id,
+        paper.version,
+        paper.title,
+        paper.abstract,
+        _json(paper.authors),
+        _json(paper.categories),
+        paper.doi,
+        paper.journal_ref,
+        now,
+    )
 
 
 def _unique_papers(papers: Iterable[Paper], day: str) -> list[Paper]:
