@@ -125,14 +125,9 @@ async def telegram_server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Fake
 
 
 @pytest.fixture
-async def arxiv() -> AsyncIterator[FakeArxiv]:
-    """The fake arXiv (RSS and API) on 127.0.0.1."""
-    fake = FakeArxiv()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.close()
+def arxiv(arxiv_server: FakeArxiv) -> FakeArxiv:
+    """The fake arXiv (RSS and API) on 127.0.0.1: conftest's, by a shorter name."""
+    return arxiv_server
 
 
 @pytest.fixture
