@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -253,3 +254,66 @@ async def test_unreachable_arxiv_is_one_line_status_5(tmp_path: Path) -> None:
     assert run.status == 5
     assert "unavailable" in run.err
     assert len(run.err.strip().splitlines()) == 1
+
+
+async def test_run_serves_telegram_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, arxiv_server: FakeArxiv
+) -> None:
+    """`arxiv-digest run` with a token: answers /start over the (fake) Bot API, exits 0 on SIGTERM."""
+    from tests.fakes.telegram_server import FakeTelegramServer
+
+    arxiv_server.default_rss = Reply.feed("anchor/listing-2025-11-12.rss.xml")
+    telegram = FakeTelegramServer()
+    await telegram.start()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(Path.cwd()),
+        "TELEGRAM_BOT_TOKEN": telegram.token,
+        "TELEGRAM_API_URL": telegram.url,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'digest.db'}",
+        "ARXIV_RSS_URL": arxiv_server.rss_url,
+        "ARXIV_API_URL": arxiv_server.api_url,
+        "RECOVERY_DAYS": "0",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await telegram.wait_for_call("getUpdates", timeout=30)
+        telegram.push_message(4242, "/start")
+        (answer,) = await telegram.wait_for_call("sendMessage", chat_id=4242, ok=True, timeout=15)
+        async with asyncio.timeout(15):  # the start-up ingest runs beside the adapter
+            while not stored_announcements(tmp_path / "digest.db"):
+                await asyncio.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await telegram.close()
+    assert process.returncode == 0, err.decode()
+    assert "arXiv" in answer.params["text"]
+    assert "Traceback" not in err.decode()
+    assert telegram.token.split(":")[1] not in err.decode() + out.decode()  # never logged
+    assert [request.path for request in arxiv_server.of_kind("rss")][:1] == ["/rss/cs.AI+cs.CL+cs.CV+cs.LG"]
+    assert stored_announcements(tmp_path / "digest.db") == 1
+
+
+def stored_announcements(path: Path) -> int:
+    """How many announcements the database holds (0 before it exists or is migrated)."""
+    try:
+        with sqlite3.connect(path) as db:
+            (count,) = db.execute("SELECT count(*) FROM announcements").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(count)
