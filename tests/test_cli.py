@@ -33,11 +33,13 @@ class Run:
     err: str
 
 
-async def arxiv_digest(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Run:
-    """Run `python -m bot ARGS` in a clean environment (no settings but those given) and wait."""
+async def start_arxiv_digest(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """Start `python -m bot ARGS` in a clean environment (no settings but those given)."""
     environment = {"PATH": os.environ.get("PATH", ""), "HOME": str(cwd), "PYTHONPATH": str(Path.cwd())}
     environment.update(env or {})
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -48,6 +50,11 @@ async def arxiv_digest(*args: str, cwd: Path, env: dict[str, str] | None = None)
         stderr=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.DEVNULL,
     )
+
+
+async def arxiv_digest(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Run:
+    """Run `python -m bot ARGS` in a clean environment (no settings but those given) and wait."""
+    process = await start_arxiv_digest(*args, cwd=cwd, env=env)
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
     return Run(process.returncode, out.decode(), err.decode())
@@ -266,9 +273,6 @@ async def test_run_serves_telegram_and_stops_cleanly_on_sigterm(
     telegram = FakeTelegramServer()
     await telegram.start()
     env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "PYTHONPATH": str(Path.cwd()),
         "TELEGRAM_BOT_TOKEN": telegram.token,
         "TELEGRAM_API_URL": telegram.url,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'digest.db'}",
@@ -276,17 +280,7 @@ async def test_run_serves_telegram_and_stops_cleanly_on_sigterm(
         "ARXIV_API_URL": arxiv_server.api_url,
         "RECOVERY_DAYS": "0",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL,
-    )
+    process = await start_arxiv_digest("run", cwd=tmp_path, env=env)
     try:
         await telegram.wait_for_call("getUpdates", timeout=30)
         telegram.push_message(4242, "/start")
