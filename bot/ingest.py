@@ -112,32 +112,22 @@ class IngestService:
             return result
 
         stored_categories = await self.store.announcement_categories(found.date)
-        if stored_categories is not None and not set(found.categories) <= set(stored_categories):
+        missing = sorted(set(found.categories) - set(stored_categories or ()))
+        day = found.date.isoformat()
+        if stored_categories is None and await self.store.save_announcement(found):
+            result = IngestResult(
+                "new", found, f"stored the announcement of {day}: {len(found.papers)} papers"
+            )
+            log.info("feed check: %s", result.message)
+        elif stored_categories is not None and missing:
             # A chat subscribed to a category after this announcement was stored: add its papers.
             added = await self.store.extend_announcement(found)
-            extra = ", ".join(sorted(set(found.categories) - set(stored_categories)))
-            result = IngestResult(
-                "extended",
-                found,
-                f"added {added} papers of {extra} to the announcement of {found.date.isoformat()}",
-            )
+            message = f"added {added} papers of {', '.join(missing)} to the announcement of {day}"
+            result = IngestResult("extended", found, message)
             log.info("feed check: %s", result.message)
-        elif stored_categories is not None:
-            result = IngestResult(
-                "unchanged", found, f"announcement of {found.date.isoformat()} already stored"
-            )
+        else:  # already stored (perhaps just now, by another process)
+            result = IngestResult("unchanged", found, f"announcement of {day} already stored")
             log.debug("feed check: %s", result.message)
-        elif await self.store.save_announcement(found):
-            result = IngestResult(
-                "new",
-                found,
-                f"stored the announcement of {found.date.isoformat()}: {len(found.papers)} papers",
-            )
-            log.info("feed check: %s", result.message)
-        else:  # stored meanwhile by someone else
-            result = IngestResult(
-                "unchanged", found, f"announcement of {found.date.isoformat()} already stored"
-            )
         await self._record(result, date=found.date, papers=len(found.papers))
         return result
 

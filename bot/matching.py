@@ -95,10 +95,11 @@ _FEW_BITS = 24
 _MANY_BITS = 400
 _BITS_TO_BYTES = bytes.maketrans(b"01", b"\x00\x01")
 
-# A whole-word atom to check at a hit of its key: (atom id, flags, key length).
-_Check = tuple[int, int]  # (atom id, _IN_TITLE / _IN_ABSTRACT / 0 for anywhere)
+# A whole-word atom to check at a hit of its key: (atom id, where: _IN_TITLE, _IN_ABSTRACT or 0 for anywhere).
+_Check = tuple[int, int]
 _IN_TITLE = 1
 _IN_ABSTRACT = 2
+_WHERE = {Field.TITLE: _IN_TITLE, Field.ABSTRACT: _IN_ABSTRACT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,9 +196,7 @@ class _Scanner:
                 atom = self.ids[term] = self.next_id
                 self.next_id += 1
                 if term.whole:
-                    checks.append(
-                        (atom, {Field.TITLE: _IN_TITLE, Field.ABSTRACT: _IN_ABSTRACT}.get(term.field, 0))
-                    )
+                    checks.append((atom, _WHERE.get(term.field, 0)))
                 elif term.field is Field.TITLE:
                     self.title[key] = atom
                 else:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.arxiv_server import FakeArxiv, Reply
+from tests.fakes.telegram_server import FakeTelegramServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ANCHOR = FIXTURES / "anchor"
@@ -267,8 +268,6 @@ async def test_run_serves_telegram_and_stops_cleanly_on_sigterm(
     tmp_path: Path, arxiv_server: FakeArxiv
 ) -> None:
     """`arxiv-digest run` with a token: answers /start over the (fake) Bot API, exits 0 on SIGTERM."""
-    from tests.fakes.telegram_server import FakeTelegramServer
-
     arxiv_server.default_rss = Reply.feed("anchor/listing-2025-11-12.rss.xml")
     telegram = FakeTelegramServer()
     await telegram.start()
