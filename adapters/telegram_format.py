@@ -4,6 +4,8 @@ Pure functions, no network. Telegram counts a message's length after entity pars
 units, and allows at most 4096; every message built here stays within that (and keeps its raw HTML
 under `MAX_RAW_LENGTH`), splits only between papers, and never drops a paper: above
 `max_inline_papers` the rest go only into the Markdown file the caller sends with the messages.
+The layout itself is `adapters.digest_packing`'s, shared with the other platforms; this module is
+Telegram's style for it (HTML blocks, measured as visible UTF-16 units and raw characters).
 
 Every piece of paper text is escaped with exactly `&lt; &gt; &amp;` (plus `&quot;` inside an
 attribute), so LaTeX and stray `<`, `&`, `>` in titles and abstracts show as written.
@@ -13,11 +15,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from adapters.markdown_output import authors_line
+from adapters import digest_packing
+from adapters.digest_packing import PaperText, Size, clip, one_line, pack_digest
 from bot.models import AnnounceType, Digest, Paper
 
 log = logging.getLogger(__name__)
@@ -25,13 +27,12 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_LENGTH = 4096  # visible UTF-16 code units after entity parsing
 MAX_CAPTION_LENGTH = 1024
 MAX_RAW_LENGTH = 10_000  # the HTML as sent; Telegram limits the parsed text, this keeps requests sane
-ELLIPSIS = "…"
 READ_MORE = "(read more)"
+ELLIPSIS = digest_packing.ELLIPSIS  # what a clipped text ends with
 
 _SEPARATOR = "\n\n"  # between blocks of a message
 _MAX_TOPIC_NAME = 80
 _MAX_TOPIC_LIST = 300
-_WHITESPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
 _ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&amp;", "&"))
 
@@ -79,27 +80,6 @@ def _visible_length(html: str) -> int:
     return telegram_length(_unescape(_TAG.sub("", html)))
 
 
-def _one_line(text: str) -> str:
-    """Fold every run of whitespace (arXiv wraps titles and abstracts) into one space."""
-    return _WHITESPACE.sub(" ", text).strip()
-
-
-def _clip(text: str, limit: int) -> str:
-    """At most `limit` characters plus "…", cut at a word boundary when one is near."""
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    space = cut.rfind(" ")
-    if space >= limit * 0.8:
-        cut = cut[:space]
-    return cut.rstrip() + ELLIPSIS
-
-
-def _fits(html: str, visible_budget: int, raw_budget: int) -> bool:
-    """Whether a chunk of HTML stays within both budgets."""
-    return len(html) <= raw_budget and _visible_length(html) <= visible_budget
-
-
 # -- one paper ------------------------------------------------------------------------------------
 
 
@@ -113,28 +93,7 @@ def _marks(paper: Paper) -> list[str]:
     return marks
 
 
-@dataclass(frozen=True)
-class _PaperText:
-    """The text fields of one paper block, already folded to one line (clipping works on these)."""
-
-    title: str
-    authors: str
-    abstract: str
-    also_in: str
-    abstract_clipped: bool = False
-
-
-def _paper_text(paper: Paper, also_in: Sequence[str]) -> _PaperText:
-    """A paper's displayable fields."""
-    return _PaperText(
-        title=_one_line(paper.title) or f"arXiv:{paper.arxiv_id}",
-        authors=_one_line(authors_line(paper.authors)),
-        abstract=_one_line(paper.abstract),
-        also_in=", ".join(_one_line(name) for name in also_in),
-    )
-
-
-def _paper_html(paper: Paper, fields: _PaperText) -> str:
+def _paper_html(paper: Paper, fields: PaperText) -> str:
     """One paper: linked bold title, id/categories/marks line, authors, abstract in an expandable quote."""
     url = escape_attribute(paper.abs_url)
     meta = [f"<code>arXiv:{escape_html(paper.arxiv_id)}</code>"]
@@ -157,54 +116,8 @@ def _paper_html(paper: Paper, fields: _PaperText) -> str:
     return "\n".join(lines)
 
 
-def _clip_field(
-    fields: _PaperText,
-    name: str,
-    render: Callable[[_PaperText], str],
-    visible_budget: int,
-    raw_budget: int,
-) -> tuple[_PaperText, bool]:
-    """Shorten one field (binary search on its length) until the block fits; False if even empty fails."""
-    full: str = getattr(fields, name)
-
-    def variant(length: int) -> _PaperText:
-        """The fields with this one clipped to `length` characters (0: dropped)."""
-        changes: dict[str, Any] = {name: _clip(full, length) if length else ""}
-        if name == "title" and not length:
-            changes[name] = ELLIPSIS
-        if name == "abstract":
-            changes["abstract_clipped"] = True
-        return replace(fields, **changes)
-
-    if not _fits(render(variant(0)), visible_budget, raw_budget):
-        return variant(0), False
-    low, high = 0, len(full)  # `low` always fits; `high` does not (the full field did not)
-    while high - low > 1:
-        middle = (low + high) // 2
-        if _fits(render(variant(middle)), visible_budget, raw_budget):
-            low = middle
-        else:
-            high = middle
-    return variant(low), True
-
-
-def _fit_paper(paper: Paper, also_in: Sequence[str], visible_budget: int, raw_budget: int) -> str:
-    """The paper's block, shortened (abstract first, then title, authors, topic list) to fit the budgets."""
-    fields = _paper_text(paper, also_in)
-
-    def render(candidate: _PaperText) -> str:
-        """The block for these fields."""
-        return _paper_html(paper, candidate)
-
-    html = render(fields)
-    if _fits(html, visible_budget, raw_budget):
-        return html
-    log.debug("shortening paper %s to fit one Telegram message", paper.arxiv_id)
-    for name in ("abstract", "title", "authors", "also_in"):
-        fields, fitted = _clip_field(fields, name, render, visible_budget, raw_budget)
-        if fitted:
-            return render(fields)
-    # Only absurd category lists get here: give up on the metadata line rather than on the paper.
+def _bare_paper_html(paper: Paper) -> str:
+    """A paper as nothing but its linked id (for metadata too long for any message)."""
     return f'<b><a href="{escape_attribute(paper.abs_url)}">arXiv:{escape_html(paper.arxiv_id)}</a></b>'
 
 
@@ -213,8 +126,8 @@ def _fit_paper(paper: Paper, also_in: Sequence[str], visible_budget: int, raw_bu
 
 def _topic_names(digest: Digest, limit: int = _MAX_TOPIC_LIST) -> str:
     """The digest's topic names (plain text), each and all clipped."""
-    names = [_clip(_one_line(section.topic.name), _MAX_TOPIC_NAME) for section in digest.topics]
-    return _clip(", ".join(name for name in names if name), limit)
+    names = [clip(one_line(section.topic.name), _MAX_TOPIC_NAME) for section in digest.topics]
+    return clip(", ".join(name for name in names if name), limit)
 
 
 def _part_suffix(part: int, total: int) -> str:
@@ -245,7 +158,7 @@ def _next_header(digest: Digest, part: int, total: int) -> str:
 
 def _section_line(name: str, count: int, notes: Sequence[str], *, continued: bool = False) -> str:
     """A topic's bold section line with its paper count (and notes on papers shown elsewhere)."""
-    title = escape_html(_clip(_one_line(name), _MAX_TOPIC_NAME))
+    title = escape_html(clip(one_line(name), _MAX_TOPIC_NAME))
     if continued:
         return f"<b>▍{title}</b> (continued)"
     papers = "paper" if count == 1 else "papers"
@@ -256,37 +169,43 @@ def _section_line(name: str, count: int, notes: Sequence[str], *, continued: boo
 # -- the digest -----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Draft:
-    """A message being filled: its blocks (the first is the header) and the papers it carries."""
+@dataclass(frozen=True)
+class TelegramStyle:
+    """Telegram's style for the shared packer: HTML blocks joined by a blank line, in one text budget.
 
-    blocks: list[str]
-    paper_ids: list[str]
-    visible: int
-    raw: int
+    A size is (visible UTF-16 units, raw characters); each block's includes the separator before it.
+    """
 
-    @classmethod
-    def start(cls, header: str) -> _Draft:
-        """A message holding only its header."""
-        return cls([header], [], _visible_length(header), len(header))
+    announced_label: str = "new papers"
+    budget: Size = (MAX_MESSAGE_LENGTH, MAX_RAW_LENGTH)
 
-    def room(self) -> tuple[int, int]:
-        """Visible and raw characters still free for one more block (separator included)."""
-        sep = len(_SEPARATOR)
-        return MAX_MESSAGE_LENGTH - self.visible - sep, MAX_RAW_LENGTH - self.raw - sep
+    def header_size(self, header: str) -> Size:
+        """A header's visible and raw length."""
+        return _visible_length(header), len(header)
 
-    def fits(self, html: str) -> bool:
-        """Whether one more block fits."""
-        visible, raw = self.room()
-        return _fits(html, visible, raw)
+    def block_size(self, block: str) -> Size:
+        """A block's visible and raw length, with the separator that precedes it."""
+        return _visible_length(block) + len(_SEPARATOR), len(block) + len(_SEPARATOR)
 
-    def add(self, html: str, paper_id: str | None = None) -> None:
-        """Append a block (it must fit)."""
-        self.blocks.append(html)
-        self.visible += len(_SEPARATOR) + _visible_length(html)
-        self.raw += len(_SEPARATOR) + len(html)
-        if paper_id is not None:
-            self.paper_ids.append(paper_id)
+    def first_header(self, digest: Digest, *, inline: int, part: int, total: int) -> str:
+        """Date, how many matched of how many, the topics."""
+        return _first_header(digest, self.announced_label, inline, part, total)
+
+    def next_header(self, digest: Digest, *, part: int, total: int) -> str:
+        """The italic header of later messages."""
+        return _next_header(digest, part, total)
+
+    def section_block(self, name: str, count: int, notes: Sequence[str], *, continued: bool) -> str:
+        """A topic's bold section line."""
+        return _section_line(name, count, notes, continued=continued)
+
+    def paper_block(self, paper: Paper, text: PaperText) -> str:
+        """One paper's HTML."""
+        return _paper_html(paper, text)
+
+    def bare_paper_block(self, paper: Paper) -> str:
+        """The paper's linked id alone."""
+        return _bare_paper_html(paper)
 
 
 def render_empty_day(digest: Digest, *, announced_label: str = "new papers") -> TelegramMessage:
@@ -313,72 +232,14 @@ def render_digest(
     """
     if max_inline_papers < 0:
         raise ValueError("max_inline_papers must be >= 0")
-    papers = digest.papers
-    if not papers:
+    if not digest.papers:
         return [render_empty_day(digest, announced_label=announced_label)], False
-    inline_ids = {paper.arxiv_id for paper in papers[:max_inline_papers]}
-    needs_file = len(papers) > max_inline_papers
-    topics_of: dict[str, list[str]] = {}
-    for section in digest.topics:
-        for paper in section.papers:
-            names = topics_of.setdefault(paper.arxiv_id, [])
-            if section.topic.name not in names:
-                names.append(section.topic.name)
-    several_topics = len(digest.topics) > 1
-    # Headers are laid out at the widest part numbers, then rewritten with the real ones.
-    widest = 10 ** len(str(len(inline_ids) + len(digest.topics) + 1)) - 1
-    inline = min(max_inline_papers, len(papers))
-
-    drafts = [_Draft.start(_first_header(digest, announced_label, inline, widest, widest))]
-    placed: set[str] = set()
-    for section in digest.topics:
-        # Papers shown in an earlier section, or only in the file, are counted but not repeated.
-        fresh = [p for p in section.papers if p.arxiv_id in inline_ids and p.arxiv_id not in placed]
-        above = sum(1 for p in section.papers if p.arxiv_id in placed)
-        in_file = sum(1 for p in section.papers if p.arxiv_id not in inline_ids)
-        notes = ([f"{above} listed above"] if above else []) + ([f"{in_file} in the file"] if in_file else [])
-        section_line = _section_line(section.topic.name, len(section.papers), notes) if several_topics else ""
-        if several_topics and not fresh:
-            if not drafts[-1].fits(section_line):
-                drafts.append(_Draft.start(_next_header(digest, widest, widest)))
-            drafts[-1].add(section_line)
-            continue
-        pending_line = section_line  # goes into the message that gets the section's first paper
-        for paper in fresh:
-            if paper.arxiv_id in placed:  # listed twice in one topic
-                continue
-            placed.add(paper.arxiv_id)
-            also_in = [name for name in topics_of[paper.arxiv_id] if name != section.topic.name]
-            block = _paper_html(paper, _paper_text(paper, also_in))
-            with_line = f"{pending_line}{_SEPARATOR}{block}" if pending_line else block
-            if not drafts[-1].fits(with_line) and len(drafts[-1].blocks) > 1:
-                drafts.append(_Draft.start(_next_header(digest, widest, widest)))
-                if several_topics and not pending_line:
-                    pending_line = _section_line(section.topic.name, 0, (), continued=True)
-                with_line = f"{pending_line}{_SEPARATOR}{block}" if pending_line else block
-            if not drafts[-1].fits(with_line):
-                # Too long even for a message of its own: shorten it to what this message has left.
-                visible, raw = drafts[-1].room()
-                if pending_line:
-                    visible -= _visible_length(pending_line) + len(_SEPARATOR)
-                    raw -= len(pending_line) + len(_SEPARATOR)
-                block = _fit_paper(paper, also_in, visible, raw)
-            if pending_line:
-                drafts[-1].add(pending_line)
-                pending_line = ""
-            drafts[-1].add(block, paper.arxiv_id)
-
-    total = len(drafts)
-    messages = []
-    for part, draft in enumerate(drafts, start=1):
-        header = (
-            _first_header(digest, announced_label, inline, part, total)
-            if part == 1
-            else _next_header(digest, part, total)
-        )
-        text = _SEPARATOR.join([header, *draft.blocks[1:]])
-        messages.append(TelegramMessage(text=text, paper_ids=tuple(draft.paper_ids)))
-    return messages, needs_file
+    packed = pack_digest(digest, TelegramStyle(announced_label), max_inline_papers=max_inline_papers)
+    messages = [
+        TelegramMessage(text=_SEPARATOR.join([part.header, *part.blocks]), paper_ids=part.paper_ids)
+        for part in packed.parts
+    ]
+    return messages, packed.needs_file
 
 
 # -- the companion file ---------------------------------------------------------------------------
@@ -386,7 +247,7 @@ def render_digest(
 
 def digest_file_name(digest: Digest) -> str:
     """The Markdown file's name, e.g. `arxiv-digest-2025-11-12.md`."""
-    return f"arxiv-digest-{digest.date.isoformat()}.md"
+    return digest_packing.digest_file_name(digest.date)
 
 
 def render_file_caption(digest: Digest) -> str:
