@@ -18,7 +18,7 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,7 @@ from adapters.telegram_format import (
     render_plain_text,
     telegram_length,
 )
+from bot.chats import ChatRegistry
 from bot.commands import ADMIN_ONLY_MESSAGE, COMMANDS, CommandReply, CommandRequest, CommandService
 from bot.delivery import (
     AdapterStartupError,
@@ -71,7 +72,9 @@ from bot.delivery import (
     TemporaryDeliveryError,
 )
 from bot.models import Channel, Digest
+from bot.platforms import AdapterServices
 from bot.ports import Store
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -476,6 +479,23 @@ def _is_gone(error: BadRequest) -> bool:
     return any(phrase in text for phrase in _GONE_PHRASES)
 
 
+def from_settings(
+    settings: Settings, services: AdapterServices, options: Mapping[str, Any]
+) -> TelegramAdapter | None:
+    """The Telegram adapter when TELEGRAM_BOT_TOKEN is set (`options`: test hooks such as poll_timeout)."""
+    if settings.telegram_bot_token is None:
+        return None
+    return TelegramAdapter(
+        settings.telegram_bot_token.get_secret_value(),
+        services.store,
+        services.commands,
+        api_url=settings.telegram_api_url,
+        admin_user_ids=settings.admin_ids(PLATFORM),
+        chats=services.chats,
+        **options,
+    )
+
+
 class TelegramAdapter:
     """The Telegram side of the bot: a `ChatAdapter` for deliveries plus the command handlers."""
 
@@ -488,15 +508,17 @@ class TelegramAdapter:
         commands: CommandService,
         *,
         api_url: str = "https://api.telegram.org",
-        admin_user_ids: Sequence[int] = (),
+        admin_user_ids: Collection[int] = (),
         rate_limits: RateLimits | None = None,
         poll_timeout: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
+        chats: ChatRegistry | None = None,
     ) -> None:
         _opt_into_timedelta()
         _guard_logs(token)
         self._store = store
         self._commands = commands
+        self._chats = chats or ChatRegistry(store)
         self._admin_user_ids = frozenset(admin_user_ids)
         self._poll_timeout = poll_timeout
         self._monotonic = monotonic
@@ -789,8 +811,7 @@ class TelegramAdapter:
         message = update.effective_message
         if message is None or message.migrate_to_chat_id is None:
             return
-        await self._store.move_channel(PLATFORM, str(message.chat.id), str(message.migrate_to_chat_id))
-        log.info("Telegram chat %s moved to %s", message.chat.id, message.migrate_to_chat_id)
+        await self._chats.chat_moved(PLATFORM, str(message.chat.id), str(message.migrate_to_chat_id))
 
     async def _on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The bot was removed from a chat: stop delivering there."""
@@ -798,10 +819,7 @@ class TelegramAdapter:
         if change is None:
             return
         if change.new_chat_member.status in (ChatMember.LEFT, ChatMember.BANNED):
-            channel = await self._store.get_channel(PLATFORM, str(change.chat.id))
-            if channel is not None and channel.active and channel.id is not None:
-                await self._store.set_channel_active(channel.id, False)
-                log.info("removed from Telegram chat %s; its daily digest is off", change.chat.id)
+            await self._chats.chat_gone(PLATFORM, str(change.chat.id), "the bot was removed from the chat")
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log a handler's error (never with a token) and keep running."""

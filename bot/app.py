@@ -10,19 +10,19 @@ import contextlib
 import logging
 import signal
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from bot.chats import ChatRegistry
 from bot.commands import CommandService
 from bot.delivery import AdapterStartupError, ChatAdapter, Clock, DeliveryService, utc_now
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.models import Announcement
+from bot.platforms import AdapterServices
 from bot.settings import Settings
 from bot.sources import ArxivSource
 from storage.sqlite_store import open_store
-
-if TYPE_CHECKING:
-    from adapters.telegram_adapter import RateLimits
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,22 @@ NO_ADAPTER_MESSAGE = (
     "arxiv-digest: no chat adapter to run: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN "
     "(or try `arxiv-digest preview -k WORDS`, which needs no token)"
 )
-DISCORD_MISSING_MESSAGE = (
-    "arxiv-digest: DISCORD_BOT_TOKEN is set, but this version has no Discord adapter yet; "
-    "set TELEGRAM_BOT_TOKEN to run the Telegram bot"
-)
+
+#: Builds a platform's adapter from the settings, or returns None when its token is not set.
+#: `options` are test hooks (poll timeouts, rate limits), keyed by the adapter's own parameter names.
+AdapterFactory = Callable[[Settings, AdapterServices, Mapping[str, Any]], ChatAdapter | None]
+
+
+def adapter_factories() -> dict[str, AdapterFactory]:
+    """Every platform this build knows, by name: a new platform is one line here.
+
+    Imported on first use, so one-shot CLI commands never load the chat libraries.
+    """
+    from adapters import telegram_adapter
+
+    return {
+        telegram_adapter.PLATFORM: telegram_adapter.from_settings,
+    }
 
 
 class StartupError(Exception):
@@ -46,8 +58,7 @@ async def serve(
     *,
     clock: Clock = utc_now,
     delivery_tick: float = 30.0,
-    telegram_poll_timeout: float = 30.0,
-    telegram_rate_limits: RateLimits | None = None,
+    adapter_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Run ingest, delivery and every adapter with a token until `stop` is set.
 
@@ -55,12 +66,10 @@ async def serve(
     delivery finish first (a delivery round starts no new chat once stopping), and only then do the
     adapters stop, so no message is cut off halfway and no send waits on a stopped adapter.
     """
-    from adapters.telegram_adapter import TelegramAdapter
-
-    if settings.telegram_bot_token is None:
-        raise StartupError(DISCORD_MISSING_MESSAGE if settings.discord_bot_token else NO_ADAPTER_MESSAGE)
-    if settings.discord_bot_token is not None:
-        log.warning("DISCORD_BOT_TOKEN is set, but this version has no Discord adapter yet; ignoring it")
+    factories = adapter_factories()
+    options = adapter_options or {}
+    if not any((settings.telegram_bot_token, settings.discord_bot_token)):
+        raise StartupError(NO_ADAPTER_MESSAGE)
 
     store = await open_store(settings.database_path)
     source = ArxivSource(
@@ -81,43 +90,51 @@ async def serve(
         log.info("announcement %s stored: %d papers", announcement.date, len(announcement.papers))
         wake.set()
 
-    commands = CommandService(store, settings.default_categories, clock=clock, on_change=schedule_changed)
-    telegram = TelegramAdapter(
-        settings.telegram_bot_token.get_secret_value(),
-        store,
-        commands,
-        api_url=settings.telegram_api_url,
-        admin_user_ids=settings.admin_user_ids,
-        rate_limits=telegram_rate_limits,
-        poll_timeout=telegram_poll_timeout,
-    )
-    adapters: dict[str, ChatAdapter] = {telegram.platform: telegram}
-    delivery = DeliveryService(
-        store, adapters, settings.default_categories, clock=clock, retention_days=settings.retention_days
-    )
-    ingest = IngestService(
-        store,
-        source,
-        settings.default_categories,
-        clock=clock,
-        recovery_days=settings.recovery_days,
-        retention_days=settings.retention_days,
-    )
-    adapters_stop = asyncio.Event()
-
-    async def run_core() -> None:
-        """Ingest and delivery until `stop`; then let the adapters stop."""
-        try:
-            async with asyncio.TaskGroup() as core:
-                core.create_task(ingest.run(stop, settings.arxiv_poll_interval, on_new=announcement_stored))
-                core.create_task(delivery.run(stop, wake, tick=delivery_tick))
-        finally:
-            adapters_stop.set()
-
     try:
+        commands = CommandService(store, settings.default_categories, clock=clock, on_change=schedule_changed)
+        chats = ChatRegistry(store, on_change=schedule_changed)
+        services = AdapterServices(store=store, commands=commands, chats=chats)
+        adapters: dict[str, ChatAdapter] = {}
+        for name, factory in factories.items():
+            adapter = factory(settings, services, options.get(name, {}))
+            if adapter is not None:
+                adapters[adapter.platform] = adapter
+        if not adapters:
+            raise StartupError(NO_ADAPTER_MESSAGE)
+        log.info("starting the %s adapter(s)", ", ".join(adapters))
+        delivery = DeliveryService(
+            store,
+            adapters,
+            settings.default_categories,
+            clock=clock,
+            retention_days=settings.retention_days,
+            chats=chats,
+        )
+        ingest = IngestService(
+            store,
+            source,
+            settings.default_categories,
+            clock=clock,
+            recovery_days=settings.recovery_days,
+            retention_days=settings.retention_days,
+        )
+        adapters_stop = asyncio.Event()
+
+        async def run_core() -> None:
+            """Ingest and delivery until `stop`; then let the adapters stop."""
+            try:
+                async with asyncio.TaskGroup() as core:
+                    core.create_task(
+                        ingest.run(stop, settings.arxiv_poll_interval, on_new=announcement_stored)
+                    )
+                    core.create_task(delivery.run(stop, wake, tick=delivery_tick))
+            finally:
+                adapters_stop.set()
+
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(telegram.run(adapters_stop))
-            tasks.create_task(run_core())
+            for adapter in adapters.values():
+                tasks.create_task(adapter.run(adapters_stop), name=f"{adapter.platform} adapter")
+            tasks.create_task(run_core(), name="ingest and delivery")
     finally:
         await source.aclose()
         await store.close()

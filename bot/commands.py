@@ -15,20 +15,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import json
 import logging
 import re
 import zoneinfo
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Protocol
 
 from bot.categories import UnknownCategoryError
-from bot.delivery import Clock, last_delivery_key, utc_now
+from bot.delivery import Clock, utc_now
 from bot.digests import announced_count, build_digest, effective_categories
-from bot.ingest import LAST_CHECK_KEY, NO_ANNOUNCEMENT_KEY
+from bot.ingest import NO_ANNOUNCEMENT_KEY
 from bot.matching import Matcher, QuerySyntaxError, validate_topic
-from bot.models import Channel, Digest, Topic
+from bot.models import Channel, DeliveryResult, Digest, FeedCheck, Topic
 from bot.ports import Store
 from bot.schedule import (
     ARXIV_TZ,
@@ -81,6 +80,68 @@ _NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 @dataclass(frozen=True, slots=True)
+class CommandExample:
+    """One example of a command, in both shapes chat platforms take commands.
+
+    `args` is what follows the command in a text command (`/keywords add diffusion`); `action` and
+    `options` are the same as a slash command's sub-command and named options
+    (`/keywords add words: diffusion`).
+    """
+
+    args: str = ""
+    action: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CommandInfo:
+    """A command for menus and /help, written once for every platform."""
+
+    name: str
+    description: str
+    admin_only: bool
+    examples: tuple[CommandExample, ...] = (CommandExample(),)
+
+
+class CommandSyntax(Protocol):
+    """How one platform writes commands, for /help and the usage hints in replies."""
+
+    def offers(self, info: CommandInfo) -> bool:
+        """Whether the platform has this command at all."""
+
+    def example(self, info: CommandInfo, example: CommandExample) -> str:
+        """The example as a user types it on this platform."""
+
+    @property
+    def extra_help(self) -> tuple[str, ...]:
+        """Platform-specific closing lines of /help (topics by name, config import)."""
+
+
+class TextCommandSyntax:
+    """Commands typed as text: `/name arguments` (Telegram, and any chat without slash options)."""
+
+    def offers(self, info: CommandInfo) -> bool:
+        """Every command exists as text."""
+        return True
+
+    def example(self, info: CommandInfo, example: CommandExample) -> str:
+        """`/keywords add diffusion, =GAN`."""
+        return f"/{info.name} {example.args}".rstrip()
+
+    @property
+    def extra_help(self) -> tuple[str, ...]:
+        """Topics by name and the config import, as text commands write them."""
+        return (
+            "Several topics: /keywords, /exclude and /categories change one of them when you start",
+            "with its name: /keywords Robots: add humanoid · /categories Robots: cs.RO",
+            "Send an awesome-daily-AI-arxiv config.yml (captioned /topics in groups) to import its topics.",
+        )
+
+
+TEXT_SYNTAX = TextCommandSyntax()
+
+
+@dataclass(frozen=True, slots=True)
 class CommandRequest:
     """One command as an adapter received it."""
 
@@ -90,6 +151,8 @@ class CommandRequest:
     args: str = ""
     user_id: str | None = None
     is_admin: bool = False  # may change this chat's settings
+    server_id: str | None = None  # the server (Discord guild) of the chat, if the platform has them
+    syntax: CommandSyntax = TEXT_SYNTAX
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,58 +164,80 @@ class CommandReply:
     ok: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class CommandInfo:
-    """A command for menus and /help."""
-
-    name: str
-    description: str
-    usage: str
-    admin_only: bool
+def _example(args: str, action: str | None = None, **options: str) -> CommandExample:
+    """A CommandExample, options in the order given."""
+    return CommandExample(args=args, action=action, options=tuple(options.items()))
 
 
 COMMANDS: tuple[CommandInfo, ...] = (
-    CommandInfo("start", "what this bot does, and this chat's settings", "/start", False),
-    CommandInfo("help", "every command, with examples", "/help", False),
+    CommandInfo("start", "what this bot does, and this chat's settings", False),
+    CommandInfo("help", "every command, with examples", False),
     CommandInfo(
         "subscribe",
         "add keywords and turn the daily digest on",
-        "/subscribe VLM, vision language model",
         True,
+        (_example("VLM, vision language model", keywords="VLM, vision language model"),),
     ),
-    CommandInfo("unsubscribe", "turn the daily digest off (filters are kept)", "/unsubscribe", True),
+    CommandInfo("unsubscribe", "turn the daily digest off (filters are kept)", True),
     CommandInfo(
-        "keywords", "show or change keywords", "/keywords add diffusion, =GAN  ·  /keywords remove GAN", True
+        "keywords",
+        "show or change keywords",
+        True,
+        (
+            _example("add diffusion, =GAN", "add", words="diffusion, =GAN"),
+            _example("remove GAN", "remove", words="GAN"),
+        ),
     ),
     CommandInfo(
-        "exclude", "show or change excluded words", "/exclude add survey  ·  /exclude remove survey", True
+        "exclude",
+        "show or change excluded words",
+        True,
+        (_example("add survey", "add", words="survey"), _example("remove survey", "remove", words="survey")),
     ),
     CommandInfo(
-        "categories", "show or set arXiv categories", "/categories cs.CV cs.CL  ·  /categories default", True
+        "categories",
+        "show or set arXiv categories",
+        True,
+        (_example("cs.CV cs.CL", codes="cs.CV cs.CL"), _example("default", codes="default")),
     ),
     CommandInfo(
         "time",
         "when the daily digest comes",
-        "/time 08:00 Europe/Berlin  ·  /time 07:30  ·  /time asap",
         True,
+        (
+            _example("08:00 Europe/Berlin", time="08:00", timezone="Europe/Berlin"),
+            _example("07:30", time="07:30"),
+            _example("asap", time="asap"),
+        ),
     ),
     CommandInfo(
         "topics",
         "several named topics, each a section",
-        "/topics add Robots: embodied, =VLA  ·  /topics remove Robots",
         True,
+        (
+            _example("add Robots: embodied, =VLA", "add", name="Robots", keywords="embodied, =VLA"),
+            _example("remove Robots", "remove", name="Robots"),
+        ),
     ),
     CommandInfo(
         "settings",
         "papers per digest before a file, empty-day notice",
-        "/settings max 50  ·  /settings empty off",
         True,
+        (_example("max 50", max="50"), _example("empty off", empty="off")),
     ),
     CommandInfo(
-        "digest", "today's digest now (or for given keywords)", "/digest  ·  /digest diffusion, GAN", False
+        "digest",
+        "today's digest now (or for given keywords)",
+        False,
+        (_example(""), _example("diffusion, GAN", keywords="diffusion, GAN")),
     ),
-    CommandInfo("preview", "how many papers keywords matched this week", "/preview =VLM, MLLM", False),
-    CommandInfo("status", "last announcement, filters, next delivery", "/status", False),
+    CommandInfo(
+        "preview",
+        "how many papers keywords matched this week",
+        False,
+        (_example("=VLM, MLLM", keywords="=VLM, MLLM"),),
+    ),
+    CommandInfo("status", "last announcement, filters, next delivery", False),
 )
 _BY_NAME = {info.name: info for info in COMMANDS}
 
@@ -329,6 +414,23 @@ class CommandService:
         # Commands that change a chat read it, change it and write it back; one at a time, so two
         # quick edits (two admins, or a double tap) never undo each other.
         self._write_lock = asyncio.Lock()
+        self._handlers: dict[str, Callable[[CommandRequest], Awaitable[CommandReply]]] = {
+            "start": self._cmd_start,
+            "help": self._cmd_help,
+            "subscribe": self._cmd_subscribe,
+            "unsubscribe": self._cmd_unsubscribe,
+            "keywords": self._cmd_keywords,
+            "exclude": self._cmd_exclude,
+            "categories": self._cmd_categories,
+            "time": self._cmd_time,
+            "topics": self._cmd_topics,
+            "settings": self._cmd_settings,
+            "digest": self._cmd_digest,
+            "preview": self._cmd_preview,
+            "status": self._cmd_status,
+        }
+        missing = {info.name for info in COMMANDS} ^ set(self._handlers)
+        assert not missing, f"commands without a handler (or handlers without a command): {missing}"
 
     async def handle(self, request: CommandRequest) -> CommandReply:
         """Run one command; user mistakes come back as a one-line reply, never as an exception."""
@@ -341,7 +443,7 @@ class CommandService:
         if len(request.args) > MAX_ARGS_CHARS:
             return CommandReply("That is far too long for me; please send something shorter.", ok=False)
         request = replace(request, command=name, args=_clean(request.args).strip())
-        handler: Callable[[CommandRequest], Awaitable[CommandReply]] = getattr(self, f"_cmd_{name}")
+        handler = self._handlers[name]
         return await self._guarded(request, handler(request), writes=info.admin_only or name == "start")
 
     async def import_config(self, request: CommandRequest, data: bytes) -> CommandReply:
@@ -367,9 +469,13 @@ class CommandService:
 
     # -- helpers --------------------------------------------------------------------------------
     async def _channel(self, request: CommandRequest) -> Channel:
-        """The chat's stored channel, or a fresh unsaved one."""
+        """The chat's stored channel, or a fresh unsaved one (knowing its server, when it has one)."""
         channel = await self._store.get_channel(request.platform, request.chat_id)
-        return channel or Channel(platform=request.platform, chat_id=request.chat_id)
+        if channel is None:
+            return Channel(platform=request.platform, chat_id=request.chat_id, server_id=request.server_id)
+        if channel.server_id is None and request.server_id is not None:
+            return replace(channel, server_id=request.server_id)
+        return channel
 
     async def _save(self, channel: Channel, *, before: Channel | None = None) -> Channel:
         """Check the chat's limits, store the changed channel and tell the scheduler.
@@ -452,31 +558,19 @@ class CommandService:
         dates = await self._store.announcement_dates(dt.date.min)
         return dates[-1] if dates else None
 
-    async def _last_check(self) -> dict[str, Any] | None:
-        """The ingest service's record of its last feed check, if readable."""
-        raw = await self._store.get_state(LAST_CHECK_KEY)
-        if not raw:
-            return None
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            log.warning("unreadable %s state", LAST_CHECK_KEY)
-            return None
-        return value if isinstance(value, dict) else None
+    async def _last_check(self) -> FeedCheck | None:
+        """The ingest service's record of its last feed check."""
+        return await self._store.last_feed_check()
 
-    async def _no_announcement_reason(self, day: dt.date, check: dict[str, Any] | None) -> str | None:
+    async def _no_announcement_reason(self, day: dt.date, check: FeedCheck | None) -> str | None:
         """Why arXiv has (or will have) no announcement dated `day`, when that is known."""
         if day.weekday() >= 5:
             return "arXiv announces nothing on Saturdays and Sundays"
         reason = await self._store.get_state(NO_ANNOUNCEMENT_KEY + day.isoformat())
         if reason:
             return _clip(reason, 200)
-        if (
-            check is not None
-            and check.get("outcome") == "no_announcement"
-            and check.get("date") == day.isoformat()
-        ):
-            return _clip(str(check.get("message") or "the feed is empty"), 200)
+        if check is not None and check.outcome == "no_announcement" and check.date == day:
+            return _clip(check.message or "the feed is empty", 200)
         return None
 
     async def _next_digest_line(self, channel: Channel, latest: dt.date | None) -> str:
@@ -506,34 +600,18 @@ class CommandService:
             return f"Next digest: as soon as the announcement of {_day(date)} is out (from {at})."
         return f"Next digest: {at}, with the announcement of {_day(date)}."
 
-    def _last_delivery_line(self, raw: str, channel: Channel) -> str | None:
+    def _last_delivery_line(self, last: DeliveryResult, channel: Channel) -> str:
         """The result of the chat's last delivery, in words."""
-        try:
-            last = json.loads(raw)
-            date, result, papers, at = (
-                str(last["date"]),
-                str(last["result"]),
-                int(last["papers"]),
-                str(last["at"]),
-            )
-        except (ValueError, KeyError, TypeError, OverflowError):
-            log.warning("unreadable delivery state for channel %s", channel.id)
-            return None
-        try:
-            when = dt.datetime.fromisoformat(at)
-            when = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(_zone(channel))
-            at = f"{when:%a} {when:%Y-%m-%d %H:%M} {channel.timezone}"
-        except (ValueError, OverflowError):
-            at = _clip(at, 40)
-        date = _clip(date, 20)
+        when = last.delivered_at.astimezone(_zone(channel))
+        at = f"{when:%a} {when:%Y-%m-%d %H:%M} {channel.timezone}"
         outcomes = {
-            "ok": f"{_plural(papers, 'paper')} sent",
+            "ok": f"{_plural(last.papers, 'paper')} sent",
             "empty": "no paper matched",
             "failed": "could not be sent; I'll try again",
             "gone": "I could not reach this chat, so the daily digest was turned off",
         }
-        outcome = outcomes.get(result, _clip(result, 40))
-        return f"Last digest: the announcement of {date}, {outcome} ({at})."
+        outcome = outcomes.get(last.result, _clip(last.result, 40))
+        return f"Last digest: the announcement of {last.announcement_date.isoformat()}, {outcome} ({at})."
 
     # -- commands -------------------------------------------------------------------------------
     async def _cmd_start(self, request: CommandRequest) -> CommandReply:
@@ -552,18 +630,20 @@ class CommandService:
 
     async def _cmd_help(self, request: CommandRequest) -> CommandReply:
         """Every command with an example."""
+        syntax = request.syntax
         lines = ["Commands (⚙ = only chat admins, in groups):"]
         for info in COMMANDS:
+            if not syntax.offers(info):
+                continue
             lines.append(f"/{info.name} — {info.description}{' ⚙' if info.admin_only else ''}")
-            lines.append(f"    e.g. {info.usage}")
+            examples = "  ·  ".join(syntax.example(info, example) for example in info.examples)
+            lines.append(f"    e.g. {examples}")
         lines += [
             "",
             "Keywords match anywhere in title or abstract, any case (VLM also matches LVLMs).",
             "Precise forms: =VLM whole word · ti:word title · abs:word abstract · au:Name author ·",
             'cat:cs.CV category · "exact, phrase" · AND OR NOT ( ) — e.g. ti:=VLM AND NOT survey',
-            "Several topics: /keywords, /exclude and /categories change one of them when you start",
-            "with its name: /keywords Robots: add humanoid · /categories Robots: cs.RO",
-            "Send an awesome-daily-AI-arxiv config.yml (captioned /topics in groups) to import its topics.",
+            *syntax.extra_help,
         ]
         return CommandReply("\n".join(lines))
 
@@ -927,8 +1007,8 @@ class CommandService:
             reason = await self._no_announcement_reason(today, check)
             if reason is not None:
                 lines.append(f"No announcement today ({_day(today)}): {reason}, so nothing was sent today.")
-            elif check is not None and check.get("outcome") == "error":
-                message = _clip(str(check.get("message") or "unknown error"), 200)
+            elif check is not None and check.outcome == "error":
+                message = _clip(check.message or "unknown error", 200)
                 lines.append(f"Today's announcement is not in yet: the last arXiv check failed ({message}).")
             else:
                 lines.append(f"Today's announcement ({_day(today)}) is not in yet; I check arXiv regularly.")
@@ -939,8 +1019,7 @@ class CommandService:
             else:
                 lines.append("No keywords, so nothing is sent: /subscribe WORDS.")
         if channel.id is not None:
-            raw = await self._store.get_state(last_delivery_key(channel.id))
-            line = self._last_delivery_line(raw, channel) if raw else None
-            if line is not None:
-                lines.append(line)
+            last = await self._store.last_delivery_result(channel.id)
+            if last is not None:
+                lines.append(self._last_delivery_line(last, channel))
         return CommandReply("\n".join(lines))

@@ -11,16 +11,40 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
+from bot.chats import ChatRegistry
 from bot.digests import build_digests
-from bot.models import Announcement, Channel, Digest, TopicDigest
+from bot.models import Announcement, Channel, DeliveryResult, Digest, TopicDigest
+from bot.platforms import (
+    AdapterStartupError,
+    ChatAdapter,
+    ChatGoneError,
+    ChatMovedError,
+    DeliveryError,
+    OutgoingMessage,
+    TemporaryDeliveryError,
+)
 from bot.ports import Store
 from bot.schedule import due_at
+
+# The port's names, for the modules and tests that know them from here.
+__all__ = [
+    "AdapterStartupError",
+    "ChannelOutcome",
+    "ChatAdapter",
+    "ChatGoneError",
+    "ChatMovedError",
+    "Clock",
+    "DeliveryError",
+    "DeliveryReport",
+    "DeliveryService",
+    "OutgoingMessage",
+    "TemporaryDeliveryError",
+    "utc_now",
+]
 
 log = logging.getLogger(__name__)
 
@@ -31,59 +55,6 @@ Sleep = Callable[[float], Awaitable[None]]
 def utc_now() -> dt.datetime:
     """The current time, UTC-aware."""
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class OutgoingMessage:
-    """One platform message, already formatted, and the papers whose delivery it completes."""
-
-    text: str
-    paper_ids: tuple[str, ...] = ()
-    document_name: str | None = None  # set: send `document` as a file, with `text` as its caption
-    document: bytes | None = None
-
-
-class DeliveryError(Exception):
-    """A message could not be delivered."""
-
-
-class ChatGoneError(DeliveryError):
-    """The chat is gone for the bot (blocked, kicked, deleted): stop delivering there."""
-
-
-class ChatMovedError(DeliveryError):
-    """The chat has a new id (a Telegram group became a supergroup)."""
-
-    def __init__(self, new_chat_id: str) -> None:
-        super().__init__(f"chat moved to {new_chat_id}")
-        self.new_chat_id = new_chat_id
-
-
-class TemporaryDeliveryError(DeliveryError):
-    """Worth trying again later (network trouble, 5xx, rate limit); `retry_after` if the platform said."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class AdapterStartupError(Exception):
-    """An adapter cannot start (e.g. its token is rejected); the message says why in one line."""
-
-
-class ChatAdapter(Protocol):
-    """What the core needs from a chat platform to deliver digests."""
-
-    platform: str
-
-    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
-        """The messages that carry this digest to this channel, every paper in exactly one of them."""
-
-    def render_empty_day(self, digest: Digest, channel: Channel) -> OutgoingMessage:
-        """The short line for an announcement day with no match."""
-
-    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
-        """Send one message; raises ChatGoneError, ChatMovedError or TemporaryDeliveryError."""
 
 
 @dataclass(slots=True)
@@ -120,11 +91,6 @@ def _leaving_out(digest: Digest, delivered: set[str]) -> Digest:
     return replace(digest, topics=sections)
 
 
-def last_delivery_key(channel_id: int) -> str:
-    """The state key under which a channel's last delivery result is kept (for /status)."""
-    return f"delivery:last:{channel_id}"
-
-
 class DeliveryService:
     """Finds due digests and delivers them through the adapters, exactly once per channel and paper."""
 
@@ -139,8 +105,10 @@ class DeliveryService:
         concurrency: int = 64,
         max_attempts: int = 5,
         retention_days: int = 14,
+        chats: ChatRegistry | None = None,
     ) -> None:
         self._store = store
+        self._chats = chats or ChatRegistry(store)
         self._adapters = dict(adapters)
         self._default_categories = tuple(default_categories)
         self._clock = clock
@@ -267,15 +235,7 @@ class DeliveryService:
                     channel = await self._send_with_ledger(adapter, channel, digest.date, message, outcome)
         except ChatGoneError as error:
             outcome.result = "gone"
-            log.warning(
-                "%s chat %s is gone (%s); its daily digest is turned off",
-                channel.platform,
-                channel.chat_id,
-                error,
-            )
-            assert channel.id is not None
-            await self._store.set_channel_active(channel.id, False)
-            channel = replace(channel, active=False)
+            channel = await self._chats.channel_gone(channel, str(error))
         except DeliveryError as error:
             outcome.result = "failed"
             log.warning("delivery to %s chat %s failed: %s", channel.platform, channel.chat_id, error)
@@ -285,16 +245,14 @@ class DeliveryService:
             channel = replace(channel, last_digest_date=digest.date)
         outcome.channel = channel
         assert channel.id is not None
-        await self._store.set_state(
-            last_delivery_key(channel.id),
-            json.dumps(
-                {
-                    "at": self._clock().isoformat(timespec="seconds"),
-                    "date": digest.date.isoformat(),
-                    "result": outcome.result,
-                    "papers": outcome.papers_sent,
-                }
-            ),
+        await self._store.record_delivery_result(
+            DeliveryResult(
+                channel_id=channel.id,
+                delivered_at=self._clock(),
+                announcement_date=digest.date,
+                result=outcome.result,
+                papers=outcome.papers_sent,
+            )
         )
         return outcome
 
@@ -332,10 +290,7 @@ class DeliveryService:
             try:
                 await adapter.send(channel, message)
             except ChatMovedError as moved:
-                log.info("%s chat %s moved to %s", channel.platform, channel.chat_id, moved.new_chat_id)
-                relocated = await self._store.move_channel(
-                    channel.platform, channel.chat_id, moved.new_chat_id
-                )
+                relocated = await self._chats.chat_moved(channel.platform, channel.chat_id, moved.new_chat_id)
                 channel = relocated or replace(channel, chat_id=moved.new_chat_id)
                 continue
             except TemporaryDeliveryError as error:

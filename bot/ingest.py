@@ -3,7 +3,7 @@
 The service fetches one feed for every category anyone watches (the defaults plus the categories
 the topics of active channels name), stores a complete announcement once per date (adding the
 papers of a category a chat subscribed to after it was stored), and records the outcome of every
-check under the state key `ingest:last_check` (JSON) for /status. Trouble with arXiv never raises
+check as a typed `FeedCheck` record for /status. Trouble with arXiv never raises
 out of it: it becomes an "error" outcome with a one-line message, and the next poll tries again.
 Store errors do propagate (a disk problem should be seen), except in `run`, which logs them and
 keeps going.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -22,14 +21,13 @@ from typing import Literal
 
 from bot.categories import normalise_category
 from bot.feeds import ArxivError, NoAnnouncement
-from bot.models import Announcement
+from bot.models import Announcement, FeedCheck
 from bot.ports import Store
 from bot.sources import ArxivSource, arxiv_today, is_announcement_day
 
 log = logging.getLogger(__name__)
 
 Outcome = Literal["new", "extended", "unchanged", "no_announcement", "error"]
-LAST_CHECK_KEY = "ingest:last_check"
 NO_ANNOUNCEMENT_KEY = "ingest:no_announcement:"  # + ISO date: a weekday known to have no announcement
 MAX_RECOVERY_DAYS = 7
 
@@ -145,33 +143,23 @@ class IngestService:
         if is_announcement_day(today):
             return False
         last = await self.last_check()
-        return (
-            last is not None
-            and last.get("outcome") == "no_announcement"
-            and last.get("date") == today.isoformat()
-        )
+        return last is not None and last.outcome == "no_announcement" and last.date == today
 
     async def _record(self, result: IngestResult, *, date: dt.date | None, papers: int) -> None:
         """Remember the outcome of the last check for /status."""
-        value = {
-            "checked_at": self.clock().astimezone(dt.UTC).isoformat(timespec="seconds"),
-            "date": date.isoformat() if date else None,
-            "outcome": result.outcome,
-            "message": result.message,
-            "papers": papers,
-        }
-        await self.store.set_state(LAST_CHECK_KEY, json.dumps(value))
+        await self.store.record_feed_check(
+            FeedCheck(
+                checked_at=self.clock().astimezone(dt.UTC),
+                outcome=result.outcome,
+                date=date,
+                message=result.message,
+                papers=papers,
+            )
+        )
 
-    async def last_check(self) -> dict[str, object] | None:
+    async def last_check(self) -> FeedCheck | None:
         """The outcome of the last check as recorded (for /status), or None before the first."""
-        raw = await self.store.get_state(LAST_CHECK_KEY)
-        if raw is None:
-            return None
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+        return await self.store.last_feed_check()
 
     async def missing_days(self, today: dt.date) -> list[dt.date]:
         """Announcement days before `today` within `recovery_days` that are neither stored nor known empty.

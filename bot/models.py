@@ -95,6 +95,8 @@ class Channel:
     platform: str  # "telegram", "discord", ...
     chat_id: str
     id: int | None = None  # the store's key; None until stored
+    # The server (Discord guild, Slack workspace) the chat belongs to; None for a DM or a Telegram chat.
+    server_id: str | None = None
     timezone: str = "UTC"
     delivery_time: dt.time | None = None  # local time; None: as soon as the announcement is ingested
     active: bool = False  # the daily digest is on
@@ -141,3 +143,25 @@ class Digest:
             for paper in section.papers:
                 seen.setdefault(paper.arxiv_id, paper)
         return tuple(seen.values())
+
+
+@dataclass(frozen=True, slots=True)
+class FeedCheck:
+    """What the ingest service's last look at arXiv came to (written by ingest, read by /status)."""
+
+    checked_at: dt.datetime  # UTC-aware
+    outcome: str  # new, extended, unchanged, no_announcement, error
+    date: dt.date | None = None  # the announcement date the feed stated, when it stated one
+    message: str = ""
+    papers: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What a channel's last delivery came to (written by delivery, read by /status)."""
+
+    channel_id: int
+    delivered_at: dt.datetime  # UTC-aware
+    announcement_date: dt.date
+    result: str  # ok, empty, gone, failed
+    papers: int = 0

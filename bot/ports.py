@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
-from bot.models import Announcement, Channel
+from bot.models import Announcement, Channel, DeliveryResult, FeedCheck
 
 
 class Store(Protocol):
@@ -56,6 +56,9 @@ class Store(Protocol):
     async def list_channels(self, *, active_only: bool = True, platform: str | None = None) -> list[Channel]:
         """Channels (with topics), optionally only those with the daily digest on, or of one platform."""
 
+    async def channels_of_server(self, platform: str, server_id: str) -> list[Channel]:
+        """Every stored channel of one server (a Discord guild), active or not."""
+
     async def move_channel(self, platform: str, old_chat_id: str, new_chat_id: str) -> Channel | None:
         """Re-key a channel whose chat id changed (a Telegram group upgraded to a supergroup)."""
 
@@ -83,7 +86,20 @@ class Store(Protocol):
     async def delivered_ids(self, channel_id: int, arxiv_ids: Sequence[str] | None = None) -> set[str]:
         """Papers already sent to the channel (among `arxiv_ids`, or all)."""
 
-    # -- small state: last feed check, last delivery result, ... -----------------------------------
+    # -- what ingest and delivery report to /status -----------------------------------------------
+    async def record_feed_check(self, check: FeedCheck) -> None:
+        """Remember the last feed check (replacing the one before)."""
+
+    async def last_feed_check(self) -> FeedCheck | None:
+        """The last feed check recorded, or None before the first."""
+
+    async def record_delivery_result(self, result: DeliveryResult) -> None:
+        """Remember a channel's last delivery result (replacing its previous one)."""
+
+    async def last_delivery_result(self, channel_id: int) -> DeliveryResult | None:
+        """A channel's last delivery result, or None before its first delivery."""
+
+    # -- small state: days known to have no announcement, ... -----------------------------------------
     async def get_state(self, key: str) -> str | None:
         """A value saved with `set_state`."""
 

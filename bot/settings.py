@@ -14,6 +14,7 @@ from bot.categories import normalise_categories
 log = logging.getLogger(__name__)
 
 MIN_ARXIV_INTERVAL = 3.0  # arXiv's terms: at most one request every 3 seconds
+ADMIN_PLATFORMS = ("telegram", "discord")  # the prefixes ADMIN_USER_IDS knows
 
 
 class SettingsError(Exception):
@@ -44,7 +45,11 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
     discord_bot_token: SecretStr | None = None
-    admin_user_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    discord_api_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    discord_guild_id: int | None = None
+    # `platform:id` each; a bare number is a Telegram user id.
+    admin_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
 
     @field_validator("default_categories", mode="before")
     @classmethod
@@ -59,13 +64,27 @@ class Settings(BaseSettings):
     @field_validator("admin_user_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
-        """Accept `123,456`."""
-        if isinstance(value, str):
-            parts = value.replace(",", " ").split()
-            if not all(part.lstrip("-").isdigit() for part in parts):
-                raise ValueError("must be numeric Telegram user ids, comma-separated")
-            return tuple(int(part) for part in parts)
-        return value
+        """Accept `123, telegram:456, discord:80351110224678912`: comma- or space-separated."""
+        parts = value.replace(",", " ").split() if isinstance(value, str) else list(value)
+        admins: list[str] = []
+        for part in parts:
+            platform, colon, number = str(part).strip().rpartition(":")
+            platform = platform.lower() if colon else "telegram"
+            if platform not in ADMIN_PLATFORMS or not number.lstrip("-").isdigit():
+                raise ValueError(
+                    f"{str(part)[:40]!r} is not a user id: use numbers, as telegram:ID or discord:ID "
+                    "(a bare number is a Telegram id), comma-separated"
+                )
+            admins.append(f"{platform}:{int(number)}")
+        return tuple(dict.fromkeys(admins))
+
+    @field_validator("discord_api_url", "discord_gateway_url", "telegram_api_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        """An http(s) or ws(s) URL."""
+        if not value.strip().lower().startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("must be a URL starting with https:// (or wss:// for the gateway)")
+        return value.strip()
 
     @field_validator("telegram_bot_token", "discord_bot_token", mode="before")
     @classmethod
@@ -74,6 +93,18 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value.strip() if isinstance(value, str) else value
+
+    @field_validator("discord_guild_id", mode="before")
+    @classmethod
+    def _guild_id(cls, value: Any) -> Any:
+        """`DISCORD_GUILD_ID=` (empty) means none; otherwise a server id (a number)."""
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if not value.strip().isdigit():
+                raise ValueError("must be a Discord server id (a number; Developer Mode → Copy Server ID)")
+            return int(value.strip())
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -91,6 +122,13 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    def admin_ids(self, platform: str) -> frozenset[int]:
+        """The ADMIN_USER_IDS of one platform, as numbers."""
+        prefix = f"{platform}:"
+        return frozenset(
+            int(entry[len(prefix) :]) for entry in self.admin_user_ids if entry.startswith(prefix)
+        )
 
     @property
     def database_path(self) -> Path:

@@ -31,7 +31,16 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
-from bot.models import ANNOUNCE_TYPE_ORDER, Announcement, AnnounceType, Channel, Paper, Topic
+from bot.models import (
+    ANNOUNCE_TYPE_ORDER,
+    Announcement,
+    AnnounceType,
+    Channel,
+    DeliveryResult,
+    FeedCheck,
+    Paper,
+    Topic,
+)
 
 if TYPE_CHECKING:
     from bot.ports import Store
@@ -78,9 +87,11 @@ WHERE excluded.version >= papers.version
 
 _UPSERT_CHANNEL = """
 INSERT INTO channels (platform, chat_id, timezone, delivery_time, active, max_inline_papers, notify_empty,
-                      last_digest_date, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      last_digest_date, created_at, updated_at, server_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (platform, chat_id) DO UPDATE SET
+    -- A copy that does not know its server (an older caller) leaves the stored one alone.
+    server_id = coalesce(excluded.server_id, channels.server_id),
     timezone = excluded.timezone,
     delivery_time = excluded.delivery_time,
     active = excluded.active,
@@ -507,6 +518,7 @@ class SqliteStore:
                     None if channel.last_digest_date is None else _date_text(channel.last_digest_date),
                     now,
                     now,
+                    channel.server_id,
                 ),
             )
             rows = list(
@@ -564,6 +576,16 @@ class SqliteStore:
         for row in topic_rows:
             topics.setdefault(int(row["channel_id"]), []).append(_topic_from_row(row))
         return [_channel_from_row(row, topics.get(int(row["id"]), [])) for row in channel_rows]
+
+    async def channels_of_server(self, platform: str, server_id: str) -> list[Channel]:
+        """Every stored channel of one server (a Discord guild), active or not."""
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT chat_id FROM channels WHERE platform = ? AND server_id = ? ORDER BY id",
+                (platform, server_id),
+            )
+            channels = [await _load_channel(db, platform, str(row[0])) for row in rows]
+        return [channel for channel in channels if channel is not None]
 
     async def move_channel(self, platform: str, old_chat_id: str, new_chat_id: str) -> Channel | None:
         """Re-key a channel whose chat id changed (a Telegram group upgraded to a supergroup).
@@ -695,6 +717,77 @@ class SqliteStore:
                 return {str(row[0]) for row in await db.execute_fetchall(query, (channel_id,))}
             return await _select_ids(db, query, channel_id, _unique(arxiv_ids))
 
+    # -- what ingest and delivery report to /status ---------------------------------------------------
+    async def record_feed_check(self, check: FeedCheck) -> None:
+        """Remember the last feed check (replacing the one before)."""
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO feed_checks (id, checked_at, outcome, date, message, papers)"
+                " VALUES (1, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at,"
+                " outcome = excluded.outcome, date = excluded.date, message = excluded.message,"
+                " papers = excluded.papers",
+                (
+                    _timestamp(check.checked_at),
+                    check.outcome,
+                    None if check.date is None else _date_text(check.date),
+                    check.message,
+                    check.papers,
+                ),
+            )
+
+    async def last_feed_check(self) -> FeedCheck | None:
+        """The last feed check recorded, or None before the first."""
+        async with self._read() as db:
+            rows = list(await db.execute_fetchall("SELECT * FROM feed_checks WHERE id = 1"))
+        if not rows:
+            return None
+        row = rows[0]
+        return FeedCheck(
+            checked_at=_load_timestamp(row["checked_at"]),
+            outcome=row["outcome"],
+            date=None if row["date"] is None else dt.date.fromisoformat(row["date"]),
+            message=row["message"],
+            papers=int(row["papers"]),
+        )
+
+    async def record_delivery_result(self, result: DeliveryResult) -> None:
+        """Remember a channel's last delivery result (replacing its previous one)."""
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO delivery_results (channel_id, delivered_at, announcement_date, result, papers)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (channel_id) DO UPDATE SET delivered_at = excluded.delivered_at,"
+                " announcement_date = excluded.announcement_date, result = excluded.result,"
+                " papers = excluded.papers",
+                (
+                    result.channel_id,
+                    _timestamp(result.delivered_at),
+                    _date_text(result.announcement_date),
+                    result.result,
+                    result.papers,
+                ),
+            )
+
+    async def last_delivery_result(self, channel_id: int) -> DeliveryResult | None:
+        """A channel's last delivery result, or None before its first delivery."""
+        async with self._read() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT * FROM delivery_results WHERE channel_id = ?", (channel_id,)
+                )
+            )
+        if not rows:
+            return None
+        row = rows[0]
+        return DeliveryResult(
+            channel_id=int(row["channel_id"]),
+            delivered_at=_load_timestamp(row["delivered_at"]),
+            announcement_date=dt.date.fromisoformat(row["announcement_date"]),
+            result=row["result"],
+            papers=int(row["papers"]),
+        )
+
     # -- small state ---------------------------------------------------------------------------------------
     async def get_state(self, key: str) -> str | None:
         """A value saved with `set_state`."""
@@ -802,6 +895,7 @@ def _channel_from_row(row: sqlite3.Row, topics: Sequence[Topic]) -> Channel:
         platform=row["platform"],
         chat_id=row["chat_id"],
         id=int(row["id"]),
+        server_id=row["server_id"],
         timezone=row["timezone"],
         delivery_time=None if row["delivery_time"] is None else dt.time.fromisoformat(row["delivery_time"]),
         active=bool(row["active"]),
@@ -889,6 +983,12 @@ def _time_text(value: dt.time | None) -> str | None:
 def _timestamp(value: dt.datetime) -> str:
     """A moment as stored: ISO 8601 in UTC, to the second."""
     return value.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def _load_timestamp(text: str) -> dt.datetime:
+    """A stored moment, UTC-aware (a value without an offset is taken as UTC)."""
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _json(values: Iterable[str]) -> str:

@@ -187,8 +187,7 @@ class RunningBot:
                 self.stop,
                 clock=self.clock,
                 delivery_tick=0.05,
-                telegram_poll_timeout=2.0,
-                telegram_rate_limits=self.rate_limits,
+                adapter_options={"telegram": {"poll_timeout": 2.0, "rate_limits": self.rate_limits}},
             )
         )
         await until(
@@ -596,7 +595,7 @@ async def test_fault_on_the_second_message_loses_and_repeats_nothing(
     seeded = await subscribed_chat(store, chat, *MLLM_KEYWORDS.split(", "))
     clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
     expected = mllm_ids()
-    caplog.set_level(logging.WARNING, logger="bot.delivery")
+    caplog.set_level(logging.WARNING, logger="bot.chats")
     async with RunningBot(settings, faulty_server, clock):
 
         async def settled() -> bool:
@@ -623,7 +622,7 @@ async def test_fault_on_the_second_message_loses_and_repeats_nothing(
         assert ledger == set(in_messages)  # what the first message carried
         assert ledger
         assert not documents
-        gone = [r for r in caplog.records if r.name == "bot.delivery" and "gone" in r.getMessage()]
+        gone = [r for r in caplog.records if r.name == "bot.chats" and "gone" in r.getMessage()]
         assert len(gone) == 1
         return
 

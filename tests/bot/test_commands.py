@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -21,16 +20,18 @@ from bot.commands import (
     MAX_FILTERS_PER_CHAT,
     MAX_KEYWORDS_PER_TOPIC,
     MAX_TOPICS_PER_CHAT,
+    CommandExample,
+    CommandInfo,
     CommandReply,
     CommandRequest,
     CommandService,
     split_keywords,
 )
-from bot.delivery import DeliveryService, OutgoingMessage, last_delivery_key
+from bot.delivery import DeliveryService, OutgoingMessage
 from bot.digests import build_digests
-from bot.ingest import LAST_CHECK_KEY, NO_ANNOUNCEMENT_KEY
+from bot.ingest import NO_ANNOUNCEMENT_KEY
 from bot.matching import Matcher
-from bot.models import Announcement, AnnounceType, Channel, Digest, Paper, Topic
+from bot.models import Announcement, AnnounceType, Channel, Digest, FeedCheck, Paper, Topic
 from storage.sqlite_store import SqliteStore, open_store
 
 UTC = dt.UTC
@@ -210,6 +211,46 @@ async def test_help_lists_every_command(service: CommandService) -> None:
     text = await ok(service, "help", admin=False)
     for info in COMMANDS:
         assert f"/{info.name} " in text
+
+
+class SlashSyntax:
+    """A toy slash-command syntax: `/name action option=value`, without /start."""
+
+    def offers(self, info: CommandInfo) -> bool:
+        """Everything but /start."""
+        return info.name != "start"
+
+    def example(self, info: CommandInfo, example: CommandExample) -> str:
+        """`/keywords add words=diffusion, =GAN`."""
+        options = " ".join(f"{name}={value}" for name, value in example.options)
+        return " ".join(part for part in (f"/{info.name}", example.action or "", options) if part)
+
+    @property
+    def extra_help(self) -> tuple[str, ...]:
+        """One closing line."""
+        return ("Import a config with /topics import.",)
+
+
+async def test_help_is_written_in_the_platforms_syntax(service: CommandService) -> None:
+    """/help shows each example in the asking platform's syntax and only the commands it offers."""
+    request = CommandRequest(platform="discord", chat_id="1", command="help", syntax=SlashSyntax())
+    reply = await service.handle(request)
+    assert "/keywords add words=diffusion, =GAN" in reply.text
+    assert "/time time=08:00 timezone=Europe/Berlin" in reply.text
+    assert "/start" not in reply.text
+    assert reply.text.endswith("Import a config with /topics import.")
+    text = await ok(service, "help")
+    assert "/keywords add diffusion, =GAN  ·  /keywords remove GAN" in text
+    assert "captioned /topics in groups" in text
+
+
+async def test_a_new_channel_remembers_its_server(service: CommandService, store: SqliteStore) -> None:
+    """A command from a server's channel stores the channel with that server's id."""
+    request = CommandRequest(
+        platform="discord", chat_id="55", command="subscribe", args="VLM", is_admin=True, server_id="900"
+    )
+    assert (await service.handle(request)).ok
+    assert [c.chat_id for c in await store.channels_of_server("discord", "900")] == ["55"]
 
 
 async def test_unknown_command_is_answered(service: CommandService, store: SqliteStore) -> None:
@@ -821,7 +862,7 @@ async def test_adhoc_digest_saves_nothing_and_records_no_delivery(
     assert after == before
     assert after.id is not None
     assert await store.delivered_ids(after.id) == set()
-    assert await store.get_state(last_delivery_key(after.id)) is None
+    assert await store.last_delivery_result(after.id) is None
     assert recorder.changes == changes
 
 
@@ -909,17 +950,13 @@ async def test_status_on_a_weekend_says_why_nothing_came(
     await store.save_announcement(announcement(FRI, paper("2511.1", "diffusion")))
     await ok(service, "subscribe", "diffusion")
     clock.now = dt.datetime(2025, 11, 15, 15, 0, tzinfo=UTC)
-    await store.set_state(
-        LAST_CHECK_KEY,
-        json.dumps(
-            {
-                "checked_at": "2025-11-15T15:00:00+00:00",
-                "date": SAT.isoformat(),
-                "outcome": "no_announcement",
-                "message": "no announcement on Saturdays (the feed's skipDays), 2025-11-15",
-                "papers": 0,
-            }
-        ),
+    await store.record_feed_check(
+        FeedCheck(
+            checked_at=dt.datetime(2025, 11, 15, 15, 0, tzinfo=UTC),
+            date=SAT,
+            outcome="no_announcement",
+            message="no announcement on Saturdays (the feed's skipDays), 2025-11-15",
+        )
     )
     text = await ok(service, "status")
     assert "No announcement today (Sat 2025-11-15): arXiv announces nothing on Saturdays and Sundays" in text
@@ -936,17 +973,8 @@ async def test_status_on_a_holiday_gives_the_feeds_reason(
     reason = (
         "no announcement for Thursday 2025-11-13 (an arXiv holiday, or nothing in these categories that day)"
     )
-    await store.set_state(
-        LAST_CHECK_KEY,
-        json.dumps(
-            {
-                "checked_at": NOW.isoformat(),
-                "date": THU.isoformat(),
-                "outcome": "no_announcement",
-                "message": reason,
-                "papers": 0,
-            }
-        ),
+    await store.record_feed_check(
+        FeedCheck(checked_at=NOW, date=THU, outcome="no_announcement", message=reason)
     )
     text = await ok(service, "status")
     assert f"No announcement today (Thu 2025-11-13): {reason}, so nothing was sent today." in text
@@ -986,24 +1014,16 @@ async def test_status_next_digest_after_missed_days_is_not_in_the_past(
 
 async def test_status_reports_a_failed_feed_check(service: CommandService, store: SqliteStore) -> None:
     """When today's announcement is missing and the last check failed, /status says so."""
-    await store.set_state(
-        LAST_CHECK_KEY, json.dumps({"outcome": "error", "message": "arXiv answered 503", "date": None})
-    )
+    await store.record_feed_check(FeedCheck(checked_at=NOW, outcome="error", message="arXiv answered 503"))
     text = await ok(service, "status")
     assert "Last announcement: none stored yet." in text
     assert "the last arXiv check failed (arXiv answered 503)" in text
 
 
-async def test_status_without_a_time_and_with_garbage_state(
-    service: CommandService, store: SqliteStore
-) -> None:
-    """Unreadable state is skipped; without a delivery time the next digest comes as soon as it is out."""
+async def test_status_without_a_time_or_a_delivery_yet(service: CommandService, store: SqliteStore) -> None:
+    """Without a delivery time the next digest comes as soon as it is out; no last digest is claimed."""
     await store.save_announcement(announcement(THU, paper("2511.1", "diffusion")))
     await ok(service, "subscribe", "diffusion")
-    channel = await channel_of(store)
-    assert channel.id is not None
-    await store.set_state(LAST_CHECK_KEY, "{not json")
-    await store.set_state(last_delivery_key(channel.id), json.dumps(["not", "a", "dict"]))
     text = await ok(service, "status")
     assert (
         "Next digest: as soon as the announcement of Fri 2025-11-14 is out (from Fri 2025-11-14 05:00 UTC)."

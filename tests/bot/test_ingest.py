@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.feeds import parse_feed
-from bot.ingest import LAST_CHECK_KEY, NO_ANNOUNCEMENT_KEY, IngestService
+from bot.ingest import NO_ANNOUNCEMENT_KEY, IngestService
 from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
 from bot.sources import ArxivSource
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
@@ -47,11 +47,12 @@ def tiny_announcement(date: dt.date) -> Announcement:
 
 
 async def last_check(store: Any) -> dict[str, Any]:
-    """The recorded outcome of the last feed check."""
-    raw = await store.get_state(LAST_CHECK_KEY)
-    assert raw is not None
-    value = json.loads(raw)
-    assert isinstance(value, dict)
+    """The recorded outcome of the last feed check, as a dict of its fields."""
+    check = await store.last_feed_check()
+    assert check is not None
+    value = dataclasses.asdict(check)
+    value["date"] = check.date.isoformat() if check.date else None
+    value["checked_at"] = check.checked_at.isoformat(timespec="seconds")
     return value
 
 

@@ -47,7 +47,7 @@ def test_categories_are_split_and_normalised(monkeypatch: pytest.MonkeyPatch) ->
         ("ARXIV_REQUEST_INTERVAL", "1", "greater than or equal to 3"),
         ("ARXIV_POLL_INTERVAL", "soon", "number"),
         ("LOG_LEVEL", "LOUD", "DEBUG"),
-        ("ADMIN_USER_IDS", "12,abc", "numeric"),
+        ("ADMIN_USER_IDS", "12,abc", "is not a user id"),
     ],
 )
 def test_bad_value_names_the_setting(
@@ -80,7 +80,22 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("ARXIV_POLL_INTERVAL=30\nADMIN_USER_IDS=1, 2\n", encoding="utf-8")
     settings = load_settings()
     assert settings.arxiv_poll_interval == 30
-    assert settings.admin_user_ids == (1, 2)
+    assert settings.admin_user_ids == ("telegram:1", "telegram:2")
+
+
+def test_admin_ids_name_their_platform() -> None:
+    """ADMIN_USER_IDS takes telegram:ID and discord:ID; a bare number keeps meaning Telegram."""
+    settings = load_settings(admin_user_ids="5, telegram:6, Discord:80351110224678912,discord:7")
+    assert settings.admin_ids("telegram") == {5, 6}
+    assert settings.admin_ids("discord") == {80351110224678912, 7}
+    assert settings.admin_ids("slack") == frozenset()
+
+
+@pytest.mark.parametrize("value", ["matrix:5", "discord:abc", "telegram:", "alice"])
+def test_a_malformed_admin_id_is_one_line_naming_the_setting(value: str) -> None:
+    """An admin id of an unknown platform, or not a number, is refused naming ADMIN_USER_IDS."""
+    with pytest.raises(SettingsError, match=r"bad setting ADMIN_USER_IDS: .*telegram:ID or discord:ID"):
+        load_settings(admin_user_ids=value)
 
 
 def test_env_example_lists_every_setting() -> None:

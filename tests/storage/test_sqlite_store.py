@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.models import AnnounceType, Channel, Topic
+from bot.models import AnnounceType, Channel, DeliveryResult, FeedCheck, Topic
 from bot.ports import Store
 from storage.sqlite_store import (
     Migration,
@@ -27,6 +27,8 @@ from tests.storage.conftest import DAY, FakeClock, make_announcement, make_chann
 
 TABLES = {
     "announcement_papers",
+    "delivery_results",
+    "feed_checks",
     "announcements",
     "channels",
     "deliveries",
@@ -110,6 +112,9 @@ async def test_restart_loses_nothing(db_path: pathlib.Path, clock: FakeClock) ->
         assert await store.get_state("feed:last_check") == "2025-11-27T01:00:00+00:00"
 
 
+NEXT_VERSION = len(load_migrations()) + 1  # a migration this build does not ship
+
+
 async def test_wal_mode_is_on(store: SqliteStore, db_path: pathlib.Path) -> None:
     """The file is in write-ahead-log mode, so readers never block the writer."""
     assert rows(db_path, "PRAGMA journal_mode") == [("wal",)]
@@ -141,10 +146,11 @@ async def test_unknown_future_migration_is_refused_and_data_kept(
         await store.save_channel(make_channel())
     with raw(db_path) as connection:
         connection.execute(
-            "INSERT INTO schema_migrations VALUES (2, 'from_the_future', 'x', '2026-01-01T00:00:00+00:00')"
+            "INSERT INTO schema_migrations VALUES (?, 'from_the_future', 'x', '2026-01-01T00:00:00+00:00')",
+            (NEXT_VERSION,),
         )
     before = {table: rows(db_path, f"SELECT * FROM {table}") for table in TABLES}
-    with pytest.raises(SchemaTooNewError, match=r"V2 .*newer version.*nothing was changed"):
+    with pytest.raises(SchemaTooNewError, match=rf"V{NEXT_VERSION} .*newer version.*nothing was changed"):
         await open_store(db_path, clock=clock)
     assert {table: rows(db_path, f"SELECT * FROM {table}") for table in TABLES} == before
 
@@ -156,14 +162,16 @@ async def test_a_later_migration_applies_on_top_of_existing_data(
     async with await open_store(db_path, clock=clock) as store:
         await store.set_state("k", "v")
     v2 = Migration(
-        2, "state_note", "-- V2__state_note: a test column.\nALTER TABLE state ADD COLUMN note TEXT;\n"
+        NEXT_VERSION,
+        "state_note",
+        "-- V9__state_note: a test column.\nALTER TABLE state ADD COLUMN note TEXT;\n",
     )
     for _ in range(2):
         async with await open_store(db_path, clock=clock, migrations=[*load_migrations(), v2]) as store:
             assert await store.get_state("k") == "v"
     assert rows(db_path, "SELECT version, name FROM schema_migrations ORDER BY version") == [
-        (1, "initial"),
-        (2, "state_note"),
+        *((m.version, m.name) for m in load_migrations()),
+        (NEXT_VERSION, "state_note"),
     ]
     assert rows(db_path, "SELECT key, value, note FROM state") == [("k", "v", None)]
 
@@ -173,12 +181,14 @@ async def test_a_failing_migration_is_rolled_back(db_path: pathlib.Path, clock: 
     async with await open_store(db_path, clock=clock) as store:
         await store.set_state("k", "v")
     broken = Migration(
-        2, "broken", "CREATE TABLE extra (x INTEGER);\nINSERT INTO no_such_table VALUES (1);\n"
+        NEXT_VERSION, "broken", "CREATE TABLE extra (x INTEGER);\nINSERT INTO no_such_table VALUES (1);\n"
     )
-    with pytest.raises(MigrationError, match=r"V2__broken failed and was rolled back: no such table"):
+    with pytest.raises(
+        MigrationError, match=rf"V{NEXT_VERSION}__broken failed and was rolled back: no such table"
+    ):
         await open_store(db_path, clock=clock, migrations=[*load_migrations(), broken])
     assert "extra" not in table_names(db_path)
-    assert rows(db_path, "SELECT version FROM schema_migrations") == [(1,)]
+    assert rows(db_path, "SELECT version FROM schema_migrations") == [(m.version,) for m in load_migrations()]
     async with await open_store(db_path, clock=clock) as store:
         assert await store.get_state("k") == "v"
 
@@ -658,3 +668,67 @@ async def test_set_channel_active_keeps_topics(store: SqliteStore) -> None:
     assert reloaded is not None
     assert reloaded.active is False
     assert reloaded.topics == channel.topics
+
+
+# -- typed records for /status, servers ---------------------------------------------------------------------
+async def test_feed_check_and_delivery_result_round_trip(store: SqliteStore) -> None:
+    """The last feed check and a channel's last delivery result come back as they were recorded."""
+    assert await store.last_feed_check() is None
+    check = FeedCheck(
+        checked_at=dt.datetime(2025, 11, 12, 1, 0, tzinfo=dt.UTC),
+        outcome="new",
+        date=DAY,
+        message="stored",
+        papers=3,
+    )
+    await store.record_feed_check(check)
+    later = dataclasses.replace(check, outcome="error", date=None, message="arXiv answered 503", papers=0)
+    await store.record_feed_check(later)
+    assert await store.last_feed_check() == later
+    cid = channel_id(await store.save_channel(make_channel()))
+    assert await store.last_delivery_result(cid) is None
+    result = DeliveryResult(cid, dt.datetime(2025, 11, 12, 7, 0, tzinfo=dt.UTC), DAY, "ok", 5)
+    await store.record_delivery_result(result)
+    assert await store.last_delivery_result(cid) == result
+
+
+async def test_v2_carries_the_json_state_of_v1_over(db_path: pathlib.Path, clock: FakeClock) -> None:
+    """Upgrading a V1 file turns its JSON feed check and delivery results into typed rows, losing none."""
+    async with await open_store(db_path, clock=clock, migrations=load_migrations()[:1]) as old:
+        with raw(db_path) as connection:  # V1's columns: the store's own INSERT writes V2's too
+            connection.execute(
+                "INSERT INTO channels (platform, chat_id, timezone, active, max_inline_papers, notify_empty,"
+                " created_at, updated_at) VALUES ('telegram', '5', 'UTC', 1, 30, 1, 'x', 'x')"
+            )
+            connection.commit()
+        cid = int(rows(db_path, "SELECT id FROM channels")[0][0])
+        await old.set_state(
+            "ingest:last_check",
+            '{"checked_at": "2025-11-12T01:00:00+00:00", "date": "2025-11-12", "outcome": "new",'
+            ' "message": "", "papers": 7}',
+        )
+        await old.set_state(
+            f"delivery:last:{cid}",
+            '{"at": "2025-11-12T07:00:00+00:00", "date": "2025-11-12", "result": "ok", "papers": 4}',
+        )
+        await old.set_state("delivery:last:999", "{not json")
+    async with await open_store(db_path, clock=clock) as store:
+        assert await store.last_feed_check() == FeedCheck(
+            dt.datetime(2025, 11, 12, 1, 0, tzinfo=dt.UTC), "new", dt.date(2025, 11, 12), "", 7
+        )
+        assert await store.last_delivery_result(cid) == DeliveryResult(
+            cid, dt.datetime(2025, 11, 12, 7, 0, tzinfo=dt.UTC), dt.date(2025, 11, 12), "ok", 4
+        )
+        assert await store.get_state("ingest:last_check") is None
+        assert await store.get_state("delivery:last:999") == "{not json"  # unreadable: left, not lost
+
+
+async def test_channels_know_their_server(store: SqliteStore) -> None:
+    """A channel keeps its server; a later save without one keeps it; a server lists its channels."""
+    first = await store.save_channel(Channel("discord", "11", server_id="900", active=True))
+    await store.save_channel(Channel("discord", "12", server_id="900"))
+    await store.save_channel(Channel("discord", "13", server_id="901"))
+    again = await store.save_channel(dataclasses.replace(first, server_id=None, timezone="Asia/Tokyo"))
+    assert again.server_id == "900"
+    assert [c.chat_id for c in await store.channels_of_server("discord", "900")] == ["11", "12"]
+    assert await store.channels_of_server("telegram", "900") == []

@@ -1,0 +1,102 @@
+"""The port every chat platform implements: render and send digests, run until told to stop.
+
+The core knows platforms only through `ChatAdapter`; an adapter (Telegram, Discord, or a third one)
+is one module in `adapters/` that implements it, and one line of wiring in `bot.app`. The rules that
+hold on every platform — a chat that is gone is turned off once, a chat that moved keeps its
+settings, the bot removed from a server turns that server's channels off — are the core's
+(`bot.chats.ChatRegistry`); adapters report such events, they do not write to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from bot.models import Channel, Digest
+
+if TYPE_CHECKING:
+    from bot.chats import ChatRegistry
+    from bot.commands import CommandService
+    from bot.ports import Store
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One platform message, already formatted, and the papers whose delivery it completes.
+
+    `payload` is the adapter's own rendering (Discord's embeds, say), opaque to the core; `text`
+    is what a platform with plain messages sends, and a readable summary for logs otherwise.
+    """
+
+    text: str
+    paper_ids: tuple[str, ...] = ()
+    document_name: str | None = None  # set: send `document` as a file, with `text` as its caption
+    document: bytes | None = None
+    payload: object = None
+
+
+class DeliveryError(Exception):
+    """A message could not be delivered."""
+
+
+class ChatGoneError(DeliveryError):
+    """The chat is gone for the bot (blocked, kicked, deleted): stop delivering there."""
+
+
+class ChatMovedError(DeliveryError):
+    """The chat has a new id (a Telegram group became a supergroup)."""
+
+    def __init__(self, new_chat_id: str) -> None:
+        super().__init__(f"chat moved to {new_chat_id}")
+        self.new_chat_id = new_chat_id
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """Worth trying again later (network trouble, 5xx, rate limit); `retry_after` if the platform said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AdapterStartupError(Exception):
+    """An adapter cannot start (e.g. its token is rejected); the message says why in one line.
+
+    It names the setting to fix (TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN, …); the process exits 2.
+    """
+
+
+class ChatAdapter(Protocol):
+    """What the core needs from a chat platform: a lifecycle, and digests rendered and sent."""
+
+    platform: str  # the `Channel.platform` value this adapter serves: "telegram", "discord", ...
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, serve commands until `stop` is set, then disconnect cleanly.
+
+        Raises AdapterStartupError when the platform refuses to start (a rejected token). While it
+        runs, `send` may be called at any time; a send that waits for a connection must not hang
+        once `stop` is set.
+        """
+
+    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
+        """The messages that carry this digest to this channel, every paper in exactly one of them."""
+
+    def render_empty_day(self, digest: Digest, channel: Channel) -> OutgoingMessage:
+        """The short line for an announcement day with no match."""
+
+    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
+        """Send one message; raises ChatGoneError, ChatMovedError or TemporaryDeliveryError."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterServices:
+    """What the wiring hands every adapter: the store to read, the commands to run, the chat rules.
+
+    The classes are imported for type checking only: the core's services import this module.
+    """
+
+    store: Store
+    commands: CommandService
+    chats: ChatRegistry
