@@ -1,0 +1,364 @@
+"""Digests as Discord messages: one embed per paper, always within Discord's limits.
+
+Pure functions, no network. The layout is `adapters.digest_packing`'s, shared with the other
+platforms; this module is Discord's style for it. A message carries a short header as its content
+(≤ 2000 characters) and at most ten embeds whose characters (title, description, field names and
+values, footer text, author name, counted as code points) total at most 6000. Each paper's embed
+links only its own abstract page: Discord merges embeds of one message that share a URL.
+
+Paper and user text is shown as written: markdown characters are escaped with a backslash, `<`
+too (so `<@123>`, `<#1>`, `<t:…>` stay text) and `@everyone`/`@here` get a zero-width space after
+the `@`; URLs stay verbatim, since an escape inside one would break the link. Footers render no
+markdown, so they get only the mention guard. Sending with
+`allowed_mentions` that ping nobody is still the adapter's job.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.digest_packing import (
+    ELLIPSIS,
+    PaperText,
+    Size,
+    clip,
+    digest_file_name,
+    one_line,
+    pack_digest,
+)
+from adapters.markdown_output import render_markdown
+from bot.models import AnnounceType, Digest, Paper
+
+log = logging.getLogger(__name__)
+
+MAX_CONTENT = 2000
+MAX_EMBEDS = 10
+MAX_EMBED_TOTAL = 6000  # across all embeds of one message
+MAX_TITLE = 256
+MAX_DESCRIPTION = 4096
+MAX_FIELD_NAME = 256
+MAX_FIELD_VALUE = 1024
+MAX_FOOTER = 2048
+ANNOUNCED_LABEL = "announced papers"  # N counts new papers, cross-lists and replacements alike
+
+_MAX_TOPIC_NAME = 80
+_MAX_TOPIC_LIST = 300
+_EMPTY_REPLY = ELLIPSIS  # Discord refuses an empty message
+_SECTION_COLOUR = 0x6B7280
+_COLOURS = {
+    AnnounceType.NEW: 0xB31B1B,  # arXiv red
+    AnnounceType.CROSS: 0x2563EB,
+    AnnounceType.REPLACE: 0xD97706,
+    AnnounceType.REPLACE_CROSS: 0x7C3AED,
+}
+
+# Discord's own autolink pattern: a URL is left verbatim, or escapes inside it would break the link.
+_URL = r"(?:https?|steam)://[^\s<]+[^<.,:;\"')\]\s]"
+_MARKDOWN = re.compile(
+    rf"(?P<url>{_URL})"
+    r"|(?P<mention>@(?=everyone|here))"
+    r"|(?P<char>[\\*_~`|\[<])"
+    # Only at a line's start: quotes, headings, subtext and lists.
+    r"|(?P<start>^[ \t]*(?:[>#-]|\d+\.(?=[ \t])))",
+    re.MULTILINE,
+)
+_MENTION = re.compile(r"@(?=everyone|here)")
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordMessage:
+    """One message to send: content, embeds (Discord's JSON), the papers it completes, a file to attach."""
+
+    content: str  # <= 2000 characters
+    embeds: tuple[dict[str, Any], ...] = ()  # Discord embed JSON objects (what discord.Embed.from_dict takes)
+    paper_ids: tuple[str, ...] = ()  # the papers whose delivery this message completes
+    file_name: str | None = None  # set: attach `file` (bytes) under this name
+    file: bytes | None = None
+
+
+# -- text helpers ---------------------------------------------------------------------------------
+
+
+def _escape_match(match: re.Match[str]) -> str:
+    """The escaped form of one `_MARKDOWN` match."""
+    text = match.group(0)
+    if match.group("url"):
+        return text
+    if match.group("mention"):
+        return "@\u200b"
+    if match.group("char"):
+        return "\\" + text
+    if text.endswith("."):  # "1. " would start a numbered list
+        return text[:-1] + "\\."
+    return text[:-1] + "\\" + text[-1]
+
+
+def escape_markdown(text: str) -> str:
+    """Text that Discord shows as written: no markdown, mention, link or list is formed from it."""
+    return _MARKDOWN.sub(_escape_match, text)
+
+
+def _plain(text: str) -> str:
+    """Text for a place Discord renders no markdown in (footers): only `@everyone`/`@here` are guarded."""
+    return _MENTION.sub("@\u200b", text)
+
+
+def _capped(text: str, limit: int, escape: Callable[[str], str] = escape_markdown) -> str:
+    """`text` escaped, with the raw text clipped ("…") so the escaped form has at most `limit` characters."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    # Escaping only lengthens text, so a raw prefix longer than `limit` never fits.
+    low, high = 0, min(len(text), limit + 1)  # `low` fits ("…" alone); `high` is taken not to
+    while high - low > 1:
+        middle = (low + high) // 2
+        if len(escape(clip(text, middle))) <= limit:
+            low = middle
+        else:
+            high = middle
+    return escape(clip(text, low))
+
+
+def embed_length(embed: dict[str, Any]) -> int:
+    """An embed's characters as Discord counts them toward the 6000 of a message."""
+    total = len(embed.get("title", "")) + len(embed.get("description", ""))
+    for field in embed.get("fields", ()):
+        total += len(field["name"]) + len(field["value"])
+    total += len(embed.get("footer", {}).get("text", ""))
+    total += len(embed.get("author", {}).get("name", ""))
+    return total
+
+
+# -- headers --------------------------------------------------------------------------------------
+
+
+def _topic_names(digest: Digest, limit: int = _MAX_TOPIC_LIST) -> str:
+    """The digest's topic names (raw text), each and all clipped."""
+    names = [clip(one_line(section.topic.name), _MAX_TOPIC_NAME) for section in digest.topics]
+    return clip(", ".join(name for name in names if name), limit)
+
+
+def _part_suffix(part: int, total: int) -> str:
+    """ " · part 2/5", or nothing for a one-message digest."""
+    return f" · part {part}/{total}" if total > 1 else ""
+
+
+def _first_header(digest: Digest, inline: int, part: int, total: int) -> str:
+    """The first message's content: date, how many matched of how many announced, the topics."""
+    title = f"📚 **arXiv digest · {digest.date.isoformat()}**{_part_suffix(part, total)}"
+    count = f"{digest.matched_count} of {digest.announced_count} {ANNOUNCED_LABEL} matched"
+    names = escape_markdown(_topic_names(digest))  # at most 2 x 300 characters
+    lines = [title, f"{count}: **{names}**" if names else count]
+    matched = digest.matched_count
+    if inline < matched:
+        lines.append(
+            f"*Showing the first {inline} here; all {matched} are in the attached Markdown file.*"
+            if inline
+            else f"*All {matched} are in the attached Markdown file.*"
+        )
+    return "\n".join(lines)
+
+
+def _next_header(digest: Digest, part: int, total: int) -> str:
+    """The content of every message after the first."""
+    return f"arXiv digest · {digest.date.isoformat()}{_part_suffix(part, total)}"
+
+
+# -- one paper ------------------------------------------------------------------------------------
+
+
+def _type_label(paper: Paper) -> str:
+    """How the paper was announced: new, cross-list, updated vN, updated cross-list vN."""
+    if paper.announce_type is AnnounceType.CROSS:
+        return "cross-list"
+    if paper.announce_type is AnnounceType.REPLACE:
+        return f"updated v{paper.version}"
+    if paper.announce_type is AnnounceType.REPLACE_CROSS:
+        return f"updated cross-list v{paper.version}"
+    return "new"
+
+
+def _field(name: str, value: str, *, inline: bool) -> list[dict[str, Any]]:
+    """An embed field with the value escaped and capped, or none for a blank value (Discord refuses it)."""
+    value = one_line(value)
+    return [{"name": name, "value": _capped(value, MAX_FIELD_VALUE), "inline": inline}] if value else []
+
+
+def _paper_embed(paper: Paper, text: PaperText, *, several_topics: bool) -> dict[str, Any]:
+    """One paper: linked title, abstract, authors, categories and type; topics in the footer."""
+    embed: dict[str, Any] = {
+        "title": _capped(text.title, MAX_TITLE),  # never empty: the packer gives "…" at the least
+        "url": paper.abs_url,
+        "color": _COLOURS[paper.announce_type],
+    }
+    if text.abstract:
+        embed["description"] = _capped(text.abstract, MAX_DESCRIPTION)
+    elif text.abstract_clipped:
+        embed["description"] = ELLIPSIS  # nothing of it fitted; the title links to it
+    embed["fields"] = [
+        *_field("Authors", text.authors, inline=False),
+        *_field("Categories", " ".join(paper.categories), inline=True),
+        *_field("Type", _type_label(paper), inline=True),
+    ]
+    footer = f"arXiv:{paper.arxiv_id}"
+    if several_topics and text.topic:
+        footer += f" · {clip(text.topic, _MAX_TOPIC_NAME)}"
+        if text.also_in:
+            footer += f" · also in: {text.also_in}"
+    embed["footer"] = {"text": _capped(footer, MAX_FOOTER, _plain)}
+    return embed
+
+
+@dataclass(frozen=True)
+class DiscordStyle:
+    """Discord's style for the shared packer: embeds counted as (embed characters, embeds).
+
+    The header is the message's content, limited on its own (2000), so it uses none of the budget.
+    """
+
+    several_topics: bool = False
+    budget: Size = (MAX_EMBED_TOTAL, MAX_EMBEDS)
+
+    def header_size(self, header: str) -> Size:
+        """Content does not count toward the embeds' limits."""
+        return 0, 0
+
+    def block_size(self, block: dict[str, Any]) -> Size:
+        """An embed's characters, and one embed."""
+        return embed_length(block), 1
+
+    def first_header(self, digest: Digest, *, inline: int, part: int, total: int) -> str:
+        """Date, counts and topics."""
+        return _first_header(digest, inline, part, total)
+
+    def next_header(self, digest: Digest, *, part: int, total: int) -> str:
+        """Date and part."""
+        return _next_header(digest, part, total)
+
+    def section_block(
+        self, name: str, count: int, notes: Sequence[str], *, continued: bool
+    ) -> dict[str, Any] | None:
+        """A small title-only embed per topic; none for "continued", since footers name the topic."""
+        if continued:
+            return None
+        papers = "paper" if count == 1 else "papers"
+        extra = "".join(f" · {note}" for note in notes)
+        shown = _capped(clip(one_line(name), _MAX_TOPIC_NAME), 2 * _MAX_TOPIC_NAME)  # well under 256 in all
+        return {"title": f"▍{shown} · {count} {papers}{extra}", "color": _SECTION_COLOUR}
+
+    def paper_block(self, paper: Paper, text: PaperText) -> dict[str, Any]:
+        """The paper's embed."""
+        return _paper_embed(paper, text, several_topics=self.several_topics)
+
+    def bare_paper_block(self, paper: Paper) -> dict[str, Any]:
+        """The paper's linked id alone."""
+        return {
+            "title": _capped(f"arXiv:{paper.arxiv_id}", MAX_TITLE),
+            "url": paper.abs_url,
+            "color": _COLOURS[paper.announce_type],
+        }
+
+
+# -- the digest -----------------------------------------------------------------------------------
+
+
+def render_empty_day(digest: Digest) -> DiscordMessage:
+    """The one-liner for an announcement day on which nothing matched."""
+    date = digest.date.isoformat()
+    if digest.announced_count == 0:
+        return DiscordMessage(content=f"No papers were announced in your categories on {date}.")
+    return DiscordMessage(
+        content=(
+            f"{digest.matched_count} of {digest.announced_count} {ANNOUNCED_LABEL} "
+            f"matched your filters on {date}."
+        )
+    )
+
+
+def render_file_caption(digest: Digest) -> str:
+    """The content of the message that carries the Markdown file."""
+    names = escape_markdown(_topic_names(digest, 200))
+    count = digest.matched_count
+    caption = f"All {count} matched {'paper' if count == 1 else 'papers'} of {digest.date.isoformat()}"
+    return f"{caption}: **{names}**" if names else caption
+
+
+def render_digest(digest: Digest, *, max_inline_papers: int = 30) -> list[DiscordMessage]:
+    """The digest as Discord messages; above `max_inline_papers`, a last one carries the Markdown file.
+
+    Every paper id is in exactly one message's `paper_ids`: the embed messages name the papers they
+    show, the file message the papers that only the file carries (the file holds the whole digest).
+    """
+    if max_inline_papers < 0:
+        raise ValueError("max_inline_papers must be >= 0")
+    if not digest.papers:
+        return [render_empty_day(digest)]
+    style = DiscordStyle(several_topics=len(digest.topics) > 1)
+    packed = pack_digest(digest, style, max_inline_papers=max_inline_papers)
+    messages = [
+        DiscordMessage(content=part.header, embeds=part.blocks, paper_ids=part.paper_ids)
+        for part in packed.parts
+    ]
+    if packed.needs_file:
+        messages.append(
+            DiscordMessage(
+                content=render_file_caption(digest),
+                paper_ids=packed.file_only,
+                file_name=digest_file_name(digest.date),
+                file=render_markdown(digest).encode("utf-8"),
+            )
+        )
+    return messages
+
+
+# -- plain replies --------------------------------------------------------------------------------
+
+
+def _line_chunks(line: str) -> list[str]:
+    """One line of a reply, escaped, in as few pieces of at most `MAX_CONTENT` characters as it takes."""
+    chunks = []
+    rest = line
+    while len(escape_markdown(rest)) > MAX_CONTENT:
+        # The longest raw prefix whose escaped form fits (1 always does: escaping at most doubles it).
+        low, high = 1, min(len(rest), MAX_CONTENT + 1)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if len(escape_markdown(rest[:middle])) <= MAX_CONTENT:
+                low = middle
+            else:
+                high = middle
+        space = rest.rfind(" ", 0, low)
+        cut = space if space >= low // 2 else low  # prefer a word boundary when one is near
+        chunks.append(escape_markdown(rest[:cut].rstrip()))
+        rest = rest[cut:].lstrip()
+    chunks.append(escape_markdown(rest))
+    return chunks
+
+
+def render_text(text: str) -> list[str]:
+    """A plain command reply, escaped and split at line breaks into pieces of at most 2000 characters.
+
+    A line too long for one message is cut at a space near the limit. No piece is blank, and there is
+    always at least one.
+    """
+    pieces: list[str] = []
+    lines: list[str] = []
+    size = 0
+    for line in text.splitlines():
+        for chunk in _line_chunks(line):
+            added = len(chunk) + (1 if lines else 0)
+            if lines and size + added > MAX_CONTENT:
+                pieces.append("\n".join(lines))
+                lines, size, added = [], 0, len(chunk)
+            if not lines and not chunk.strip():
+                continue  # a piece never starts with a blank line
+            lines.append(chunk)
+            size += added
+    if lines:
+        pieces.append("\n".join(lines))
+    pieces = [piece.rstrip() for piece in pieces if piece.strip()]
+    return pieces or [_EMPTY_REPLY]
