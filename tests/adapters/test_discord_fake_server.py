@@ -1,0 +1,709 @@
+"""The fake Discord against the real discord.py client: login, gateway, commands, messages and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+import discord
+import discord.gateway
+import discord.http
+import pytest
+import yarl
+from discord import app_commands
+from discord.http import MultipartParameters
+
+from tests.fakes.discord_server import (
+    ATTACH_FILES,
+    DEFAULT_BOT_PERMISSIONS,
+    DEFAULT_USER_ID,
+    MANAGE_CHANNELS,
+    SEND_MESSAGES,
+    SPEC_PATH,
+    FakeDiscord,
+    Fault,
+    OpenAPISpec,
+)
+
+GUILD_ID = 900000000000000001
+CHANNEL_ID = 900000000000000011
+OTHER_CHANNEL_ID = 900000000000000012
+MESSAGES = r"^/channels/900000000000000011/messages$"
+
+
+@pytest.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    """A running fake Discord with one guild, discord.py aimed at it; its own answers must match the spec."""
+    already_running = asyncio.all_tasks()
+    server = FakeDiscord()
+    await server.start()
+    server.aim(monkeypatch)
+    server.add_guild(GUILD_ID, [(CHANNEL_ID, "papers"), (OTHER_CHANNEL_ID, "general")], name="arXiv club")
+    try:
+        yield server
+    finally:
+        await server.close()
+    assert server.answer_errors == []
+    await asyncio.sleep(0)
+    current = asyncio.current_task()
+    leftover = [t for t in asyncio.all_tasks() - already_running if t is not current and not t.done()]
+    assert not leftover, f"tasks still running after the test: {leftover}"
+
+
+def make_client(intents: discord.Intents | None = None) -> tuple[discord.Client, app_commands.CommandTree]:
+    """A real client (quick guild-ready wait) and its command tree."""
+    client = discord.Client(intents=intents or discord.Intents.default(), guild_ready_timeout=0.05)
+    return client, app_commands.CommandTree(client)
+
+
+def text_channel(client: discord.Client, channel_id: int = CHANNEL_ID) -> discord.TextChannel:
+    """A text channel from the client's cache."""
+    channel = client.get_channel(channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    return channel
+
+
+def test_trimmed_spec_is_self_contained() -> None:
+    """Every `$ref` in the trimmed OpenAPI copy resolves inside it, and each served route has a schema."""
+    spec = OpenAPISpec(SPEC_PATH)
+    refs: list[str] = []
+
+    def collect(node: Any) -> None:
+        """Gather every `$ref` below a JSON value."""
+        if isinstance(node, dict):
+            refs.extend([node["$ref"]] if "$ref" in node else [])
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    collect(spec.document)
+    assert len(refs) > 100
+    for ref in set(refs):
+        assert spec.resolve(ref.removeprefix("#")) is not None
+    for method, template in FakeDiscord().routes:
+        assert method.lower() in spec.document["paths"][template], (method, template)
+
+
+# -- login and gateway ------------------------------------------------------------------------------
+
+
+async def test_client_logs_in_connects_and_caches_the_guild(fake: FakeDiscord) -> None:
+    """Login hits GET /users/@me and /oauth2/applications/@me; READY + GUILD_CREATE fill the cache."""
+    client, _ = make_client()
+    async with fake.run_client(client):
+        assert client.user is not None
+        assert client.user.id == fake.bot_user_id
+        assert client.application_id == fake.application_id
+        channel = text_channel(client)
+        assert channel.name == "papers"
+        assert channel.guild.name == "arXiv club"
+        assert channel.permissions_for(channel.guild.me).send_messages
+        assert [(r.method, r.path) for r in fake.requests] == [
+            ("GET", "/users/@me"),
+            ("GET", "/oauth2/applications/@me"),
+        ]
+    assert fake.validation_errors == []
+
+
+async def test_identify_is_recorded_with_intents_and_query(fake: FakeDiscord) -> None:
+    """IDENTIFY's intents and token are recorded; the URL asks for v=10 JSON with zlib-stream."""
+    intents = discord.Intents.default()
+    client, _ = make_client(intents)
+    async with fake.run_client(client):
+        (identify,) = fake.identify_payloads
+        assert identify["intents"] == intents.value
+        assert identify["token"] == fake.token
+        (connection,) = fake.gateway_log
+        assert connection.path == "/gateway"
+        assert connection.query == {"v": "10", "encoding": "json", "compress": "zlib-stream"}
+        assert connection.kind == "identify"
+        assert connection.heartbeats >= 1
+
+
+async def test_bad_token_raises_login_failure(fake: FakeDiscord) -> None:
+    """Another token than the fake's is 401 on GET /users/@me, which discord.py turns into LoginFailure."""
+    client, _ = make_client()
+    with pytest.raises(discord.LoginFailure):
+        await client.start("not-the-token")
+    await client.close()
+    assert [(r.path, r.status) for r in fake.requests] == [("/users/@me", 401)]
+    assert fake.requests[0].answer == {"message": "401: Unauthorized", "code": 0}
+    assert fake.gateway_connections == 0
+
+
+async def test_privileged_intent_not_enabled_is_refused(fake: FakeDiscord) -> None:
+    """Asking for message_content without enabling it closes with 4014: PrivilegedIntentsRequired."""
+    client, _ = make_client(discord.Intents.all())
+    with pytest.raises(discord.PrivilegedIntentsRequired):
+        async with fake.run_client(client):
+            pass
+    assert fake.identify_payloads[0]["intents"] == discord.Intents.all().value
+
+
+async def test_members_intent_chunking_is_answered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the members intent discord.py requests member chunks (op 8); the fake's answer lets it start."""
+    server = FakeDiscord(privileged_intents=discord.Intents(members=True).value)
+    await server.start()
+    server.aim(monkeypatch)
+    server.add_guild(GUILD_ID, [(CHANNEL_ID, "papers")])
+    try:
+        intents = discord.Intents.default()
+        intents.members = True
+        client, _ = make_client(intents)
+        async with server.run_client(client, timeout=3.0):
+            guild = client.get_guild(GUILD_ID)
+            assert guild is not None
+            assert guild.chunked
+    finally:
+        await server.close()
+
+
+def test_aimed_sets_and_restores_the_class_attributes() -> None:
+    """`aimed()` points Route.BASE and DEFAULT_GATEWAY at the fake and restores them afterwards."""
+    server = FakeDiscord()
+    server.url = "http://127.0.0.1:1"
+    before = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+    with server.aimed():
+        assert discord.http.Route.BASE == "http://127.0.0.1:1/api/v10"
+        assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == "ws://127.0.0.1:1/gateway"
+        assert isinstance(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY, yarl.URL)
+    after = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+    assert after == before
+
+
+@pytest.mark.parametrize(("code", "seen_code"), [(None, 1006), (4000, 4000)], ids=["abrupt", "close-4000"])
+async def test_dropped_gateway_resumes_and_keeps_working(
+    fake: FakeDiscord, code: int | None, seen_code: int
+) -> None:
+    """After a dropped websocket discord.py RESUMEs at resume_gateway_url and still runs commands."""
+    client, tree = make_client()
+    answered: list[str] = []
+
+    @tree.command(name="ping", description="Answer pong")
+    async def ping(interaction: discord.Interaction) -> None:
+        """Answer at once."""
+        answered.append("ping")
+        await interaction.response.send_message("pong")
+
+    async with fake.run_client(client):
+        await fake.drop_gateway(code)
+        await fake.wait_ready()
+        first, second = fake.gateway_log
+        assert second.path == "/gateway/resume"
+        assert second.kind == "resume"
+        assert first.session is not None
+        assert fake.resume_payloads[0]["session_id"] == first.session.session_id
+        interaction_id, _ = await fake.send_interaction("ping", guild_id=GUILD_ID)
+        (response,) = await fake.wait_for_responses(interaction_id)
+        assert response["data"]["content"] == "pong"
+        await text_channel(client).send("still here")
+    assert answered == ["ping"]
+    assert first.close_code == seen_code
+    assert len(fake.identify_payloads) == 1
+    assert [m["body"]["content"] for m in fake.channel_messages(CHANNEL_ID)] == ["still here"]
+
+
+class QuickReidentifyClient(discord.Client):
+    """A client without discord.py's 5 s pause before every IDENTIFY but the first."""
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Identify at once."""
+
+
+async def test_invalid_session_makes_the_client_identify_again(fake: FakeDiscord) -> None:
+    """op 9 INVALID_SESSION (not resumable) makes discord.py IDENTIFY afresh on the default gateway."""
+    client = QuickReidentifyClient(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+    async with fake.run_client(client):
+        second_ready = asyncio.ensure_future(client.wait_for("ready", timeout=5.0))
+        await fake.invalidate_session(resumable=False)
+        await second_ready  # on_ready fires once per IDENTIFY, not once per process
+        assert [c.kind for c in fake.gateway_log] == ["identify", "identify"]
+        assert fake.gateway_log[1].path == "/gateway"
+        assert fake.resume_payloads == []
+        assert text_channel(client).name == "papers"
+
+
+async def test_guild_and_channel_removal_reach_the_client(fake: FakeDiscord) -> None:
+    """GUILD_DELETE and CHANNEL_DELETE update the cache; the gone channels answer 403 and 404."""
+    fake.add_guild(GUILD_ID + 1, [(CHANNEL_ID + 100, "other-guild")])
+    client, _ = make_client()
+    removed: list[int] = []
+    client.event(_on_guild_remove(removed))
+    async with fake.run_client(client):
+        gone_guild_channel = text_channel(client, CHANNEL_ID + 100)
+        deleted_channel = text_channel(client, OTHER_CHANNEL_ID)
+        await fake.remove_guild(GUILD_ID + 1)
+        await fake.delete_channel(OTHER_CHANNEL_ID)
+        await _until(lambda: client.get_channel(OTHER_CHANNEL_ID) is None and removed)
+        assert client.get_guild(GUILD_ID + 1) is None
+        assert removed == [GUILD_ID + 1]
+        with pytest.raises(discord.Forbidden) as forbidden:
+            await gone_guild_channel.send("anyone?")
+        with pytest.raises(discord.NotFound) as not_found:
+            await deleted_channel.send("anyone?")
+    assert forbidden.value.code == 50001
+    assert not_found.value.code == 10003
+    assert fake.invalid_request_count == 1
+
+
+def _on_guild_remove(removed: list[int]) -> Any:
+    """An `on_guild_remove` listener that notes the guild id."""
+
+    async def on_guild_remove(guild: discord.Guild) -> None:
+        """Note the removed guild."""
+        removed.append(guild.id)
+
+    return on_guild_remove
+
+
+async def _until(predicate: Any, timeout: float = 2.0) -> None:
+    """Wait until `predicate()` is true."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.005)
+
+
+# -- application commands -----------------------------------------------------------------------------
+
+
+def add_commands(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> None:
+    """A `/topics add|list` group and a `/digest` command with a Manage Channels default."""
+    topics = app_commands.Group(name="topics", description="Manage topics")
+
+    @topics.command(name="add", description="Add a topic")
+    @app_commands.describe(name="The topic's name")
+    async def add(interaction: discord.Interaction, name: str, keywords: str | None = None) -> None:
+        """Acknowledge privately."""
+        await interaction.response.send_message(f"added {name}", ephemeral=True)
+
+    @topics.command(name="list", description="List topics")
+    async def list_(interaction: discord.Interaction) -> None:
+        """List nothing."""
+        await interaction.response.send_message("none")
+
+    @app_commands.command(name="digest", description="Post today's digest here")
+    @app_commands.default_permissions(manage_channels=True)
+    async def digest(interaction: discord.Interaction, limit: app_commands.Range[int, 1, 50] = 10) -> None:
+        """Say how many."""
+        await interaction.response.send_message(str(limit))
+
+    tree.add_command(topics, guild=guild)
+    tree.add_command(digest, guild=guild)
+
+
+async def test_commands_sync_to_a_guild_and_globally(fake: FakeDiscord) -> None:
+    """tree.sync() PUTs valid command lists per scope; the answers carry ids, version and application id."""
+    client, tree = make_client()
+    guild = discord.Object(GUILD_ID)
+    add_commands(tree, guild)
+    add_commands(tree, None)
+    async with fake.run_client(client):
+        synced_guild = await tree.sync(guild=guild)
+        synced_global = await tree.sync()
+        fetched = await tree.fetch_commands(guild=guild)
+    assert fake.validation_errors == []
+    stored = fake.synced_commands[GUILD_ID]
+    assert [c["name"] for c in stored] == ["topics", "digest"]
+    assert [c["name"] for c in fake.synced_commands["global"]] == ["topics", "digest"]
+    assert [c.id for c in synced_guild] == [int(c["id"]) for c in stored] == [c.id for c in fetched]
+    assert {c["guild_id"] for c in stored} == {str(GUILD_ID)}
+    assert all(c["application_id"] == str(fake.application_id) and c["version"] for c in stored)
+    digest = next(c for c in synced_global if c.name == "digest")
+    assert digest.default_member_permissions is not None
+    assert digest.default_member_permissions.manage_channels
+    assert [o["name"] for o in stored[0]["options"]] == ["add", "list"]
+    (sent,) = fake.requests_to("PUT", rf"^/applications/{fake.application_id}/guilds/{GUILD_ID}/commands$")
+    assert [c["name"] for c in sent.json] == ["topics", "digest"]
+    assert sent.json[0]["options"] == stored[0]["options"]
+
+
+async def test_slash_command_defer_and_followup_are_recorded_in_order(fake: FakeDiscord) -> None:
+    """An injected command reaches its callback with options and permissions; defer + follow-up recorded."""
+    client, tree = make_client()
+    seen: list[tuple[str, bool, int | None]] = []
+
+    @tree.command(name="digest", description="Post a digest", guild=discord.Object(GUILD_ID))
+    async def digest(interaction: discord.Interaction, topic: str) -> None:
+        """Defer, then follow up."""
+        seen.append((topic, interaction.permissions.manage_channels, interaction.guild_id))
+        await interaction.response.defer(thinking=True)
+        none = discord.AllowedMentions.none()
+        await interaction.followup.send(f"digest for {topic}", allowed_mentions=none)
+
+    async with fake.run_client(client):
+        await tree.sync(guild=discord.Object(GUILD_ID))
+        interaction_id, token = await fake.send_interaction(
+            "digest",
+            [{"type": 3, "name": "topic", "value": "MLLM"}],
+            guild_id=GUILD_ID,
+            channel_id=CHANNEL_ID,
+            permissions=MANAGE_CHANNELS,
+        )
+        callback, followup = await fake.wait_for_responses(interaction_id, count=2)
+    assert seen == [("MLLM", True, GUILD_ID)]
+    assert (callback["kind"], callback["type"]) == ("callback", 5)
+    assert (followup["kind"], followup["type"]) == ("followup", None)
+    assert followup["data"]["content"] == "digest for MLLM"
+    assert followup["data"]["allowed_mentions"] == {"parse": []}
+    (callback_request,) = fake.requests_to("POST", r"^/interactions/\d+/.+/callback$")
+    assert callback_request.query == {"with_response": "1"}
+    assert fake.requests_to("POST", rf"^/webhooks/{fake.application_id}/{token}$")[0].query["wait"] == "1"
+    assert fake.validation_errors == []
+
+
+async def test_followup_over_2000_characters_is_rejected(fake: FakeDiscord) -> None:
+    """A follow-up longer than 2000 characters is answered 400 50035 and raises HTTPException."""
+    client, tree = make_client()
+    codes: list[int] = []
+
+    @tree.command(name="long", description="Too long", guild=discord.Object(GUILD_ID))
+    async def long(interaction: discord.Interaction) -> None:
+        """Defer, then follow up with 2001 characters."""
+        await interaction.response.defer()
+        try:
+            await interaction.followup.send("x" * 2001)
+        except discord.HTTPException as error:
+            codes.append(error.code)
+            await interaction.followup.send("x" * 2000)
+
+    async with fake.run_client(client):
+        await tree.sync(guild=discord.Object(GUILD_ID))
+        interaction_id, token = await fake.send_interaction("long", guild_id=GUILD_ID)
+        callback, followup = await fake.wait_for_responses(interaction_id, count=2)
+    assert codes == [50035]
+    assert (callback["type"], len(followup["data"]["content"])) == (5, 2000)
+    assert fake.validation_errors == [
+        f"POST /webhooks/{fake.application_id}/{token}: content: BASE_TYPE_MAX_LENGTH: "
+        "Must be 2000 or fewer in length."
+    ]
+
+
+async def test_subcommand_in_a_dm_answers_ephemerally_and_edits(fake: FakeDiscord) -> None:
+    """A DM interaction (user, no member) with a subcommand reaches it; send and edit_original recorded."""
+    client, tree = make_client()
+    users: list[tuple[int, bool]] = []
+    group = app_commands.Group(name="topics", description="Manage topics")
+
+    @group.command(name="add", description="Add a topic")
+    async def add(interaction: discord.Interaction, name: str) -> None:
+        """Answer privately, then edit the answer."""
+        users.append((interaction.user.id, interaction.guild is None))
+        await interaction.response.send_message(f"adding {name}", ephemeral=True)
+        await interaction.edit_original_response(content=f"added {name}")
+
+    tree.add_command(group)
+    async with fake.run_client(client):
+        await tree.sync()
+        interaction_id, _ = await fake.send_interaction(
+            "topics",
+            [{"type": 1, "name": "add", "options": [{"type": 3, "name": "name", "value": "LLM"}]}],
+        )
+        sent, edited = await fake.wait_for_responses(interaction_id, count=2)
+    assert users == [(DEFAULT_USER_ID, True)]
+    assert (sent["type"], sent["data"]["content"], sent["ephemeral"]) == (4, "adding LLM", True)
+    assert (edited["kind"], edited["data"]["content"]) == ("edit_original", "added LLM")
+    assert fake.validation_errors == []
+
+
+async def test_autocomplete_choices_are_recorded(fake: FakeDiscord) -> None:
+    """An autocomplete interaction (type 4) runs the autocomplete callback; its choices are recorded."""
+    client, tree = make_client()
+
+    async def topic_names(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """Topics starting with what was typed."""
+        names = ["MLLM", "ML systems", "Robotics"]
+        return [app_commands.Choice(name=n, value=n) for n in names if n.lower().startswith(current.lower())]
+
+    @tree.command(name="show", description="Show a topic", guild=discord.Object(GUILD_ID))
+    @app_commands.autocomplete(topic=topic_names)
+    async def show(interaction: discord.Interaction, topic: str) -> None:
+        """Not reached by autocomplete."""
+        await interaction.response.send_message(topic)
+
+    async with fake.run_client(client):
+        await tree.sync(guild=discord.Object(GUILD_ID))
+        interaction_id, _ = await fake.send_autocomplete(
+            "show", [{"type": 3, "name": "topic", "value": "ml", "focused": True}], guild_id=GUILD_ID
+        )
+        (response,) = await fake.wait_for_responses(interaction_id)
+    assert response["type"] == 8
+    assert response["data"] == {
+        "choices": [{"name": "MLLM", "value": "MLLM"}, {"name": "ML systems", "value": "ML systems"}]
+    }
+    assert fake.validation_errors == []
+
+
+async def test_resolved_attachment_is_downloaded_from_the_fake(fake: FakeDiscord) -> None:
+    """An attachment option resolves to a URL on the fake; reading it is recorded as a download."""
+    client, tree = make_client()
+    attachment = fake.add_attachment("topics.yml", b"MLLM:\n  - multimodal\n")
+
+    @tree.command(name="import", description="Import topics", guild=discord.Object(GUILD_ID))
+    async def import_(interaction: discord.Interaction, file: discord.Attachment) -> None:
+        """Echo the file's first line."""
+        text = (await file.read()).decode()
+        await interaction.response.send_message(text.splitlines()[0])
+
+    async with fake.run_client(client):
+        await tree.sync(guild=discord.Object(GUILD_ID))
+        interaction_id, _ = await fake.send_interaction(
+            "import",
+            [{"type": 11, "name": "file", "value": attachment["id"]}],
+            guild_id=GUILD_ID,
+            attachments=[attachment],
+        )
+        (response,) = await fake.wait_for_responses(interaction_id)
+    assert response["data"]["content"] == "MLLM:"
+    assert fake.downloads == [attachment["url"]]
+
+
+async def test_late_callback_is_an_unknown_interaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A callback more than 3 s after the interaction is answered 404 10062, which raises NotFound."""
+    now = [0.0]
+    server = FakeDiscord(clock=lambda: now[0])
+    await server.start()
+    server.aim(monkeypatch)
+    server.add_guild(GUILD_ID, [(CHANNEL_ID, "papers")])
+    client, tree = make_client()
+    errors: list[int] = []
+
+    @tree.command(name="slow", description="Too slow", guild=discord.Object(GUILD_ID))
+    async def slow(interaction: discord.Interaction) -> None:
+        """Let 3.5 s pass on the fake's clock, then answer."""
+        now[0] += 3.5
+        try:
+            await interaction.response.defer()
+        except discord.NotFound as error:
+            errors.append(error.code)
+
+    try:
+        async with server.run_client(client):
+            await tree.sync(guild=discord.Object(GUILD_ID))
+            await server.send_interaction("slow", guild_id=GUILD_ID)
+            await _until(lambda: errors)
+    finally:
+        await server.close()
+    assert errors == [10062]
+    assert server.requests_to("POST", "/callback$")[0].status == 404
+
+
+# -- channel messages -----------------------------------------------------------------------------------
+
+
+async def test_channel_send_records_embeds_and_allowed_mentions(fake: FakeDiscord) -> None:
+    """channel.send with embeds and AllowedMentions.none() is recorded and answered with a Message."""
+    client, _ = make_client()
+    embed = discord.Embed(
+        title="A paper about @everyone", description="Abstract", url="https://arxiv.org/abs/1"
+    )
+    embed.add_field(name="Authors", value="Ada Lovelace")
+    embed.set_footer(text="cs.CL")
+    async with fake.run_client(client):
+        message = await text_channel(client).send(
+            "Today's digest", embeds=[embed], allowed_mentions=discord.AllowedMentions.none()
+        )
+        (recorded,) = await fake.wait_for_messages(CHANNEL_ID, 1)
+    assert message.content == "Today's digest"
+    assert message.embeds[0].title == "A paper about @everyone"
+    assert message.author.id == fake.bot_user_id
+    assert message.id == int(recorded["message"]["id"])
+    assert recorded["body"]["allowed_mentions"] == {"parse": []}
+    assert recorded["body"]["embeds"][0]["fields"] == [
+        {"name": "Authors", "value": "Ada Lovelace", "inline": True}
+    ]
+    (request,) = fake.requests_to("POST", MESSAGES)
+    assert request.headers["Content-Type"] == "application/json"
+    assert set(request.answer_headers) == {
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+        "X-RateLimit-Reset-After",
+        "X-RateLimit-Bucket",
+    }
+    assert fake.validation_errors == []
+
+
+async def test_file_upload_arrives_multipart(fake: FakeDiscord) -> None:
+    """A discord.File is sent multipart (payload_json + files[0]); the upload is served back."""
+    client, _ = make_client()
+    async with fake.run_client(client):
+        message = await text_channel(client).send(
+            "digest attached", file=discord.File(io.BytesIO(b"# Digest\n"), filename="digest.md")
+        )
+        downloaded = await message.attachments[0].read()
+    (recorded,) = fake.channel_messages(CHANNEL_ID)
+    (upload,) = recorded["files"]
+    assert (upload.field, upload.filename, upload.data) == ("files[0]", "digest.md", b"# Digest\n")
+    assert recorded["body"]["attachments"] == [{"id": 0, "filename": "digest.md"}]
+    assert message.attachments[0].filename == "digest.md"
+    assert downloaded == b"# Digest\n"
+    assert fake.validation_errors == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "code"),
+    [
+        ({"content": "x" * 2001}, "content", "BASE_TYPE_MAX_LENGTH"),
+        ({"embed": discord.Embed(title="t" * 257)}, "embeds.0.title", "BASE_TYPE_MAX_LENGTH"),
+        (
+            {"embeds": [discord.Embed(description="d" * 4096), discord.Embed(description="d" * 1905)]},
+            "embeds",
+            "MAX_EMBED_SIZE_EXCEEDED",
+        ),
+    ],
+    ids=["content-2001", "title-257", "embeds-6001"],
+)
+async def test_body_over_discord_limits_is_rejected(
+    fake: FakeDiscord, kwargs: dict[str, Any], field: str, code: str
+) -> None:
+    """Bodies over Discord's limits are answered 400 50035, raise HTTPException and are recorded."""
+    client, _ = make_client()
+    async with fake.run_client(client):
+        with pytest.raises(discord.HTTPException) as raised:
+            await text_channel(client).send(**kwargs)
+    assert raised.value.status == 400
+    assert raised.value.code == 50035
+    (error,) = fake.validation_errors
+    assert f": {field}: {code}: " in error
+    assert fake.channel_messages(CHANNEL_ID) == []
+
+
+async def test_eleven_embeds_are_refused_by_discord_py_and_by_the_fake(fake: FakeDiscord) -> None:
+    """discord.py refuses 11 embeds itself (ValueError); sent raw, the fake's spec check answers 400."""
+    client, _ = make_client()
+    embeds = [discord.Embed(title=str(n)) for n in range(11)]
+    async with fake.run_client(client):
+        with pytest.raises(ValueError, match="maximum of 10"):
+            await text_channel(client).send(embeds=embeds)
+        assert fake.requests_to("POST", MESSAGES) == []
+        payload = {"embeds": [e.to_dict() for e in embeds]}
+        raw = MultipartParameters(payload=payload, multipart=None, files=None)
+        with pytest.raises(discord.HTTPException) as raised:
+            await client.http.send_message(CHANNEL_ID, params=raw)
+    assert raised.value.code == 50035
+    assert fake.validation_errors == [
+        f"POST /channels/{CHANNEL_ID}/messages: embeds: BASE_TYPE_MAX_LENGTH: Must be 10 or fewer in length."
+    ]
+
+
+async def test_missing_permissions_and_empty_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without Send Messages a post is 403 50013; files need Attach Files; an empty message is 400 50006."""
+    server = FakeDiscord()
+    await server.start()
+    server.aim(monkeypatch)
+    server.add_guild(
+        GUILD_ID,
+        [(CHANNEL_ID, "read-only")],
+        bot_permissions=DEFAULT_BOT_PERMISSIONS & ~SEND_MESSAGES & ~ATTACH_FILES,
+        everyone_permissions=0,
+    )
+    server.add_guild(GUILD_ID + 1, [(OTHER_CHANNEL_ID, "open")])
+    client, _ = make_client()
+    try:
+        async with server.run_client(client):
+            channel = text_channel(client)
+            assert not channel.permissions_for(channel.guild.me).send_messages
+            with pytest.raises(discord.Forbidden) as forbidden:
+                await channel.send("hello")
+            with pytest.raises(discord.HTTPException) as empty:
+                await client.http.send_message(
+                    OTHER_CHANNEL_ID, params=MultipartParameters(payload={}, multipart=None, files=None)
+                )
+    finally:
+        await server.close()
+    assert forbidden.value.code == 50013
+    assert (empty.value.status, empty.value.code) == (400, 50006)
+
+
+# -- faults and rate limits ----------------------------------------------------------------------------
+
+
+async def test_429_with_via_is_retried_and_then_succeeds(fake: FakeDiscord) -> None:
+    """A 429 carrying Via and retry_after is slept off and retried by discord.py."""
+    fake.fail_next("POST", MESSAGES, Fault.rate_limited(0.05))
+    client, _ = make_client()
+    async with fake.run_client(client):
+        message = await text_channel(client).send("after a 429")
+    assert message.content == "after a 429"
+    assert [r.status for r in fake.requests_to("POST", MESSAGES)] == [429, 200]
+    assert fake.rate_limited_count == 1
+    assert len(fake.channel_messages(CHANNEL_ID)) == 1
+
+
+async def test_429_without_via_raises_at_once(fake: FakeDiscord) -> None:
+    """A 429 without Via (what a Cloudflare ban looks like) is not retried: HTTPException 429."""
+    fake.fail_next("POST", MESSAGES, Fault.rate_limited(0.05, via=False))
+    client, _ = make_client()
+    async with fake.run_client(client):
+        with pytest.raises(discord.HTTPException) as raised:
+            await text_channel(client).send("no retry")
+    assert raised.value.status == 429
+    assert [r.status for r in fake.requests_to("POST", MESSAGES)] == [429]
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "code"),
+    [
+        (Fault.missing_access(), discord.Forbidden, 50001),
+        (Fault.missing_permissions(), discord.Forbidden, 50013),
+        (Fault.unknown_channel(), discord.NotFound, 10003),
+    ],
+    ids=["missing-access", "missing-permissions", "unknown-channel"],
+)
+async def test_403_and_404_raise_forbidden_and_not_found(
+    fake: FakeDiscord, fault: Fault, error: type[discord.HTTPException], code: int
+) -> None:
+    """Injected 403/404 answers raise Forbidden/NotFound with Discord's error code, without retry."""
+    fake.fail_next("POST", MESSAGES, fault)
+    client, _ = make_client()
+    async with fake.run_client(client):
+        with pytest.raises(error) as raised:
+            await text_channel(client).send("hello")
+        await text_channel(client).send("the fault was used up")
+    assert raised.value.code == code
+    assert [r.status for r in fake.requests_to("POST", MESSAGES)] == [fault.status, 200]
+
+
+async def test_500_is_retried_but_503_raises_at_once(fake: FakeDiscord) -> None:
+    """discord.py retries a 500 (after a 1 s sleep) but raises DiscordServerError on a 503."""
+    fake.fail_next("POST", MESSAGES, Fault.server_error(500))
+    client, _ = make_client()
+    async with fake.run_client(client):
+        await text_channel(client).send("after a 500")
+        fake.fail_next("POST", MESSAGES, Fault.server_error(503))
+        with pytest.raises(discord.DiscordServerError):
+            await text_channel(client).send("503")
+    assert [r.status for r in fake.requests_to("POST", MESSAGES)] == [500, 200, 503]
+
+
+async def test_advertised_rate_limit_makes_discord_py_wait(fake: FakeDiscord) -> None:
+    """With the bucket advertised in X-RateLimit-*, discord.py waits for the reset and never gets a 429."""
+    fake.enforce_rate_limits(per_channel=2, per_seconds=0.3)
+    client, _ = make_client()
+    async with fake.run_client(client):
+        for number in range(3):
+            await text_channel(client).send(f"message {number}")
+    first, second, third = fake.requests_to("POST", MESSAGES)
+    assert second.answer_headers["X-RateLimit-Remaining"] == "0"
+    assert third.time - first.time >= 0.25
+    assert fake.rate_limited_count == 0
+    assert len(fake.channel_messages(CHANNEL_ID)) == 3
+
+
+async def test_hidden_rate_limit_gets_429s_that_discord_py_retries(fake: FakeDiscord) -> None:
+    """With the real bucket hidden, the third message in a window gets a 429 and is retried after it."""
+    fake.enforce_rate_limits(per_channel=2, per_seconds=0.3, advertise=False)
+    client, _ = make_client()
+    async with fake.run_client(client):
+        for number in range(3):
+            await text_channel(client).send(f"message {number}")
+    assert [r.status for r in fake.requests_to("POST", MESSAGES)] == [200, 200, 429, 200]
+    limited = fake.requests_to("POST", MESSAGES)[2]
+    assert limited.answer_headers["Via"] == "1.1 google"
+    assert limited.answer["retry_after"] > 0
+    assert fake.rate_limited_count == 1
+    assert fake.invalid_request_count == 1
