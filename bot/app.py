@@ -41,10 +41,11 @@ def adapter_factories() -> dict[str, AdapterFactory]:
 
     Imported on first use, so one-shot CLI commands never load the chat libraries.
     """
-    from adapters import telegram_adapter
+    from adapters import discord_adapter, telegram_adapter
 
     return {
         telegram_adapter.PLATFORM: telegram_adapter.from_settings,
+        discord_adapter.PLATFORM: discord_adapter.from_settings,
     }
 
 

@@ -1,0 +1,517 @@
+"""Discord: slash commands in, digests out as embeds, through discord.py 2.x.
+
+Translates, decides nothing: interactions become core `CommandRequest`s, core digests become the
+messages `adapters.discord_format` lays out, and Discord's answers become the core's delivery errors
+(`403 Missing Access/Permissions` and `404 Unknown Channel` mean the channel is gone for the bot, and
+the core turns it off once, so the bot never collects the 401/403/429 answers Discord bans for).
+
+- Minimal intents: `guilds` only (no privileged intent). Digests go over REST, so deliveries need a
+  login but not the gateway; commands need the gateway.
+- Every message is sent with `AllowedMentions.none()` (set on the client), so nothing pings anyone.
+- Commands are synced at start-up: to DISCORD_GUILD_ID when set (instant), globally otherwise.
+- Changing a channel's settings needs Manage Channels there: declared as the commands' default
+  permissions and checked again here on the interaction's permissions (discord.py enforces nothing);
+  ADMIN_USER_IDS may do everything; in a DM with the bot the user is the admin.
+- `/digest` is deferred at once (Discord's 3-second deadline) and answered with follow-ups; other
+  commands are answered directly, or deferred if the core is slower than `DEFER_AFTER` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from adapters.discord_commands import SYNTAX, install_commands
+from adapters.discord_format import DiscordMessage, render_digest, render_empty_day, render_text
+from bot.chats import ChatRegistry
+from bot.commands import COMMANDS, CommandReply, CommandRequest, CommandService
+from bot.models import Channel, Digest
+from bot.platforms import (
+    AdapterServices,
+    AdapterStartupError,
+    ChatGoneError,
+    DeliveryError,
+    OutgoingMessage,
+    TemporaryDeliveryError,
+)
+from bot.ports import Store
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+DISCORD_HINT = "check DISCORD_API_URL"
+DEFAULT_API_URL = "https://discord.com/api/v10"
+DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
+MAX_CONFIG_FILE = 256 * 1024
+DEFER_AFTER = 2.0  # seconds a command may take before its answer is deferred (Discord allows 3)
+# Discord's global limit is 50 requests/s per bot; stay below it so a large fan-out is spread, not
+# answered with 429s (discord.py already honours each route's bucket headers).
+MESSAGES_PER_SECOND = 40.0
+# Codes of 403/404 answers that mean the bot cannot post into the channel at all.
+_GONE_CODES = {
+    10003,  # Unknown Channel
+    10004,  # Unknown Guild
+    50001,  # Missing Access
+    50007,  # Cannot send messages to this user
+    50013,  # Missing Permissions
+}
+_INFO = {info.name: info for info in COMMANDS}
+
+
+class _Pacer:
+    """Spaces message sends evenly below Discord's global request limit."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._spacing = 1.0 / per_second if per_second > 0 else 0.0
+        self._clock = clock
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        """Wait for this send's turn."""
+        async with self._lock:
+            now = self._clock()
+            if self._next > now:
+                await asyncio.sleep(self._next - now)
+                now = self._clock()
+            self._next = max(now, self._next) + self._spacing
+
+
+def from_settings(
+    settings: Settings, services: AdapterServices, options: Mapping[str, Any]
+) -> DiscordAdapter | None:
+    """The Discord adapter when DISCORD_BOT_TOKEN is set (`options`: test hooks)."""
+    if settings.discord_bot_token is None:
+        return None
+    return DiscordAdapter(
+        settings.discord_bot_token.get_secret_value(),
+        services.store,
+        services.commands,
+        chats=services.chats,
+        api_url=settings.discord_api_url,
+        gateway_url=settings.discord_gateway_url,
+        guild_id=settings.discord_guild_id,
+        admin_user_ids=settings.admin_ids(PLATFORM),
+        **options,
+    )
+
+
+def _embeds(message: DiscordMessage) -> list[discord.Embed]:
+    """The message's embeds as discord.py objects."""
+    return [discord.Embed.from_dict(dict(embed)) for embed in message.embeds]
+
+
+def _file(message: DiscordMessage) -> discord.File | None:
+    """The message's attachment, if it has one."""
+    if message.file is None:
+        return None
+    return discord.File(io.BytesIO(message.file), filename=message.file_name or "digest.md")
+
+
+def _discord_message(message: OutgoingMessage) -> DiscordMessage:
+    """The Discord rendering an OutgoingMessage carries (or a plain one built from its text)."""
+    if isinstance(message.payload, DiscordMessage):
+        return message.payload
+    return DiscordMessage(
+        content=render_text(message.text)[0],
+        paper_ids=message.paper_ids,
+        file_name=message.document_name,
+        file=message.document,
+    )
+
+
+class DiscordAdapter:
+    """The Discord side of the bot: a `ChatAdapter` for deliveries plus the slash commands."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        token: str,
+        store: Store,
+        commands: CommandService,
+        *,
+        chats: ChatRegistry | None = None,
+        api_url: str = DEFAULT_API_URL,
+        gateway_url: str = DEFAULT_GATEWAY_URL,
+        guild_id: int | None = None,
+        admin_user_ids: Collection[int] = (),
+        guild_ready_timeout: float = 2.0,
+        messages_per_second: float = MESSAGES_PER_SECOND,
+    ) -> None:
+        self._token = token
+        self._store = store
+        self._commands = commands
+        self._chats = chats or ChatRegistry(store)
+        self._api_url = api_url.rstrip("/")
+        self._gateway_url = gateway_url
+        self._guild_id = guild_id
+        self._admin_user_ids = frozenset(admin_user_ids)
+        self._ready = asyncio.Event()
+        self._closed = asyncio.Event()  # set while stopping: a send waiting for the login gives up
+        self._closing = False
+        self._in_flight: set[asyncio.Task[Any]] = set()  # command handlers running now
+        self._pacer = _Pacer(messages_per_second)
+        intents = discord.Intents.none()
+        intents.guilds = True  # GUILD_CREATE/DELETE and channel events; not privileged
+        self.client = discord.Client(
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=guild_ready_timeout,
+            chunk_guilds_at_startup=False,
+            max_messages=None,
+        )
+        self.tree = app_commands.CommandTree(self.client)
+        self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
+        install_commands(self.tree, self)
+        self.client.event(self.on_guild_remove)
+        self.client.event(self.on_guild_channel_delete)
+
+    # -- the ChatAdapter port ---------------------------------------------------------------------
+    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
+        """Embed messages for the digest; over the channel's limit, the whole digest also as a file."""
+        return [
+            OutgoingMessage(
+                text=message.content,
+                paper_ids=message.paper_ids,
+                document_name=message.file_name,
+                document=message.file,
+                payload=message,
+            )
+            for message in render_digest(digest, max_inline_papers=channel.max_inline_papers)
+        ]
+
+    def render_empty_day(self, digest: Digest, channel: Channel) -> OutgoingMessage:
+        """The one-liner for a day with no match."""
+        message = render_empty_day(digest)
+        return OutgoingMessage(text=message.content, payload=message)
+
+    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
+        """Post one message into the channel, mapping Discord's answers to the core's delivery errors."""
+        await self._wait_until_ready()
+        rendered = _discord_message(message)
+        target = self.client.get_partial_messageable(int(channel.chat_id))
+        await self._pacer.wait()
+        try:
+            await target.send(
+                content=rendered.content or None,
+                embeds=_embeds(rendered),
+                file=_file(rendered) or discord.utils.MISSING,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as error:
+            raise self._delivery_error(error) from error
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            raise TemporaryDeliveryError(f"cannot reach Discord: {error}") from error
+
+    @staticmethod
+    def _delivery_error(error: discord.HTTPException) -> DeliveryError:
+        """The core's view of a Discord error answer."""
+        text = f"{error.status} {error.text or error.response.reason}".strip()
+        if error.status in (403, 404) and (error.code in _GONE_CODES or error.status == 404):
+            return ChatGoneError(text)
+        if error.status == 429:
+            retry = error.response.headers.get("Retry-After")
+            try:
+                wait = float(retry) if retry is not None else None
+            except ValueError:
+                wait = None
+            return TemporaryDeliveryError(text, retry_after=wait)
+        if error.status >= 500:
+            return TemporaryDeliveryError(text)
+        return DeliveryError(text)
+
+    async def _wait_until_ready(self) -> None:
+        """Wait for the login (REST needs no gateway); a send during shutdown fails instead of hanging."""
+        if not self._ready.is_set():
+            closing = asyncio.ensure_future(self._closed.wait())
+            ready = asyncio.ensure_future(self._ready.wait())
+            try:
+                await asyncio.wait({closing, ready}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                closing.cancel()
+                ready.cancel()
+        if self._closing or not self._ready.is_set():
+            raise TemporaryDeliveryError("the Discord adapter is stopping")
+
+    # -- running ------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _aimed(self) -> Any:
+        """Point discord.py at DISCORD_API_URL / DISCORD_GATEWAY_URL (class attributes), then restore."""
+        old_base, old_gateway = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+        Route.BASE = self._api_url
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self._gateway_url)
+        try:
+            yield
+        finally:
+            Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = old_base, old_gateway
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Log in, sync the commands, hold the gateway until `stop`, then close.
+
+        Raises AdapterStartupError when Discord rejects the token or cannot be reached at all.
+        """
+        client = self.client
+        with self._aimed():
+            try:
+                await self._start(client)
+                connection = asyncio.create_task(client.connect(reconnect=True), name="discord gateway")
+                self._closing = False
+                self._closed.clear()
+                self._ready.set()
+                log.info("Discord adapter running as %s", client.user)
+                stopping = asyncio.create_task(stop.wait())
+                try:
+                    done, _ = await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    if connection in done and not stop.is_set():
+                        self._raise_gateway_failure(connection)
+                finally:
+                    stopping.cancel()
+                    self._closing = True
+                    self._closed.set()
+                    self._ready.clear()
+                    await self._finish_commands()
+                    await client.close()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await connection
+            finally:
+                if not client.is_closed():
+                    await client.close()
+                log.info("Discord adapter stopped")
+
+    async def _start(self, client: discord.Client) -> None:
+        """Log in and sync the slash commands; failures become one-line AdapterStartupErrors."""
+        try:
+            await client.login(self._token)
+        except discord.LoginFailure:
+            raise AdapterStartupError(
+                "Discord rejected DISCORD_BOT_TOKEN (copy the bot token from the Developer Portal's Bot page)"
+            ) from None
+        except discord.HTTPException as error:
+            raise AdapterStartupError(
+                f"Discord answered {error.status} at login ({DISCORD_HINT}): {error.text[:200]}"
+            ) from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            raise AdapterStartupError(f"cannot reach Discord at {self._api_url}: {error}") from None
+        try:
+            await self._sync_commands()
+        except discord.HTTPException as error:
+            where = f"DISCORD_GUILD_ID={self._guild_id}" if self._guild_id else "the application"
+            raise AdapterStartupError(
+                f"Discord refused the slash commands for {where} ({error.status}: {error.text[:200]}); "
+                "is the bot invited with the applications.commands scope?"
+            ) from None
+
+    async def _finish_commands(self, grace: float = 3.0) -> None:
+        """Let the commands in hand answer before the connection closes (a stuck one is cut off)."""
+        tasks = {task for task in self._in_flight if not task.done()}
+        if not tasks:
+            return
+        _, stuck = await asyncio.wait(tasks, timeout=grace)
+        for task in stuck:
+            task.cancel()
+        if stuck:
+            log.warning("stopping: %d Discord command(s) were cut off", len(stuck))
+
+    def _track(self) -> None:
+        """Count the running command handler as in flight until it ends."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    @staticmethod
+    def _raise_gateway_failure(connection: asyncio.Task[None]) -> None:
+        """The gateway task ended by itself: say why in one line."""
+        error = connection.exception()
+        if isinstance(error, discord.PrivilegedIntentsRequired):
+            raise AdapterStartupError("Discord refused the gateway intents") from None
+        if error is not None:
+            raise AdapterStartupError(f"the Discord gateway connection failed: {error}") from None
+        raise AdapterStartupError("the Discord gateway connection ended unexpectedly")
+
+    async def _sync_commands(self) -> None:
+        """Sync the slash commands: to DISCORD_GUILD_ID (instant) or globally (up to an hour to appear)."""
+        if self._guild_id is not None:
+            guild = discord.Object(id=self._guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d slash commands to guild %s", len(synced), self._guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global slash commands (they can take up to an hour to appear)", len(synced))
+
+    # -- gateway events ------------------------------------------------------------------------------
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """The bot was removed from a server (kicked, banned, or the server deleted)."""
+        await self._chats.server_left(PLATFORM, str(guild.id), "the bot was removed from the server")
+
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        """A channel was deleted."""
+        await self._chats.chat_gone(PLATFORM, str(channel.id), "the channel was deleted")
+
+    # -- interactions -----------------------------------------------------------------------------------
+    def _may_change(self, interaction: discord.Interaction) -> bool:
+        """Manage Channels in this channel, an ADMIN_USER_IDS entry, or one's own DM."""
+        if interaction.user.id in self._admin_user_ids:
+            return True
+        if interaction.guild_id is None:
+            return True  # a DM with the bot: a personal subscription
+        return interaction.permissions.manage_channels
+
+    def _request(self, interaction: discord.Interaction, command: str, args: str = "") -> CommandRequest:
+        """The core's request for this interaction."""
+        info = _INFO[command]
+        return CommandRequest(
+            platform=PLATFORM,
+            chat_id=str(interaction.channel_id),
+            command=command,
+            args=args,
+            user_id=str(interaction.user.id),
+            is_admin=info.admin_only and self._may_change(interaction),
+            server_id=None if interaction.guild_id is None else str(interaction.guild_id),
+            syntax=SYNTAX,
+        )
+
+    async def _refuse(self, interaction: discord.Interaction, command: str) -> bool:
+        """Answer a member who may not change settings (ephemeral); True if refused."""
+        if not _INFO[command].admin_only or self._may_change(interaction):
+            return False
+        await interaction.response.send_message(
+            "Only members who can Manage Channels here can change this channel's settings. "
+            "Anyone can use /digest, /preview, /status and /help.",
+            ephemeral=True,
+        )
+        return True
+
+    async def run_command(self, interaction: discord.Interaction, command: str, args: str = "") -> None:
+        """Run a command through the core and answer: directly, or deferred if it takes a while."""
+        self._track()
+        if await self._refuse(interaction, command):
+            return
+        work = asyncio.ensure_future(self._handle(self._request(interaction, command, args)))
+        done, _ = await asyncio.wait({work}, timeout=DEFER_AFTER)
+        if not done:
+            await interaction.response.defer(thinking=True)
+        reply = await work
+        await self._answer(interaction, reply)
+
+    async def _handle(self, request: CommandRequest) -> CommandReply:
+        """The core's answer; an unexpected failure is logged and apologised for."""
+        try:
+            return await self._commands.handle(request)
+        except Exception:
+            log.exception("/%s in Discord channel %s failed", request.command, request.chat_id)
+            return CommandReply("Something went wrong on my side; please try again later.", ok=False)
+
+    async def _answer(self, interaction: discord.Interaction, reply: CommandReply) -> None:
+        """Send a reply: text pieces, then the digest's messages as follow-ups."""
+        messages: list[DiscordMessage] = [DiscordMessage(content=piece) for piece in render_text(reply.text)]
+        if reply.digest is not None and reply.digest.topics:
+            holder = await self._store.get_channel(PLATFORM, str(interaction.channel_id))
+            limit = (
+                holder.max_inline_papers if holder is not None else Channel(PLATFORM, "").max_inline_papers
+            )
+            if reply.digest.matched_count:
+                messages.extend(render_digest(reply.digest, max_inline_papers=limit))
+            else:
+                messages.append(render_empty_day(reply.digest))
+        ephemeral = not reply.ok
+        for message in messages:
+            await self._respond(interaction, message, ephemeral=ephemeral)
+
+    async def _respond(
+        self, interaction: discord.Interaction, message: DiscordMessage, *, ephemeral: bool
+    ) -> None:
+        """The first answer through the interaction response (unless deferred), the rest as follow-ups."""
+        file = _file(message)
+        if not interaction.response.is_done():
+            await interaction.response.send_message(
+                content=message.content or None,
+                embeds=_embeds(message),
+                file=file or discord.utils.MISSING,
+                ephemeral=ephemeral,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+            return
+        await interaction.followup.send(
+            content=message.content or discord.utils.MISSING,
+            embeds=_embeds(message),
+            file=file or discord.utils.MISSING,
+            ephemeral=ephemeral,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    async def digest(self, interaction: discord.Interaction, keywords: str | None) -> None:
+        """/digest: deferred at once, then follow-ups (a digest can take a moment to build and send)."""
+        self._track()
+        await interaction.response.defer(thinking=True)
+        reply = await self._handle(self._request(interaction, "digest", keywords or ""))
+        if not reply.ok:
+            # The deferred answer is public; a refusal should not be: replace it with a private one.
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.delete_original_response()
+        await self._answer(interaction, reply)
+
+    async def import_config(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
+        """/topics import: admins only (refused before download), size-capped, then the core parses it."""
+        self._track()
+        if await self._refuse(interaction, "topics"):
+            return
+        if file.size > MAX_CONFIG_FILE:
+            await interaction.response.send_message(
+                f"That file is larger than {MAX_CONFIG_FILE // 1024} KiB.", ephemeral=True
+            )
+            return
+        await interaction.response.defer(thinking=True)
+        try:
+            data = await file.read()
+        except (discord.HTTPException, aiohttp.ClientError) as error:
+            log.warning("cannot download a config attachment: %s", error)
+            await self._answer(
+                interaction, CommandReply("I could not download that file; try again.", ok=False)
+            )
+            return
+        request = self._request(interaction, "topics")
+        try:
+            reply = await self._commands.import_config(request, data)
+        except Exception:
+            log.exception("config import in Discord channel %s failed", interaction.channel_id)
+            reply = CommandReply("Something went wrong on my side; please try again later.", ok=False)
+        await self._answer(interaction, reply)
+
+    async def settings_both(self, interaction: discord.Interaction, limit: int, empty: str) -> None:
+        """/settings with both options: two core changes, one answer."""
+        self._track()
+        if await self._refuse(interaction, "settings"):
+            return
+        first = await self._handle(self._request(interaction, "settings", f"max {limit}"))
+        second = await self._handle(self._request(interaction, "settings", f"empty {empty}"))
+        await self._answer(
+            interaction, CommandReply(f"{first.text}\n{second.text}", ok=first.ok and second.ok)
+        )
+
+    async def _on_tree_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """Log a command's failure (never a traceback to the user) and answer with an apology."""
+        log.error("a Discord command failed: %s", error, exc_info=error)
+        with contextlib.suppress(discord.HTTPException):
+            text = "Something went wrong on my side; please try again later."
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)

@@ -1,0 +1,216 @@
+"""Discord's slash commands: declared once here, each translating its options into the core's text.
+
+The names, descriptions and meaning are the core's (`bot.commands.COMMANDS`), the same as on
+Telegram; this module only gives them Discord's shape (sub-commands, typed options, autocomplete)
+and the default permissions that hide the settings commands from members without Manage Channels
+(discord.py honours `default_permissions` only on a command or group, not on a sub-command). The
+run-time check of the interaction's permissions is the adapter's: the default is only a hint.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+import discord
+from discord import app_commands
+
+from bot.commands import COMMANDS, CommandExample, CommandInfo
+from bot.suggestions import suggest_categories, suggest_timezones
+
+MANAGE = discord.Permissions(manage_channels=True)
+_INFO = {info.name: info for info in COMMANDS}
+
+
+class CommandHandlers(Protocol):
+    """What the declared commands call: the adapter's interaction handling."""
+
+    async def run_command(self, interaction: discord.Interaction, command: str, args: str = "") -> None:
+        """Run a core command with this argument text and answer the interaction."""
+
+    async def digest(self, interaction: discord.Interaction, keywords: str | None) -> None:
+        """/digest, deferred at once."""
+
+    async def import_config(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
+        """/topics import with a YAML attachment."""
+
+    async def settings_both(self, interaction: discord.Interaction, limit: int, empty: str) -> None:
+        """/settings with both options at once."""
+
+
+def _describe(name: str) -> str:
+    """A command's description from the core's table (Discord allows 1–100 characters)."""
+    return _INFO[name].description[:100]
+
+
+class DiscordSyntax:
+    """How slash commands are written, for the core's /help: `/keywords add words: diffusion`."""
+
+    def offers(self, info: CommandInfo) -> bool:
+        """Every command but /start (Discord lists commands itself)."""
+        return info.name != "start"
+
+    def example(self, info: CommandInfo, example: CommandExample) -> str:
+        """`/time time: 08:00 timezone: Europe/Berlin`."""
+        parts = [f"/{info.name}"]
+        if example.action:
+            parts.append(example.action)
+        parts.extend(f"{option}: {value}" for option, value in example.options)
+        return " ".join(parts)
+
+    @property
+    def extra_help(self) -> tuple[str, ...]:
+        """Topics by name, and the config import as an attachment."""
+        return (
+            "Several topics: give /keywords, /exclude and /categories the topic option to change one.",
+            "/topics import file: config.yml imports an awesome-daily-AI-arxiv config's topics.",
+        )
+
+
+SYNTAX = DiscordSyntax()
+
+
+def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandlers) -> None:
+    """Declare every slash command; each only translates its options into the core's argument text."""
+    run = handlers.run_command
+
+    @tree.command(name="help", description=_describe("help"))
+    async def help_command(interaction: discord.Interaction) -> None:
+        await run(interaction, "help")
+
+    @tree.command(name="digest", description=_describe("digest"))
+    @app_commands.describe(keywords="one-off keywords, comma-separated (nothing is saved)")
+    async def digest_command(interaction: discord.Interaction, keywords: str | None = None) -> None:
+        await handlers.digest(interaction, keywords)
+
+    @tree.command(name="preview", description=_describe("preview"))
+    @app_commands.describe(keywords="keywords to try, comma-separated")
+    async def preview_command(interaction: discord.Interaction, keywords: str) -> None:
+        await run(interaction, "preview", keywords)
+
+    @tree.command(name="status", description=_describe("status"))
+    async def status_command(interaction: discord.Interaction) -> None:
+        await run(interaction, "status")
+
+    @tree.command(name="subscribe", description=_describe("subscribe"))
+    @app_commands.default_permissions(manage_channels=True)
+    @app_commands.describe(keywords="keywords, comma-separated: VLM, vision language model")
+    async def subscribe_command(interaction: discord.Interaction, keywords: str | None = None) -> None:
+        await run(interaction, "subscribe", keywords or "")
+
+    @tree.command(name="unsubscribe", description=_describe("unsubscribe"))
+    @app_commands.default_permissions(manage_channels=True)
+    async def unsubscribe_command(interaction: discord.Interaction) -> None:
+        await run(interaction, "unsubscribe")
+
+    tree.add_command(_list_group(handlers, "keywords", "keywords, comma-separated"))
+    tree.add_command(_list_group(handlers, "exclude", "words to exclude, comma-separated"))
+
+    async def categories_autocomplete(
+        interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=code, value=code) for code in suggest_categories(current)]
+
+    @tree.command(name="categories", description=_describe("categories"))
+    @app_commands.default_permissions(manage_channels=True)
+    @app_commands.describe(
+        codes="arXiv codes (cs.CV cs.CL), an archive (cs), or default", topic="one topic only"
+    )
+    @app_commands.autocomplete(codes=categories_autocomplete)
+    async def categories_command(
+        interaction: discord.Interaction, codes: str | None = None, topic: str | None = None
+    ) -> None:
+        await run(interaction, "categories", _scoped(topic, codes or ""))
+
+    async def timezone_autocomplete(
+        interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=zone, value=zone) for zone in suggest_timezones(current)]
+
+    @tree.command(name="time", description=_describe("time"))
+    @app_commands.default_permissions(manage_channels=True)
+    @app_commands.describe(time="local time HH:MM, or asap", timezone="IANA time zone, e.g. Europe/Berlin")
+    @app_commands.autocomplete(timezone=timezone_autocomplete)
+    async def time_command(
+        interaction: discord.Interaction, time: str | None = None, timezone: str | None = None
+    ) -> None:
+        await run(interaction, "time", " ".join(part for part in (time, timezone) if part))
+
+    @tree.command(name="settings", description=_describe("settings"))
+    @app_commands.default_permissions(manage_channels=True)
+    @app_commands.describe(
+        max="papers shown as messages before the whole digest comes as a file (1-200)",
+        empty="post a short line on days with no match",
+    )
+    async def settings_command(
+        interaction: discord.Interaction,
+        max: app_commands.Range[int, 1, 200] | None = None,
+        empty: Literal["on", "off"] | None = None,
+    ) -> None:
+        if max is not None and empty is not None:
+            await handlers.settings_both(interaction, max, empty)
+            return
+        if max is not None:
+            await run(interaction, "settings", f"max {max}")
+        elif empty is not None:
+            await run(interaction, "settings", f"empty {empty}")
+        else:
+            await run(interaction, "settings")
+
+    tree.add_command(_topics_group(handlers))
+
+
+def _list_group(handlers: CommandHandlers, name: str, option_text: str) -> app_commands.Group:
+    """/keywords and /exclude: add, remove, list — each optionally for one named topic."""
+    group = app_commands.Group(name=name, description=_describe(name), default_permissions=MANAGE)
+    run = handlers.run_command
+
+    @group.command(name="add", description=f"add {option_text}")
+    @app_commands.describe(words=option_text, topic="one topic only (by name)")
+    async def add(interaction: discord.Interaction, words: str, topic: str | None = None) -> None:
+        await run(interaction, name, _scoped(topic, f"add {words}"))
+
+    @group.command(name="remove", description=f"remove {option_text}")
+    @app_commands.describe(words=option_text, topic="one topic only (by name)")
+    async def remove(interaction: discord.Interaction, words: str, topic: str | None = None) -> None:
+        await run(interaction, name, _scoped(topic, f"remove {words}"))
+
+    @group.command(name="list", description=f"show the {name}")
+    @app_commands.describe(topic="one topic only (by name)")
+    async def list_command(interaction: discord.Interaction, topic: str | None = None) -> None:
+        await run(interaction, name, _scoped(topic, ""))
+
+    return group
+
+
+def _topics_group(handlers: CommandHandlers) -> app_commands.Group:
+    """/topics: list, add, remove, import (a YAML attachment)."""
+    group = app_commands.Group(name="topics", description=_describe("topics"), default_permissions=MANAGE)
+    run = handlers.run_command
+
+    @group.command(name="list", description="show this channel's topics")
+    async def list_command(interaction: discord.Interaction) -> None:
+        await run(interaction, "topics")
+
+    @group.command(name="add", description="add a named topic (a section of the digest)")
+    @app_commands.describe(name="the topic's name", keywords="keywords, comma-separated")
+    async def add(interaction: discord.Interaction, name: str, keywords: str) -> None:
+        await run(interaction, "topics", f"add {name}: {keywords}")
+
+    @group.command(name="remove", description="remove a topic")
+    @app_commands.describe(name="the topic's name")
+    async def remove(interaction: discord.Interaction, name: str) -> None:
+        await run(interaction, "topics", f"remove {name}")
+
+    @group.command(name="import", description="replace the topics with an awesome-daily-AI-arxiv config.yml")
+    @app_commands.describe(file="the YAML config file")
+    async def import_command(interaction: discord.Interaction, file: discord.Attachment) -> None:
+        await handlers.import_config(interaction, file)
+
+    return group
+
+
+def _scoped(topic: str | None, args: str) -> str:
+    """The core's argument text, for one named topic when given: `Robots: add humanoid`."""
+    if topic and topic.strip():
+        return f"{topic.strip()}: {args}".rstrip()
+    return args

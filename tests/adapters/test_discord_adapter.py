@@ -1,0 +1,505 @@
+"""The Discord adapter with the real discord.py against the fake Discord (REST + gateway) on 127.0.0.1.
+
+Commands arrive as INTERACTION_CREATE dispatches; answers are read back from the fake's records of
+interaction callbacks, follow-ups and channel messages, every body validated against Discord's spec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.discord_adapter import DiscordAdapter
+from bot.chats import ChatRegistry
+from bot.commands import CommandService
+from bot.delivery import DeliveryService
+from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
+from bot.platforms import AdapterStartupError
+from storage.sqlite_store import SqliteStore, open_store
+from tests.fakes.discord_server import MANAGE_CHANNELS, FakeDiscord, Fault
+
+GUILD = 900000000000000001
+CHANNEL = 900000000000000011
+OTHER_CHANNEL = 900000000000000012
+ADMIN = MANAGE_CHANNELS
+DAY = dt.date(2025, 11, 12)
+NOW = dt.datetime(2025, 11, 12, 12, 0, tzinfo=dt.UTC)
+EPHEMERAL = 1 << 6
+ARXIV_ID = re.compile(r"arXiv:(\d{4}\.\d{4,5})")
+
+
+def paper(number: int, title: str = "", abstract: str = "") -> Paper:
+    """A cs.CV paper announced as new."""
+    return Paper(
+        arxiv_id=f"2511.{number:05d}",
+        version=1,
+        title=title or f"Diffusion paper {number}",
+        abstract=abstract or f"We study diffusion models, part {number}. " * 5,
+        authors=tuple(f"Author {n}" for n in range(8)),
+        categories=("cs.CV", "cs.LG"),
+        announce_type=AnnounceType.NEW,
+    )
+
+
+@dataclass
+class Bot:
+    """A running adapter and what it talks to."""
+
+    fake: FakeDiscord
+    store: SqliteStore
+    adapter: DiscordAdapter
+    delivery: DeliveryService
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    """The fake Discord with one guild of two text channels."""
+    server = FakeDiscord()
+    await server.start()
+    server.add_guild(GUILD, [(CHANNEL, "papers"), (OTHER_CHANNEL, "robots")])
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A real SQLite store."""
+    opened = await open_store(tmp_path / "db.sqlite")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def start_bot(
+    fake: FakeDiscord, store: SqliteStore, *, guild_id: int | None = GUILD, admins: tuple[int, ...] = ()
+) -> tuple[Bot, asyncio.Event, asyncio.Task[None]]:
+    """Start the adapter (and a delivery service over it) until the fake sees a ready gateway."""
+    chats = ChatRegistry(store)
+    commands = CommandService(store, ("cs.CV", "cs.LG"), clock=lambda: NOW)
+    adapter = DiscordAdapter(
+        fake.token,
+        store,
+        commands,
+        chats=chats,
+        api_url=fake.api_url,
+        gateway_url=fake.gateway_url,
+        guild_id=guild_id,
+        admin_user_ids=admins,
+        guild_ready_timeout=0.05,
+        messages_per_second=0,
+    )
+    delivery = DeliveryService(
+        store, {"discord": adapter}, ("cs.CV", "cs.LG"), clock=lambda: NOW, chats=chats
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(adapter.run(stop))
+    await fake.wait_ready()
+    return Bot(fake, store, adapter, delivery), stop, task
+
+
+@pytest.fixture
+async def bot(fake: FakeDiscord, store: SqliteStore) -> AsyncIterator[Bot]:
+    """The adapter running against the fake; stopped (and checked to stop) afterwards."""
+    running, stop, task = await start_bot(fake, store)
+    try:
+        yield running
+    finally:
+        stop.set()
+        async with asyncio.timeout(10):
+            await task
+    assert fake.validation_errors == []
+
+
+def subcommand(sub: str, /, **options: Any) -> list[dict[str, Any]]:
+    """A sub-command option list as Discord sends it."""
+    return [
+        {"type": 1, "name": sub, "options": [{"type": 3, "name": k, "value": v} for k, v in options.items()]}
+    ]
+
+
+def string_options(**options: Any) -> list[dict[str, Any]]:
+    """String options as Discord sends them."""
+    return [{"type": 3, "name": key, "value": value} for key, value in options.items()]
+
+
+def text_of(response: dict[str, Any]) -> str:
+    """The content of an interaction response or follow-up."""
+    return str((response.get("data") or {}).get("content") or "")
+
+
+async def answer(
+    fake: FakeDiscord, name: str, options: list[dict[str, Any]] | None = None, **kw: Any
+) -> dict[str, Any]:
+    """Run a command and return the first response to it."""
+    sent = await fake.send_interaction(name, options or [], **kw)
+    (first, *_) = await fake.wait_for_responses(sent.id)
+    return first
+
+
+async def seed_announcement(store: SqliteStore, papers: list[Paper]) -> None:
+    """Store one announcement of these papers."""
+    await store.save_announcement(Announcement(date=DAY, categories=("cs.CV", "cs.LG"), papers=tuple(papers)))
+
+
+async def subscribed_channel(
+    store: SqliteStore, chat_id: int = CHANNEL, keywords: tuple[str, ...] = ("diffusion",)
+) -> Channel:
+    """A stored, active Discord channel whose digest of DAY is due."""
+    return await store.save_channel(
+        Channel(
+            "discord", str(chat_id), server_id=str(GUILD), active=True, topics=(Topic("Papers", keywords),)
+        )
+    )
+
+
+def embeds_ids(message: dict[str, Any]) -> list[str]:
+    """arXiv ids of the papers a created message carries as embeds (from each embed's url)."""
+    body = message["body"]
+    return [embed["url"].rsplit("/", 1)[-1] for embed in body.get("embeds", []) if "url" in embed]
+
+
+# -- start-up and command sync -------------------------------------------------------------------------------
+
+
+async def test_commands_are_synced_to_the_guild_with_manage_channels_defaults(bot: Bot) -> None:
+    """With DISCORD_GUILD_ID the commands go to that guild; settings commands default to Manage Channels."""
+    commands = {command["name"]: command for command in bot.fake.synced_commands[GUILD]}
+    assert "global" not in bot.fake.synced_commands or not bot.fake.synced_commands["global"]
+    assert set(commands) == {
+        "help", "digest", "preview", "status", "subscribe", "unsubscribe", "keywords", "exclude",
+        "categories", "time", "settings", "topics",
+    }  # fmt: skip
+    for name in (
+        "subscribe",
+        "unsubscribe",
+        "keywords",
+        "exclude",
+        "categories",
+        "time",
+        "settings",
+        "topics",
+    ):
+        assert commands[name]["default_member_permissions"] == str(MANAGE_CHANNELS), name
+    for name in ("help", "digest", "preview", "status"):
+        assert commands[name].get("default_member_permissions") is None, name
+    assert [option["name"] for option in commands["keywords"]["options"]] == ["add", "remove", "list"]
+    assert bot.fake.validation_errors == []
+
+
+async def test_without_a_guild_the_commands_are_synced_globally(
+    fake: FakeDiscord, store: SqliteStore
+) -> None:
+    """Without DISCORD_GUILD_ID the commands are synced globally and to no guild; the intents are minimal."""
+    _, stop, task = await start_bot(fake, store, guild_id=None)
+    stop.set()
+    await task
+    assert len(fake.synced_commands["global"]) == 12
+    assert GUILD not in fake.synced_commands
+    assert fake.identify_payloads[0]["intents"] == 1  # GUILDS only: no privileged intent
+    assert fake.validation_errors == []
+
+
+async def test_a_rejected_token_is_a_one_line_startup_error(fake: FakeDiscord, store: SqliteStore) -> None:
+    """A token Discord refuses raises AdapterStartupError naming DISCORD_BOT_TOKEN, without the token."""
+    adapter = DiscordAdapter(
+        "not-the-token",
+        store,
+        CommandService(store, ("cs.CV",)),
+        api_url=fake.api_url,
+        gateway_url=fake.gateway_url,
+    )
+    with pytest.raises(AdapterStartupError, match="DISCORD_BOT_TOKEN") as caught:
+        await adapter.run(asyncio.Event())
+    assert "not-the-token" not in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+# -- commands -----------------------------------------------------------------------------------------
+
+
+async def test_an_admin_subscribes_the_channel(bot: Bot) -> None:
+    """Manage Channels may /subscribe: the answer is public and the channel is stored with its server."""
+    first = await answer(
+        bot.fake,
+        "subscribe",
+        string_options(keywords="VLM, MLLM"),
+        guild_id=GUILD,
+        channel_id=CHANNEL,
+        permissions=ADMIN,
+    )
+    assert first["kind"] == "callback"
+    assert "Subscribed" in text_of(first)
+    assert not first["ephemeral"]
+    channel = await bot.store.get_channel("discord", str(CHANNEL))
+    assert channel is not None
+    assert channel.active
+    assert channel.server_id == str(GUILD)
+    assert channel.topics[0].keywords == ("VLM", "MLLM")
+
+
+async def test_a_member_without_manage_channels_is_refused_privately(bot: Bot) -> None:
+    """A member without Manage Channels gets an ephemeral one-line refusal and nothing is stored."""
+    first = await answer(bot.fake, "subscribe", string_options(keywords="VLM"), guild_id=GUILD, permissions=0)
+    assert first["ephemeral"]
+    assert "Manage Channels" in text_of(first)
+    assert "\n" not in text_of(first)
+    refused_group = await answer(
+        bot.fake, "keywords", subcommand("add", words="GAN"), guild_id=GUILD, permissions=0
+    )
+    assert refused_group["ephemeral"]
+    assert await bot.store.list_channels(active_only=False) == []
+
+
+async def test_admin_user_ids_may_change_any_channel(fake: FakeDiscord, store: SqliteStore) -> None:
+    """A user listed as discord:ID in ADMIN_USER_IDS may change settings without Manage Channels."""
+    _, stop, task = await start_bot(fake, store, admins=(4242,))
+    try:
+        first = await answer(
+            fake, "subscribe", string_options(keywords="VLM"), guild_id=GUILD, permissions=0, user_id=4242
+        )
+        assert "Subscribed" in text_of(first)
+    finally:
+        stop.set()
+        await task
+
+
+async def test_a_dm_is_a_personal_subscription(bot: Bot) -> None:
+    """In a DM with the bot the user may subscribe; the DM channel has no server."""
+    first = await answer(bot.fake, "subscribe", string_options(keywords="diffusion"), channel_id=4455)
+    assert "Subscribed" in text_of(first)
+    channel = await bot.store.get_channel("discord", "4455")
+    assert channel is not None
+    assert channel.server_id is None
+
+
+async def test_digest_for_anyone_is_deferred_then_followed_up(bot: Bot) -> None:
+    """/digest keywords:diffusion from a non-admin is deferred at once, then answered with embeds."""
+    await seed_announcement(bot.store, [paper(1), paper(2, title="Robots", abstract="Grasping.")])
+    sent = await bot.fake.send_interaction(
+        "digest", string_options(keywords="diffusion"), guild_id=GUILD, permissions=0
+    )
+    responses = await bot.fake.wait_for_responses(sent.id, count=3)
+    assert responses[0]["kind"] == "callback"
+    assert responses[0]["type"] == 5  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+    assert [r["kind"] for r in responses[1:]] == ["followup", "followup"]
+    assert "1 of 2" in text_of(responses[1])
+    embeds = responses[2]["data"]["embeds"]
+    assert [embed["url"] for embed in embeds] == ["https://arxiv.org/abs/2511.00001"]
+    assert await bot.store.list_channels(active_only=False) == []  # an ad-hoc digest saves nothing
+
+
+async def test_digest_without_keywords_is_a_private_one_liner(bot: Bot) -> None:
+    """/digest in a channel with no filters answers privately how to set some."""
+    await seed_announcement(bot.store, [paper(1)])
+    sent = await bot.fake.send_interaction("digest", guild_id=GUILD, permissions=0)
+    responses = await bot.fake.wait_for_responses(sent.id, count=3)
+    assert [r["kind"] for r in responses] == ["callback", "delete_original", "followup"]
+    assert responses[2]["ephemeral"]
+    assert "/subscribe" in text_of(responses[2])
+
+
+async def test_help_uses_slash_syntax(bot: Bot) -> None:
+    """/help lists the commands as Discord writes them, without /start."""
+    text = text_of(await answer(bot.fake, "help", guild_id=GUILD))
+    assert "/keywords add words: diffusion, =GAN" in text
+    assert "/time time: 08:00 timezone: Europe/Berlin" in text
+    assert "/start" not in text
+
+
+async def test_keywords_of_a_named_topic_and_time_with_zone(bot: Bot) -> None:
+    """Sub-commands and options reach the core as its argument text (topic scoping, time zones)."""
+    fake = bot.fake
+    await answer(fake, "subscribe", string_options(keywords="VLM"), guild_id=GUILD, permissions=ADMIN)
+    added = await answer(
+        fake,
+        "topics",
+        subcommand("add", name="Robots", keywords="embodied"),
+        guild_id=GUILD,
+        permissions=ADMIN,
+    )
+    assert "Robots" in text_of(added)
+    scoped = await answer(
+        fake,
+        "keywords",
+        subcommand("add", words="humanoid", topic="Robots"),
+        guild_id=GUILD,
+        permissions=ADMIN,
+    )
+    assert "humanoid" in text_of(scoped)
+    timed = await answer(
+        fake,
+        "time",
+        string_options(time="08:00", timezone="Europe/Berlin"),
+        guild_id=GUILD,
+        permissions=ADMIN,
+    )
+    assert "08:00 Europe/Berlin" in text_of(timed)
+    channel = await bot.store.get_channel("discord", str(CHANNEL))
+    assert channel is not None
+    assert [topic.keywords for topic in channel.topics] == [("VLM",), ("embodied", "humanoid")]
+
+
+async def test_unknown_category_is_refused_by_name(bot: Bot) -> None:
+    """/categories with an unknown code names it and changes nothing."""
+    reply = await answer(
+        bot.fake, "categories", string_options(codes="cs.CV cs.XX"), guild_id=GUILD, permissions=ADMIN
+    )
+    assert "cs.XX" in text_of(reply)
+    assert reply["ephemeral"]
+
+
+async def test_autocomplete_offers_at_most_25_codes_and_zones(bot: Bot) -> None:
+    """Category and time zone autocomplete answer with matching choices, never more than 25."""
+    sent = await bot.fake.send_autocomplete(
+        "categories",
+        [{"type": 3, "name": "codes", "value": "cs.", "focused": True}],
+        guild_id=GUILD,
+        permissions=ADMIN,
+    )
+    (response,) = await bot.fake.wait_for_responses(sent.id)
+    choices = response["data"]["choices"]
+    assert 0 < len(choices) <= 25
+    assert all(choice["value"].startswith("cs.") for choice in choices)
+    sent = await bot.fake.send_autocomplete(
+        "time",
+        [{"type": 3, "name": "timezone", "value": "berl", "focused": True}],
+        guild_id=GUILD,
+        permissions=ADMIN,
+    )
+    (response,) = await bot.fake.wait_for_responses(sent.id)
+    assert "Europe/Berlin" in [choice["value"] for choice in response["data"]["choices"]]
+
+
+async def test_config_import_is_refused_before_download_for_members(bot: Bot) -> None:
+    """A member's YAML attachment is refused and never downloaded; an admin's replaces the topics."""
+    config = (
+        b"category:\n  cs.CV: Computer Vision\ntopic:\n  MLLM:\n    keywords: [MLLM, VLM]\n    filters:\n"
+    )
+    attachment = bot.fake.add_attachment("config.yml", config)
+    options = [
+        {"type": 1, "name": "import", "options": [{"type": 11, "name": "file", "value": attachment["id"]}]}
+    ]
+    refused = await answer(
+        bot.fake, "topics", options, guild_id=GUILD, permissions=0, attachments=[attachment]
+    )
+    assert refused["ephemeral"]
+    assert bot.fake.downloads == []
+    sent = await bot.fake.send_interaction(
+        "topics", options, guild_id=GUILD, permissions=ADMIN, attachments=[attachment]
+    )
+    responses = await bot.fake.wait_for_responses(sent.id, count=2)
+    assert "Imported 1 topic: MLLM" in text_of(responses[1])
+    assert len(bot.fake.downloads) == 1
+    channel = await bot.store.get_channel("discord", str(CHANNEL))
+    assert channel is not None
+    assert channel.topics[0].keywords == ("MLLM", "VLM")
+
+
+# -- delivery -----------------------------------------------------------------------------------------
+
+
+async def test_a_hostile_title_pings_nobody_and_shows_as_written(bot: Bot) -> None:
+    """A paper titled `@everyone **bold** <@&1>` is sent escaped, with allowed_mentions that ping nobody."""
+    await seed_announcement(bot.store, [paper(1, title="@everyone **bold** <@&1> diffusion _x_")])
+    await subscribed_channel(bot.store)
+    report = await bot.delivery.deliver_due()
+    assert report.papers_sent == 1
+    (message,) = bot.fake.channel_messages(CHANNEL)
+    body = message["body"]
+    assert body["allowed_mentions"] == {"parse": []}
+    title = body["embeds"][0]["title"]
+    assert "@everyone" not in title  # broken by a zero-width space
+    assert "\\*\\*bold\\*\\*" in title
+    assert "\\<@&1>" in title  # a backslash keeps the role mention from rendering
+    assert "\\_x\\_" in title
+
+
+async def test_a_150_paper_digest_is_embeds_plus_one_markdown_file(bot: Bot) -> None:
+    """150 matches: the first 30 as embeds, then one Markdown file with all 150; each paper once."""
+    await seed_announcement(bot.store, [paper(n) for n in range(1, 151)])
+    channel = await subscribed_channel(bot.store)
+    await bot.delivery.deliver_due()
+    messages = bot.fake.channel_messages(CHANNEL)
+    inline = [paper_id for message in messages for paper_id in embeds_ids(message)]
+    assert len(inline) == 30
+    assert len(set(inline)) == 30
+    files = [file for message in messages for file in message["files"]]
+    assert len(files) == 1
+    assert files[0].filename.endswith(".md")
+    assert len(set(ARXIV_ID.findall(files[0].data.decode()))) == 150
+    for message in messages:
+        assert len(message["body"].get("embeds", [])) <= 10
+        assert len(message["body"].get("content") or "") <= 2000
+    assert channel.id is not None
+    assert len(await bot.store.delivered_ids(channel.id)) == 150
+
+
+async def test_429_and_500_are_retried_without_duplicates(bot: Bot) -> None:
+    """A 429 with Retry-After (and Via) and a 500 are retried; every paper arrives exactly once."""
+    await seed_announcement(bot.store, [paper(n) for n in range(1, 9)])
+    channel = await subscribed_channel(bot.store)
+    bot.fake.fail_next("POST", rf"/channels/{CHANNEL}/messages", Fault.rate_limited(0.1))
+    bot.fake.fail_next("POST", rf"/channels/{CHANNEL}/messages", Fault.server_error(500))
+    report = await bot.delivery.deliver_due()
+    assert report.papers_sent == 8
+    inline = [paper_id for message in bot.fake.channel_messages(CHANNEL) for paper_id in embeds_ids(message)]
+    assert sorted(inline) == [f"2511.{n:05d}" for n in range(1, 9)]
+    assert channel.id is not None
+    assert len(await bot.store.delivered_ids(channel.id)) == 8
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault.missing_access(), Fault.missing_permissions(), Fault.unknown_channel()]
+)
+async def test_a_gone_channel_is_turned_off_once_and_not_tried_again(
+    bot: Bot, fault: Fault, caplog: pytest.LogCaptureFixture
+) -> None:
+    """403 Missing Access/Permissions or 404 Unknown Channel: channel off, logged once, not retried."""
+    await seed_announcement(bot.store, [paper(1)])
+    channel = await subscribed_channel(bot.store)
+    bot.fake.fail_next("POST", rf"/channels/{CHANNEL}/messages", fault, times=None)
+    with caplog.at_level(logging.WARNING, logger="bot.chats"):
+        first = await bot.delivery.deliver_due()
+        second = await bot.delivery.deliver_due()
+    assert [outcome.result for outcome in first.outcomes] == ["gone"]
+    assert second.outcomes == []
+    stored = await bot.store.get_channel("discord", str(CHANNEL))
+    assert stored is not None
+    assert not stored.active
+    assert len(bot.fake.requests_to("POST", rf"/channels/{CHANNEL}/messages")) == 1
+    assert len([r for r in caplog.records if "is gone" in r.getMessage()]) == 1
+    assert channel.id is not None
+    assert await bot.store.delivered_ids(channel.id) == set()
+
+
+async def test_removal_from_the_server_turns_its_channels_off(bot: Bot) -> None:
+    """GUILD_DELETE (the bot removed) turns off every channel of that server, and no DM."""
+    await subscribed_channel(bot.store, CHANNEL)
+    await subscribed_channel(bot.store, OTHER_CHANNEL)
+    await bot.store.save_channel(Channel("discord", "777", active=True, topics=(Topic("P", ("x",)),)))
+    await bot.fake.remove_guild(GUILD)
+    for _ in range(200):
+        if not (await bot.store.list_channels(active_only=True, platform="discord"))[1:]:
+            break
+        await asyncio.sleep(0.01)
+    assert [c.chat_id for c in await bot.store.list_channels(active_only=True)] == ["777"]
+
+
+async def test_a_dropped_gateway_reconnects_and_commands_still_work(bot: Bot) -> None:
+    """After the gateway connection drops, discord.py reconnects and the next command is answered."""
+    await bot.fake.drop_gateway()
+    await bot.fake.wait_ready()
+    reply = await answer(bot.fake, "status", guild_id=GUILD)
+    assert "Last announcement" in text_of(reply)
+    assert bot.fake.gateway_connections >= 2
