@@ -207,6 +207,21 @@ async def test_dropped_gateway_resumes_and_keeps_working(
     assert [m["body"]["content"] for m in fake.channel_messages(CHANNEL_ID)] == ["still here"]
 
 
+async def test_reconnect_request_makes_the_client_resume(fake: FakeDiscord) -> None:
+    """op 7 RECONNECT makes discord.py close the socket and RESUME on the resume URL, without IDENTIFY."""
+    client, _ = make_client()
+    async with fake.run_client(client):
+        await fake.request_reconnect()
+        await fake.wait_ready()
+        message = await text_channel(client).send("after RECONNECT")
+    assert [(c.path, c.kind) for c in fake.gateway_log] == [
+        ("/gateway", "identify"),
+        ("/gateway/resume", "resume"),
+    ]
+    assert len(fake.identify_payloads) == 1
+    assert message.content == "after RECONNECT"
+
+
 class QuickReidentifyClient(discord.Client):
     """A client without discord.py's 5 s pause before every IDENTIFY but the first."""
 
