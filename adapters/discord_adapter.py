@@ -165,6 +165,8 @@ class DiscordAdapter:
         self._closing = False
         self._in_flight: set[asyncio.Task[Any]] = set()  # command handlers running now
         self._pacer = _Pacer(messages_per_second)
+        # The bot has no voice: discord.py's "PyNaCl/davey is not installed" warnings only alarm operators.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True  # GUILD_CREATE/DELETE and channel events; not privileged
         self.client = discord.Client(
