@@ -43,6 +43,9 @@ MAX_DESCRIPTION = 4096
 MAX_FIELD_NAME = 256
 MAX_FIELD_VALUE = 1024
 MAX_FOOTER = 2048
+# Discord cannot collapse an abstract the way Telegram's expandable quote does: a channel gets the
+# first ~700 characters (the title links to the whole abstract), so a message holds about six papers.
+ABSTRACT_PREVIEW = 700
 ANNOUNCED_LABEL = "announced papers"  # N counts new papers, cross-lists and replacements alike
 
 _MAX_TOPIC_NAME = 80
@@ -196,7 +199,7 @@ def _paper_embed(paper: Paper, text: PaperText, *, several_topics: bool) -> dict
         "color": _COLOURS[paper.announce_type],
     }
     if text.abstract:
-        embed["description"] = _capped(text.abstract, MAX_DESCRIPTION)
+        embed["description"] = _capped(clip(text.abstract, ABSTRACT_PREVIEW), MAX_DESCRIPTION)
     elif text.abstract_clipped:
         embed["description"] = ELLIPSIS  # nothing of it fitted; the title links to it
     embed["fields"] = [

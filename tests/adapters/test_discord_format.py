@@ -11,6 +11,7 @@ import discord
 import pytest
 
 from adapters.discord_format import (
+    ABSTRACT_PREVIEW,
     MAX_CONTENT,
     MAX_DESCRIPTION,
     MAX_EMBED_TOTAL,
@@ -275,7 +276,21 @@ def test_a_huge_paper_is_shortened_not_dropped() -> None:
     assert embed["title"].endswith("…")
     assert len(embed["title"]) > MAX_TITLE - 10
     assert embed["description"].endswith("…")
-    assert len(embed["description"]) > MAX_DESCRIPTION - 20  # shortened to the limit, not to a stub
+    # Shortened to the channel preview, not to a stub (the title links to the whole abstract).
+    assert ABSTRACT_PREVIEW - 150 < len(embed["description"]) <= ABSTRACT_PREVIEW + 1
+
+
+def test_a_long_abstract_is_previewed_so_a_message_holds_several_papers() -> None:
+    """Abstracts past the preview end in "…"; a message of real-sized papers holds several of them."""
+    papers = [
+        make_paper(n, abstract="We propose a model of vision and language. " * 40) for n in range(1, 13)
+    ]
+    messages = render_digest(one_topic(*papers))
+    assert_within_limits(messages)
+    assert len(messages[0].embeds) >= 5
+    for embed in messages[0].embeds:
+        assert embed["description"].endswith("…")
+        assert len(embed["description"]) <= ABSTRACT_PREVIEW + 1
 
 
 def test_text_that_escaping_inflates_is_bounded_after_escaping() -> None:
