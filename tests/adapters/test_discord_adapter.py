@@ -503,3 +503,33 @@ async def test_a_dropped_gateway_reconnects_and_commands_still_work(bot: Bot) ->
     reply = await answer(bot.fake, "status", guild_id=GUILD)
     assert "Last announcement" in text_of(reply)
     assert bot.fake.gateway_connections >= 2
+
+
+async def test_a_day_without_a_match_is_one_short_line(bot: Bot) -> None:
+    """An announcement with no match posts one short line and no embed; the cursor moves past the day."""
+    await seed_announcement(bot.store, [paper(1, title="Robots", abstract="Grasping objects.")])
+    channel = await subscribed_channel(bot.store, keywords=("quantum",))
+    report = await bot.delivery.deliver_due()
+    assert [outcome.result for outcome in report.outcomes] == ["empty"]
+    (message,) = bot.fake.channel_messages(CHANNEL)
+    assert message["body"]["content"] == "0 of 1 announced papers matched your filters on 2025-11-12."
+    assert not message["body"].get("embeds")
+    stored = await bot.store.get_channel("discord", str(channel.chat_id))
+    assert stored is not None
+    assert stored.last_digest_date == DAY
+
+
+async def test_a_fan_out_follows_the_advertised_buckets_without_429s(bot: Bot) -> None:
+    """With buckets of 2 messages a second per channel, a fan-out of several messages each gets no 429."""
+    bot.fake.enforce_rate_limits(per_channel=2, per_seconds=1.0)
+    await seed_announcement(bot.store, [paper(n) for n in range(1, 25)])
+    channels = [CHANNEL, OTHER_CHANNEL]
+    for chat_id in channels:
+        await subscribed_channel(bot.store, chat_id)
+    report = await bot.delivery.deliver_due()
+    assert report.papers_sent == 24 * 2
+    assert all(len(bot.fake.channel_messages(chat_id)) > 2 for chat_id in channels)  # the bucket bound
+    assert bot.fake.rate_limited_count == 0
+    for chat_id in channels:
+        ids = [paper_id for message in bot.fake.channel_messages(chat_id) for paper_id in embeds_ids(message)]
+        assert sorted(ids) == [f"2511.{n:05d}" for n in range(1, 25)]
