@@ -75,31 +75,37 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
 
     @tree.command(name="help", description=_describe("help"))
     async def help_command(interaction: discord.Interaction) -> None:
+        """/help."""
         await run(interaction, "help")
 
     @tree.command(name="digest", description=_describe("digest"))
     @app_commands.describe(keywords="one-off keywords, comma-separated (nothing is saved)")
     async def digest_command(interaction: discord.Interaction, keywords: str | None = None) -> None:
+        """/digest [keywords]."""
         await handlers.digest(interaction, keywords)
 
     @tree.command(name="preview", description=_describe("preview"))
     @app_commands.describe(keywords="keywords to try, comma-separated")
     async def preview_command(interaction: discord.Interaction, keywords: str) -> None:
+        """/preview keywords."""
         await run(interaction, "preview", keywords)
 
     @tree.command(name="status", description=_describe("status"))
     async def status_command(interaction: discord.Interaction) -> None:
+        """/status."""
         await run(interaction, "status")
 
     @tree.command(name="subscribe", description=_describe("subscribe"))
     @app_commands.default_permissions(manage_channels=True)
     @app_commands.describe(keywords="keywords, comma-separated: VLM, vision language model")
     async def subscribe_command(interaction: discord.Interaction, keywords: str | None = None) -> None:
+        """/subscribe [keywords]."""
         await run(interaction, "subscribe", keywords or "")
 
     @tree.command(name="unsubscribe", description=_describe("unsubscribe"))
     @app_commands.default_permissions(manage_channels=True)
     async def unsubscribe_command(interaction: discord.Interaction) -> None:
+        """/unsubscribe."""
         await run(interaction, "unsubscribe")
 
     tree.add_command(_list_group(handlers, "keywords", "keywords, comma-separated"))
@@ -108,6 +114,7 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
     async def categories_autocomplete(
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
+        """Category codes completing what was typed."""
         return [app_commands.Choice(name=code, value=code) for code in suggest_categories(current)]
 
     @tree.command(name="categories", description=_describe("categories"))
@@ -119,11 +126,13 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
     async def categories_command(
         interaction: discord.Interaction, codes: str | None = None, topic: str | None = None
     ) -> None:
+        """/categories [codes] [topic]."""
         await run(interaction, "categories", _scoped(topic, codes or ""))
 
     async def timezone_autocomplete(
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
+        """Time zone names matching what was typed."""
         return [app_commands.Choice(name=zone, value=zone) for zone in suggest_timezones(current)]
 
     @tree.command(name="time", description=_describe("time"))
@@ -133,6 +142,7 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
     async def time_command(
         interaction: discord.Interaction, time: str | None = None, timezone: str | None = None
     ) -> None:
+        """/time [time] [timezone]."""
         await run(interaction, "time", " ".join(part for part in (time, timezone) if part))
 
     @tree.command(name="settings", description=_describe("settings"))
@@ -146,6 +156,7 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
         max: app_commands.Range[int, 1, 200] | None = None,
         empty: Literal["on", "off"] | None = None,
     ) -> None:
+        """/settings [max] [empty]."""
         if max is not None and empty is not None:
             await handlers.settings_both(interaction, max, empty)
             return
@@ -167,16 +178,19 @@ def _list_group(handlers: CommandHandlers, name: str, option_text: str) -> app_c
     @group.command(name="add", description=f"add {option_text}")
     @app_commands.describe(words=option_text, topic="one topic only (by name)")
     async def add(interaction: discord.Interaction, words: str, topic: str | None = None) -> None:
+        """Add these to the list."""
         await run(interaction, name, _scoped(topic, f"add {words}"))
 
     @group.command(name="remove", description=f"remove {option_text}")
     @app_commands.describe(words=option_text, topic="one topic only (by name)")
     async def remove(interaction: discord.Interaction, words: str, topic: str | None = None) -> None:
+        """Remove these from the list."""
         await run(interaction, name, _scoped(topic, f"remove {words}"))
 
     @group.command(name="list", description=f"show the {name}")
     @app_commands.describe(topic="one topic only (by name)")
     async def list_command(interaction: discord.Interaction, topic: str | None = None) -> None:
+        """Show the list."""
         await run(interaction, name, _scoped(topic, ""))
 
     return group
@@ -189,21 +203,25 @@ def _topics_group(handlers: CommandHandlers) -> app_commands.Group:
 
     @group.command(name="list", description="show this channel's topics")
     async def list_command(interaction: discord.Interaction) -> None:
+        """Show the list."""
         await run(interaction, "topics")
 
     @group.command(name="add", description="add a named topic (a section of the digest)")
     @app_commands.describe(name="the topic's name", keywords="keywords, comma-separated")
     async def add(interaction: discord.Interaction, name: str, keywords: str) -> None:
+        """Add these to the list."""
         await run(interaction, "topics", f"add {name}: {keywords}")
 
     @group.command(name="remove", description="remove a topic")
     @app_commands.describe(name="the topic's name")
     async def remove(interaction: discord.Interaction, name: str) -> None:
+        """Remove these from the list."""
         await run(interaction, "topics", f"remove {name}")
 
     @group.command(name="import", description="replace the topics with an awesome-daily-AI-arxiv config.yml")
     @app_commands.describe(file="the YAML config file")
     async def import_command(interaction: discord.Interaction, file: discord.Attachment) -> None:
+        """/topics import file."""
         await handlers.import_config(interaction, file)
 
     return group
