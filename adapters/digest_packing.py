@@ -69,6 +69,63 @@ def digest_file_name(date: dt.date) -> str:
 # -- what a platform supplies -------------------------------------------------------------------------
 
 
+MAX_TOPIC_NAME = 80  # one topic's name in a header or section line
+MAX_TOPIC_LIST = 300  # all of a digest's topic names in a header
+
+
+def topic_names(digest: Digest, limit: int = MAX_TOPIC_LIST) -> str:
+    """The digest's topic names (plain text, unescaped), each and all clipped."""
+    names = [clip(one_line(section.topic.name), MAX_TOPIC_NAME) for section in digest.topics]
+    return clip(", ".join(name for name in names if name), limit)
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderWords:
+    """A digest header's words, plain text; each platform adds its markup and escaping."""
+
+    title: str  # "📚 arXiv digest · 2025-11-12"
+    part: str  # " · part 2/5", or "" for a one-message digest
+    count: str  # "34 of 496 announced papers matched"
+    topics: str  # the topic names ("" when unnamed)
+    notice: str | None  # where the papers not shown inline are, if any
+
+
+def header_words(digest: Digest, label: str, inline: int, part: int, total: int) -> HeaderWords:
+    """The first message's header words: date, how many matched of how many `label`, the topics."""
+    matched = digest.matched_count
+    notice = None
+    if inline < matched:
+        notice = (
+            f"Showing the first {inline} here; all {matched} are in the attached Markdown file."
+            if inline
+            else f"All {matched} are in the attached Markdown file."
+        )
+    return HeaderWords(
+        title=f"📚 arXiv digest · {digest.date.isoformat()}",
+        part=part_suffix(part, total),
+        count=f"{matched} of {digest.announced_count} {label} matched",
+        topics=topic_names(digest),
+        notice=notice,
+    )
+
+
+def next_header_words(digest: Digest, part: int, total: int) -> str:
+    """The plain header of every message after the first: "arXiv digest · DATE · part k/n"."""
+    return f"arXiv digest · {digest.date.isoformat()}{part_suffix(part, total)}"
+
+
+def part_suffix(part: int, total: int) -> str:
+    """ " · part 2/5", or nothing for a one-message digest."""
+    return f" · part {part}/{total}" if total > 1 else ""
+
+
+def file_caption_words(digest: Digest) -> tuple[str, str]:
+    """The Markdown file's caption, plain: ("All 34 matched papers of DATE", the topic names)."""
+    count = digest.matched_count
+    caption = f"All {count} matched {'paper' if count == 1 else 'papers'} of {digest.date.isoformat()}"
+    return caption, topic_names(digest, 200)
+
+
 @dataclass(frozen=True, slots=True)
 class PaperText:
     """A paper block's text fields, folded to one line and possibly clipped; the style renders them.

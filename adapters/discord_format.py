@@ -23,10 +23,14 @@ from typing import Any
 
 from adapters.digest_packing import (
     ELLIPSIS,
+    MAX_TOPIC_NAME,
     PaperText,
     Size,
     clip,
     digest_file_name,
+    file_caption_words,
+    header_words,
+    next_header_words,
     one_line,
     pack_digest,
 )
@@ -48,8 +52,6 @@ MAX_FOOTER = 2048
 ABSTRACT_PREVIEW = 700
 ANNOUNCED_LABEL = "announced papers"  # N counts new papers, cross-lists and replacements alike
 
-_MAX_TOPIC_NAME = 80
-_MAX_TOPIC_LIST = 300
 _EMPTY_REPLY = ELLIPSIS  # Discord refuses an empty message
 _SECTION_COLOUR = 0x6B7280
 _COLOURS = {
@@ -139,36 +141,20 @@ def embed_length(embed: dict[str, Any]) -> int:
 # -- headers --------------------------------------------------------------------------------------
 
 
-def _topic_names(digest: Digest, limit: int = _MAX_TOPIC_LIST) -> str:
-    """The digest's topic names (raw text), each and all clipped."""
-    names = [clip(one_line(section.topic.name), _MAX_TOPIC_NAME) for section in digest.topics]
-    return clip(", ".join(name for name in names if name), limit)
-
-
-def _part_suffix(part: int, total: int) -> str:
-    """ " · part 2/5", or nothing for a one-message digest."""
-    return f" · part {part}/{total}" if total > 1 else ""
-
-
 def _first_header(digest: Digest, inline: int, part: int, total: int) -> str:
     """The first message's content: date, how many matched of how many announced, the topics."""
-    title = f"📚 **arXiv digest · {digest.date.isoformat()}**{_part_suffix(part, total)}"
-    count = f"{digest.matched_count} of {digest.announced_count} {ANNOUNCED_LABEL} matched"
-    names = escape_markdown(_topic_names(digest))  # at most 2 x 300 characters
-    lines = [title, f"{count}: **{names}**" if names else count]
-    matched = digest.matched_count
-    if inline < matched:
-        lines.append(
-            f"*Showing the first {inline} here; all {matched} are in the attached Markdown file.*"
-            if inline
-            else f"*All {matched} are in the attached Markdown file.*"
-        )
+    words = header_words(digest, ANNOUNCED_LABEL, inline, part, total)
+    lines = [f"📚 **{words.title.removeprefix('📚 ')}**{words.part}"]
+    # The topic names are at most 2 x 300 characters once escaped.
+    lines.append(f"{words.count}: **{escape_markdown(words.topics)}**" if words.topics else words.count)
+    if words.notice:
+        lines.append(f"*{words.notice}*")
     return "\n".join(lines)
 
 
 def _next_header(digest: Digest, part: int, total: int) -> str:
     """The content of every message after the first."""
-    return f"arXiv digest · {digest.date.isoformat()}{_part_suffix(part, total)}"
+    return next_header_words(digest, part, total)
 
 
 # -- one paper ------------------------------------------------------------------------------------
@@ -209,7 +195,7 @@ def _paper_embed(paper: Paper, text: PaperText, *, several_topics: bool) -> dict
     ]
     footer = f"arXiv:{paper.arxiv_id}"
     if several_topics and text.topic:
-        footer += f" · {clip(text.topic, _MAX_TOPIC_NAME)}"
+        footer += f" · {clip(text.topic, MAX_TOPIC_NAME)}"
         if text.also_in:
             footer += f" · also in: {text.also_in}"
     embed["footer"] = {"text": _capped(footer, MAX_FOOTER, _plain)}
@@ -250,7 +236,7 @@ class DiscordStyle:
             return None
         papers = "paper" if count == 1 else "papers"
         extra = "".join(f" · {note}" for note in notes)
-        shown = _capped(clip(one_line(name), _MAX_TOPIC_NAME), 2 * _MAX_TOPIC_NAME)  # well under 256 in all
+        shown = _capped(clip(one_line(name), MAX_TOPIC_NAME), 2 * MAX_TOPIC_NAME)  # well under 256 in all
         return {"title": f"▍{shown} · {count} {papers}{extra}", "color": _SECTION_COLOUR}
 
     def paper_block(self, paper: Paper, text: PaperText) -> dict[str, Any]:
@@ -284,10 +270,8 @@ def render_empty_day(digest: Digest) -> DiscordMessage:
 
 def render_file_caption(digest: Digest) -> str:
     """The content of the message that carries the Markdown file."""
-    names = escape_markdown(_topic_names(digest, 200))
-    count = digest.matched_count
-    caption = f"All {count} matched {'paper' if count == 1 else 'papers'} of {digest.date.isoformat()}"
-    return f"{caption}: **{names}**" if names else caption
+    caption, names = file_caption_words(digest)
+    return f"{caption}: **{escape_markdown(names)}**" if names else caption
 
 
 def render_digest(digest: Digest, *, max_inline_papers: int = 30) -> list[DiscordMessage]:

@@ -19,7 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from adapters import digest_packing
-from adapters.digest_packing import PaperText, Size, clip, one_line, pack_digest
+from adapters.digest_packing import (
+    MAX_TOPIC_NAME,
+    PaperText,
+    Size,
+    clip,
+    file_caption_words,
+    header_words,
+    next_header_words,
+    one_line,
+    pack_digest,
+)
 from bot.models import AnnounceType, Digest, Paper
 
 log = logging.getLogger(__name__)
@@ -31,8 +41,6 @@ READ_MORE = "(read more)"
 ELLIPSIS = digest_packing.ELLIPSIS  # what a clipped text ends with
 
 _SEPARATOR = "\n\n"  # between blocks of a message
-_MAX_TOPIC_NAME = 80
-_MAX_TOPIC_LIST = 300
 _TAG = re.compile(r"<[^>]*>")
 _ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&amp;", "&"))
 
@@ -124,41 +132,25 @@ def _bare_paper_html(paper: Paper) -> str:
 # -- headers --------------------------------------------------------------------------------------
 
 
-def _topic_names(digest: Digest, limit: int = _MAX_TOPIC_LIST) -> str:
-    """The digest's topic names (plain text), each and all clipped."""
-    names = [clip(one_line(section.topic.name), _MAX_TOPIC_NAME) for section in digest.topics]
-    return clip(", ".join(name for name in names if name), limit)
-
-
-def _part_suffix(part: int, total: int) -> str:
-    """ " · part 2/5", or nothing for a one-message digest."""
-    return f" · part {part}/{total}" if total > 1 else ""
-
-
 def _first_header(digest: Digest, label: str, inline: int, part: int, total: int) -> str:
     """The first message's header: date, how many matched of how many, the topics."""
-    title = f"<b>📚 arXiv digest · {digest.date.isoformat()}</b>{_part_suffix(part, total)}"
-    count = f"{digest.matched_count} of {digest.announced_count} {escape_html(label)} matched"
-    names = escape_html(_topic_names(digest))
-    lines = [title, f"{count}: <b>{names}</b>" if names else count]
-    matched = digest.matched_count
-    if inline < matched:
-        lines.append(
-            f"<i>Showing the first {inline} here; all {matched} are in the attached Markdown file.</i>"
-            if inline
-            else f"<i>All {matched} are in the attached Markdown file.</i>"
-        )
+    words = header_words(digest, label, inline, part, total)
+    count = escape_html(words.count)
+    lines = [f"<b>{words.title}</b>{words.part}"]
+    lines.append(f"{count}: <b>{escape_html(words.topics)}</b>" if words.topics else count)
+    if words.notice:
+        lines.append(f"<i>{words.notice}</i>")
     return "\n".join(lines)
 
 
 def _next_header(digest: Digest, part: int, total: int) -> str:
     """The header of every message after the first."""
-    return f"<i>arXiv digest · {digest.date.isoformat()}{_part_suffix(part, total)}</i>"
+    return f"<i>{next_header_words(digest, part, total)}</i>"
 
 
 def _section_line(name: str, count: int, notes: Sequence[str], *, continued: bool = False) -> str:
     """A topic's bold section line with its paper count (and notes on papers shown elsewhere)."""
-    title = escape_html(clip(one_line(name), _MAX_TOPIC_NAME))
+    title = escape_html(clip(one_line(name), MAX_TOPIC_NAME))
     if continued:
         return f"<b>▍{title}</b> (continued)"
     papers = "paper" if count == 1 else "papers"
@@ -252,7 +244,5 @@ def digest_file_name(digest: Digest) -> str:
 
 def render_file_caption(digest: Digest) -> str:
     """A short HTML caption for the Markdown file (≤ 1024 visible characters)."""
-    names = escape_html(_topic_names(digest, 200))
-    count = digest.matched_count
-    caption = f"All {count} matched {'paper' if count == 1 else 'papers'} of {digest.date.isoformat()}"
-    return f"{caption}: <b>{names}</b>" if names else caption
+    caption, names = file_caption_words(digest)
+    return f"{caption}: <b>{escape_html(names)}</b>" if names else caption
