@@ -23,6 +23,7 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+from adapters import discord_format
 from adapters.telegram_format import render_digest
 from bot.digests import build_digests
 from bot.feeds import parse_feed
@@ -194,6 +195,15 @@ def main() -> None:
             "render one 34-paper digest as Telegram HTML",
             f"{seconds * 1000:.1f} ms",
             f"{len(rendered[0])} messages",
+        )
+    )
+    seconds, embeds = timed(lambda: discord_format.render_digest(digests[0], max_inline_papers=50), repeat=20)
+    assert isinstance(embeds, list)
+    rows.append(
+        (
+            "render one 34-paper digest as Discord embeds",
+            f"{seconds * 1000:.1f} ms",
+            f"{len(embeds)} messages (all 34 inline)",
         )
     )
 
