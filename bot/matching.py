@@ -61,6 +61,7 @@ from bot.query import (
     Term,
     anchor_keyword_to_expression,
     check_counts,
+    fold,
     keyword_error,
     parse_keyword,
 )
@@ -380,10 +381,10 @@ class Matcher:
             paper = papers[index]
             found.clear()
             if text_scan:
-                title = paper.title.lower()
-                self._text.scan(f"{title} {paper.abstract.lower()}", len(title), found)
+                title = fold(paper.title)
+                self._text.scan(f"{title} {fold(paper.abstract)}", len(title), found)
             if author_scan and paper.authors:
-                self._authors.scan(AUTHOR_SEPARATOR.join(paper.authors).lower(), -1, found)
+                self._authors.scan(fold(AUTHOR_SEPARATOR.join(paper.authors)), -1, found)
             for atom in found:
                 hits[atom].append(index)
         return hits

@@ -6,6 +6,7 @@ Nothing here touches papers; `bot.matching` compiles the AST into one automaton 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -224,6 +225,19 @@ def _tokenize(source: str) -> list[_Token]:
     return tokens
 
 
+def fold(text: str) -> str:
+    """Text as matching compares it: lower-cased, accents dropped (`Rodríguez` → `rodriguez`).
+
+    Both keywords and paper text go through this, so `au:Rodriguez` finds `Rodríguez` and
+    `au:Rodríguez` finds `Rodriguez`. Compatibility forms fold too (the ligature `ﬁ` → `fi`).
+    ASCII text, nearly all of arXiv's, skips the Unicode work.
+    """
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).lower()
+
+
 # -- parser -------------------------------------------------------------------------------------
 
 
@@ -231,7 +245,7 @@ def _make_term(token: _Token, field: Field) -> Term:
     """The validated atom of a term token, read in `field` unless the token names its own."""
     if token.field is not Field.ANY:
         field = token.field
-    text = token.text.lower()
+    text = fold(token.text)
     if field is Field.CATEGORY:
         code = text.strip()
         if code.endswith(".*"):

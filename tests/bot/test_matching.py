@@ -22,6 +22,7 @@ from bot.matching import (
     parse_keyword,
 )
 from bot.models import ALL_ANNOUNCE_TYPES, AnnounceType, Paper, Topic
+from bot.query import fold
 
 DEFAULTS = ("cs.CV", "cs.CL")
 
@@ -198,6 +199,17 @@ def test_title_and_abstract_fields() -> None:
     assert not hit("ti:=VLM", "LVLMs", "A VLM")
     assert hit("abs:=VLM", "VLM", "LVLM and VLM")
     assert not hit("abs:=VLM", "VLM", "LVLMs")
+
+
+def test_accents_are_folded_in_authors_and_text() -> None:
+    """`au:Rodriguez` finds Rodríguez and back; `Dvorak` finds Dvořák in a title; whole words still hold."""
+    assert hit("au:Rodriguez", "A title", "An abstract", authors=("María Rodríguez",))
+    assert hit("au:Rodríguez", "A title", "An abstract", authors=("Maria Rodriguez",))
+    assert hit("au:=Rodriguez", "A title", "An abstract", authors=("Rodríguez, M.",))
+    assert not hit("au:=Rodrigue", "A title", "An abstract", authors=("Rodríguez",))
+    assert hit("dvorak", "Dvořák kernels", "x")
+    assert hit("ti:=naive", "A naïve baseline", "x")
+    assert not hit("gomez", "A title", "x", authors=("Gómez",))  # a plain keyword searches title + abstract
 
 
 def test_fields_stay_right_when_lowercasing_changes_the_length() -> None:
@@ -419,10 +431,10 @@ def _reference_term(term: Term, item: Paper) -> bool:
             return term.text in codes
         return any(code.split(".")[0] == term.text for code in codes)
     haystacks = {
-        Field.ANY: [item.title.lower() + " " + item.abstract.lower()],
-        Field.TITLE: [item.title.lower()],
-        Field.ABSTRACT: [item.abstract.lower()],
-        Field.AUTHOR: [name.lower() for name in item.authors],
+        Field.ANY: [fold(item.title) + " " + fold(item.abstract)],
+        Field.TITLE: [fold(item.title)],
+        Field.ABSTRACT: [fold(item.abstract)],
+        Field.AUTHOR: [fold(name) for name in item.authors],
     }[term.field]
     return any(_occurs(term.text, haystack, term.whole) for haystack in haystacks)
 
