@@ -69,6 +69,9 @@ def digest_file_name(date: dt.date) -> str:
 # -- what a platform supplies -------------------------------------------------------------------------
 
 
+# What a digest's "M of N" counts: N is every paper announced in the watched categories, new papers,
+# cross-lists and replacements alike ("new papers" would undercount what N means).
+ANNOUNCED_LABEL = "announced papers"
 MAX_TOPIC_NAME = 80  # one topic's name in a header or section line
 MAX_TOPIC_LIST = 300  # all of a digest's topic names in a header
 
@@ -107,6 +110,14 @@ def header_words(digest: Digest, label: str, inline: int, part: int, total: int)
         topics=topic_names(digest),
         notice=notice,
     )
+
+
+def empty_day_words(digest: Digest, label: str = ANNOUNCED_LABEL) -> str:
+    """The plain one-liner for an announcement day on which nothing matched."""
+    date = digest.date.isoformat()
+    if digest.announced_count == 0:
+        return f"No papers were announced in your categories on {date}."
+    return f"{digest.matched_count} of {digest.announced_count} {label} matched your filters on {date}."
 
 
 def next_header_words(digest: Digest, part: int, total: int) -> str:

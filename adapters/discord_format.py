@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.digest_packing import (
+    ANNOUNCED_LABEL,
     ELLIPSIS,
     MAX_TOPIC_NAME,
     PaperText,
     Size,
     clip,
     digest_file_name,
+    empty_day_words,
     file_caption_words,
     header_words,
     next_header_words,
@@ -50,7 +52,6 @@ MAX_FOOTER = 2048
 # Discord cannot collapse an abstract the way Telegram's expandable quote does: a channel gets the
 # first ~700 characters (the title links to the whole abstract), so a message holds about six papers.
 ABSTRACT_PREVIEW = 700
-ANNOUNCED_LABEL = "announced papers"  # N counts new papers, cross-lists and replacements alike
 
 _EMPTY_REPLY = ELLIPSIS  # Discord refuses an empty message
 _SECTION_COLOUR = 0x6B7280
@@ -257,15 +258,7 @@ class DiscordStyle:
 
 def render_empty_day(digest: Digest) -> DiscordMessage:
     """The one-liner for an announcement day on which nothing matched."""
-    date = digest.date.isoformat()
-    if digest.announced_count == 0:
-        return DiscordMessage(content=f"No papers were announced in your categories on {date}.")
-    return DiscordMessage(
-        content=(
-            f"{digest.matched_count} of {digest.announced_count} {ANNOUNCED_LABEL} "
-            f"matched your filters on {date}."
-        )
-    )
+    return DiscordMessage(content=empty_day_words(digest))
 
 
 def render_file_caption(digest: Digest) -> str:

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 
 from adapters import digest_packing
 from adapters.digest_packing import (
+    ANNOUNCED_LABEL,
     MAX_TOPIC_NAME,
     PaperText,
     Size,
     clip,
+    empty_day_words,
     file_caption_words,
     header_words,
     next_header_words,
@@ -168,7 +170,7 @@ class TelegramStyle:
     A size is (visible UTF-16 units, raw characters); each block's includes the separator before it.
     """
 
-    announced_label: str = "new papers"
+    announced_label: str = ANNOUNCED_LABEL
     budget: Size = (MAX_MESSAGE_LENGTH, MAX_RAW_LENGTH)
 
     def header_size(self, header: str) -> Size:
@@ -200,21 +202,13 @@ class TelegramStyle:
         return _bare_paper_html(paper)
 
 
-def render_empty_day(digest: Digest, *, announced_label: str = "new papers") -> TelegramMessage:
+def render_empty_day(digest: Digest, *, announced_label: str = ANNOUNCED_LABEL) -> TelegramMessage:
     """The one-liner for an announcement day on which nothing matched."""
-    date = digest.date.isoformat()
-    if digest.announced_count == 0:
-        text = f"No {escape_html(announced_label)} were announced in your categories on {date}."
-    else:
-        text = (
-            f"{digest.matched_count} of {digest.announced_count} {escape_html(announced_label)} "
-            f"matched your filters on {date}."
-        )
-    return TelegramMessage(text=text, paper_ids=())
+    return TelegramMessage(text=escape_html(empty_day_words(digest, announced_label)), paper_ids=())
 
 
 def render_digest(
-    digest: Digest, *, max_inline_papers: int = 30, announced_label: str = "new papers"
+    digest: Digest, *, max_inline_papers: int = 30, announced_label: str = ANNOUNCED_LABEL
 ) -> tuple[list[TelegramMessage], bool]:
     """The digest as Telegram messages, and whether the whole digest must also go as a Markdown file.
 

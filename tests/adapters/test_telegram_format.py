@@ -101,7 +101,9 @@ def test_paper_layout() -> None:
     assert "<code>arXiv:2511.00007</code> · cs.CV cs.CL" in text
     assert "<i>Ada Lovelace, Alan Turing, Grace Hopper</i>" in text
     assert "<blockquote expandable>We present" in text
-    assert text.startswith("<b>📚 arXiv digest · 2025-11-12</b>\n1 of 496 new papers matched: <b>MLLM</b>")
+    assert text.startswith(
+        "<b>📚 arXiv digest · 2025-11-12</b>\n1 of 496 announced papers matched: <b>MLLM</b>"
+    )
 
 
 def test_header_uses_the_announced_label() -> None:
@@ -247,7 +249,7 @@ def test_several_topics_get_section_lines_and_no_paper_twice() -> None:
     messages, _ = render_digest(digest)
     all_valid(messages)
     text = messages[0].text
-    assert "3 of 496 new papers matched: <b>MLLM, Diffusion</b>" in text
+    assert "3 of 496 announced papers matched: <b>MLLM, Diffusion</b>" in text
     assert "<b>▍MLLM</b> · 2 papers" in text
     assert "<b>▍Diffusion</b> · 2 papers · 1 listed above" in text
     assert text.count('href="https://arxiv.org/abs/2511.00002"') == 1
@@ -285,10 +287,10 @@ def test_max_inline_zero_sends_only_a_header_and_the_file() -> None:
 
 
 def test_empty_day_is_a_one_liner() -> None:
-    """A day without matches gets "0 of N new papers matched your filters on DATE."."""
+    """A day without matches gets "0 of N announced papers matched your filters on DATE."."""
     digest = one_topic()
     assert render_empty_day(digest) == TelegramMessage(
-        "0 of 496 new papers matched your filters on 2025-11-12.", ()
+        "0 of 496 announced papers matched your filters on 2025-11-12.", ()
     )
     assert render_digest(digest) == ([render_empty_day(digest)], False)
 
