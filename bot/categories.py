@@ -1,7 +1,14 @@
-"""arXiv's category taxonomy: checking and normalising category codes typed by users."""
+"""arXiv's category taxonomy: checking, normalising and expanding category codes typed by users.
+
+`expand_categories` is the one way every entry point reads categories (the command line's `-c`,
+`DEFAULT_CATEGORIES`, the chat commands, the config importer): codes separated by commas or spaces,
+any letter case, repeats dropped, and a whole archive (`cs` or `cs.*`) replaced by its categories,
+because a paper is never filed under the bare archive code. Unknown codes are refused by name.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 # arXiv's current category taxonomy (https://arxiv.org/category_taxonomy).
@@ -30,6 +37,15 @@ stat stat.AP stat.CO stat.ME stat.ML stat.OT stat.TH
 
 KNOWN_CATEGORIES: frozenset[str] = frozenset(_TAXONOMY.split())
 _BY_LOWER = {code.lower(): code for code in KNOWN_CATEGORIES}
+
+# Whole archives that have categories of their own (`cs` → `cs.AI` … `cs.SY`). Archives without
+# (`hep-th`, `quant-ph`) are categories themselves and stay as they are.
+ARCHIVE_CATEGORIES: dict[str, tuple[str, ...]] = {
+    archive: tuple(sorted(code for code in KNOWN_CATEGORIES if code.startswith(archive + ".")))
+    for archive in sorted(KNOWN_CATEGORIES)
+    if "." not in archive and any(code.startswith(archive + ".") for code in KNOWN_CATEGORIES)
+}
+_SEPARATORS = re.compile(r"[\s,]+")
 
 
 class UnknownCategoryError(ValueError):
@@ -63,6 +79,45 @@ def normalise_categories(codes: Iterable[str]) -> tuple[str, ...]:
     return tuple(result)
 
 
+def expand_categories(codes: str | Iterable[str]) -> tuple[str, ...]:
+    """Categories as typed anywhere, canonical and each once, in the order given, archives expanded.
+
+    `codes` is one string or several, each holding codes separated by commas and/or spaces
+    (`"cs.CV, cs.CL"`, `"cs.CV cs.CL"`); `cs` and `cs.*` both stand for every `cs.` category.
+    Raises UnknownCategoryError naming every code arXiv does not know; nothing given gives `()`.
+    """
+    texts = [codes] if isinstance(codes, str) else list(codes)
+    expanded: dict[str, None] = {}
+    unknown: list[str] = []
+    for text in texts:
+        for raw in _SEPARATORS.split(str(text)):
+            if not raw:
+                continue
+            wildcard = raw.endswith(".*")  # `cs.*`: only an archive takes it
+            code = normalise_category(raw[:-2] if wildcard else raw)
+            if code is None or (wildcard and code not in ARCHIVE_CATEGORIES):
+                if raw[:40] not in unknown:
+                    unknown.append(raw[:40])
+                continue
+            for category in ARCHIVE_CATEGORIES.get(code, (code,)):
+                expanded.setdefault(category)
+    if unknown:
+        raise UnknownCategoryError(unknown)
+    return tuple(expanded)
+
+
 def feed_path(categories: Iterable[str]) -> str:
-    """The rss.arxiv.org path segment for several categories at once: `cs.CL+cs.CV`."""
-    return "+".join(sorted(set(categories)))
+    """The rss.arxiv.org path segment for several categories at once: `cs.CL+cs.CV`.
+
+    Topics keep an archive expanded (`cs` is stored as its 40 categories, so that matching a paper's
+    categories stays a plain set test), but asking for 40 codes would make a long URL for the same
+    papers: rss.arxiv.org serves a whole archive under its own name (`/rss/cs` is every cs.*
+    paper, cross-lists included). So an archive whose every category is asked for is requested by
+    its name (`cs+math.PR`); what the announcement records as fetched stays the expanded codes.
+    """
+    wanted = set(categories)
+    for archive, members in ARCHIVE_CATEGORIES.items():
+        if wanted.issuperset(members):
+            wanted.difference_update(members)
+            wanted.add(archive)
+    return "+".join(sorted(wanted))

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from adapters.markdown_output import render_json, render_markdown, render_text, render_topic_markdown
 from bot.app import run_bot
-from bot.categories import UnknownCategoryError, normalise_categories
+from bot.categories import UnknownCategoryError, expand_categories
 from bot.digests import build_digest
 from bot.feeds import ArxivFeedError, BrokenFeedError, NoAnnouncement
 from bot.gate import ArxivGate
@@ -97,7 +97,7 @@ def _split_commas(text: str) -> list[str]:
 def _preview_topics(args: argparse.Namespace, settings: Settings) -> tuple[list[Topic], tuple[str, ...]]:
     """The topics to preview and the categories to fetch."""
     try:
-        categories = normalise_categories(_split_terms(args.categories)) if args.categories else ()
+        categories = expand_categories(args.categories or ())
     except UnknownCategoryError as error:
         raise CommandError(str(error), EXIT_USAGE) from None
     topics: list[Topic] = []

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from bot.categories import UnknownCategoryError
+from bot.categories import ARCHIVE_CATEGORIES, UnknownCategoryError, expand_categories
 from bot.delivery import Clock, utc_now
 from bot.digests import announced_count, build_digest, effective_categories
 from bot.ingest import NO_ANNOUNCEMENT_KEY
@@ -37,13 +37,7 @@ from bot.schedule import (
     parse_time_of_day,
     parse_timezone,
 )
-from bot.topic_config import (
-    ARCHIVE_CATEGORIES,
-    TopicConfigError,
-    clean_name,
-    expand_archives,
-    parse_topic_config,
-)
+from bot.topic_config import TopicConfigError, clean_name, parse_topic_config
 
 log = logging.getLogger(__name__)
 
@@ -358,7 +352,7 @@ def _shown_categories(categories: Sequence[str]) -> str:
 def _parse_categories(codes: Sequence[str]) -> tuple[str, ...]:
     """Category codes a user typed, canonical (an archive expanded); a CommandError names unknown ones."""
     try:
-        return expand_archives(codes)
+        return expand_categories(codes)
     except UnknownCategoryError as error:
         unknown = [_clip(code, 20) for code in error.unknown]
         raise CommandError(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.categories import normalise_categories
+from bot.categories import expand_categories
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,11 @@ class Settings(BaseSettings):
     @field_validator("default_categories", mode="before")
     @classmethod
     def _split_categories(cls, value: Any) -> Any:
-        """Accept `cs.AI,cs.CL` (commas or spaces) and check each code."""
-        if isinstance(value, str):
-            value = value.replace(",", " ").split()
-        if not value:
+        """Accept `cs.AI,cs.CL` (commas or spaces), `cs` or `cs.*` for a whole archive; check each code."""
+        categories = expand_categories(value if isinstance(value, str) else [str(v) for v in value])
+        if not categories:
             raise ValueError("needs at least one category, e.g. cs.AI,cs.CL")
-        return normalise_categories(value)
+        return categories
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod

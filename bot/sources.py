@@ -56,6 +56,7 @@ import httpx
 import requests
 from lxml import etree
 
+from bot.categories import feed_path
 from bot.feeds import ArxivError, ArxivFeedError, BrokenFeedError, NoAnnouncement, parse_feed
 from bot.gate import ArxivGate, GateTimeoutError
 from bot.models import Announcement, AnnounceType, Paper
@@ -395,7 +396,7 @@ class ArxivSource:
         cats = sorted(set(categories))
         if not cats:
             raise ValueError("at least one category is needed")
-        return f"{self.rss_url}/{'+'.join(cats)}"
+        return f"{self.rss_url}/{feed_path(cats)}"  # a whole archive by its name: see feed_path
 
     # -- RSS ------------------------------------------------------------------------------------------
 

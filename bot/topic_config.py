@@ -12,7 +12,8 @@ The format::
 
 Every topic watches the file's categories. Keywords keep the anchor's meaning exactly (substring,
 case-insensitive); they are converted into this project's keyword syntax. A whole archive (`cs`,
-`math`), which the anchor scrapes as one listing, becomes every category of that archive.
+`math`), which the anchor scrapes as one listing, becomes every category of that archive
+(`bot.categories.expand_categories`, as for every other entry point).
 
 The file is untrusted (a chat member sends it): its size, nesting, number of entries and length of
 each keyword are bounded before any work is done per entry, and YAML aliases cannot multiply it.
@@ -21,13 +22,12 @@ each keyword are bounded before any work is done per entry, and YAML aliases can
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bot.categories import KNOWN_CATEGORIES, UnknownCategoryError, normalise_categories
+from bot.categories import UnknownCategoryError, expand_categories
 from bot.matching import (
     MAX_EXCLUDES,
     MAX_KEYWORD_CHARS,
@@ -45,13 +45,6 @@ MAX_TOPIC_NAME = 64
 # Keyword parts over the whole file: aliases let a small file name one long list many times.
 MAX_TOTAL_PARTS = 10_000
 
-# Whole archives that have categories of their own (`cs` → `cs.AI` … `cs.SY`): a paper is never
-# filed under the bare archive code, so it stands for all of them.
-ARCHIVE_CATEGORIES: dict[str, tuple[str, ...]] = {
-    archive: tuple(sorted(code for code in KNOWN_CATEGORIES if code.startswith(archive + ".")))
-    for archive in KNOWN_CATEGORIES
-    if "." not in archive and any(code.startswith(archive + ".") for code in KNOWN_CATEGORIES)
-}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # libyaml's parser is fast and limits nesting to 1000 levels; the pure-Python one is the fallback.
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -63,18 +56,6 @@ class TopicConfigError(ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(_storable(message).split()))
-
-
-def expand_archives(codes: Iterable[str]) -> tuple[str, ...]:
-    """Canonical codes with each whole archive replaced by its categories, in order, each once.
-
-    Raises UnknownCategoryError naming the codes arXiv does not know.
-    """
-    expanded: dict[str, None] = {}
-    for code in normalise_categories(codes):
-        for category in ARCHIVE_CATEGORIES.get(code, (code,)):
-            expanded.setdefault(category)
-    return tuple(expanded)
 
 
 def _storable(text: str) -> str:
@@ -160,7 +141,7 @@ def _categories(section: Any) -> tuple[str, ...]:
     else:
         raise TopicConfigError("'category' must map category codes to names")
     try:
-        return expand_archives(codes)
+        return expand_categories(codes)
     except UnknownCategoryError as error:
         raise TopicConfigError(str(error)) from None
 

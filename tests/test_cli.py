@@ -166,6 +166,47 @@ async def test_keywords_and_categories_offline(tmp_path: Path) -> None:
     assert papers[0]["id"] not in [p["id"] for p in json.loads(excluded.out)["topics"][0]["papers"]]
 
 
+@pytest.mark.parametrize("categories", [["cs"], ["cs.*"], ["cs.CV cs.CL", "cs.LG,cs.AI", "cs.CV"], ["CS"]])
+async def test_archive_names_and_code_lists_are_read_like_everywhere(
+    tmp_path: Path, categories: list[str]
+) -> None:
+    """-c takes a whole archive (`cs`, `cs.*`), spaces, commas and repeats; an archive matches its members."""
+    options = [part for code in categories for part in ("-c", code)]
+    run = await arxiv_digest(
+        "preview", "--feed", str(SAMPLE), *options, "-k", "model", "--format", "json", cwd=tmp_path
+    )
+    assert run.status == 0, run.err
+    papers = json.loads(run.out)["topics"][0]["papers"]
+    assert papers
+    for paper in papers:
+        assert any(code.startswith("cs.") for code in paper["categories"])
+
+
+async def test_a_whole_archive_is_requested_by_its_name(tmp_path: Path, arxiv_server: FakeArxiv) -> None:
+    """`-c cs -c math.PR` asks rss.arxiv.org for `cs+math.PR`, not forty codes, and matches math papers."""
+    arxiv_server.default_rss = Reply.feed("rss/all-archives-2024-11-28-sample.xml")
+    env = {"ARXIV_RSS_URL": arxiv_server.rss_url}
+    run = await arxiv_digest(
+        "preview", "-c", "cs", "-c", "math", "-k", "the", "--format", "json", cwd=tmp_path, env=env
+    )
+    assert run.status == 0, run.err
+    assert [request.path for request in arxiv_server.of_kind("rss")] == ["/rss/cs+math"]
+    categories = {
+        code for paper in json.loads(run.out)["topics"][0]["papers"] for code in paper["categories"]
+    }
+    assert any(code.startswith("math.") for code in categories)
+
+
+async def test_default_categories_take_an_archive(tmp_path: Path) -> None:
+    """DEFAULT_CATEGORIES=cs makes a preview without -c watch every cs. category."""
+    env = {"DEFAULT_CATEGORIES": "cs"}
+    run = await arxiv_digest(
+        "preview", "--feed", str(SAMPLE), "-k", "model", "--format", "json", cwd=tmp_path, env=env
+    )
+    assert run.status == 0, run.err
+    assert json.loads(run.out)["topics"][0]["papers"]
+
+
 @pytest.mark.parametrize(
     ("feed", "status", "fragment"),
     [
@@ -203,6 +244,7 @@ async def test_broken_feed_file(tmp_path: Path) -> None:
         (["preview", "--feed", "LISTING", "-k", '"unbalanced'], "quote"),
         (["preview", "--feed", "LISTING", "-k", "(((x"], "parenthes"),
         (["preview", "--feed", "LISTING", "-c", "cs.NOPE", "-k", "x"], "cs.NOPE"),
+        (["preview", "--feed", "LISTING", "-c", "cs.CV, cs.CV.*", "-k", "x"], "cs.CV.*"),
         (["preview", "--feed", "LISTING", "--config", "nope.yml"], "nope.yml"),
         (["preview", "--feed", "LISTING", "-x", "survey"], "--keywords"),
     ],

@@ -37,6 +37,15 @@ def test_categories_are_split_and_normalised(monkeypatch: pytest.MonkeyPatch) ->
     assert load_settings().default_categories == ("cs.CV", "cs.CL", "stat.ML")
 
 
+@pytest.mark.parametrize("value", ["cs", "cs.*", "CS.*, cs.CV"])
+def test_default_categories_take_a_whole_archive(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """DEFAULT_CATEGORIES=cs (or cs.*) means every cs. category, as everywhere else."""
+    monkeypatch.setenv("DEFAULT_CATEGORIES", value)
+    categories = load_settings().default_categories
+    assert len(categories) == 40
+    assert all(code.startswith("cs.") for code in categories)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "fragment"),
     [

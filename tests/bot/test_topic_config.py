@@ -15,7 +15,6 @@ from bot.topic_config import (
     MAX_TOPICS,
     MAX_TOTAL_PARTS,
     TopicConfigError,
-    expand_archives,
     load_topic_config,
     parse_topic_config,
 )
@@ -190,8 +189,14 @@ def test_a_whole_archive_becomes_all_its_categories() -> None:
     assert "cs.RO" in categories
     assert "hep-th" in categories
     assert "cs" not in categories
-    assert expand_archives(["cs.CV", "cs"])[0] == "cs.CV"
-    assert len(expand_archives(["cs", "cs.CV"])) == len(set(expand_archives(["cs"])))
+    assert len(categories) == 41
+
+
+def test_archive_wildcards_and_unknown_codes_follow_the_shared_rules() -> None:
+    """The importer reads categories like every entry point: `cs.*` is the archive, unknown codes named."""
+    assert len(only("category: ['cs.*']\ntopic: {A: {keywords: [a]}}").categories) == 40
+    with pytest.raises(TopicConfigError, match=r"cs\.NOPE"):
+        parse_topic_config("category: [cs.CV, cs.NOPE]\ntopic: {A: {keywords: [a]}}")
 
 
 def test_topic_names_are_tidied() -> None:
