@@ -732,3 +732,14 @@ async def test_channels_know_their_server(store: SqliteStore) -> None:
     assert again.server_id == "900"
     assert [c.chat_id for c in await store.channels_of_server("discord", "900")] == ["11", "12"]
     assert await store.channels_of_server("telegram", "900") == []
+
+
+def test_migration_names_are_reexported_from_the_store_module() -> None:
+    """`storage.sqlite_store` still exports the migration machinery that moved to `storage.migrations`."""
+    import storage.migrations
+    import storage.sqlite_store
+
+    for name in storage.migrations.__all__:
+        if name != "rollback":
+            assert getattr(storage.sqlite_store, name) is getattr(storage.migrations, name), name
+    assert issubclass(storage.migrations.SchemaTooNewError, storage.sqlite_store.StoreError)
