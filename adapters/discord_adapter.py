@@ -45,8 +45,10 @@ from bot.platforms import (
     DeliveryError,
     OutgoingMessage,
     TemporaryDeliveryError,
+    connect_with_retries,
 )
 from bot.ports import Store
+from bot.retry import STARTUP_BACKOFF, Backoff, RetryableError, is_unreachable
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ DEFAULT_API_URL = "https://discord.com/api/v10"
 DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
 MAX_CONFIG_FILE = 256 * 1024
 DEFER_AFTER = 2.0  # seconds a command may take before its answer is deferred (Discord allows 3)
+STOP_GRACE = 1.5  # seconds the commands in hand may take to answer once stopping; then they are cut off
 # Discord's global limit is 50 requests/s per bot; stay below it so a large fan-out is spread, not
 # answered with 429s (discord.py already honours each route's bucket headers).
 MESSAGES_PER_SECOND = 40.0
@@ -69,6 +72,45 @@ _GONE_CODES = {
     50013,  # Missing Permissions
 }
 _INFO = {info.name: info for info in COMMANDS}
+
+
+def _may_pass(error: discord.HTTPException) -> bool:
+    """Whether another try may succeed: Discord's 5xx (after discord.py's own retries) and 429."""
+    return error.status >= 500 or error.status == 429
+
+
+def _is_html(error: discord.HTTPException) -> bool:
+    """Whether the answer was a web page rather than Discord's JSON (a proxy's or web server's)."""
+    content_type = error.response.headers.get("Content-Type", "") if error.response is not None else ""
+    text = error.text.lstrip().lower() if isinstance(error.text, str) else ""
+    return "html" in content_type or text.startswith(("<!doctype html", "<html"))
+
+
+def _status_text(error: discord.HTTPException) -> str:
+    """A failed answer in a few words: `HTTP 503 (an HTML page)` or `HTTP 500: the message`."""
+    if _is_html(error):
+        return f"HTTP {error.status} (an HTML page)"
+    text = " ".join(error.text.split())[:200] if isinstance(error.text, str) else ""
+    return f"HTTP {error.status}: {text}" if text else f"HTTP {error.status}"
+
+
+def _retry_after(error: discord.HTTPException) -> float | None:
+    """A 429's Retry-After in seconds, if it carried one."""
+    value = error.response.headers.get("Retry-After") if error.response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _connection_problem(error: BaseException) -> str:
+    """A connection failure in a few words (offline, refused, timed out, or the library's words)."""
+    reason = is_unreachable(error)
+    if reason is not None:
+        return f"cannot connect: {reason}"
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    return " ".join(str(error).split())[:200] or type(error).__name__
 
 
 class _Pacer:
@@ -151,8 +193,13 @@ class DiscordAdapter:
         admin_user_ids: Collection[int] = (),
         guild_ready_timeout: float = 2.0,
         messages_per_second: float = MESSAGES_PER_SECOND,
+        startup_backoff: Backoff = STARTUP_BACKOFF,
+        stop_grace: float = STOP_GRACE,
     ) -> None:
+        """`startup_backoff`: how long start-up keeps trying to reach Discord (tests shorten it)."""
         self._token = token
+        self._startup_backoff = startup_backoff
+        self._stop_grace = stop_grace
         self._store = store
         self._commands = commands
         self._chats = chats or ChatRegistry(store)
@@ -264,12 +311,23 @@ class DiscordAdapter:
     async def run(self, stop: asyncio.Event) -> None:
         """Log in, sync the commands, hold the gateway until `stop`, then close.
 
-        Raises AdapterStartupError when Discord rejects the token or cannot be reached at all.
+        Start-up keeps trying through network trouble and Discord's 5xx/429 (see
+        `bot.platforms.connect_with_retries`); a rejected token, or a server that is not Discord's
+        API, raises AdapterStartupError at once. `stop` during the retries returns promptly.
         """
         client = self.client
         with self._aimed():
             try:
-                await self._start(client)
+                started = await connect_with_retries(
+                    f"Discord at {self._api_url}",
+                    lambda: self._start(client),
+                    stop,
+                    backoff=self._startup_backoff,
+                    between=self._reset_http,
+                )
+                if started is None:
+                    log.info("Discord adapter stopped before it connected")
+                    return
                 connection = asyncio.create_task(client.connect(reconnect=True), name="discord gateway")
                 self._closing = False
                 self._closed.clear()
@@ -290,12 +348,18 @@ class DiscordAdapter:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await connection
             finally:
+                self._closing = True  # a send still waiting for the login gives up
+                self._closed.set()
                 if not client.is_closed():
                     await client.close()
                 log.info("Discord adapter stopped")
 
-    async def _start(self, client: discord.Client) -> None:
-        """Log in and sync the slash commands; failures become one-line AdapterStartupErrors."""
+    async def _start(self, client: discord.Client) -> bool:
+        """Log in and sync the slash commands, once; what may pass raises RetryableError.
+
+        A rejected token, a 4xx or a page that is not Discord's API become one-line
+        AdapterStartupErrors (no retry); connection trouble, 5xx and 429 are worth another try.
+        """
         try:
             await client.login(self._token)
         except discord.LoginFailure:
@@ -303,26 +367,52 @@ class DiscordAdapter:
                 "Discord rejected DISCORD_BOT_TOKEN (copy the bot token from the Developer Portal's Bot page)"
             ) from None
         except discord.HTTPException as error:
-            raise AdapterStartupError(
-                f"Discord answered {error.status} at login ({DISCORD_HINT}): {error.text[:200]}"
-            ) from None
+            raise self._startup_error(error, "at login") from None
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            raise AdapterStartupError(f"cannot reach Discord at {self._api_url}: {error}") from None
+            raise RetryableError(_connection_problem(error)) from None
+        except (TypeError, KeyError, AttributeError):  # a 2xx answer that is not Discord's JSON
+            log.debug("Discord's login answer was not understood", exc_info=True)
+            raise AdapterStartupError(
+                f"{self._api_url} answered with something that is not Discord's API: {DISCORD_HINT}"
+            ) from None
         try:
             await self._sync_commands()
         except discord.HTTPException as error:
+            if _may_pass(error):
+                raise RetryableError(_status_text(error), retry_after=_retry_after(error)) from None
             where = f"DISCORD_GUILD_ID={self._guild_id}" if self._guild_id else "the application"
             raise AdapterStartupError(
                 f"Discord refused the slash commands for {where} ({error.status}: {error.text[:200]}); "
                 "is the bot invited with the applications.commands scope?"
             ) from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            raise RetryableError(_connection_problem(error)) from None
+        return True
 
-    async def _finish_commands(self, grace: float = 3.0) -> None:
-        """Let the commands in hand answer before the connection closes (a stuck one is cut off)."""
+    def _startup_error(self, error: discord.HTTPException, when: str) -> Exception:
+        """A start-up HTTP error answer: retryable (5xx, 429) or one line saying what to check."""
+        if _may_pass(error):
+            return RetryableError(_status_text(error), retry_after=_retry_after(error))
+        if _is_html(error):
+            return AdapterStartupError(
+                f"{self._api_url} answered {error.status} with an HTML page, not Discord's API: "
+                f"{DISCORD_HINT}"
+            )
+        return AdapterStartupError(
+            f"Discord answered {error.status} {when} ({DISCORD_HINT}): {' '.join(error.text.split())[:200]}"
+        )
+
+    async def _reset_http(self) -> None:
+        """Close a failed attempt's HTTP session; the next login opens a fresh one (and connector)."""
+        await self.client.http.close()
+        self.client.http.connector = discord.utils.MISSING
+
+    async def _finish_commands(self) -> None:
+        """Let the commands in hand answer for `stop_grace` seconds before the connection closes."""
         tasks = {task for task in self._in_flight if not task.done()}
         if not tasks:
             return
-        _, stuck = await asyncio.wait(tasks, timeout=grace)
+        _, stuck = await asyncio.wait(tasks, timeout=self._stop_grace)
         for task in stuck:
             task.cancel()
         if stuck:

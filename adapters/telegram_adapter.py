@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import math
 import os
@@ -40,6 +41,7 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 from telegram.ext import (
     Application,
@@ -72,8 +74,9 @@ from bot.delivery import (
     TemporaryDeliveryError,
 )
 from bot.models import Channel, Digest
-from bot.platforms import AdapterServices
+from bot.platforms import AdapterServices, connect_with_retries
 from bot.ports import Store
+from bot.retry import STARTUP_BACKOFF, Backoff, RetryableError, is_unreachable
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,8 @@ MAX_CONFIG_FILE = 256 * 1024
 ADMIN_CACHE_SECONDS = 60.0
 ADMIN_CACHE_SIZE = 10_000
 MAX_CONCURRENT_UPDATES = 64
+STOP_GRACE = 1.5  # seconds the commands in hand may take to answer once stopping; then they are cut off
+API_HINT = "check TELEGRAM_API_URL"
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _RATE_LIMITED_ENDPOINTS = {
     "sendMessage",
@@ -165,6 +170,24 @@ class TokenRedactingFilter(logging.Filter):
         return True
 
 
+class QuietJsonErrorFilter(logging.Filter):
+    """python-telegram-bot logs a non-JSON answer at ERROR with a traceback and the whole page.
+
+    The adapter says what happened in one line itself ("answered with an HTML page …"), so the
+    library's record is kept only for DEBUG logs, as one short line without the traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Shorten (and, unless debugging, drop) the library's "Can not load invalid JSON data"."""
+        if not str(record.msg).startswith("Can not load invalid JSON data"):
+            return True
+        record.msg = " ".join(record.getMessage().split())[:200]
+        record.args = None
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
 def _guard_logs(token: str) -> None:
     """Keep the token out of the log lines that would carry it.
 
@@ -176,6 +199,9 @@ def _guard_logs(token: str) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(existing, TokenRedactingFilter) for existing in logger.filters):
             logger.addFilter(TokenRedactingFilter(token))
+    requests = logging.getLogger("telegram.request.BaseRequest")
+    if not any(isinstance(existing, QuietJsonErrorFilter) for existing in requests.filters):
+        requests.addFilter(QuietJsonErrorFilter())
 
 
 # -- rate limiting ---------------------------------------------------------------------------------
@@ -479,6 +505,38 @@ def _is_gone(error: BadRequest) -> bool:
     return any(phrase in text for phrase in _GONE_PHRASES)
 
 
+def _not_the_bot_api(error: BaseException) -> str | None:
+    """What the server answered instead of the Bot API's JSON ("an HTML page"), or None if it was JSON.
+
+    python-telegram-bot keeps the JSON decoding error, and with it the body, in the chain of causes.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, json.JSONDecodeError):
+            body = current.doc.lstrip().lower()
+            if body.startswith(("<!doctype html", "<html")) or "<body" in body:
+                return "an HTML page"
+            return "something that is not JSON"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _startup_problem(error: TelegramError) -> str:
+    """A start-up failure in one line, without the token (PTB's messages may quote it)."""
+    reason = is_unreachable(error)
+    if reason is not None:
+        return f"cannot connect: {reason}"
+    if isinstance(error, TimedOut):
+        return "timed out"
+    text = error.message.split(". Parsing the server response", 1)[0]
+    other = _not_the_bot_api(error)
+    if other is not None:
+        text = f"{text} with {other}"
+    return _TOKEN_IN_URL.sub(r"\1<token>", " ".join(text.split()))[:200]
+
+
 def from_settings(
     settings: Settings, services: AdapterServices, options: Mapping[str, Any]
 ) -> TelegramAdapter | None:
@@ -513,7 +571,10 @@ class TelegramAdapter:
         poll_timeout: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
         chats: ChatRegistry | None = None,
+        startup_backoff: Backoff = STARTUP_BACKOFF,
+        stop_grace: float = STOP_GRACE,
     ) -> None:
+        """`startup_backoff`: how long start-up keeps trying to reach the Bot API (tests shorten it)."""
         _opt_into_timedelta()
         _guard_logs(token)
         self._store = store
@@ -525,8 +586,12 @@ class TelegramAdapter:
         self._admin_cache: dict[tuple[int, int], tuple[float, bool]] = {}
         self._ready = asyncio.Event()
         self._closing = False
+        self._startup_backoff = startup_backoff
+        self._stop_grace = stop_grace
+        self._in_flight: set[asyncio.Task[Any]] = set()  # command handlers running now
         self.rate_limiter = TelegramRateLimiter(rate_limits)
         base_url, base_file_url = api_urls(api_url)
+        self._api_root = base_url.removesuffix("/bot")
         self.application: Application[Any, Any, Any, Any, Any, Any] = (
             Application.builder()
             .token(token)
@@ -627,32 +692,31 @@ class TelegramAdapter:
     async def run(self, stop: asyncio.Event) -> None:
         """Poll for updates until `stop` is set; deliveries may be sent meanwhile.
 
-        Returns only once python-telegram-bot has finished the updates in hand and closed its
-        connections. Raises AdapterStartupError when Telegram rejects the token.
+        Start-up keeps trying to reach the Bot API through network trouble (see
+        `bot.platforms.connect_with_retries`); a rejected token, or a server that is not the Bot API,
+        raises AdapterStartupError at once. Returns once python-telegram-bot has stopped polling and
+        closed its connections; commands still running `stop_grace` seconds after `stop` are cut off.
         """
         app = self.application
         try:
-            await app.initialize()
-        except BaseException as error:
-            await app.bot.shutdown()  # the Bot's HTTP clients exist even when getMe failed
-            if isinstance(error, InvalidToken):
-                # PTB's message quotes the token; never pass it on.
-                raise AdapterStartupError(
-                    "Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)"
-                ) from None
-            if isinstance(error, NetworkError):
-                raise AdapterStartupError(f"cannot reach the Telegram Bot API: {error.message}") from None
+            started = await connect_with_retries(
+                f"the Telegram Bot API at {self._api_root}",
+                self._start_once,
+                stop,
+                backoff=self._startup_backoff,
+                between=self._reset,
+            )
+        except BaseException:
+            self._closing = True
+            await self._reset()
             raise
-        async with app:
-            await app.bot.set_my_commands(
-                [BotCommand(info.name, info.description[:256]) for info in COMMANDS]
-            )
-            assert app.updater is not None
-            await app.updater.start_polling(
-                poll_interval=0.0,
-                timeout=dt.timedelta(seconds=self._poll_timeout),
-                allowed_updates=[Update.MESSAGE, Update.CHANNEL_POST, Update.MY_CHAT_MEMBER],
-            )
+        if started is None:  # stopped while still trying to connect
+            self._closing = True
+            await self._reset()
+            log.info("Telegram adapter stopped before it connected")
+            return
+        assert app.updater is not None
+        async with app:  # already initialised: this only shuts it down at the end
             await app.start()
             self._closing = False
             self._ready.set()
@@ -662,8 +726,79 @@ class TelegramAdapter:
             finally:
                 self._closing = True  # a send still waiting for `_ready` must not hang
                 await app.updater.stop()
+                await self._finish_commands()
                 await app.stop()
                 log.info("Telegram adapter stopped")
+
+    async def _start_once(self) -> bool:
+        """One start-up attempt: getMe, the command list, the long poll; errors classified for retrying."""
+        app = self.application
+        try:
+            await app.initialize()
+            await app.bot.set_my_commands(
+                [BotCommand(info.name, info.description[:256]) for info in COMMANDS]
+            )
+            assert app.updater is not None
+            await app.updater.start_polling(
+                poll_interval=0.0,
+                timeout=dt.timedelta(seconds=self._poll_timeout),
+                allowed_updates=[Update.MESSAGE, Update.CHANNEL_POST, Update.MY_CHAT_MEMBER],
+            )
+        except InvalidToken as error:
+            # PTB's message quotes the token; never pass it on.
+            other = _not_the_bot_api(error)
+            if other is not None:  # a 401/404 that is no Bot API answer: a proxy's or web server's page
+                raise AdapterStartupError(
+                    f"{self._api_root} answered with {other}, not the Bot API: {API_HINT}"
+                ) from None
+            raise AdapterStartupError(
+                "Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)"
+            ) from None
+        except RetryAfter as error:
+            raise RetryableError("asked to wait (429)", retry_after=_retry_seconds(error)) from None
+        except (BadRequest, Forbidden) as error:  # NetworkError subclasses, but nothing a retry fixes
+            raise AdapterStartupError(
+                f"the Telegram Bot API at {self._api_root} refused to start: {_startup_problem(error)}"
+            ) from None
+        except NetworkError as error:  # no connection, timeouts, 5xx (an HTML 502 page included)
+            raise RetryableError(_startup_problem(error)) from None
+        except TelegramError as error:  # a 2xx answer that is not the Bot API's JSON, say
+            other = _not_the_bot_api(error)
+            if other is not None:
+                raise AdapterStartupError(
+                    f"{self._api_root} answered with {other}, not the Bot API: {API_HINT}"
+                ) from None
+            raise AdapterStartupError(
+                f"the Telegram Bot API at {self._api_root} failed at start-up: {_startup_problem(error)}"
+            ) from None
+        return True
+
+    async def _reset(self) -> None:
+        """Undo a partial start-up (the Bot's HTTP clients exist even when getMe failed)."""
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        await app.shutdown()  # nothing to do unless initialize() completed
+        await app.bot.shutdown()
+
+    def _track(self) -> None:
+        """Count the running command handler as in flight until it ends."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _finish_commands(self) -> None:
+        """Let the commands in hand answer for `stop_grace` seconds; cut off the rest."""
+        tasks = {task for task in self._in_flight if not task.done()}
+        if not tasks:
+            return
+        _, stuck = await asyncio.wait(tasks, timeout=self._stop_grace)
+        for task in stuck:
+            task.cancel()
+        if stuck:
+            await asyncio.wait(stuck)
+            log.warning("stopping: %d Telegram command(s) were cut off", len(stuck))
 
     def _install_handlers(self) -> None:
         """Route commands, config files, chat migrations and membership changes."""
@@ -729,6 +864,7 @@ class TelegramAdapter:
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Run a command and answer in the chat."""
+        self._track()
         message = update.effective_message
         if message is None:
             return
@@ -779,6 +915,7 @@ class TelegramAdapter:
 
     async def _on_config_file(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A YAML config sent to the chat replaces its topics (admins only)."""
+        self._track()
         message = update.effective_message
         if message is None or message.document is None:
             return

@@ -19,13 +19,14 @@ from bot.delivery import AdapterStartupError, ChatAdapter, Clock, DeliveryServic
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.models import Announcement
-from bot.platforms import AdapterServices
+from bot.platforms import AdapterServices, AdapterUnreachableError
 from bot.settings import Settings
 from bot.sources import ArxivSource
 from storage.sqlite_store import open_store
 
 log = logging.getLogger(__name__)
 
+EXIT_UNREACHABLE = 5  # a chat platform could not be reached within the start-up retries
 NO_ADAPTER_MESSAGE = (
     "arxiv-digest: no chat adapter to run: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN "
     "(or try `arxiv-digest preview -k WORDS`, which needs no token)"
@@ -141,15 +142,26 @@ async def serve(
         await store.close()
 
 
-async def run_bot(settings: Settings) -> int:
-    """Run the bot until SIGINT/SIGTERM; returns the exit status."""
+async def run_bot(
+    settings: Settings, *, adapter_options: Mapping[str, Mapping[str, Any]] | None = None
+) -> int:
+    """Run the bot until SIGINT/SIGTERM; returns the exit status (`adapter_options`: test hooks)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+
+    def stopping(signum: signal.Signals) -> None:
+        """The first signal asks for a prompt, orderly stop."""
+        if not stop.is_set():
+            log.info("%s received: stopping", signum.name)
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, stopping, signum)
+            handled.append(signum)
     try:
-        await serve(settings, stop)
+        await serve(settings, stop, adapter_options=adapter_options)
     except StartupError as error:
         print(str(error), file=sys.stderr)
         return 2
@@ -157,7 +169,23 @@ async def run_bot(settings: Settings) -> int:
         startup = group.subgroup(AdapterStartupError)
         if startup is None:
             raise
-        for failure in startup.exceptions:
+        failures = _leaves(startup)
+        for failure in failures:
             print(f"arxiv-digest: {failure}", file=sys.stderr)
+        # Could not connect within the start-up retries: 5, like an unreachable arXiv (a supervisor
+        # may try again later). Anything refused (a rejected token, a wrong URL): 2, fix a setting.
+        if all(isinstance(failure, AdapterUnreachableError) for failure in failures):
+            return EXIT_UNREACHABLE
         return 2
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
     return 0
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """The exceptions of a (possibly nested) group, flattened."""
+    leaves: list[BaseException] = []
+    for error in group.exceptions:
+        leaves.extend(_leaves(error) if isinstance(error, BaseExceptionGroup) else [error])
+    return leaves

@@ -321,6 +321,8 @@ class DeliveryService:
                 log.exception("delivery round failed; trying again next round")
             wake.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-            _, pending = await asyncio.wait(waiters, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in pending:
-                waiter.cancel()
+            try:
+                await asyncio.wait(waiters, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # cancelled too (an adapter failed to start): leave no waiter behind
+                for waiter in waiters:
+                    waiter.cancel()

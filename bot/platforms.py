@@ -10,10 +10,12 @@ settings, the bot removed from a server turns that server's channels off — are
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from bot.models import Channel, Digest
+from bot.retry import STARTUP_BACKOFF, Backoff, RetriesExhaustedError, keep_trying
 
 if TYPE_CHECKING:
     from bot.chats import ChatRegistry
@@ -67,6 +69,37 @@ class AdapterStartupError(Exception):
     """
 
 
+class AdapterUnreachableError(AdapterStartupError):
+    """The platform could not be reached within the start-up retries; the process exits 5.
+
+    The network is down at boot, or the platform's servers keep failing: a supervisor that restarts
+    the process (Docker's `restart: unless-stopped`) tries again later.
+    """
+
+
+T = TypeVar("T")
+
+
+async def connect_with_retries(
+    what: str,
+    attempt: Callable[[], Awaitable[T]],
+    stop: asyncio.Event,
+    *,
+    backoff: Backoff = STARTUP_BACKOFF,
+    between: Callable[[], Awaitable[None]] | None = None,
+) -> T | None:
+    """An adapter's start-up connection, the same policy on every platform; None if stopped first.
+
+    `attempt` raises `bot.retry.RetryableError` for what may pass (the adapter classifies its own
+    library's errors) and AdapterStartupError for what will not (a rejected token: at once). Retries
+    follow `backoff` (about two minutes in all), each logged; then AdapterUnreachableError.
+    """
+    try:
+        return await keep_trying(what, attempt, stop, backoff=backoff, between=between)
+    except RetriesExhaustedError as error:
+        raise AdapterUnreachableError(f"cannot reach {error}") from None
+
+
 class ChatAdapter(Protocol):
     """What the core needs from a chat platform: a lifecycle, and digests rendered and sent."""
 
@@ -75,9 +108,12 @@ class ChatAdapter(Protocol):
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, serve commands until `stop` is set, then disconnect cleanly.
 
-        Raises AdapterStartupError when the platform refuses to start (a rejected token). While it
+        Start-up connects through `connect_with_retries`: network trouble is retried for a while
+        (AdapterUnreachableError when it never passes), a refusal (a rejected token) raises
+        AdapterStartupError at once, and `stop` set meanwhile makes it return promptly. While it
         runs, `send` may be called at any time; a send that waits for a connection must not hang
-        once `stop` is set.
+        once `stop` is set. Stopping is bounded: commands still running after a short grace are
+        cut off.
         """
 
     def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:

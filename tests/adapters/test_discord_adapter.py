@@ -10,6 +10,8 @@ import asyncio
 import datetime as dt
 import logging
 import re
+import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,8 @@ from bot.chats import ChatRegistry
 from bot.commands import CommandService
 from bot.delivery import DeliveryService
 from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
-from bot.platforms import AdapterStartupError
+from bot.platforms import AdapterStartupError, AdapterUnreachableError
+from bot.retry import Backoff
 from storage.sqlite_store import SqliteStore, open_store
 from tests.fakes.discord_server import MANAGE_CHANNELS, FakeDiscord, Fault
 
@@ -223,6 +226,117 @@ async def test_a_rejected_token_is_a_one_line_startup_error(fake: FakeDiscord, s
         await adapter.run(asyncio.Event())
     assert "not-the-token" not in str(caught.value)
     assert "\n" not in str(caught.value)
+    assert len(fake.requests_to("GET", r"^/users/@me$")) == 1  # refused at once, not retried
+
+
+QUICK = Backoff(first=0.05, factor=2.0, cap=0.2, budget=1.0)  # start-up retries on a short leash
+
+
+def free_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def startup_adapter(store: SqliteStore, api_url: str, token: str, **options: Any) -> DiscordAdapter:
+    """An adapter with quick start-up retries."""
+    return DiscordAdapter(
+        token,
+        store,
+        CommandService(store, ("cs.CV",)),
+        api_url=api_url,
+        gateway_url=api_url.replace("http://", "ws://").removesuffix("/api/v10") + "/gateway",
+        guild_id=GUILD,
+        guild_ready_timeout=0.05,
+        startup_backoff=options.pop("startup_backoff", QUICK),
+        **options,
+    )
+
+
+async def test_startup_retries_discords_5xx_and_then_serves(
+    fake: FakeDiscord, store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two 503s at login and a 502 page at the command sync are retried, each logged; then it runs."""
+    fake.fail_next("GET", r"^/users/@me$", Fault.server_error(503), times=2)
+    fake.fail_next("PUT", r"/commands$", Fault(503, b"<html><body>503 Service Unavailable</body></html>"))
+    adapter = startup_adapter(store, fake.api_url, fake.token)
+    stop = asyncio.Event()
+    with caplog.at_level(logging.WARNING, logger="bot.retry"):
+        task = asyncio.create_task(adapter.run(stop))
+        try:
+            await fake.wait_ready(timeout=10)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+    assert GUILD in fake.synced_commands
+    retried = [record.getMessage() for record in caplog.records if record.name == "bot.retry"]
+    assert len(retried) == 3, retried
+    assert "HTTP 503" in retried[0]
+    assert "attempt 1" in retried[0]
+    assert "HTTP 503 (an HTML page)" in retried[2]
+    assert fake.token not in " ".join(retried)
+
+
+async def test_a_proxys_html_404_is_named_as_such_not_as_a_bad_token(
+    fake: FakeDiscord, store: SqliteStore
+) -> None:
+    """An HTML 404 page at login is "answered 404 with an HTML page … check DISCORD_API_URL", at once."""
+    fake.fail_next("GET", r"^/users/@me$", Fault(404, b"<!DOCTYPE html><html>Not Found</html>"), times=None)
+    adapter = startup_adapter(store, fake.api_url, fake.token)
+    with pytest.raises(AdapterStartupError) as caught:
+        await asyncio.wait_for(adapter.run(asyncio.Event()), 10)
+    assert "answered 404 with an HTML page, not Discord's API: check DISCORD_API_URL" in str(caught.value)
+    assert not isinstance(caught.value, AdapterUnreachableError)
+    assert len(fake.requests_to("GET", r"^/users/@me$")) == 1
+
+
+async def test_a_200_that_is_not_discords_json_is_one_line(fake: FakeDiscord, store: SqliteStore) -> None:
+    """A 200 web page at login (a captive portal) is one line naming DISCORD_API_URL, no traceback."""
+    fake.fail_next(
+        "GET", r"^/users/@me$", Fault(200, b"<html><body>Welcome to the hotel Wi-Fi</body></html>")
+    )
+    adapter = startup_adapter(store, fake.api_url, fake.token)
+    with pytest.raises(AdapterStartupError, match="not Discord's API: check DISCORD_API_URL") as caught:
+        await asyncio.wait_for(adapter.run(asyncio.Event()), 10)
+    assert caught.value.__cause__ is None
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [("refused", "connection was refused"), ("dns", "host name does not resolve")],
+)
+async def test_an_unreachable_discord_is_given_up_after_the_budget_in_one_line(
+    store: SqliteStore, where: str, reason: str
+) -> None:
+    """Refused connections or a name that does not resolve: retried for the budget, then one line."""
+    host = f"127.0.0.1:{free_port()}" if where == "refused" else "discord.invalid"
+    url = f"http://{host}/api/v10"
+    adapter = startup_adapter(store, url, "a.b.c")
+    started = time.monotonic()
+    with pytest.raises(AdapterUnreachableError) as caught:
+        await asyncio.wait_for(adapter.run(asyncio.Event()), 10)
+    took = time.monotonic() - started
+    message = str(caught.value)
+    assert message.startswith(f"cannot reach Discord at {url}: gave up after ")
+    assert reason in message
+    assert "\n" not in message
+    assert 0.3 <= took < 3.0
+
+
+async def test_stop_during_the_startup_retries_returns_promptly(store: SqliteStore) -> None:
+    """The stop event while waiting to retry ends run() at once, without an error."""
+    adapter = startup_adapter(
+        store, f"http://127.0.0.1:{free_port()}/api/v10", "a.b.c", startup_backoff=Backoff(first=30.0)
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(adapter.run(stop))
+    await asyncio.sleep(0.3)
+    assert not task.done()
+    stop.set()
+    started = time.monotonic()
+    await asyncio.wait_for(task, 5)
+    assert time.monotonic() - started < 0.5
 
 
 # -- commands -----------------------------------------------------------------------------------------

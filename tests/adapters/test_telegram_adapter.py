@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import itertools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from adapters.telegram_adapter import (
     api_urls,
 )
 from adapters.telegram_format import telegram_length
+from bot.app import run_bot
 from bot.commands import CommandService
 from bot.delivery import (
     AdapterStartupError,
@@ -32,10 +34,15 @@ from bot.delivery import (
     DeliveryError,
     TemporaryDeliveryError,
 )
+from bot.platforms import AdapterUnreachableError
+from bot.retry import Backoff
+from bot.settings import Settings
 from storage.sqlite_store import SqliteStore, open_store
-from tests.fakes.telegram_server import FakeTelegramServer
+from tests.fakes.arxiv_server import FIXTURES
+from tests.fakes.telegram_server import FakeTelegramServer, Fault
 
 BOT_NAME = "arxiv_digest_test_bot"
+QUICK = Backoff(first=0.05, factor=2.0, cap=0.2, budget=1.0)  # start-up retries on a short leash
 LIMITS = RateLimits()
 PAD = LIMITS.padding
 
@@ -452,3 +459,159 @@ async def test_a_rejected_token_is_a_one_line_startup_error_without_the_token(
     assert "wrong-secret" not in str(caught.value)
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__
+
+
+# -- start-up: retried through network trouble, refused at once otherwise ---------------------------------
+
+
+def free_port() -> int:
+    """A local port nothing listens on."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def startup_adapter(store: SqliteStore, api_url: str, token: str, **options: Any) -> TelegramAdapter:
+    """An adapter with quick start-up retries (no rate limits to wait for)."""
+    return TelegramAdapter(
+        token,
+        store,
+        CommandService(store, ("cs.CV",)),
+        api_url=api_url,
+        rate_limits=RateLimits(overall_per_second=0, group_per_minute=0, chat_interval=0.0, padding=0.0),
+        poll_timeout=1.0,
+        startup_backoff=options.pop("startup_backoff", QUICK),
+        **options,
+    )
+
+
+async def test_startup_retries_a_failing_bot_api_and_then_serves(
+    telegram_server: FakeTelegramServer, store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two 502 pages and a dropped connection at getMe are retried (each logged once); then it polls."""
+    telegram_server.fail(Fault.bad_gateway(), method="getMe", times=2)
+    telegram_server.fail(Fault.dropped(), method="getMe", times=1)
+    adapter = startup_adapter(store, telegram_server.url, telegram_server.token)
+    stop = asyncio.Event()
+    with caplog.at_level(logging.WARNING, logger="bot.retry"):
+        task = asyncio.create_task(adapter.run(stop))
+        try:
+            await telegram_server.wait_for_call("getUpdates", timeout=10)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+    assert [call.status for call in telegram_server.calls_to("getMe")][:2] == [502, 502]
+    assert telegram_server.calls_to("getMe")[-1].ok
+    retried = [record.getMessage() for record in caplog.records if record.name == "bot.retry"]
+    assert len(retried) == 3, retried
+    assert "attempt 1" in retried[0]
+    assert "Bad Gateway (502) with an HTML page" in retried[0]
+    assert all(telegram_server.token.split(":")[1] not in line for line in retried)
+
+
+async def test_a_proxys_html_404_is_named_as_such_not_as_a_bad_token(
+    telegram_server: FakeTelegramServer, store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An HTML 404 page at getMe is "answered with an HTML page … check TELEGRAM_API_URL", at once."""
+    page = b"<!DOCTYPE html><html><body><h1>404 Not Found</h1>nginx</body></html>"
+    telegram_server.fail(Fault(404, raw_body=page), method="getMe", times=None)
+    adapter = startup_adapter(store, telegram_server.url, telegram_server.token)
+    with pytest.raises(AdapterStartupError) as caught:
+        await asyncio.wait_for(adapter.run(asyncio.Event()), 10)
+    message = str(caught.value)
+    assert "answered with an HTML page, not the Bot API: check TELEGRAM_API_URL" in message
+    assert not [record for record in caplog.records if record.exc_info]  # PTB's traceback is dropped
+    assert "TOKEN" not in message
+    assert telegram_server.token.split(":")[1] not in message
+    assert not isinstance(caught.value, AdapterUnreachableError)
+    assert len(telegram_server.calls_to("getMe")) == 1  # not retried
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
+async def test_a_200_that_is_not_json_is_reported_without_a_traceback(
+    telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """A 200 answer with an HTML body (a captive portal, a web server) is one line, not retried."""
+    telegram_server.fail(Fault(200, raw_body=b"<html><body>Welcome!</body></html>"), method="getMe")
+    adapter = startup_adapter(store, telegram_server.url, telegram_server.token)
+    with pytest.raises(AdapterStartupError, match="answered with an HTML page, not the Bot API"):
+        await asyncio.wait_for(adapter.run(asyncio.Event()), 10)
+
+
+async def test_a_rejected_token_is_not_retried(
+    telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """Telegram's 401 (JSON) ends start-up after one getMe, naming TELEGRAM_BOT_TOKEN."""
+    adapter = startup_adapter(store, telegram_server.url, "1:wrong-secret")
+    with pytest.raises(AdapterStartupError, match="TELEGRAM_BOT_TOKEN"):
+        await asyncio.wait_for(adapter.run(asyncio.Event()), 10)
+    assert len(telegram_server.calls_to("getMe")) == 1
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [("refused", "connection was refused"), ("dns", "host name does not resolve")],
+)
+async def test_an_unreachable_bot_api_is_given_up_after_the_budget_in_one_line(
+    store: SqliteStore, where: str, reason: str
+) -> None:
+    """Refused connections or a name that does not resolve: retried for the budget, then one line."""
+    url = f"http://127.0.0.1:{free_port()}" if where == "refused" else "http://api.telegram.invalid"
+    adapter = startup_adapter(store, url, "1:secret")
+    started = time.monotonic()
+    with pytest.raises(AdapterUnreachableError) as caught:
+        await asyncio.wait_for(adapter.run(asyncio.Event()), 10)
+    took = time.monotonic() - started
+    message = str(caught.value)
+    assert message.startswith(f"cannot reach the Telegram Bot API at {url}: gave up after ")
+    assert reason in message
+    assert "\n" not in message
+    assert "secret" not in message
+    assert 0.3 <= took < 3.0  # QUICK's waits (0.05 + 0.1 + 0.2 + 0.2 …) up to its 1 s budget
+
+
+async def test_stop_during_the_startup_retries_returns_promptly(store: SqliteStore) -> None:
+    """SIGTERM (the stop event) while waiting to retry ends run() at once, without an error."""
+    adapter = startup_adapter(
+        store, f"http://127.0.0.1:{free_port()}", "1:secret", startup_backoff=Backoff(first=30.0)
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(adapter.run(stop))
+    await asyncio.sleep(0.3)  # the first attempt failed; now waiting 30 s for the next
+    assert not task.done()
+    stop.set()
+    started = time.monotonic()
+    await asyncio.wait_for(task, 5)
+    assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.parametrize("case", ["unreachable", "html-404"])
+async def test_run_bot_exits_5_when_unreachable_and_2_when_refused(
+    tmp_path: Path, telegram_server: FakeTelegramServer, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    """`run` gives up on a Bot API it cannot reach with status 5, on a wrong URL's page with 2; one line."""
+    if case == "unreachable":
+        api_url, status, fragment = f"http://127.0.0.1:{free_port()}", 5, "cannot reach the Telegram Bot API"
+    else:
+        page = b"<html><body>404 Not Found</body></html>"
+        telegram_server.fail(Fault(404, raw_body=page), method="getMe", times=None)
+        api_url, status, fragment = telegram_server.url, 2, "answered with an HTML page"
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        telegram_bot_token=telegram_server.token,
+        telegram_api_url=api_url,
+        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        arxiv_rss_url=str(FIXTURES / "rss" / "empty-feed.xml"),
+        recovery_days=0,
+    )
+    got = await asyncio.wait_for(
+        run_bot(settings, adapter_options={"telegram": {"startup_backoff": QUICK, "poll_timeout": 1.0}}), 10
+    )
+    err = capsys.readouterr().err
+    assert got == status
+    assert err.startswith("arxiv-digest: ")
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1
