@@ -141,15 +141,20 @@ _TYPE_LABELS = {
 }
 
 
+def _papers(count: int) -> str:
+    """`1 paper`, `2 papers`."""
+    return f"{count} paper{'' if count == 1 else 's'}"
+
+
 def render_text(digest: Digest, *, width: int = 100, abstract_chars: int = 300) -> str:
     """A compact terminal listing: per topic, each paper's title, id, type, authors and abstract start."""
     lines = [
         f"arXiv digest for {digest.date.isoformat()}: {digest.matched_count} of "
-        f"{digest.announced_count} papers matched",
+        f"{_papers(digest.announced_count)} matched",
     ]
     for section in digest.topics:
         lines.append("")
-        lines.append(f"== {_one_line(section.topic.name)} ({len(section.papers)} papers) ==")
+        lines.append(f"== {_one_line(section.topic.name)} ({_papers(len(section.papers))}) ==")
         for number, paper in enumerate(section.papers, start=1):
             lines.append("")
             title = textwrap.fill(

@@ -16,7 +16,7 @@ import re
 import statistics
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -25,6 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot.feeds import parse_feed  # noqa: E402
+from bot.matching import Matcher  # noqa: E402
 from bot.models import Announcement, AnnounceType, Paper, Topic  # noqa: E402
 from bot.query import parse_keyword  # noqa: E402
 
@@ -301,3 +302,42 @@ def realistic_topics(vocab: Vocabulary, count: int, seed: int = 11) -> list[Topi
         kinds = frozenset(AnnounceType) if rng.random() < 0.8 else frozenset({AnnounceType.NEW})
         topics.append(Topic(f"topic {number}", tuple(keywords), excludes, categories, kinds))
     return topics
+
+
+# -- fan-outs ----------------------------------------------------------------------------------------------
+
+ARXIV_ID_IN_TEXT = re.compile(r"arXiv:([^<\s`*|)\]]+)")
+
+
+def title_keyword(paper: Paper) -> str:
+    """A keyword that finds this paper by its whole title (`ti:="…"`)."""
+    return "ti:=" + _quoted(" ".join(paper.title.split()))
+
+
+def uniquely_titled(papers: Sequence[Paper]) -> list[Paper]:
+    """The papers that their `title_keyword` finds alone (titles under 250 characters)."""
+    candidates = [p for p in papers if len(p.title) < 250]
+    topics = [Topic(p.arxiv_id, (title_keyword(p),)) for p in candidates]
+    everywhere = sorted({c for p in papers for c in p.categories})
+    found = Matcher.compile(topics, everywhere, strict=True).match(papers)
+    return [p for p, hits in zip(candidates, found, strict=True) if [papers[i] for i in hits] == [p]]
+
+
+def digest_papers(
+    papers: Sequence[Paper], start: int, messages: int, count_messages: Callable[[Sequence[Paper]], int]
+) -> list[Paper]:
+    """The most papers from `start` on whose one-topic digest takes exactly `messages` messages, as
+    `count_messages` renders them (pass `uniquely_titled` papers, so title keywords find just these)."""
+    usable = [*papers[start:], *papers[:start]]
+    chosen: list[Paper] = []
+    best: list[Paper] = []
+    for paper in usable:
+        chosen.append(paper)
+        taken = count_messages(chosen)
+        if taken == messages:
+            best = list(chosen)
+        elif taken > messages:
+            break
+    if not best:
+        raise SystemExit(f"no run of papers from {start} renders into exactly {messages} messages")
+    return best

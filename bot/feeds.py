@@ -66,6 +66,14 @@ def _trim(text: str, limit: int = _MAX_MESSAGE) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+_LXML_SOURCE = re.compile(r"\s*\(<string>, line \d+\)\s*\Z")
+
+
+def xml_problem(error: etree.XMLSyntaxError) -> str:
+    """lxml's description of a syntax error, without its `(<string>, line 1)` tail."""
+    return _LXML_SOURCE.sub("", str(error)) or type(error).__name__
+
+
 def _parser() -> etree.XMLParser:
     """A parser that never expands entities, never touches the network and refuses huge trees."""
     return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
@@ -228,12 +236,12 @@ def _parse_item(item: etree._Element, position: int) -> Paper | None:
 
 
 def _no_announcement_reason(date: dt.date | None, skip_days: set[str]) -> str:
-    """Why a valid feed has no items, in one line."""
+    """Why a valid feed has no items, in one line that says which day (when the feed says)."""
     if date is None:
-        return "the feed has no items (no announcement)"
+        return "no announcement: the feed has no items"
     weekday = _WEEKDAYS[date.weekday()]
     if weekday in skip_days:
-        return f"no announcement on {weekday}s (the feed's skipDays), {date.isoformat()}"
+        return f"no announcement for {weekday} {date.isoformat()} (none on {weekday}s: the feed's skipDays)"
     return (
         f"no announcement for {weekday} {date.isoformat()} "
         "(an arXiv holiday, or nothing in these categories that day)"
@@ -261,8 +269,10 @@ def parse_feed(data: bytes, categories: Sequence[str]) -> Announcement | NoAnnou
         root = etree.fromstring(data, parser=_parser())
     except etree.XMLSyntaxError as error:
         if _looks_like_html(data):
-            raise BrokenFeedError(f"got an HTML page, not an RSS feed ({_trim(str(error), 120)})") from None
-        raise BrokenFeedError(f"not well-formed XML (truncated?): {_trim(str(error), 160)}") from None
+            raise BrokenFeedError(
+                f"got an HTML page, not an RSS feed ({_trim(xml_problem(error), 120)})"
+            ) from None
+        raise BrokenFeedError(f"not well-formed XML (truncated?): {_trim(xml_problem(error), 160)}") from None
     if root is None:
         raise BrokenFeedError("empty XML document")
     tag = etree.QName(root).localname if isinstance(root.tag, str) else "?"

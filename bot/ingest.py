@@ -37,6 +37,11 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _papers(count: int) -> str:
+    """`1 paper`, `2 papers`."""
+    return f"{count} paper{'' if count == 1 else 's'}"
+
+
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     """What one check of the feed found."""
@@ -114,13 +119,13 @@ class IngestService:
         day = found.date.isoformat()
         if stored_categories is None and await self.store.save_announcement(found):
             result = IngestResult(
-                "new", found, f"stored the announcement of {day}: {len(found.papers)} papers"
+                "new", found, f"stored the announcement of {day}: {_papers(len(found.papers))}"
             )
             log.info("feed check: %s", result.message)
         elif stored_categories is not None and missing:
             # A chat subscribed to a category after this announcement was stored: add its papers.
             added = await self.store.extend_announcement(found)
-            message = f"added {added} papers of {', '.join(missing)} to the announcement of {day}"
+            message = f"added {_papers(added)} of {', '.join(missing)} to the announcement of {day}"
             result = IngestResult("extended", found, message)
             log.info("feed check: %s", result.message)
         else:  # already stored (perhaps just now, by another process)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote, urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -19,6 +20,31 @@ ADMIN_PLATFORMS = ("telegram", "discord")  # the prefixes ADMIN_USER_IDS knows
 
 class SettingsError(Exception):
     """A setting has a bad value; the message names it in one line."""
+
+
+def check_feed_location(value: str) -> str:
+    """A feed base URL (http/https), a `file://` URL or a plain path; ValueError saying what is accepted."""
+    value = value.strip()
+    parsed = urlparse(value)
+    scheme = parsed.scheme.lower()
+    if not value or (scheme in ("http", "https") and not parsed.netloc):
+        raise ValueError("must be a URL like https://rss.arxiv.org/rss, or a saved feed file")
+    if scheme not in ("", "http", "https", "file"):
+        raise ValueError(
+            f"{scheme}: URLs are not supported: use an http(s) URL such as https://rss.arxiv.org/rss, "
+            "a file:// URL or a path to a saved feed file"
+        )
+    return value
+
+
+def local_feed_file(location: str) -> Path | None:
+    """The file a feed location names (a `file://` URL or a plain path); None for http(s)."""
+    parsed = urlparse(location)
+    if parsed.scheme.lower() in ("http", "https"):
+        return None
+    if parsed.scheme.lower() == "file":
+        return Path(unquote(parsed.path))
+    return Path(location)
 
 
 class Settings(BaseSettings):
@@ -83,6 +109,21 @@ class Settings(BaseSettings):
         """An http(s) or ws(s) URL."""
         if not value.strip().lower().startswith(("http://", "https://", "ws://", "wss://")):
             raise ValueError("must be a URL starting with https:// (or wss:// for the gateway)")
+        return value.strip()
+
+    @field_validator("arxiv_rss_url")
+    @classmethod
+    def _feed_location(cls, value: str) -> str:
+        """An http(s) URL, a `file://` URL or a path (a saved feed replayed offline); no other scheme."""
+        return check_feed_location(value)
+
+    @field_validator("arxiv_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        """An http(s) URL: the API is only ever asked over the network."""
+        parsed = urlparse(value.strip())
+        if parsed.scheme.lower() not in ("http", "https") or not parsed.netloc:
+            raise ValueError("must be an http(s) URL such as https://export.arxiv.org/api/query")
         return value.strip()
 
     @field_validator("telegram_bot_token", "discord_bot_token", mode="before")

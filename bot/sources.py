@@ -57,7 +57,7 @@ import requests
 from lxml import etree
 
 from bot.categories import feed_path
-from bot.feeds import ArxivError, ArxivFeedError, BrokenFeedError, NoAnnouncement, parse_feed
+from bot.feeds import ArxivError, ArxivFeedError, BrokenFeedError, NoAnnouncement, parse_feed, xml_problem
 from bot.gate import ArxivGate, GateTimeoutError
 from bot.models import Announcement, AnnounceType, Paper
 from bot.schedule import ARXIV_TZ
@@ -291,7 +291,9 @@ def _check_complete_xml(body: bytes) -> None:
     try:
         etree.fromstring(body, parser=parser)
     except etree.XMLSyntaxError as error:
-        raise BrokenFeedError(f"incomplete API response (truncated XML?): {_one_line(error)}") from None
+        raise BrokenFeedError(
+            f"incomplete API response (truncated XML?): {xml_problem(error)[:200]}"
+        ) from None
 
 
 def _api_error_text(body: bytes) -> str:

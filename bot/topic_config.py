@@ -206,11 +206,16 @@ def parse_topic_config(text: str | bytes) -> list[Topic]:
 
 
 def load_topic_config(path: Path) -> list[Topic]:
-    """Topics from an anchor-format YAML file."""
+    """Topics from an anchor-format YAML file; every TopicConfigError message names the file once."""
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise TopicConfigError(f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
         data = path.read_bytes()
+    except IsADirectoryError:
+        raise TopicConfigError(f"cannot read {path}: it is a directory, not a config file") from None
     except OSError as error:
         raise TopicConfigError(f"cannot read {path}: {error.strerror or error}") from None
-    return parse_topic_config(data)
+    try:
+        return parse_topic_config(data)
+    except TopicConfigError as error:
+        raise TopicConfigError(f"{path}: {error}") from None

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import re
 import signal
 import sqlite3
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from bot.cli import _first_store_error
+from bot.models import Channel, DeliveryResult, FeedCheck, Topic
+from storage.sqlite_store import StoreError, open_store
 from tests.fakes.arxiv_server import FakeArxiv, Reply
 from tests.fakes.telegram_server import FakeTelegramServer
 
@@ -352,3 +357,352 @@ def stored_announcements(path: Path) -> int:
     except sqlite3.OperationalError:
         return 0
     return int(count)
+
+
+# -- the same answers from every command (issue 7, item 6) -----------------------------------------------
+
+
+def one_line_error(run: Run) -> str:
+    """The single `arxiv-digest: ...` line a failed command leaves on stderr (and nothing on stdout)."""
+    assert run.out == ""
+    assert "Traceback" not in run.err
+    [line] = run.err.strip().splitlines()
+    assert line.startswith("arxiv-digest: ")
+    return line
+
+
+@pytest.mark.parametrize("command", ["preview", "fetch"])
+@pytest.mark.parametrize(
+    ("feed", "status", "fragment"),
+    [
+        ("rss/empty-feed.xml", 3, "no announcement"),
+        ("rss/error-feed.xml", 4, "Bad archive 'astroph'"),
+        ("BROKEN", 5, "broken.xml is broken"),
+    ],
+)
+async def test_preview_and_fetch_answer_alike(
+    tmp_path: Path, command: str, feed: str, status: int, fragment: str
+) -> None:
+    """`preview` and `fetch` give the same one stderr line and exit status for the same feed."""
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(SAMPLE.read_bytes()[:5000])
+    path = broken if feed == "BROKEN" else FIXTURES / feed
+    extra = ["-k", "x"] if command == "preview" else []
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'digest.db'}"}
+    run = await arxiv_digest(command, "--feed", str(path), *extra, cwd=tmp_path, env=env)
+    assert run.status == status
+    line = one_line_error(run)
+    assert fragment in line
+    assert line.count("no announcement") <= 1  # not "no announcement on …: no announcement for …"
+    assert "<string>" not in line  # lxml's "(<string>, line 1)" is not the user's business
+
+
+@pytest.mark.parametrize("command", ["preview", "fetch"])
+@pytest.mark.parametrize(("name", "problem"), [("missing.xml", "No such file"), ("a-directory", "directory")])
+async def test_a_feed_file_that_cannot_be_read_is_bad_usage(
+    tmp_path: Path, command: str, name: str, problem: str
+) -> None:
+    """A missing --feed file or a directory is named, with status 2, and `fetch` creates no database."""
+    (tmp_path / "a-directory").mkdir()
+    extra = ["-k", "x"] if command == "preview" else []
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'digest.db'}"}
+    run = await arxiv_digest(command, "--feed", name, *extra, cwd=tmp_path, env=env)
+    assert run.status == 2
+    line = one_line_error(run)
+    assert name in line
+    assert problem in line
+    assert "unavailable" not in line
+    assert not (tmp_path / "digest.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"ARXIV_RSS_URL": "ftp://x"}, "bad setting ARXIV_RSS_URL: ftp: URLs are not supported"),
+        ({"ARXIV_RSS_URL": "gopher://x/rss"}, "bad setting ARXIV_RSS_URL"),
+        ({"ARXIV_API_URL": "file:///tmp/api"}, "bad setting ARXIV_API_URL"),
+        ({"ARXIV_API_URL": "ftp://x"}, "bad setting ARXIV_API_URL"),
+    ],
+)
+@pytest.mark.parametrize("command", ["preview", "fetch"])
+async def test_unsupported_url_schemes_are_setting_errors(
+    tmp_path: Path, command: str, env: dict[str, str], fragment: str
+) -> None:
+    """ARXIV_RSS_URL takes http(s), file:// or a path, ARXIV_API_URL only http(s): else status 2 naming it."""
+    extra = ["-k", "x"] if command == "preview" else []
+    run = await arxiv_digest(command, *extra, cwd=tmp_path, env=env)
+    assert run.status == 2
+    assert fragment in one_line_error(run)
+
+
+async def test_feed_option_with_an_unsupported_scheme_is_bad_usage(tmp_path: Path) -> None:
+    """`--feed ftp://x` is refused before any fetch, naming the option."""
+    run = await arxiv_digest("preview", "--feed", "ftp://x", "-k", "x", cwd=tmp_path)
+    assert run.status == 2
+    assert one_line_error(run).startswith("arxiv-digest: --feed ftp://x: ftp: URLs are not supported")
+
+
+# -- the database: one line and status 6 (item 2) ---------------------------------------------------------
+
+
+async def test_a_database_path_that_cannot_be_opened_is_status_6(tmp_path: Path) -> None:
+    """DATABASE_URL=sqlite:////proc/x.db: one line naming /proc/x.db, exit status 6, no traceback."""
+    env = {"DATABASE_URL": "sqlite:////proc/x.db"}
+    run = await arxiv_digest("fetch", "--feed", str(LISTING), cwd=tmp_path, env=env)
+    assert run.status == 6
+    assert "/proc/x.db" in one_line_error(run)
+
+
+@pytest.mark.parametrize("command", ["fetch", "status", "channels", "run"])
+async def test_a_file_that_is_not_a_database_is_status_6_and_left_alone(tmp_path: Path, command: str) -> None:
+    """A junk .db file: each command says it is not an SQLite database (status 6); the file is unchanged."""
+    junk = tmp_path / "junk.db"
+    content = bytes(range(256)) * 64
+    junk.write_bytes(content)
+    env = {
+        "DATABASE_URL": f"sqlite:///{junk}",
+        "TELEGRAM_BOT_TOKEN": "123456:fake-token-never-used",
+        "TELEGRAM_API_URL": "http://127.0.0.1:9",
+    }
+    args = ["--feed", str(LISTING)] if command == "fetch" else []
+    run = await arxiv_digest(command, *args, cwd=tmp_path, env=env)
+    assert run.status == 6, run.err
+    line = one_line_error(run)
+    assert "junk.db" in line
+    assert re.search(r"not an? (SQLite )?database", line, re.IGNORECASE)
+    assert junk.read_bytes() == content
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["junk.db"]
+
+
+def test_a_database_error_inside_the_bots_tasks_is_found() -> None:
+    """`run` finds a StoreError nested in the task group's exceptions (then answers with status 6)."""
+    failure = StoreError("cannot use the database x.db: disk I/O error")
+    nested = ExceptionGroup("bot", [ValueError("other"), ExceptionGroup("core", [failure])])
+    assert _first_store_error(nested) is failure
+    assert _first_store_error(ExceptionGroup("bot", [ValueError("other")])) is None
+
+
+# -- smaller things (item 7) ---------------------------------------------------------------------------
+
+
+async def test_json_output_dir_writes_one_json_file_per_topic(tmp_path: Path) -> None:
+    """`--format json --output DIR` writes DIR/TOPIC.json (one object per topic), not Markdown."""
+    run = await arxiv_digest(
+        "preview",
+        "--feed",
+        str(LISTING),
+        "--config",
+        str(CONFIG),
+        "-k",
+        "diffusion",
+        "--format",
+        "json",
+        "--output",
+        "out",
+        cwd=tmp_path,
+    )
+    assert run.status == 0, run.err
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["MLLM.json", "diffusion.json"]
+    document = json.loads((tmp_path / "out" / "MLLM.json").read_text(encoding="utf-8"))
+    assert document["date"] == "2025-11-12"
+    [topic] = document["topics"]
+    assert topic["name"] == "MLLM"
+    assert len(topic["papers"]) == 34
+    assert "out/MLLM.json: 34 papers" in run.out
+
+
+async def test_keywords_next_to_a_config_watch_the_configs_categories(tmp_path: Path) -> None:
+    """A -k topic beside --config (and no -c) watches the config's categories, not DEFAULT_CATEGORIES."""
+    run = await arxiv_digest(
+        "preview",
+        "--feed",
+        str(LISTING),
+        "--config",
+        str(CONFIG),
+        "-k",
+        "diffusion",
+        "--format",
+        "json",
+        cwd=tmp_path,
+        env={"DEFAULT_CATEGORIES": "math.PR"},
+    )
+    assert run.status == 0, run.err
+    _, extra = json.loads(run.out)["topics"]
+    assert extra["name"] == "diffusion"
+    assert extra["papers"]
+    watched = {"cs.AI", "cs.CL", "cs.CV", "cs.LG", "cs.MA", "cs.RO"}
+    for paper in extra["papers"]:
+        assert watched.intersection(paper["categories"])
+
+
+async def test_version(tmp_path: Path) -> None:
+    """`arxiv-digest --version` prints `arxiv-digest <the project's version>` and exits 0."""
+    with (Path(__file__).parents[1] / "pyproject.toml").open("rb") as file:
+        version = tomllib.load(file)["project"]["version"]
+    run = await arxiv_digest("--version", cwd=tmp_path)
+    assert run.status == 0, run.err
+    assert run.out.strip() == f"arxiv-digest {version}"
+
+
+async def test_one_paper_is_one_paper(tmp_path: Path) -> None:
+    """Counts of one say "1 paper" in the terminal listing and in --output's summary, never "1 papers"."""
+    text = await arxiv_digest(
+        "preview", "--feed", str(SAMPLE), "-c", "cs", "-k", "Tianjin", "--format", "text", cwd=tmp_path
+    )
+    assert text.status == 0, text.err
+    assert "== Tianjin (1 paper) ==" in text.out
+    written = await arxiv_digest(
+        "preview", "--feed", str(SAMPLE), "-c", "cs", "-k", "Tianjin", "--output", "out", cwd=tmp_path
+    )
+    assert written.status == 0, written.err
+    assert written.out.strip() == "out/Tianjin.md: 1 paper"
+    assert "1 papers" not in text.out + written.out
+
+
+async def test_a_config_error_names_the_file_once(tmp_path: Path) -> None:
+    """A missing or bad config is one line naming the file once (not `x.yml: cannot read x.yml`)."""
+    missing = await arxiv_digest("preview", "--feed", str(LISTING), "--config", "nope.yml", cwd=tmp_path)
+    assert missing.status == 2
+    assert one_line_error(missing).count("nope.yml") == 1
+    (tmp_path / "bad.yml").write_text("topic: [1, 2\n", encoding="utf-8")
+    bad = await arxiv_digest("preview", "--feed", str(LISTING), "--config", "bad.yml", cwd=tmp_path)
+    assert bad.status == 2
+    line = one_line_error(bad)
+    assert line.count("bad.yml") == 1
+    assert "not valid YAML" in line
+
+
+# -- status and channels: what an operator looks at ---------------------------------------------------------
+
+
+async def make_operator_database(path: Path) -> dict[str, int]:
+    """A database with an announcement, a feed check, four channels and their last delivery results."""
+    when = dt.datetime(2025, 11, 12, 8, 0, tzinfo=dt.UTC)
+    store = await open_store(path)
+    try:
+        ids = {}
+        for key, platform, chat, active in [
+            ("ok", "telegram", "100", True),
+            ("failed", "telegram", "200", True),
+            ("gone", "telegram", "300", False),
+            ("discord", "discord", "400", True),
+        ]:
+            channel = Channel(
+                platform,
+                chat,
+                active=active,
+                timezone="Europe/Berlin",
+                delivery_time=dt.time(8, 0),
+                server_id="999" if platform == "discord" else None,
+                topics=(Topic("T", ("diffusion",)),),
+            )
+            stored = await store.save_channel(channel)
+            assert stored.id is not None
+            ids[key] = stored.id
+        outcomes = {"ok": "ok", "failed": "failed", "gone": "gone", "discord": "empty"}
+        for key, outcome in outcomes.items():
+            at = when + dt.timedelta(minutes=ids[key])
+            await store.record_delivery_result(
+                DeliveryResult(ids[key], at, dt.date(2025, 11, 12), outcome, 3)
+            )
+        await store.record_feed_check(
+            FeedCheck(
+                when, "new", dt.date(2025, 11, 12), "stored the announcement of 2025-11-12: 2 papers", 2
+            )
+        )
+    finally:
+        await store.close()
+    return ids
+
+
+async def test_status_reports_from_the_database_alone(tmp_path: Path) -> None:
+    """`status` (no token, no network) gives the last check, announcement, channels and delivery failures."""
+    path = tmp_path / "digest.db"
+    fetched = await arxiv_digest(
+        "fetch", "--feed", str(LISTING), cwd=tmp_path, env={"DATABASE_URL": f"sqlite:///{path}"}
+    )
+    assert fetched.status == 0, fetched.err
+    ids = await make_operator_database(path)
+    env = {"DATABASE_URL": f"sqlite:///{path}", "ARXIV_RSS_URL": "http://127.0.0.1:9/rss"}
+    run = await arxiv_digest("status", cwd=tmp_path, env=env)
+    assert run.status == 0, run.err
+    assert run.err == ""
+    lines = run.out.splitlines()
+    assert lines[0] == f"database: {path}"
+    assert lines[1].startswith("last feed check: 2025-11-12 08:00 UTC (")
+    assert lines[1].endswith("new: stored the announcement of 2025-11-12: 2 papers")
+    assert lines[2] == "last announcement: 2025-11-12, 496 papers"
+    assert lines[3] == "channels: discord 1 active, 0 inactive; telegram 2 active, 1 inactive"
+    newest = max(ids.values())
+    assert lines[4].startswith(f"last delivery: 2025-11-12 08:{newest:02d} UTC (")
+    assert f"1 channel failed: #{ids['failed']} telegram 200 (2025-11-12)" in lines[4]
+    assert f"1 channel gone: #{ids['gone']} telegram 300, now off" in lines[4]
+
+
+async def test_status_of_an_empty_database(tmp_path: Path) -> None:
+    """A database with nothing in it yet is still readable: status 0, and each part says "none yet"."""
+    path = tmp_path / "digest.db"
+    await (await open_store(path)).close()
+    run = await arxiv_digest("status", cwd=tmp_path, env={"DATABASE_URL": f"sqlite:///{path}"})
+    assert run.status == 0, run.err
+    assert run.out.splitlines()[1:] == [
+        "last feed check: none yet",
+        "last announcement: none stored yet",
+        "channels: none yet",
+        "last delivery: none yet",
+    ]
+
+
+@pytest.mark.parametrize("command", ["status", "channels"])
+async def test_status_and_channels_never_create_a_database(tmp_path: Path, command: str) -> None:
+    """With no database file yet, `status`/`channels` say so (status 6) and create neither file nor folder."""
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'digest.db'}"}
+    run = await arxiv_digest(command, cwd=tmp_path, env=env)
+    assert run.status == 6
+    assert "no database at" in one_line_error(run)
+    assert not (tmp_path / "data").exists()
+
+
+async def test_channels_lists_and_switches_chats(tmp_path: Path) -> None:
+    """`channels` lists chats; --deactivate/--activate ID switch one, in one line; unknown ids: status 2."""
+    path = tmp_path / "digest.db"
+    ids = await make_operator_database(path)
+    env = {"DATABASE_URL": f"sqlite:///{path}"}
+    listing = await arxiv_digest("channels", cwd=tmp_path, env=env)
+    assert listing.status == 0, listing.err
+    header, *rows = listing.out.splitlines()
+    assert header.split() == [
+        "ID",
+        "PLATFORM",
+        "CHAT",
+        "SERVER",
+        "ACTIVE",
+        "TIME",
+        "ZONE",
+        "TOPICS",
+        "LAST",
+        "DIGEST",
+    ]
+    assert [row.split()[:5] for row in rows] == [
+        [str(ids["ok"]), "telegram", "100", "-", "yes"],
+        [str(ids["failed"]), "telegram", "200", "-", "yes"],
+        [str(ids["gone"]), "telegram", "300", "-", "no"],
+        [str(ids["discord"]), "discord", "400", "999", "yes"],
+    ]
+    assert rows[0].split()[5:] == ["08:00", "Europe/Berlin", "1", "-"]
+
+    off = await arxiv_digest("channels", "--deactivate", str(ids["ok"]), cwd=tmp_path, env=env)
+    assert off.status == 0, off.err
+    assert off.out.strip() == f"channel #{ids['ok']} telegram 100: daily digest turned off"
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT active FROM channels WHERE id = ?", (ids["ok"],)).fetchone() == (0,)
+    again = await arxiv_digest("channels", "--deactivate", str(ids["ok"]), cwd=tmp_path, env=env)
+    assert again.out.strip() == f"channel #{ids['ok']} telegram 100: its daily digest was already off"
+    on = await arxiv_digest("channels", "--activate", str(ids["gone"]), cwd=tmp_path, env=env)
+    assert on.out.strip() == f"channel #{ids['gone']} telegram 300: daily digest turned on"
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT active FROM channels WHERE id = ?", (ids["gone"],)).fetchone() == (1,)
+
+    unknown = await arxiv_digest("channels", "--deactivate", "9999", cwd=tmp_path, env=env)
+    assert unknown.status == 2
+    assert "no channel with id 9999" in one_line_error(unknown)

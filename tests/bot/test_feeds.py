@@ -220,6 +220,34 @@ def test_bodies_that_are_not_rss_are_broken(body: bytes, message: str) -> None:
         parse_feed(body, ["cs.CL"])
 
 
+@pytest.mark.parametrize("body", [HTML_PAGE, b"Service Unavailable", b"<rss><channel><title>x"])
+def test_broken_feed_messages_carry_no_lxml_source_tail(body: bytes) -> None:
+    """lxml's `(<string>, line 1)` is cut from broken-feed messages; the line and column stay."""
+    with pytest.raises(BrokenFeedError) as caught:
+        parse_feed(body, ["cs.CL"])
+    assert "<string>" not in str(caught.value)
+    assert "line" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("pub_date", "reason"),
+    [
+        (
+            b"Sat, 30 Nov 2024",
+            "no announcement for Saturday 2024-11-30 (none on Saturdays: the feed's skipDays)",
+        ),
+        (b"Thu, 28 Nov 2024", "no announcement for Thursday 2024-11-28 (an arXiv holiday, or nothing in"),
+    ],
+)
+def test_no_announcement_reasons_say_it_once(pub_date: bytes, reason: str) -> None:
+    """A no-announcement reason is one sentence naming the day, saying "no announcement" once."""
+    data = (FIXTURES / "rss" / "empty-feed.xml").read_bytes().replace(b"Thu, 28 Nov 2024", pub_date)
+    result = parse_feed(data, ["test"])
+    assert isinstance(result, NoAnnouncement)
+    assert result.reason.startswith(reason)
+    assert result.reason.count("no announcement") == 1
+
+
 def test_item_without_id_is_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     """One unreadable item is dropped (logged); the others still make the announcement."""
     data = synthetic_feed(

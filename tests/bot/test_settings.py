@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings, local_feed_file
 
 ALL_SETTINGS = [name.upper() for name in Settings.model_fields]
 
@@ -57,6 +57,10 @@ def test_default_categories_take_a_whole_archive(monkeypatch: pytest.MonkeyPatch
         ("ARXIV_POLL_INTERVAL", "soon", "number"),
         ("LOG_LEVEL", "LOUD", "DEBUG"),
         ("ADMIN_USER_IDS", "12,abc", "is not a user id"),
+        ("ARXIV_RSS_URL", "ftp://x", "ftp: URLs are not supported"),
+        ("ARXIV_RSS_URL", "https:/rss.arxiv.org", "must be a URL like"),
+        ("ARXIV_API_URL", "file:///tmp/api.xml", "http(s) URL"),
+        ("ARXIV_API_URL", "api.xml", "http(s) URL"),
     ],
 )
 def test_bad_value_names_the_setting(
@@ -115,3 +119,22 @@ def test_env_example_lists_every_setting() -> None:
     for name in ALL_SETTINGS:
         assert f"\n{name}=" in example
         assert f"| `{name}` |" in readme
+
+
+@pytest.mark.parametrize(
+    ("value", "file"),
+    [
+        ("https://rss.arxiv.org/rss", None),
+        ("HTTP://127.0.0.1:8080/rss", None),
+        ("file:///data/saved%20feed.xml", Path("/data/saved feed.xml")),
+        ("saved.xml", Path("saved.xml")),
+    ],
+)
+def test_feed_locations_http_file_urls_and_paths(
+    monkeypatch: pytest.MonkeyPatch, value: str, file: Path | None
+) -> None:
+    """ARXIV_RSS_URL takes an http(s) URL, a file:// URL or a path; local_feed_file names the file."""
+    monkeypatch.setenv("ARXIV_RSS_URL", value)
+    location = load_settings().arxiv_rss_url
+    assert location == value
+    assert local_feed_file(location) == file

@@ -123,6 +123,28 @@ def test_load_topic_config_reads_a_file(tmp_path: Path) -> None:
         load_topic_config(path)
 
 
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "No such file"),
+        ("DIR", "is a directory"),
+        ("topic: [1, 2\n", "not valid YAML"),
+        ("[]", "mapping"),
+    ],
+)
+def test_load_topic_config_names_the_file_once(tmp_path: Path, content: str | None, fragment: str) -> None:
+    """Every error of load_topic_config names the file exactly once (not `x.yml: cannot read x.yml`)."""
+    path = tmp_path / "x.yml"
+    if content == "DIR":
+        path.mkdir()
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(TopicConfigError) as caught:
+        load_topic_config(path)
+    assert str(caught.value).count("x.yml") == 1
+    assert fragment in str(caught.value)
+
+
 # -- keyword rules -------------------------------------------------------------------------------------------
 def test_list_keywords_are_conjunctions() -> None:
     """A list entry matches only when every part occurs (anywhere, any case)."""
