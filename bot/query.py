@@ -235,7 +235,10 @@ def fold(text: str) -> str:
     if text.isascii():
         return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(char for char in decomposed if not unicodedata.combining(char)).lower()
+    folded = "".join(char for char in decomposed if not unicodedata.combining(char)).lower()
+    # Text of nothing but combining marks would fold to nothing (an empty pattern the automaton
+    # refuses): keep it as it is; it can only match itself.
+    return folded or text.lower()
 
 
 # -- parser -------------------------------------------------------------------------------------

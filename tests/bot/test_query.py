@@ -164,6 +164,7 @@ def test_unicode_is_lowercased_and_accent_folded() -> None:
     """Keywords in any script are lower-cased and lose accents; emoji and right-to-left text survive."""
     assert parse_keyword("ÜBER Straße") == Term("uber straße")
     assert parse_keyword("au:Rodríguez") == Term("rodriguez", Field.AUTHOR)
+    assert parse_keyword("\u0301") == Term("\u0301")  # a lone accent does not fold to an empty keyword
     assert parse_keyword("ΟΔΟΣ") == Term("ΟΔΟΣ".lower())
     assert parse_keyword("😀 emoji") == Term("😀 emoji")
     assert parse_keyword("مرحبا بالعالم") == Term("مرحبا بالعالم")
