@@ -13,6 +13,7 @@ import os
 import platform
 import random
 import re
+import sqlite3
 import statistics
 import sys
 from collections import Counter
@@ -26,7 +27,7 @@ if str(ROOT) not in sys.path:
 
 from bot.feeds import parse_feed  # noqa: E402
 from bot.matching import Matcher  # noqa: E402
-from bot.models import Announcement, AnnounceType, Paper, Topic  # noqa: E402
+from bot.models import ANNOUNCE_TYPE_ORDER, Announcement, AnnounceType, Paper, Topic  # noqa: E402
 from bot.query import parse_keyword  # noqa: E402
 
 ALL_ARCHIVES = ROOT.parent / "shared" / "data" / "arxiv-rss" / "all-archives-2024-11-28.xml"
@@ -329,11 +330,17 @@ def digest_papers(
     """The most papers from `start` on whose one-topic digest takes exactly `messages` messages, as
     `count_messages` renders them (pass `uniquely_titled` papers, so title keywords find just these)."""
     usable = [*papers[start:], *papers[:start]]
+    position = {paper.arxiv_id: index for index, paper in enumerate(papers)}
+
+    def digest_order(paper: Paper) -> tuple[int, int]:
+        """New papers first, then cross-lists and replacements, each in feed order (as in a digest)."""
+        return ANNOUNCE_TYPE_ORDER[paper.announce_type], position[paper.arxiv_id]
+
     chosen: list[Paper] = []
     best: list[Paper] = []
-    for paper in usable:
+    for paper in usable[:200]:
         chosen.append(paper)
-        taken = count_messages(chosen)
+        taken = count_messages(sorted(chosen, key=digest_order))
         if taken == messages:
             best = list(chosen)
         elif taken > messages:
@@ -341,3 +348,17 @@ def digest_papers(
     if not best:
         raise SystemExit(f"no run of papers from {start} renders into exactly {messages} messages")
     return best
+
+
+def ledger(path: Path) -> tuple[set[tuple[str, str]], int]:
+    """(chat id, paper id) pairs a database's delivery ledger has as sent, and how many rows are pending."""
+    with sqlite3.connect(path) as db:
+        sent = {
+            (str(chat), str(paper))
+            for chat, paper in db.execute(
+                "SELECT c.chat_id, d.arxiv_id FROM deliveries AS d JOIN channels AS c ON c.id = d.channel_id"
+                " WHERE d.status = 'sent'"
+            )
+        }
+        (pending,) = db.execute("SELECT count(*) FROM deliveries WHERE status = 'pending'").fetchone()
+    return sent, int(pending)
