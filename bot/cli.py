@@ -34,7 +34,7 @@ from bot.matching import QuerySyntaxError, validate_topic
 from bot.models import Announcement, Channel, Digest, Topic
 from bot.ports import Store
 from bot.settings import Settings, SettingsError, check_feed_location, load_settings, local_feed_file
-from bot.sources import ArxivSource, ArxivUnavailableError
+from bot.sources import ArxivSource, ArxivUnavailableError, terminal_progress
 from bot.topic_config import TopicConfigError, load_topic_config
 from storage.sqlite_store import StoreError, open_store
 
@@ -167,13 +167,19 @@ def _preview_topics(args: argparse.Namespace, settings: Settings) -> tuple[list[
 
 
 def _make_source(settings: Settings, rss_url: str | None = None) -> ArxivSource:
-    """The arXiv source with the process's politeness gate."""
+    """The arXiv source with the process's politeness gate.
+
+    One-shot: a host that does not resolve or refuses fails at once (naming the shipped sample
+    listing) instead of being retried; slow waits are reported on a terminal (`terminal_progress`).
+    """
     return ArxivSource(
         rss_url=rss_url or settings.arxiv_rss_url,
         api_url=settings.arxiv_api_url,
         gate=ArxivGate(min_interval=settings.arxiv_request_interval),
         timeout=settings.arxiv_timeout,
         max_retries=settings.arxiv_max_retries,
+        one_shot=True,
+        progress=terminal_progress(),
     )
 
 

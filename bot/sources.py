@@ -3,7 +3,12 @@
 Every request goes through one `ArxivGate` (one request at a time, 3 s apart, `Retry-After` honoured
 for everybody), carries the project's User-Agent and has a timeout. Failures that may pass (timeouts,
 connection errors, 429, 5xx, a truncated or HTML body) are retried a bounded number of times with
-exponential back-off; what will not pass (arXiv's own error feed) is raised at once.
+exponential back-off, each attempt logged once at INFO; what will not pass (arXiv's own error feed)
+is raised at once. A one-shot command (`preview`, `fetch`) builds its source with `one_shot=True`: a
+host name that does not resolve or a refused connection then fails at once, naming the sample listing
+shipped with the package (`SAMPLE_FEED`) to try offline, instead of retrying for half a minute; the
+long-running bot keeps retrying. A `progress` callback hears about anything slower than a second
+(what is awaited, attempt n of m); `terminal_progress()` is the one the CLI passes.
 
 ## Recovering a missed day through the API
 
@@ -39,12 +44,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import gzip
 import logging
 import math
+import os
 import re
+import shlex
+import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
@@ -60,6 +69,7 @@ from bot.categories import feed_path
 from bot.feeds import ArxivError, ArxivFeedError, BrokenFeedError, NoAnnouncement, parse_feed, xml_problem
 from bot.gate import ArxivGate, GateTimeoutError
 from bot.models import Announcement, AnnounceType, Paper
+from bot.retry import is_unreachable
 from bot.schedule import ARXIV_TZ
 
 if TYPE_CHECKING:
@@ -76,6 +86,26 @@ MAX_BACKOFF = 300.0
 API_PAGE_SIZE = 2000  # the API's limit per call
 API_MAX_RESULTS = 30_000  # far above any day; bounds a runaway query
 CUTOFF = dt.time(14, 0)  # arXiv's daily submission cut-off, US Eastern
+PROGRESS_AFTER = 1.0  # seconds of waiting before a person at a terminal is told what is slow
+#: The anchor day's listing (cs.AI, cs.CL, cs.CV, cs.LG, cs.MA, cs.RO; 496 papers; 2025-11-12), shipped
+#: with the package so `--feed` can be tried offline. A `.gz` feed file is read decompressed.
+SAMPLE_FEED = Path(__file__).resolve().parent / "data" / "listing-2025-11-12.rss.xml.gz"
+PROGRESS_ENV = "ARXIV_DIGEST_PROGRESS"  # 1: progress lines even without a terminal; 0: never
+
+Progress = Callable[[str], None]
+
+
+def terminal_progress() -> Progress | None:
+    """A progress reporter writing to stderr when it is a terminal (or `ARXIV_DIGEST_PROGRESS=1`)."""
+    wanted = os.environ.get(PROGRESS_ENV, "").strip()
+    if wanted == "0" or (wanted != "1" and not sys.stderr.isatty()):
+        return None
+
+    def report(message: str) -> None:
+        """One line on stderr, at once."""
+        print(f"arxiv-digest: {message}", file=sys.stderr, flush=True)
+
+    return report
 
 
 def _version() -> str:
@@ -91,6 +121,10 @@ USER_AGENT = f"arxiv-digest-bot/{_version()} (+{PROJECT_URL})"
 
 class ArxivUnavailableError(ArxivError):
     """arXiv could not be reached or kept failing after the allowed retries."""
+
+
+class ArxivUnreachableError(ArxivUnavailableError):
+    """A one-shot request found arXiv's host unresolvable or refusing: no retry would help soon."""
 
 
 # -- arXiv's calendar -------------------------------------------------------------------------------
@@ -252,6 +286,7 @@ class _GatedSession:
         headers["User-Agent"] = source.user_agent
         kwargs.pop("timeout", None)
         problem = "no attempt made"
+        attempts = source.max_retries + 1
         for attempt in range(source.max_retries + 1):
             if attempt:
                 source.gate.defer(source.backoff_delay(attempt))
@@ -265,7 +300,7 @@ class _GatedSession:
                     status = response.status_code
                     if status in RETRY_STATUSES:
                         problem = _retry_later(source.gate, status, response.headers.get("Retry-After"))
-                        log.warning("arXiv API answered %s (attempt %d)", problem, attempt + 1)
+                        log.info("arXiv API answered %s (attempt %d of %d)", problem, attempt + 1, attempts)
                         continue
                     if status != 200:
                         raise _ApiRejected(
@@ -280,9 +315,12 @@ class _GatedSession:
             except requests.Timeout:
                 problem = f"timed out after {source.timeout:g} s"
             except requests.RequestException as error:
-                problem = f"connection error: {_one_line(error)}"
-            log.warning("arXiv API request failed (attempt %d): %s", attempt + 1, problem)
-        raise _ApiGaveUp(f"arXiv API unavailable after {source.max_retries + 1} attempts: {problem}")
+                reason = is_unreachable(error)
+                if reason is not None and source.one_shot:
+                    raise _ApiGaveUp(str(source._unreachable(url, reason))) from None
+                problem = f"cannot connect: {reason}" if reason else f"connection error: {_one_line(error)}"
+            log.info("arXiv API request failed (attempt %d of %d): %s", attempt + 1, attempts, problem)
+        raise _ApiGaveUp(f"arXiv API unavailable after {attempts} attempts: {problem}")
 
 
 def _check_complete_xml(body: bytes) -> None:
@@ -328,12 +366,15 @@ class ArxivSource:
         client: httpx.AsyncClient | None = None,
         backoff: float = 2.0,
         api_deadline: float = 600.0,
+        one_shot: bool = False,
+        progress: Progress | None = None,
     ) -> None:
         """`rss_url` may also be a local file (a path or `file://` URL) replayed instead of the network.
 
         `backoff` is the first retry's delay (doubled each time, capped at 5 minutes; the gate's
         interval comes on top); `api_deadline` bounds a whole API call, all pages and retries included.
-        An injected `client` stays the caller's to close.
+        An injected `client` stays the caller's to close. `one_shot`: fail at once when the host does
+        not resolve or refuses (a command a person waits for); `progress`: told about slow waits.
         """
         if timeout <= 0 or max_retries < 0 or backoff < 0 or api_deadline <= 0:
             raise ValueError(
@@ -350,6 +391,21 @@ class ArxivSource:
         self._client = client
         self._owns_client = client is None
         self.local_feed = self._local_path(rss_url)
+        self.one_shot = one_shot
+        self._progress = progress
+
+    def _report(self, message: str) -> None:
+        """Tell the progress reporter, if there is one."""
+        if self._progress is not None:
+            self._progress(message)
+
+    def _unreachable(self, url: str, reason: str) -> ArxivUnreachableError:
+        """The one-shot answer to an unresolvable or refusing host: say so, and how to try offline."""
+        host = urlparse(url).netloc or url
+        return ArxivUnreachableError(
+            f"arXiv is unavailable: cannot reach {host}: {reason}; to try arxiv-digest offline, use "
+            f"the listing it ships: --feed {shlex.quote(str(SAMPLE_FEED))}"
+        )
 
     @staticmethod
     def _local_path(url: str) -> Path | None:
@@ -413,20 +469,31 @@ class ArxivSource:
             return await self._read_local(cats, self.local_feed)
         url = self.feed_url(cats)
         client = self._http()
+        host = urlparse(url).netloc or url
+        attempts = self.max_retries + 1
         problem = "no attempt made"
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                self.gate.defer(self.backoff_delay(attempt))
+        for attempt in range(1, attempts + 1):
+            if attempt > 1:
+                self.gate.defer(self.backoff_delay(attempt - 1))
+                if (wait := self.gate.delay()) >= PROGRESS_AFTER:
+                    self._report(
+                        f"{host}: {problem}; trying again in {math.ceil(wait)} s "
+                        f"(attempt {attempt} of {attempts}) …"
+                    )
             try:
                 async with self.gate.slot():
                     log.debug("arXiv RSS request %s", url)
-                    response = await client.get(
-                        url, headers={"User-Agent": self.user_agent}, timeout=self.timeout
-                    )
+                    slow = self._slow(f"waiting for {host} to answer (attempt {attempt} of {attempts}) …")
+                    try:
+                        response = await client.get(
+                            url, headers={"User-Agent": self.user_agent}, timeout=self.timeout
+                        )
+                    finally:
+                        slow.cancel()
                     status = response.status_code
                     if status in RETRY_STATUSES:
                         problem = _retry_later(self.gate, status, response.headers.get("Retry-After"))
-                        log.warning("arXiv RSS answered %s (attempt %d)", problem, attempt + 1)
+                        self._log_attempt(problem, attempt, attempts)
                         continue
                     if status != 200:
                         raise ArxivUnavailableError(f"arXiv RSS answered HTTP {status} for {url}")
@@ -436,21 +503,38 @@ class ArxivSource:
             except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
                 raise ArxivUnavailableError(f"bad arXiv RSS URL {url!r}: {_one_line(error)}") from None
             except httpx.HTTPError as error:
-                problem = f"connection error: {_one_line(error)}"
+                reason = is_unreachable(error)
+                if reason is not None and self.one_shot:
+                    raise self._unreachable(url, reason) from None
+                problem = f"cannot connect: {reason}" if reason else f"connection error: {_one_line(error)}"
             else:
                 try:
                     return parse_feed(body, cats)
                 except BrokenFeedError as error:
                     problem = f"broken feed: {error}"
-            log.warning("arXiv RSS request failed (attempt %d): %s", attempt + 1, problem)
-        raise ArxivUnavailableError(f"arXiv RSS unavailable after {self.max_retries + 1} attempts: {problem}")
+            self._log_attempt(problem, attempt, attempts)
+        raise ArxivUnavailableError(f"arXiv RSS unavailable after {attempts} attempts: {problem}")
+
+    def _log_attempt(self, problem: str, attempt: int, attempts: int) -> None:
+        """One INFO line per failed attempt (the caller reports the final failure)."""
+        more = "; trying again" if attempt < attempts else ""
+        log.info("arXiv RSS: %s (attempt %d of %d)%s", problem, attempt, attempts, more)
+
+    def _slow(self, message: str) -> asyncio.TimerHandle:
+        """Tell the progress reporter `message` if what follows takes over a second; cancel when done."""
+        return asyncio.get_running_loop().call_later(PROGRESS_AFTER, self._report, message)
 
     async def _read_local(self, cats: list[str], path: Path) -> Announcement | NoAnnouncement:
-        """Replay a saved feed file (no network, no gate)."""
+        """Replay a saved feed file (no network, no gate); a gzip file is read decompressed."""
         try:
             data = await asyncio.to_thread(path.read_bytes)
         except OSError as error:
             raise ArxivUnavailableError(f"cannot read feed file {path}: {error.strerror or error}") from None
+        if data[:2] == b"\x1f\x8b":
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError) as error:
+                raise BrokenFeedError(f"not a complete gzip file: {_one_line(error)}") from None
         return parse_feed(data, cats)
 
     # -- API ------------------------------------------------------------------------------------------

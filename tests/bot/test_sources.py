@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import itertools
+import logging
+import re
 import socket
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bot.feeds import ArxivFeedError, NoAnnouncement
+from bot.feeds import ArxivFeedError, BrokenFeedError, NoAnnouncement
 from bot.gate import ArxivGate
 from bot.models import Announcement, AnnounceType
 from bot.sources import (
+    SAMPLE_FEED,
     USER_AGENT,
     ArxivSource,
     ArxivUnavailableError,
+    ArxivUnreachableError,
     api_day_query,
     parse_retry_after,
     split_arxiv_id,
     submission_window,
+    terminal_progress,
 )
 from tests.bot.conftest import TIME_SCALE
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, RecordedRequest, Reply, recorded_api_body
+from tests.test_cli import arxiv_digest
 
 SourceFactory = Callable[..., ArxivSource]
 SAMPLE = "rss/all-archives-2024-11-28-sample.xml"
@@ -175,11 +183,146 @@ async def test_timeouts_every_time_give_up(arxiv_server: FakeArxiv, make_source:
         await make_source(timeout=0.3, max_retries=1).fetch_feed(["cs.CL"])
 
 
-async def test_connection_refused_gives_up(make_source: SourceFactory) -> None:
-    """Nobody listening is a connection error, retried and then reported."""
-    source = make_source(rss_url=f"http://127.0.0.1:{free_port()}/rss", max_retries=1)
-    with pytest.raises(ArxivUnavailableError, match="connection error"):
+async def test_connection_refused_gives_up(
+    make_source: SourceFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """For the long-running bot, nobody listening is retried, each attempt logged once at INFO."""
+    source = make_source(rss_url=f"http://127.0.0.1:{free_port()}/rss", max_retries=2)
+    with (
+        caplog.at_level(logging.INFO, logger="bot.sources"),
+        pytest.raises(
+            ArxivUnavailableError, match="after 3 attempts: cannot connect: the connection was refused"
+        ),
+    ):
         await source.fetch_feed(["cs.CL"])
+    attempts = [
+        r.getMessage() for r in caplog.records if r.name == "bot.sources" and r.levelno == logging.INFO
+    ]
+    assert len(attempts) == 3, attempts
+    assert "(attempt 1 of 3); trying again" in attempts[0]
+    assert "(attempt 2 of 3); trying again" in attempts[1]
+    assert attempts[2].endswith("(attempt 3 of 3)")
+
+
+@pytest.mark.parametrize("where", ["dns", "refused"])
+async def test_one_shot_fails_at_once_on_dns_or_refused_and_names_the_sample(
+    make_source: SourceFactory, where: str
+) -> None:
+    """`one_shot`: an unresolvable or refusing host fails on the first attempt, pointing at SAMPLE_FEED."""
+    host = "rss.arxiv.invalid" if where == "dns" else f"127.0.0.1:{free_port()}"
+    source = make_source(rss_url=f"http://{host}/rss", max_retries=4, backoff=2.0, one_shot=True)
+    started = time.monotonic()
+    with pytest.raises(ArxivUnreachableError) as caught:
+        await source.fetch_feed(["cs.CL"])
+    assert time.monotonic() - started < 1.0
+    message = str(caught.value)
+    assert message.startswith(f"arXiv is unavailable: cannot reach {host}: ")
+    assert ("does not resolve" if where == "dns" else "connection was refused") in message
+    assert message.endswith(f"--feed {SAMPLE_FEED}")
+    assert source.gate.requests == 1  # asked once, not retried
+    assert "\n" not in message
+
+
+async def test_one_shot_still_retries_a_server_error(
+    arxiv_server: FakeArxiv, make_source: SourceFactory
+) -> None:
+    """`one_shot` gives up only on what retrying cannot fix: a 503 is still asked again."""
+    arxiv_server.queue_rss(Reply.error(503), Reply.feed(SAMPLE))
+    result = await make_source(one_shot=True).fetch_feed(["cs.CL"])
+    assert isinstance(result, Announcement)
+    assert len(arxiv_server.requests) == 2
+
+
+async def test_progress_tells_what_is_awaited_when_it_takes_over_a_second(
+    arxiv_server: FakeArxiv, make_source: SourceFactory
+) -> None:
+    """A retry wait and an answer slower than 1 s are reported (what, attempt n of m); a quick one is not."""
+    arxiv_server.queue_rss(Reply.error(500), Reply.slow(1.3, SAMPLE))
+    heard: list[str] = []
+    source = make_source(backoff=2.0, progress=heard.append)
+    result = await source.fetch_feed(["cs.CL"])
+    assert isinstance(result, Announcement)
+    host = arxiv_server.rss_url.split("/")[2]
+    assert len(heard) == 2, heard
+    assert re.fullmatch(rf"{host}: HTTP 500; trying again in \d+ s \(attempt 2 of 3\) …", heard[0])
+    assert heard[1] == f"waiting for {host} to answer (attempt 2 of 3) …"
+    heard.clear()
+    arxiv_server.queue_rss(Reply.feed(SAMPLE))
+    await source.fetch_feed(["cs.CL"])
+    assert heard == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "tty", "shown"), [("1", False, True), ("0", True, False), ("", False, False)]
+)
+def test_terminal_progress_only_on_a_terminal_unless_forced(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], setting: str, tty: bool, shown: bool
+) -> None:
+    """Progress goes to stderr at a terminal; ARXIV_DIGEST_PROGRESS=1 forces it on, 0 off."""
+    monkeypatch.setenv("ARXIV_DIGEST_PROGRESS", setting)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    report = terminal_progress()
+    assert (report is not None) == shown
+    if report is not None:
+        report("waiting for rss.arxiv.org to answer (attempt 1 of 5) …")
+        assert (
+            capsys.readouterr().err
+            == "arxiv-digest: waiting for rss.arxiv.org to answer (attempt 1 of 5) …\n"
+        )
+
+
+async def test_the_shipped_sample_is_the_anchor_listing(make_source: SourceFactory) -> None:
+    """SAMPLE_FEED (gzip, package data) reads as the anchor's listing: 2025-11-12, every paper of it."""
+    assert SAMPLE_FEED.is_file()
+    assert (
+        gzip.decompress(SAMPLE_FEED.read_bytes())
+        == (FIXTURES / "anchor/listing-2025-11-12.rss.xml").read_bytes()
+    )
+    result = await make_source(rss_url=str(SAMPLE_FEED)).fetch_feed(["cs.CV", "cs.CL"])
+    assert isinstance(result, Announcement)
+    assert result.date == dt.date(2025, 11, 12)
+    assert len(result.papers) > 200
+    assert 'bot = ["data/*.rss.xml.gz"]' in (Path(__file__).parents[2] / "pyproject.toml").read_text()
+
+
+async def test_a_truncated_gzip_feed_is_broken(make_source: SourceFactory, tmp_path: Path) -> None:
+    """A .gz feed file cut short is a BrokenFeedError, not a traceback."""
+    cut = tmp_path / "cut.xml.gz"
+    cut.write_bytes(SAMPLE_FEED.read_bytes()[:5000])
+    with pytest.raises(BrokenFeedError, match="not a complete gzip file"):
+        await make_source(rss_url=str(cut)).fetch_feed(["cs.CL"])
+
+
+async def test_an_offline_preview_fails_in_a_second_and_the_sample_it_names_works(tmp_path: Path) -> None:
+    """`preview` offline (arxiv.invalid) exits 5 at once in one line; the `--feed` it suggests answers."""
+    started = time.monotonic()
+    run = await arxiv_digest(
+        "preview", "-k", "MLLM", cwd=tmp_path, env={"ARXIV_RSS_URL": "http://rss.arxiv.invalid/rss"}
+    )
+    took = time.monotonic() - started
+    assert run.status == 5
+    assert len(run.err.strip().splitlines()) == 1
+    assert "cannot reach rss.arxiv.invalid: the host name does not resolve" in run.err
+    assert took < 5.0  # process start included; it was 31 s of retries before
+    suggested = run.err.strip().rsplit("--feed ", 1)[1]
+    retry = await arxiv_digest("preview", "--feed", suggested, "-k", "MLLM", "--format", "json", cwd=tmp_path)
+    assert retry.status == 0, retry.err
+    assert '"date": "2025-11-12"' in retry.out
+
+
+async def test_progress_lines_are_forced_in_a_pipe_by_the_environment(
+    tmp_path: Path, arxiv_server: FakeArxiv
+) -> None:
+    """ARXIV_DIGEST_PROGRESS=1: a `preview` whose answer takes over a second says what it waits for."""
+    arxiv_server.default_rss = Reply.slow(1.3, SAMPLE)
+    env = {"ARXIV_RSS_URL": arxiv_server.rss_url, "ARXIV_DIGEST_PROGRESS": "1"}
+    run = await arxiv_digest("preview", "-k", "x", cwd=tmp_path, env=env)
+    assert run.status == 0, run.err
+    assert "to answer (attempt 1 of 5) …" in run.err
+    quiet = await arxiv_digest(
+        "preview", "-k", "x", cwd=tmp_path, env={"ARXIV_RSS_URL": arxiv_server.rss_url}
+    )
+    assert "to answer" not in quiet.err
 
 
 @pytest.mark.parametrize("as_url", [False, True])
