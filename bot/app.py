@@ -65,8 +65,10 @@ async def serve(
     """Run ingest, delivery and every adapter with a token until `stop` is set.
 
     `clock` drives ingest, scheduling and commands alike (tests move it). On `stop`, ingest and
-    delivery finish first (a delivery round starts no new chat once stopping), and only then do the
-    adapters stop, so no message is cut off halfway and no send waits on a stopped adapter.
+    delivery end first (an arXiv request is abandoned; a delivery round starts no chat, cuts the
+    chats in progress before their next message and cancels a send still running after its grace),
+    and only then do the adapters stop (their commands in hand get a grace too), so a stop takes a
+    few seconds at most and no send waits on a stopped adapter.
     """
     factories = adapter_factories()
     options = adapter_options or {}

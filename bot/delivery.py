@@ -5,6 +5,13 @@ messages and sends them. For every message the papers it carries are reserved in
 then sent, then confirmed; a message that surely never left is released again. A crash between a send
 and its confirmation leaves the papers pending, and they are sent again on restart: the only window in
 which a paper can arrive twice, and it is milliseconds wide.
+
+Stopping (SIGTERM) is prompt, whatever the fan-out: once `run`'s stop event is set no chat is started
+and every chat in progress stops before its next message; the sends already handed to an adapter get
+`stop_grace` seconds, then are cancelled (their papers stay pending, so the next start sends them: a
+message cancelled on the wire is the one that may arrive twice). A chat cut short keeps its cursor, and
+the next start sends it only the papers it is missing. Only sends are ever cancelled, never the
+ledger's writes.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from bot.platforms import (
     TemporaryDeliveryError,
 )
 from bot.ports import Store
+from bot.retry import unless_stopped
 from bot.schedule import due_at
 
 # The port's names, for the modules and tests that know them from here.
@@ -48,6 +56,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+STOP_GRACE = 1.5  # seconds a send in progress may take to finish once stopping; then it is cancelled
+
 Clock = Callable[[], dt.datetime]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -65,7 +75,11 @@ class ChannelOutcome:
     announcement_date: dt.date
     papers_sent: int = 0
     messages_sent: int = 0
-    result: str = "ok"  # ok, empty, gone, failed, skipped (the service was stopping)
+    result: str = "ok"  # ok, empty, gone, failed, skipped (stopping: not started, or cut short)
+
+
+class _Stopped(Exception):
+    """The service is stopping: this chat's delivery ends here and continues at the next start."""
 
 
 @dataclass(slots=True)
@@ -106,8 +120,12 @@ class DeliveryService:
         max_attempts: int = 5,
         retention_days: int = 14,
         chats: ChatRegistry | None = None,
+        stop_grace: float = STOP_GRACE,
     ) -> None:
+        """`stop_grace`: seconds a send in progress may still take once `run` is told to stop."""
         self._store = store
+        self._stop_grace = stop_grace
+        self._abandon = asyncio.Event()  # set `stop_grace` after stopping: sends in progress are cancelled
         self._chats = chats or ChatRegistry(store)
         self._adapters = dict(adapters)
         self._default_categories = tuple(default_categories)
@@ -122,7 +140,7 @@ class DeliveryService:
         self._stopping: asyncio.Event | None = None  # set by `run`: once set, no new chat is started
 
     def _is_stopping(self) -> bool:
-        """Whether `run` was told to stop (a round then finishes the chats it started, and no others)."""
+        """Whether `run` was told to stop (a round then starts no chat and no further message)."""
         return self._stopping is not None and self._stopping.is_set()
 
     async def deliver_due(self) -> DeliveryReport:
@@ -232,7 +250,21 @@ class DeliveryService:
                     )
             else:
                 for message in adapter.render_digest(digest, channel):
+                    if self._is_stopping():
+                        raise _Stopped
                     channel = await self._send_with_ledger(adapter, channel, digest.date, message, outcome)
+        except _Stopped:
+            # Left for the next start: the cursor stays, the ledger knows what this chat already has.
+            log.debug(
+                "stopping: %s chat %s gets the rest of %s at the next start (%d papers sent now)",
+                channel.platform,
+                channel.chat_id,
+                digest.date.isoformat(),
+                outcome.papers_sent,
+            )
+            outcome.result = "skipped"
+            outcome.channel = channel
+            return outcome
         except ChatGoneError as error:
             outcome.result = "gone"
             channel = await self._chats.channel_gone(channel, str(error))
@@ -288,7 +320,7 @@ class DeliveryService:
         delay = 1.0
         for attempt in range(1, self._max_attempts + 1):
             try:
-                await adapter.send(channel, message)
+                await self._abandonable(adapter.send(channel, message))
             except ChatMovedError as moved:
                 relocated = await self._chats.chat_moved(channel.platform, channel.chat_id, moved.new_chat_id)
                 channel = relocated or replace(channel, chat_id=moved.new_chat_id)
@@ -298,6 +330,8 @@ class DeliveryService:
                     raise
                 wait = error.retry_after if error.retry_after is not None else delay
                 delay = min(delay * 2, 60.0)
+                if self._is_stopping():  # no waiting to retry now: the next start sends it
+                    raise _Stopped from None
                 log.info("retrying %s chat %s in %.1f s: %s", channel.platform, channel.chat_id, wait, error)
                 await self._sleep(wait)
                 continue
@@ -305,18 +339,46 @@ class DeliveryService:
             return channel
         raise TemporaryDeliveryError(f"gave up after {self._max_attempts} attempts")
 
+    async def _abandonable(self, send: Awaitable[None]) -> None:
+        """Run one send; once stopping and `stop_grace` has passed, cancel it and raise _Stopped."""
+        stopped, _ = await unless_stopped(self._abandon, send)
+        if stopped:
+            raise _Stopped
+
+    async def _abandon_after_grace(self, stop: asyncio.Event) -> None:
+        """Once `stop` is set, give the sends in progress `stop_grace` seconds, then cancel them."""
+        await stop.wait()
+        await asyncio.sleep(self._stop_grace)
+        self._abandon.set()
+
     async def run(self, stop: asyncio.Event, wake: asyncio.Event, *, tick: float = 30.0) -> None:
         """Deliver due digests every `tick` seconds, or at once when `wake` is set, until `stop`.
 
-        When `stop` is set during a round, the chats already being served get their whole digest and
-        the rest wait for the next start, so shutting down never waits for a full fan-out.
+        When `stop` is set during a round, no chat is started, the chats in progress stop before their
+        next message, and a send still under way after `stop_grace` seconds is cancelled: shutting
+        down never waits for a fan-out (see the module docstring for what the next start does).
         """
         self._stopping = stop
+        abandoning = asyncio.create_task(self._abandon_after_grace(stop), name="delivery stop grace")
+        try:
+            await self._rounds(stop, wake, tick)
+        finally:
+            abandoning.cancel()
+
+    async def _rounds(self, stop: asyncio.Event, wake: asyncio.Event, tick: float) -> None:
+        """`run`'s loop: a round, then wait for the tick, a wake-up or the stop."""
         while not stop.is_set():
             try:
                 report = await self.deliver_due()
                 if report.outcomes:
-                    log.info("delivered %d papers to %d channels", report.papers_sent, len(report.outcomes))
+                    later = sum(outcome.result == "skipped" for outcome in report.outcomes)
+                    served = sum(o.result != "skipped" or o.papers_sent > 0 for o in report.outcomes)
+                    log.info(
+                        "delivered %d papers to %d channels%s",
+                        report.papers_sent,
+                        served,
+                        f"; stopping: {later} channels get the rest at the next start" if later else "",
+                    )
             except Exception:
                 log.exception("delivery round failed; trying again next round")
             wake.clear()

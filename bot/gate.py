@@ -22,6 +22,8 @@ virtual time.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
 import math
 import threading
@@ -126,11 +128,24 @@ class ArxivGate:
         """
         if self._on_loop_thread(loop):
             raise RuntimeError("slot_blocking() on the event loop's own thread would deadlock; use slot()")
-        asyncio.run_coroutine_threadsafe(self._acquire_within(timeout), loop).result()
+        acquire = self._acquire_within(timeout)
+        try:
+            granted = asyncio.run_coroutine_threadsafe(acquire, loop)
+        except RuntimeError:  # the loop is closed: the process is stopping, and nobody waits for us
+            acquire.close()
+            raise GateTimeoutError("no arXiv request slot: the event loop is closed") from None
+        granted.result()
         try:
             yield
         finally:
-            asyncio.run_coroutine_threadsafe(self._release_async(), loop).result()
+            release = self._release_async()
+            try:
+                released = asyncio.run_coroutine_threadsafe(release, loop)
+            except RuntimeError:  # closed meanwhile (a request abandoned at shutdown): nothing to free
+                release.close()
+            else:
+                with contextlib.suppress(concurrent.futures.CancelledError):
+                    released.result()
 
     @staticmethod
     def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:

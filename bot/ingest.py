@@ -6,7 +6,8 @@ papers of a category a chat subscribed to after it was stored), and records the 
 check as a typed `FeedCheck` record for /status. Trouble with arXiv never raises
 out of it: it becomes an "error" outcome with a one-line message, and the next poll tries again.
 Store errors do propagate (a disk problem should be seen), except in `run`, which logs them and
-keeps going.
+keeps going. Once `run`'s stop event is set, a request to arXiv in progress (or waiting for the gate
+or a back-off) is abandoned at once; nothing is recorded for it, and the next start asks again.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar, cast
 
 from bot.categories import normalise_category
 from bot.feeds import ArxivError, NoAnnouncement
 from bot.models import Announcement, FeedCheck
 from bot.ports import Store
+from bot.retry import unless_stopped
 from bot.sources import ArxivSource, arxiv_today, is_announcement_day
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Outcome = Literal["new", "extended", "unchanged", "no_announcement", "error"]
 NO_ANNOUNCEMENT_KEY = "ingest:no_announcement:"  # + ISO date: a weekday known to have no announcement
 MAX_RECOVERY_DAYS = 7
@@ -40,6 +43,10 @@ def _utc_now() -> dt.datetime:
 def _papers(count: int) -> str:
     """`1 paper`, `2 papers`."""
     return f"{count} paper{'' if count == 1 else 's'}"
+
+
+class _Stopped(Exception):
+    """`run` was told to stop while arXiv was being asked: the answer is no longer awaited."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,7 @@ class IngestService:
         self.clock = clock
         self.recovery_days = recovery_days
         self.retention_days = retention_days
+        self._stop: asyncio.Event | None = None  # set by `run`: arXiv's answers are not awaited past it
 
     def today(self) -> dt.date:
         """Today's date in US Eastern time: the label of the feed rss.arxiv.org shows now."""
@@ -99,7 +107,7 @@ class IngestService:
         """Fetch the current feed once and store it if it is a new announcement."""
         categories = await self.categories()
         try:
-            found = await self.source.fetch_feed(categories)
+            found = await self._ask(self.source.fetch_feed(categories))
         except ArxivError as error:
             result = IngestResult("error", None, _one_line(error))
             log.warning("feed check failed: %s", result.message)
@@ -205,7 +213,7 @@ class IngestService:
         categories = await self.categories()
         for day in missing:
             try:
-                announcement = await self.source.fetch_day_via_api(categories, day)
+                announcement = await self._ask(self.source.fetch_day_via_api(categories, day))
             except ArxivError as error:
                 log.warning("recovering %s failed: %s", day.isoformat(), _one_line(error))
                 break
@@ -218,6 +226,15 @@ class IngestService:
                 log.info("recovered %s through the API: %d papers", day.isoformat(), len(announcement.papers))
                 recovered.append(announcement)
         return recovered
+
+    async def _ask(self, request: Awaitable[T]) -> T:
+        """Await a request to arXiv; under `run`, give it up as soon as the stop event is set."""
+        if self._stop is None:
+            return await request
+        stopped, result = await unless_stopped(self._stop, request)
+        if stopped:
+            raise _Stopped
+        return cast(T, result)  # not stopped: the request's own result
 
     async def prune(self, today: dt.date) -> int:
         """Forget announcements older than the retention period."""
@@ -239,6 +256,7 @@ class IngestService:
         """
         if interval <= 0:
             raise ValueError("interval must be positive")
+        self._stop = stop
         daily_done: dt.date | None = None
         while not stop.is_set():
             today = self.today()
@@ -283,6 +301,8 @@ class IngestService:
         """Run one step of the loop; an unexpected error is logged and the loop goes on."""
         try:
             await work
+        except _Stopped:
+            log.info("stopping: the %s in progress was abandoned", what)
         except Exception:
             log.exception("%s failed; trying again later", what)
 

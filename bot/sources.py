@@ -42,6 +42,7 @@ the deadline itself).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import email.utils
 import gzip
@@ -611,7 +612,7 @@ class ArxivSource:
                 session.close()
 
         try:
-            return await asyncio.wait_for(asyncio.to_thread(work), self.api_deadline)
+            return await asyncio.wait_for(_in_daemon_thread(work), self.api_deadline)
         except TimeoutError:
             session.abandoned.set()
             raise ArxivUnavailableError(
@@ -628,6 +629,39 @@ class ArxivSource:
             raise ArxivFeedError(str(error)) from None
         except arxiv.ArxivError as error:  # an unexpectedly empty later page, a non-200 it saw
             raise ArxivUnavailableError(f"arXiv API failed: {_one_line(error)}") from None
+
+
+def _in_daemon_thread(work: Callable[[], list[Any]]) -> asyncio.Future[list[Any]]:
+    """Run `work` in a daemon thread; its result (or error) completes the returned future.
+
+    Not `asyncio.to_thread`: the default executor's threads are joined when the loop closes, so an
+    API call abandoned at SIGTERM (in the middle of a slow request) would hold up the exit.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[list[Any]] = loop.create_future()
+
+    def settle(result: list[Any] | None, error: BaseException | None) -> None:
+        """Complete the future on the loop, unless it was given up."""
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result or [])
+
+    def run() -> None:
+        """The thread's body."""
+        result: list[Any] | None = None
+        error: BaseException | None = None
+        try:
+            result = work()
+        except BaseException as raised:  # handed to the awaiting side, whatever it is
+            error = raised
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for the answer any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="arxiv-api", daemon=True).start()
+    return future
 
 
 def _paper_from_result(result: Any, *, wanted: set[str] | None, as_announced: bool) -> Paper | None:

@@ -7,16 +7,93 @@ tests/test_both_platforms.py for why the anchor listing is served re-dated to to
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import signal
 import socket
+import sqlite3
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.test_both_platforms import collect
+from bot.models import Channel, Topic
+from storage.sqlite_store import open_store
+from tests.fakes.arxiv_server import FakeArxiv, Reply
+from tests.fakes.telegram_server import FakeTelegramServer
+from tests.fakes.telegram_server import RateLimits as ServerRateLimits
+from tests.test_both_platforms import EASTERN, anchor_feed_dated, collect
 from tests.test_cli import start_arxiv_digest
-from tests.test_telegram_e2e import until
+from tests.test_telegram_e2e import ids_in, until
 
 FIXTURES = Path(__file__).parent / "fixtures"
+CATEGORIES = "cs.AI,cs.CL,cs.CV,cs.LG"
+KEYWORD = "MLLM"  # 11 papers of the anchor day: six Telegram messages a chat
+PRIVATE_CHATS = [7_000 + n for n in range(25)]  # 1 message/s each
+GROUPS = [-1_000_700 - n for n in range(5)]  # 1/s and 20/min each
+CHATS = PRIVATE_CHATS + GROUPS
+
+
+@dataclass
+class Child:
+    """A running `arxiv-digest run` and what it wrote."""
+
+    process: asyncio.subprocess.Process
+    out: bytearray = field(default_factory=bytearray)
+    err: bytearray = field(default_factory=bytearray)
+    readers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, tmp_path: Path, env: dict[str, str]) -> Child:
+        """Start it, reading both pipes to their end."""
+        child = cls(await start_arxiv_digest("run", cwd=tmp_path, env=env))
+        child.readers = [
+            asyncio.create_task(collect(child.process.stdout, child.out)),
+            asyncio.create_task(collect(child.process.stderr, child.err)),
+        ]
+        return child
+
+    def alive(self) -> bool:
+        """Still running (fails the test with its log if it ended)."""
+        assert self.process.returncode is None, f"the bot exited early: {self.log[-3000:]}"
+        return True
+
+    @property
+    def log(self) -> str:
+        """Everything it wrote."""
+        return self.err.decode() + self.out.decode()
+
+    async def terminate(self, timeout: float = 15.0) -> float:
+        """SIGTERM; the seconds until it exited."""
+        self.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        await asyncio.wait_for(self.process.wait(), timeout=timeout)
+        took = time.monotonic() - signalled
+        await asyncio.wait_for(asyncio.gather(*self.readers), timeout=10)
+        return took
+
+    async def kill(self) -> None:
+        """Make sure it is gone (after a failure)."""
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+        for reader in self.readers:
+            reader.cancel()
+        await asyncio.gather(*self.readers, return_exceptions=True)
+
+
+def cursors(database: Path) -> dict[int, str | None]:
+    """Each Telegram chat's last complete digest date, as the bot's database holds it."""
+    try:
+        with sqlite3.connect(database, timeout=0.2) as db:
+            rows = db.execute("SELECT chat_id, last_digest_date FROM channels").fetchall()
+    except sqlite3.OperationalError:  # busy this instant
+        return {}
+    return {int(chat): day for chat, day in rows}
+
+
+def messages_to(server: FakeTelegramServer, chat: int) -> list[list[str]]:
+    """The arXiv ids of each message Telegram accepted into a chat, in order."""
+    return [ids_in(call.params["text"]) for call in server.calls_to("sendMessage", chat_id=chat, ok=True)]
 
 
 def free_port() -> int:
@@ -60,3 +137,85 @@ async def test_sigterm_while_retrying_to_reach_telegram_exits_0_at_once(tmp_path
     assert "secret-for-this-test" not in log
     assert "connection was refused" in log
     assert " WARNING bot.retry: the Telegram Bot API at http://127.0.0.1:" in log
+
+
+async def test_sigterm_mid_fan_out_exits_within_5_s_and_the_next_start_sends_the_rest(
+    tmp_path: Path, arxiv_server: FakeArxiv
+) -> None:
+    """30 chats mid-digest at Telegram's real limits: SIGTERM exits 0 in < 5 s; a restart completes each."""
+    started = dt.datetime.now(EASTERN)  # the feed's date must stay today's (US Eastern) throughout
+    if started.replace(hour=23, minute=58, second=0, microsecond=0) <= started:
+        await until(lambda: dt.datetime.now(EASTERN).date() > started.date(), timeout=150, what="midnight")
+    today = dt.datetime.now(EASTERN).date()
+    arxiv_server.default_rss = Reply(body=anchor_feed_dated(today))
+    database = tmp_path / "digest.db"
+    store = await open_store(database)
+    for chat in CHATS:
+        channel = Channel(
+            platform="telegram", chat_id=str(chat), active=True, topics=(Topic("P", (KEYWORD,)),)
+        )
+        await store.save_channel(channel)
+    await store.close()
+    telegram = FakeTelegramServer()
+    await telegram.start()
+    telegram.enable_rate_limits(ServerRateLimits())  # 30/s overall, 20/min a group, 1/s a chat
+    env = {
+        "TELEGRAM_BOT_TOKEN": telegram.token,
+        "TELEGRAM_API_URL": telegram.url,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "ARXIV_RSS_URL": arxiv_server.rss_url,
+        "ARXIV_API_URL": arxiv_server.api_url,
+        "ARXIV_MAX_RETRIES": "0",
+        "RECOVERY_DAYS": "0",
+        "DEFAULT_CATEGORIES": CATEGORIES,
+    }
+    first = second = None
+    try:
+        first = await Child.start(tmp_path, env)
+        await until(
+            lambda: first.alive() and len(telegram.calls_to("sendMessage", ok=True)) >= 2 * len(CHATS),
+            timeout=30,
+            what="the fan-out to be well under way",
+        )
+        stopped_after = await first.terminate()
+        at_stop = {chat: messages_to(telegram, chat) for chat in CHATS}
+        assert first.process.returncode == 0, first.log[-3000:]
+        done_at_stop = cursors(database)
+
+        second = await Child.start(tmp_path, env)
+        await until(
+            lambda: second.alive() and all(day == today.isoformat() for day in cursors(database).values()),
+            timeout=60,
+            what="every chat's digest to be complete",
+        )
+        await asyncio.sleep(0.5)  # nothing more may follow
+        await second.terminate()
+        assert second.process.returncode == 0, second.log[-3000:]
+    finally:
+        for child in (first, second):
+            if child is not None:
+                await child.kill()
+        await telegram.close()
+
+    print(f"\nSIGTERM mid-fan-out: exited after {stopped_after:.2f} s")
+    assert stopped_after < 5.0
+    assert "Traceback" not in first.log + second.log
+    cut = [chat for chat in CHATS if 0 < sum(map(len, at_stop[chat])) < 11]
+    assert len(cut) >= len(CHATS) // 2, at_stop  # the stop came mid-digest for most chats
+    assert all(done_at_stop.get(chat) is None for chat in cut)  # their cursors stayed
+    expected: set[str] | None = None
+    for chat in CHATS:
+        sent = messages_to(telegram, chat)
+        assert all(sent), f"chat {chat} got a message without papers (a 'nothing matched' notice?)"
+        papers = Counter(paper for message in sent for paper in message)
+        expected = expected or set(papers)
+        assert set(papers) == expected, chat  # every chat ends with every paper
+        seen: set[str] = set()
+        repeated = 0
+        for message in sent:
+            repeated += set(message) <= seen
+            seen.update(message)
+        assert repeated <= 1, f"chat {chat}: {sent}"  # at most the message in flight at the stop
+    assert expected is not None
+    assert len(expected) == 11
+    assert telegram.rate_limited_count == 0

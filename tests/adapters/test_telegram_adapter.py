@@ -34,6 +34,7 @@ from bot.delivery import (
     DeliveryError,
     TemporaryDeliveryError,
 )
+from bot.feeds import parse_feed
 from bot.platforms import AdapterUnreachableError
 from bot.retry import Backoff
 from bot.settings import Settings
@@ -480,7 +481,10 @@ def startup_adapter(store: SqliteStore, api_url: str, token: str, **options: Any
         store,
         CommandService(store, ("cs.CV",)),
         api_url=api_url,
-        rate_limits=RateLimits(overall_per_second=0, group_per_minute=0, chat_interval=0.0, padding=0.0),
+        rate_limits=options.pop(
+            "rate_limits",
+            RateLimits(overall_per_second=0, group_per_minute=0, chat_interval=0.0, padding=0.0),
+        ),
         poll_timeout=1.0,
         startup_backoff=options.pop("startup_backoff", QUICK),
         **options,
@@ -615,3 +619,28 @@ async def test_run_bot_exits_5_when_unreachable_and_2_when_refused(
     assert err.startswith("arxiv-digest: ")
     assert fragment in err
     assert len(err.strip().splitlines()) == 1
+
+
+async def test_stopping_cuts_off_a_long_command_answer_after_the_grace(
+    telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """A /digest still answering at 1 message/s when stopping is cut off after `stop_grace`; run() ends."""
+    listing = (FIXTURES / "anchor" / "listing-2025-11-12.rss.xml").read_bytes()
+    await store.save_announcement(parse_feed(listing, ["cs.AI", "cs.CL", "cs.CV", "cs.LG"]))
+    adapter = startup_adapter(
+        store,
+        telegram_server.url,
+        telegram_server.token,
+        rate_limits=RateLimits(overall_per_second=0, group_per_minute=0, chat_interval=1.0),
+        stop_grace=0.3,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(adapter.run(stop))
+    await telegram_server.wait_for_call("getUpdates")
+    telegram_server.push_message(77, "/digest MLLM")  # a reply and six digest messages, one a second
+    await telegram_server.wait_for_call("sendMessage", chat_id=77, ok=True, count=2, timeout=10)
+    stop.set()
+    started = time.monotonic()
+    await asyncio.wait_for(task, 10)
+    assert time.monotonic() - started < 1.5
+    assert len(telegram_server.calls_to("sendMessage", chat_id=77)) < 7

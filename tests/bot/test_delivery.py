@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -275,3 +277,84 @@ async def test_a_chat_that_keeps_failing_is_tried_less_and_less_often(store: Sql
             attempts.append((minute, report.outcomes[0].result))
     assert attempts == [(0, "failed"), (1, "failed"), (3, "failed"), (7, "ok")]
     assert adapter.papers_to("c1") == ["1"]
+
+
+# -- stopping mid-fan-out ------------------------------------------------------------------------------
+
+
+@dataclass
+class SlowAdapter(RecordingAdapter):
+    """Each send takes `seconds`; a chat in `hang` never gets an answer (the send stays in flight)."""
+
+    seconds: float = 0.02
+    hang: set[str] = field(default_factory=set)
+
+    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
+        """Take a while (or forever), then record."""
+        if channel.chat_id in self.hang:
+            await asyncio.Event().wait()
+        await asyncio.sleep(self.seconds)
+        await super().send(channel, message)
+
+
+async def test_stop_cuts_chats_between_messages_and_the_next_start_sends_only_the_rest(
+    store: SqliteStore,
+) -> None:
+    """Stop mid-round: chats stop before their next message, keep their cursor; a restart sends the rest."""
+    papers = [paper(str(n), f"diffusion {n}") for n in range(1, 11)]
+    await store.save_announcement(announcement(DAY1, *papers))
+    chats = [f"c{n}" for n in range(5)]
+    for chat in chats:
+        await subscribe(store, chat, "diffusion")
+    clock = Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))
+    first = SlowAdapter()
+    delivery = DeliveryService(store, {"test": first}, ("cs.CV",), clock=clock, sleep=no_sleep, stop_grace=5)
+    stop, wake = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(delivery.run(stop, wake, tick=60))
+    while len(first.sent) < 12:
+        await asyncio.sleep(0.005)
+    stop.set()
+    started = time.monotonic()
+    await asyncio.wait_for(task, 5)
+    assert time.monotonic() - started < 0.5  # one send in flight per chat, not ten messages
+    before = {chat: first.papers_to(chat) for chat in chats}
+    assert all(0 < len(ids) < 10 for ids in before.values()), before
+    for chat in chats:
+        channel = await store.get_channel("test", chat)
+        assert channel is not None
+        assert channel.last_digest_date is None  # the cursor stays: the digest is not done
+
+    second = RecordingAdapter()
+    await service(store, second, clock).deliver_due()
+    for chat in chats:
+        assert sorted(before[chat] + second.papers_to(chat), key=int) == [str(n) for n in range(1, 11)]
+        channel = await store.get_channel("test", chat)
+        assert channel is not None
+        assert channel.last_digest_date == DAY1
+    assert not [text for _, _, text in second.sent if text.startswith("0 of")]
+
+
+async def test_a_send_still_in_flight_after_the_grace_is_cancelled_and_sent_again_next_start(
+    store: SqliteStore,
+) -> None:
+    """A send that never returns is cancelled `stop_grace` after the stop; its paper stays pending."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion"), paper("2", "diffusion")))
+    channel = await subscribe(store, "stuck", "diffusion")
+    assert channel.id is not None
+    clock = Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))
+    first = SlowAdapter(hang={"stuck"})
+    delivery = DeliveryService(
+        store, {"test": first}, ("cs.CV",), clock=clock, sleep=no_sleep, stop_grace=0.2
+    )
+    stop, wake = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(delivery.run(stop, wake, tick=60))
+    await asyncio.sleep(0.1)
+    stop.set()
+    started = time.monotonic()
+    await asyncio.wait_for(task, 5)
+    assert 0.15 < time.monotonic() - started < 1.0
+    assert await store.delivered_ids(channel.id) == set()  # pending, not confirmed
+
+    second = RecordingAdapter()
+    await service(store, second, clock).deliver_due()
+    assert second.papers_to("stuck") == ["1", "2"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import threading
 
 import pytest
 
@@ -194,3 +195,38 @@ async def test_blocking_slot_on_the_loop_thread_is_refused() -> None:
     gate, _ = virtual_gate()
     with pytest.raises(RuntimeError, match="deadlock"), gate.slot_blocking(asyncio.get_running_loop()):
         pass
+
+
+def test_a_worker_thread_outliving_its_event_loop_neither_hangs_nor_warns() -> None:
+    """A request abandoned at shutdown: once the loop is closed, taking or freeing a slot just ends."""
+    gate, _ = virtual_gate()
+    loop = asyncio.new_event_loop()
+    inside = threading.Event()
+    leave = threading.Event()
+    outcome: list[str] = []
+
+    def request() -> None:
+        """Take a slot, wait while the loop closes, free it, then try another."""
+        with gate.slot_blocking(loop, timeout=5):
+            inside.set()
+            leave.wait(5)
+        try:
+            with gate.slot_blocking(loop, timeout=5):
+                outcome.append("granted")
+        except GateTimeoutError as error:
+            outcome.append(str(error))
+
+    worker = threading.Thread(target=request)
+
+    async def start() -> None:
+        """Run the worker until it holds a slot."""
+        worker.start()
+        while not inside.is_set():
+            await asyncio.sleep(0.01)
+
+    loop.run_until_complete(start())
+    loop.close()
+    leave.set()
+    worker.join(5)
+    assert not worker.is_alive()
+    assert outcome == ["no arXiv request slot: the event loop is closed"]

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -319,3 +320,38 @@ def test_recovery_days_are_bounded(make_source: SourceFactory) -> None:
     """More than 7 recovery days is refused (the API recovery is a short catch-up, not a backfill)."""
     with pytest.raises(ValueError, match="recovery_days"):
         IngestService(object(), make_source(), DEFAULTS, recovery_days=8)  # type: ignore[arg-type]
+
+
+async def test_stop_abandons_a_feed_request_in_progress(
+    arxiv_server: FakeArxiv, make_source: SourceFactory, store: Any
+) -> None:
+    """SIGTERM while arXiv takes its time: run() returns at once and records no check for it."""
+    arxiv_server.default_rss = Reply.slow(10.0)
+    ingest = service(store, make_source(timeout=30.0))
+    stop = asyncio.Event()
+    task = asyncio.create_task(ingest.run(stop, interval=60))
+    while not arxiv_server.requests:
+        await asyncio.sleep(0.01)
+    stop.set()
+    started = time.monotonic()
+    await asyncio.wait_for(task, 5)
+    assert time.monotonic() - started < 0.5
+    assert await store.last_feed_check() is None
+
+
+async def test_stop_abandons_an_api_recovery_in_progress(
+    arxiv_server: FakeArxiv, make_source: SourceFactory, store: Any
+) -> None:
+    """SIGTERM during a slow API recovery at start-up: run() returns at once; nothing is stored."""
+    await store.save_announcement(tiny_announcement(dt.date(2024, 11, 26)))
+    arxiv_server.queue_api(Reply(status=200, body=b"", delay=10.0))
+    ingest = service(store, make_source(timeout=30.0), recovery_days=3)
+    stop = asyncio.Event()
+    task = asyncio.create_task(ingest.run(stop, interval=60))
+    while not arxiv_server.of_kind("api"):
+        await asyncio.sleep(0.01)
+    stop.set()
+    started = time.monotonic()
+    await asyncio.wait_for(task, 5)
+    assert time.monotonic() - started < 0.5
+    assert await store.announcement_dates(since=dt.date(2024, 1, 1)) == [dt.date(2024, 11, 26)]
