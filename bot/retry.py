@@ -41,14 +41,15 @@ class RetriesExhaustedError(Exception):
 class Backoff:
     """Waits between attempts: `first`, then `factor` times longer each time, at most `cap` seconds.
 
-    Attempts stop once `budget` seconds have passed since the first one started (a wait that would
-    end past the budget is not begun).
+    A wait that would end more than `budget` seconds after the first attempt started is not begun:
+    the attempts stop there. The defaults try at 0, 1, 3, 7, 15, 31, 61, 91 and 121 s (when each
+    attempt fails at once): nine attempts in about two minutes.
     """
 
     first: float = 1.0
     factor: float = 2.0
     cap: float = 30.0
-    budget: float = 120.0
+    budget: float = 150.0
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after the `failures`-th failure (1, 2, …)."""
@@ -63,7 +64,7 @@ class Backoff:
             failures += 1
 
 
-#: The start-up policy of the chat adapters: 1, 2, 4, 8, 16, 30, 30 s … for about two minutes.
+#: The start-up policy of the chat adapters: waits of 1, 2, 4, 8, 16, 30, 30, 30 s, about two minutes.
 STARTUP_BACKOFF = Backoff()
 
 
