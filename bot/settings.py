@@ -22,9 +22,19 @@ class SettingsError(Exception):
     """A setting has a bad value; the message names it in one line."""
 
 
+#: The anchor day's listing (2025-11-12), shipped in the package to try the bot offline.
+SAMPLE_FEED = Path(__file__).resolve().parent / "data" / "listing-2025-11-12.rss.xml.gz"
+SAMPLE_FEED_NAME = "sample"  # `--feed sample` (or ARXIV_RSS_URL=sample) names SAMPLE_FEED
+
+
 def check_feed_location(value: str) -> str:
-    """A feed base URL (http/https), a `file://` URL or a plain path; ValueError saying what is accepted."""
+    """A feed base URL (http/https), a `file://` URL or a plain path; ValueError saying what is accepted.
+
+    The word `sample` stands for the listing shipped with the package (SAMPLE_FEED).
+    """
     value = value.strip()
+    if value == SAMPLE_FEED_NAME:
+        return str(SAMPLE_FEED)
     parsed = urlparse(value)
     scheme = parsed.scheme.lower()
     if not value or (scheme in ("http", "https") and not parsed.netloc):

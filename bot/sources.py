@@ -6,9 +6,10 @@ connection errors, 429, 5xx, a truncated or HTML body) are retried a bounded num
 exponential back-off, each attempt logged once at INFO; what will not pass (arXiv's own error feed)
 is raised at once. A one-shot command (`preview`, `fetch`) builds its source with `one_shot=True`: a
 host name that does not resolve or a refused connection then fails at once, naming the sample listing
-shipped with the package (`SAMPLE_FEED`) to try offline, instead of retrying for half a minute; the
-long-running bot keeps retrying. A `progress` callback hears about anything slower than a second
-(what is awaited, attempt n of m); `terminal_progress()` is the one the CLI passes.
+shipped with the package (`--feed sample`, bot.settings.SAMPLE_FEED) to try offline, instead of
+retrying for half a minute; the long-running bot keeps retrying. A `progress` callback hears about
+anything slower than a second (what is awaited, attempt n of m); `terminal_progress()` is the one the
+CLI passes.
 
 ## Recovering a missed day through the API
 
@@ -50,7 +51,6 @@ import logging
 import math
 import os
 import re
-import shlex
 import sys
 import threading
 import time
@@ -72,6 +72,7 @@ from bot.gate import ArxivGate, GateTimeoutError
 from bot.models import Announcement, AnnounceType, Paper
 from bot.retry import is_unreachable
 from bot.schedule import ARXIV_TZ
+from bot.settings import SAMPLE_FEED_NAME
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -90,7 +91,6 @@ CUTOFF = dt.time(14, 0)  # arXiv's daily submission cut-off, US Eastern
 PROGRESS_AFTER = 1.0  # seconds of waiting before a person at a terminal is told what is slow
 #: The anchor day's listing (cs.AI, cs.CL, cs.CV, cs.LG, cs.MA, cs.RO; 496 papers; 2025-11-12), shipped
 #: with the package so `--feed` can be tried offline. A `.gz` feed file is read decompressed.
-SAMPLE_FEED = Path(__file__).resolve().parent / "data" / "listing-2025-11-12.rss.xml.gz"
 PROGRESS_ENV = "ARXIV_DIGEST_PROGRESS"  # 1: progress lines even without a terminal; 0: never
 
 Progress = Callable[[str], None]
@@ -405,7 +405,7 @@ class ArxivSource:
         host = urlparse(url).netloc or url
         return ArxivUnreachableError(
             f"arXiv is unavailable: cannot reach {host}: {reason}; to try arxiv-digest offline, use "
-            f"the listing it ships: --feed {shlex.quote(str(SAMPLE_FEED))}"
+            f"the listing it ships: --feed {SAMPLE_FEED_NAME}"
         )
 
     @staticmethod
