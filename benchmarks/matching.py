@@ -15,7 +15,9 @@ expression on that one paper (the reference evaluator of tests/bot/test_matching
 given every fair advantage: each paper's folded texts and each keyword's parse are computed once.
 Over 10,000 topics × 3,000 papers that loop takes minutes, so it runs on a fixed random sample of
 `--sample` topics and its time is extrapolated linearly to all topics (the output says so); the
-results are asserted identical on the sample (all topics when `--sample` ≥ `--topics`).
+results are asserted identical on the sample (all topics when `--sample` ≥ `--topics`). A second
+variant of the loop that tests the topic's categories before any keyword is timed on the same sample
+and reported beside it (most pairs then need no substring test).
 
 Ends with one line (`in <s> s` counts compile and match together):
 `matching: <topics> topics x <papers> papers in <s> s; straightforward loop <s> s; <ratio>x;
