@@ -35,7 +35,18 @@ from bot.models import (
     Paper,
     Topic,
 )
-from storage.errors import StoreError
+from storage.errors import (
+    DamagedDatabaseError,
+    DatabaseFullError,
+    DatabaseLockedError,
+    DatabasePermissionError,
+    DatabasePlaceError,
+    NotADatabaseError,
+    StoreError,
+    mkdir_problem,
+    place_problem,
+    sqlite_problem,
+)
 from storage.migrations import (
     Migration,
     MigrationError,
@@ -135,30 +146,82 @@ async def open_store(
 
     `clock` stamps the rows' *_at columns (default: now, UTC); `migrations` replaces the shipped
     migration files (tests only).
+
+    Any trouble with the file is one `StoreError` (see `storage.errors`) whose one-line message names
+    the file and what to do: a directory that cannot be created or written (saying which uid needs it),
+    a path on /proc or a directory, a file that is not an SQLite database or not this bot's, a read-only
+    or damaged file, a lock held by another process beyond the busy timeout, a full disk. A file that
+    is not the bot's database is refused before anything is written to it, so it stays byte for byte
+    as it was.
     """
     path = pathlib.Path(path)
     known = list(migrations) if migrations is not None else load_migrations()
+    place = place_problem(path)
+    if place is not None:
+        raise place
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise mkdir_problem(path, error) from error
+    try:
         db = await aiosqlite.connect(path, isolation_level=None)
-    except (OSError, sqlite3.Error) as error:
-        raise StoreError(f"cannot open the database {path}: {error}") from error
+    except sqlite3.Error as error:
+        raise _problem(path, error) from error
     now = _timestamp((clock or _utc_now)())
     try:
         db.row_factory = sqlite3.Row
         await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")  # an int constant, not a value
+        await _refuse_a_foreign_file(db, path)  # reads only: before WAL mode rewrites the header
         mode = [row[0] for row in await db.execute_fetchall("PRAGMA journal_mode = WAL")]
         if mode != ["wal"]:
             log.warning("the database %s is not in WAL mode (journal_mode=%s)", path, mode)
         await db.execute("PRAGMA foreign_keys = ON")
         await apply_migrations(db, known, now=now, where=f"the database {path}")
+        # A file this process may only read opens read-only and would fail at its first write: find out
+        # now, with a write that changes nothing (BEGIN IMMEDIATE alone succeeds on a read-only WAL file).
+        await db.execute("BEGIN IMMEDIATE")
+        await db.execute("DELETE FROM schema_migrations WHERE 0")
+        await db.execute("ROLLBACK")
     except BaseException as error:
         await db.close()
+        cause = error.__cause__ if isinstance(error, MigrationError) else error
+        if isinstance(cause, sqlite3.Error):
+            problem = sqlite_problem(path, cause, waited_s=BUSY_TIMEOUT_MS / 1000)
+            if problem is not None:
+                raise problem from error
         if isinstance(error, sqlite3.Error):
-            raise StoreError(f"cannot use the database {path}: {error}") from error
+            raise _problem(path, error) from error
         raise
     log.debug("opened the database %s", path)
     return SqliteStore(db, path=path, clock=clock)
+
+
+async def _refuse_a_foreign_file(db: aiosqlite.Connection, path: pathlib.Path) -> None:
+    """Refuse another program's SQLite file: tables, but no `schema_migrations` of this bot's."""
+    tables = [
+        str(row[0])
+        for row in await db.execute_fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' ESCAPE '!'"
+            " ORDER BY name"
+        )
+    ]
+    if not tables:
+        return  # a new file
+    if "schema_migrations" in tables:
+        columns = {str(row[1]) for row in await db.execute_fetchall("PRAGMA table_info(schema_migrations)")}
+        if {"version", "name", "checksum", "applied_at"} <= columns:
+            return
+    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+    raise NotADatabaseError(
+        f"{path} is another program's SQLite database, not arxiv-digest-bot's (wrong file?): it has the "
+        f"tables {shown} and was left untouched; set DATABASE_URL to the bot's database, or to a new file"
+    )
+
+
+def _problem(path: pathlib.Path, error: sqlite3.Error) -> StoreError:
+    """The one-line StoreError for an SQLite failure on the file (the error's own text if nothing better)."""
+    problem = sqlite_problem(path, error, waited_s=BUSY_TIMEOUT_MS / 1000)
+    return problem if problem is not None else StoreError(f"cannot use the database {path}: {error}")
 
 
 class SqliteStore:
@@ -210,8 +273,14 @@ class SqliteStore:
                 await db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield db
                 await db.execute("COMMIT")
-            except BaseException:
+            except BaseException as error:
                 await _rollback(db)
+                # Trouble with the file itself (disk full, locked too long, made read-only, damaged) is a
+                # one-line StoreError; an error of the SQL (a constraint) stays what it is.
+                if isinstance(error, sqlite3.Error) and self.path is not None:
+                    problem = sqlite_problem(self.path, error, waited_s=BUSY_TIMEOUT_MS / 1000)
+                    if problem is not None:
+                        raise problem from error
                 raise
 
     def _write(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
@@ -846,8 +915,14 @@ def _load_strings(text: str) -> tuple[str, ...]:
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "MIN_RETENTION",
+    "DamagedDatabaseError",
+    "DatabaseFullError",
+    "DatabaseLockedError",
+    "DatabasePermissionError",
+    "DatabasePlaceError",
     "Migration",
     "MigrationError",
+    "NotADatabaseError",
     "SchemaTooNewError",
     "SqliteStore",
     "StoreError",

@@ -233,7 +233,7 @@ async def test_a_file_that_is_not_a_database_is_a_clear_error(db_path: pathlib.P
     """Opening some other file fails with a one-line StoreError naming the file, not a traceback."""
     db_path.parent.mkdir(parents=True)
     db_path.write_bytes(b"this is not a database, just some text that is long enough" * 20)
-    with pytest.raises(StoreError, match=r"cannot use the database .*bot.sqlite3: file is not a database"):
+    with pytest.raises(StoreError, match=r"bot.sqlite3 is not an SQLite database \(wrong file\?\)"):
         await open_store(db_path)
 
 
