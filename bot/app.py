@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bot.chats import ChatRegistry
@@ -37,17 +39,34 @@ NO_ADAPTER_MESSAGE = (
 AdapterFactory = Callable[[Settings, AdapterServices, Mapping[str, Any]], ChatAdapter | None]
 
 
-def adapter_factories() -> dict[str, AdapterFactory]:
-    """Every platform this build knows, by name: a new platform is one line here.
+@dataclass(frozen=True, slots=True)
+class PlatformEntry:
+    """One chat platform this build knows: the setting holding its token, the module of its adapter."""
 
-    Imported on first use, so one-shot CLI commands never load the chat libraries.
+    name: str
+    token_setting: str  # the Settings field; the adapter is loaded only when it is set
+    module: str  # exposes `from_settings(settings, services, options)`
+
+
+#: Every platform this build knows: a new platform is one line here.
+PLATFORMS: tuple[PlatformEntry, ...] = (
+    PlatformEntry("telegram", "telegram_bot_token", "adapters.telegram_adapter"),
+    PlatformEntry("discord", "discord_bot_token", "adapters.discord_adapter"),
+)
+
+
+def adapter_factories(settings: Settings) -> dict[str, AdapterFactory]:
+    """The factories of the platforms whose token is set, by name.
+
+    Each adapter module is imported only then: a Telegram-only bot never loads discord.py (about
+    19 MB), and one-shot CLI commands load no chat library at all.
     """
-    from adapters import discord_adapter, telegram_adapter
-
-    return {
-        telegram_adapter.PLATFORM: telegram_adapter.from_settings,
-        discord_adapter.PLATFORM: discord_adapter.from_settings,
-    }
+    factories: dict[str, AdapterFactory] = {}
+    for entry in PLATFORMS:
+        if getattr(settings, entry.token_setting) is not None:
+            factory: AdapterFactory = importlib.import_module(entry.module).from_settings
+            factories[entry.name] = factory
+    return factories
 
 
 class StartupError(Exception):
@@ -70,7 +89,7 @@ async def serve(
     and only then do the adapters stop (their commands in hand get a grace too), so a stop takes a
     few seconds at most and no send waits on a stopped adapter.
     """
-    factories = adapter_factories()
+    factories = adapter_factories(settings)
     options = adapter_options or {}
     if not any((settings.telegram_bot_token, settings.discord_bot_token)):
         raise StartupError(NO_ADAPTER_MESSAGE)

@@ -209,12 +209,13 @@ class DeliveryService:
         self, announcement: Announcement, channels: Sequence[Channel]
     ) -> list[ChannelOutcome]:
         """One matching pass for all these channels, then each channel's digest, concurrently."""
-        ids = [paper.arxiv_id for paper in announcement.papers]
+        matched = build_digests(announcement, channels, self._default_categories)
+        # The ledger is asked only about each channel's matches (tens of papers), not the whole day.
         skip: dict[int, set[str]] = {}
         for position, channel in enumerate(channels):
             assert channel.id is not None
-            skip[position] = await self._store.delivered_ids(channel.id, ids)
-        matched = build_digests(announcement, channels, self._default_categories)
+            ids = [paper.arxiv_id for paper in matched[position].papers]
+            skip[position] = await self._store.delivered_ids(channel.id, ids) if ids else set()
 
         async def one(channel: Channel, position: int) -> ChannelOutcome:
             full = matched[position]

@@ -57,21 +57,27 @@ def build_digests(
         sections[owner].append(TopicDigest(topic=topic, papers=_digest_order(announcement.papers, indices)))
 
     digests = []
+    # Most chats watch the same few category sets: count each set's papers once, not once per chat.
+    counts: dict[tuple[str, ...], int] = {}
     for position, channel in enumerate(channels):
-        watched = sorted(
-            {
-                category
-                for topic in channel.topics
-                for category in effective_categories(topic, default_categories)
-            }
+        watched = tuple(
+            sorted(
+                {
+                    category
+                    for topic in channel.topics
+                    for category in effective_categories(topic, default_categories)
+                }
+            )
         )
+        if watched not in counts:
+            counts[watched] = announced_count(announcement, watched)
         digests.append(
             Digest(
                 date=announcement.date,
                 topics=tuple(sections[position]),
-                announced_count=announced_count(announcement, watched),
+                announced_count=counts[watched],
                 channel=channel,
-                categories=tuple(watched),
+                categories=watched,
             )
         )
     return digests
