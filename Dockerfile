@@ -1,4 +1,7 @@
 # arxiv-digest-bot: one process, one SQLite file on a volume.
+# Settings come from the environment (`docker run --env-file .env`, or `env_file: .env` in
+# docker-compose.yml); no .env is copied into the image (.dockerignore keeps it out of the build).
+# The bot runs as uid 10001: a bind-mounted /data must be writable by it (`chown 10001` on the host).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -12,11 +15,15 @@ COPY bot ./bot
 COPY adapters ./adapters
 COPY storage ./storage
 RUN pip install . \
-    && useradd --create-home --uid 10001 digest \
+    && groupadd --gid 10001 digest \
+    && useradd --no-log-init --create-home --uid 10001 --gid 10001 digest \
     && mkdir -p /data \
-    && chown digest:digest /data
+    && chown 10001:10001 /data
 
-USER digest
+# Numeric, so an orchestrator can check it is not root (Kubernetes' runAsNonRoot).
+USER 10001:10001
+# Relative paths (a DATABASE_URL like sqlite:///arxiv-digest.db, --output) land on the volume.
+WORKDIR /data
 VOLUME ["/data"]
 ENTRYPOINT ["arxiv-digest"]
 CMD ["run"]
