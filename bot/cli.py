@@ -2,7 +2,8 @@
 
 Exit statuses: 0 done; 2 bad usage, setting or filter (a missing feed file, an unknown channel id);
 3 no announcement today (weekend, holiday); 4 arXiv answered with an error (e.g. an unknown
-category); 5 arXiv unreachable or its answer broken; 6 the database cannot be used (or does not exist
+category); 5 arXiv unreachable or its answer broken (for `run`: also Telegram or Discord unreachable
+through the start-up retries); 6 the database cannot be used (or does not exist
 yet, for `status` and `channels`); 1 anything unexpected (logged). Every error is one line on stderr,
 `arxiv-digest: ...`, and the same condition gives the same status in every command.
 """
