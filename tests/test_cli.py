@@ -706,3 +706,14 @@ async def test_channels_lists_and_switches_chats(tmp_path: Path) -> None:
     unknown = await arxiv_digest("channels", "--deactivate", "9999", cwd=tmp_path, env=env)
     assert unknown.status == 2
     assert "no channel with id 9999" in one_line_error(unknown)
+
+
+def test_readme_lists_every_exit_status_the_cli_uses() -> None:
+    """The README's exit-status paragraph names every status `bot.cli` defines, and no other."""
+    import bot.cli
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    paragraph = readme[readme.index("Exit statuses (") :].split("\n\n", 1)[0]
+    documented = {int(number) for number in re.findall(r"`(\d)`", paragraph)}
+    defined = {value for name, value in vars(bot.cli).items() if name.startswith("EXIT_")}
+    assert documented == defined

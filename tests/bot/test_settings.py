@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,28 @@ def test_feed_locations_http_file_urls_and_paths(
     location = load_settings().arxiv_rss_url
     assert location == value
     assert local_feed_file(location) == file
+
+
+def _shown_default(value: object) -> str:
+    """A default as the README and .env.example write it."""
+    if value is None or value == ():
+        return ""
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def test_readme_and_env_example_give_the_codes_defaults() -> None:
+    """Every default in the README's settings table and in `.env.example` is the one the code uses."""
+    root = Path(__file__).parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    example = (root / ".env.example").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| `([A-Z_]+)` \| ([^|]*) \|", readme, re.MULTILINE))
+    assigned = dict(re.findall(r"^([A-Z_]+)=(.*)$", example, re.MULTILINE))
+    for name, field in Settings.model_fields.items():
+        expected = _shown_default(field.default)
+        documented = table[name.upper()].strip()
+        assert documented == (f"`{expected}`" if expected else "—"), name
+        assert assigned[name.upper()] == expected, name
