@@ -132,6 +132,7 @@ class DeliveryService:
         self._clock = clock
         self._sleep = sleep
         self._concurrency = asyncio.Semaphore(concurrency)
+        self._workers = max(concurrency, 1)
         self._max_attempts = max_attempts
         self._retention = dt.timedelta(days=retention_days)
         self._round_lock = asyncio.Lock()
@@ -208,26 +209,36 @@ class DeliveryService:
     async def _deliver_announcement(
         self, announcement: Announcement, channels: Sequence[Channel]
     ) -> list[ChannelOutcome]:
-        """One matching pass for all these channels, then each channel's digest, concurrently."""
+        """One matching pass for all these channels, then each channel's digest, concurrently.
+
+        A fixed set of workers takes the channels in order, so 10,000 due chats cost as many
+        coroutines as the concurrency allows, not one task each, and sending starts with the first
+        chat instead of after a ledger look-up for every chat.
+        """
         matched = build_digests(announcement, channels, self._default_categories)
-        # The ledger is asked only about each channel's matches (tens of papers), not the whole day.
-        skip: dict[int, set[str]] = {}
-        for position, channel in enumerate(channels):
+        outcomes: list[ChannelOutcome | None] = [None] * len(channels)
+        positions = iter(range(len(channels)))  # shared by the workers: each position is taken once
+
+        async def one(position: int) -> ChannelOutcome:
+            channel, full = channels[position], matched[position]
+            if self._is_stopping():  # left for the next start; its cursor stays where it is
+                return ChannelOutcome(channel=channel, announcement_date=full.date, result="skipped")
             assert channel.id is not None
-            ids = [paper.arxiv_id for paper in matched[position].papers]
-            skip[position] = await self._store.delivered_ids(channel.id, ids) if ids else set()
+            # The ledger is asked only about the channel's matches (tens of papers), not the whole day.
+            ids = [paper.arxiv_id for paper in full.papers]
+            delivered = await self._store.delivered_ids(channel.id, ids) if ids else set()
+            digest = _leaving_out(full, delivered)
+            return await self.deliver_digest(
+                channel, digest, delivered_before=full.matched_count - digest.matched_count
+            )
 
-        async def one(channel: Channel, position: int) -> ChannelOutcome:
-            full = matched[position]
-            digest = _leaving_out(full, skip[position])
-            async with self._concurrency:
-                if self._is_stopping():  # left for the next start; its cursor stays where it is
-                    return ChannelOutcome(channel=channel, announcement_date=digest.date, result="skipped")
-                return await self.deliver_digest(
-                    channel, digest, delivered_before=full.matched_count - digest.matched_count
-                )
+        async def worker() -> None:
+            for position in positions:
+                async with self._concurrency:
+                    outcomes[position] = await one(position)
 
-        return list(await asyncio.gather(*(one(channel, index) for index, channel in enumerate(channels))))
+        await asyncio.gather(*(worker() for _ in range(min(self._workers, len(channels)))))
+        return [outcome for outcome in outcomes if outcome is not None]
 
     async def deliver_digest(
         self, channel: Channel, digest: Digest, *, delivered_before: int = 0
