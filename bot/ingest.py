@@ -1,4 +1,4 @@
-"""Reading each announcement once: poll the feed, store what is new, recover days missed while down.
+"""Reading each announcement once: watch the feed when it is due to change, store what is new.
 
 The service fetches one feed for every category anyone watches (the defaults plus the categories
 the topics of active channels name), stores a complete announcement once per date (adding the
@@ -8,14 +8,43 @@ out of it: it becomes an "error" outcome with a one-line message, and the next p
 Store errors do propagate (a disk problem should be seen), except in `run`, which logs them and
 keeps going. Once `run`'s stop event is set, a request to arXiv in progress (or waiting for the gate
 or a back-off) is abandoned at once; nothing is recorded for it, and the next start asks again.
+
+## When `run` asks (`plan`)
+
+rss.arxiv.org switches its feed at about midnight US Eastern on announcement dates (Mon–Fri: the
+Sun–Thu evenings' mailings). `run` watches closely around that moment and rests otherwise:
+
+- **watch**: from `Watch.lead` (5 min) before the next awaited announcement's expected change to
+  `Watch.span` (30 min) after it, while that announcement is not stored: one check every
+  `Watch.interval` (60 s; the poll interval if that is shorter). A change is seen within a minute.
+- **late**: today's announcement is still not in after the window (a late mailing, arXiv in trouble):
+  every poll interval (`ARXIV_POLL_INTERVAL`, 600 s by default).
+- **rest**: today's announcement is stored: no request until the next window opens (the loop still
+  looks every poll interval, without asking arXiv, so a newly watched category is noticed: **extend**
+  checks every poll interval until its papers are added).
+- **quiet**: a day without an announcement (Saturday, Sunday, a holiday whose empty feed was seen,
+  once its watch is over: the mailing may only be late): one check an hour (`Watch.rare`), so a
+  surprise is still caught. Until that day's feed has been seen (or after an error), **unsettled**:
+  every poll interval.
+- **budget**: at most `Watch.daily_requests` (60) feed requests per US Eastern date, counted in the
+  store (a restart does not reset it). When what is left would not last the day at one check an
+  hour, checks become hourly (**rationed**); once it is spent, none until midnight US Eastern
+  (**spent**). A check arXiv fails is retried inside the source (`ARXIV_MAX_RETRIES`), so the last
+  check of a spent day may overshoot by its retries.
+
+A normal announcement day takes about seven requests (five lead checks, the one that sees the change,
+and at most one more); a weekend day about 24; a holiday or a day whose feed never changes at most 60. Every
+check is one request, whatever the number of channels; the gate (bot.gate) keeps any two arXiv
+requests at least 3 s apart. The clock and the sleep are injected, so a day runs in a test in
+milliseconds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar, cast
@@ -25,13 +54,17 @@ from bot.feeds import ArxivError, NoAnnouncement
 from bot.models import Announcement, FeedCheck
 from bot.ports import Store
 from bot.retry import unless_stopped
+from bot.schedule import ARXIV_TZ, arxiv_day_end, next_announcement_date, watch_window
 from bot.sources import ArxivSource, arxiv_today, is_announcement_day
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Outcome = Literal["new", "extended", "unchanged", "no_announcement", "error"]
+Phase = Literal["watch", "late", "extend", "rest", "quiet", "unsettled", "rationed", "spent"]
+Sleep = Callable[[float], Awaitable[object]]
 NO_ANNOUNCEMENT_KEY = "ingest:no_announcement:"  # + ISO date: a weekday known to have no announcement
+REQUESTS_KEY = "ingest:feed_requests"  # "<ISO date> <n>": feed requests made on that US Eastern date
 MAX_RECOVERY_DAYS = 7
 
 
@@ -58,6 +91,32 @@ class IngestResult:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """How closely `run` watches the feed (seconds), and how many feed requests a day it may make."""
+
+    lead: float = 300.0  # the watch starts this long before an announcement's expected change
+    span: float = 1800.0  # … and ends this long after it, if the announcement has not come
+    interval: float = 60.0  # between checks in the window (the poll interval, if shorter)
+    rare: float = 3600.0  # between checks on a day without an announcement, once its feed was seen
+    daily_requests: int = 60  # feed requests per US Eastern date, at most
+
+    def __post_init__(self) -> None:
+        """Refuse values that would make the loop spin or never watch."""
+        if min(self.lead, self.span) < 0 or min(self.interval, self.rare) <= 0 or self.daily_requests < 1:
+            raise ValueError("watch lead and span must not be negative, intervals and the budget positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What `run` does now: whether to check the feed, and how long to wait before looking again."""
+
+    phase: Phase
+    check: bool
+    wait: float  # seconds
+    awaited: dt.date  # the next announcement date not in the store yet
+
+
 class IngestService:
     """Keeps the store's announcements in step with arXiv."""
 
@@ -68,10 +127,14 @@ class IngestService:
         default_categories: Sequence[str],
         *,
         clock: Callable[[], dt.datetime] = _utc_now,
+        sleep: Sleep = asyncio.sleep,
         recovery_days: int = MAX_RECOVERY_DAYS,
         retention_days: int = 14,
+        watch: Watch | None = None,
     ) -> None:
-        """`clock` returns an aware datetime; `recovery_days` (0–7) bounds the API recovery."""
+        """`clock` returns an aware datetime and `sleep` waits seconds of it (`run`'s pauses: tests
+        pass both to simulate days); `recovery_days` (0–7) bounds the API recovery; `watch` how
+        closely the feed is watched (see the module docstring)."""
         if not 0 <= recovery_days <= MAX_RECOVERY_DAYS:
             raise ValueError(f"recovery_days must be between 0 and {MAX_RECOVERY_DAYS}")
         if retention_days < 1:
@@ -80,9 +143,12 @@ class IngestService:
         self.source = source
         self.default_categories = tuple(default_categories)
         self.clock = clock
+        self.sleep = sleep
+        self.watch = watch or Watch()
         self.recovery_days = recovery_days
         self.retention_days = retention_days
         self._stop: asyncio.Event | None = None  # set by `run`: arXiv's answers are not awaited past it
+        self._phase: tuple[Phase, dt.date] | None = None  # the last plan's, to log changes once
 
     def today(self) -> dt.date:
         """Today's date in US Eastern time: the label of the feed rss.arxiv.org shows now."""
@@ -142,21 +208,110 @@ class IngestService:
         await self._record(result, date=found.date, papers=len(found.papers))
         return result
 
-    async def _feed_settled(self, today: dt.date) -> bool:
-        """Whether the feed cannot change before midnight ET.
+    # -- when to ask ---------------------------------------------------------------------------------
 
-        True when today's announcement is stored for every category now wanted, or on a weekend day
-        whose empty feed was already seen. A weekday's empty feed is checked again: the mailing may
-        only be late. A category subscribed after today's announcement was stored makes the next check
-        fetch the feed again, to add that category's papers.
+    async def plan(self, interval: float) -> Plan:
+        """Whether to check the feed now and how long to wait afterwards (see the module docstring).
+
+        `interval` is the poll interval (ARXIV_POLL_INTERVAL): the pace outside the watch window while
+        something is awaited, and the longest wait before the loop looks again.
         """
-        stored_categories = await self.store.announcement_categories(today)
-        if stored_categories is not None:
-            return set(await self.categories()) <= set(stored_categories)
-        if is_announcement_day(today):
-            return False
+        now = self.clock()
+        today = arxiv_today(now)
+        awaited = await self._awaited(today, now)
+        start, end = self._window(awaited)
+        until_midnight = (arxiv_day_end(today) - now).total_seconds()
+        until_start = (start - now).total_seconds()
         last = await self.last_check()
-        return last is not None and last.outcome == "no_announcement" and last.date == today
+        since = _since(last, today, now)
+
+        def wait(*limits: float) -> float:
+            """At most the poll interval, and never past midnight US Eastern (the day's state changes)."""
+            return max(min(interval, until_midnight, *limits), 0.001)
+
+        if start <= now <= end:
+            plan = Plan("watch", True, wait(self.watch.interval), awaited)
+        elif awaited == today:  # due since midnight and past its window: late
+            plan = Plan("late", True, wait(), awaited)
+        elif (stored := await self.store.announcement_categories(today)) is not None:
+            if set(await self.categories()) <= set(stored):
+                plan = Plan("rest", False, wait(until_start), awaited)
+            else:  # a chat started watching a category after today's announcement was stored
+                plan = Plan("extend", True, wait(until_start), awaited)
+        elif _seen_quiet(last, today):
+            due = since >= self.watch.rare
+            plan = Plan("quiet", due, wait(until_start, self.watch.rare - (0 if due else since)), awaited)
+        else:
+            plan = Plan("unsettled", True, wait(until_start), awaited)
+        return await self._within_budget(plan, today, since, until_midnight, interval)
+
+    async def _awaited(self, today: dt.date, now: dt.datetime) -> dt.date:
+        """The next announcement date not stored: today if it is one, else a later one.
+
+        A weekday whose feed came empty (a holiday, by the look of it) stays awaited until its watch
+        ends, in case the mailing was only late.
+        """
+        day = today
+        if not is_announcement_day(day) or (
+            now > self._window(day)[1] and await self.store.get_state(NO_ANNOUNCEMENT_KEY + day.isoformat())
+        ):
+            day = next_announcement_date(day)
+        for _ in range(MAX_RECOVERY_DAYS):  # a future date is stored only if arXiv switched early
+            if await self.store.announcement_categories(day) is None:
+                break
+            day = next_announcement_date(day)
+        return day
+
+    def _window(self, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+        """The watch around the expected change to this date's announcement."""
+        return watch_window(day, dt.timedelta(seconds=self.watch.lead), dt.timedelta(seconds=self.watch.span))
+
+    async def _within_budget(
+        self, plan: Plan, today: dt.date, since: float, until_midnight: float, interval: float
+    ) -> Plan:
+        """The plan, slowed to one check an hour when the day's budget runs low, or stopped when spent."""
+        if not plan.check:
+            return plan
+        left = self.watch.daily_requests - await self.requests_on(today)
+        if left <= 0:
+            return Plan("spent", False, max(min(interval, until_midnight), 0.001), plan.awaited)
+        if plan.phase == "quiet" or left > math.ceil(until_midnight / self.watch.rare):
+            return plan
+        due = since >= self.watch.rare
+        pause = min(interval, until_midnight, self.watch.rare - (0 if due else since))
+        return Plan("rationed", due, max(pause, 0.001), plan.awaited)
+
+    async def requests_on(self, day: dt.date) -> int:
+        """Feed requests `run` made on this US Eastern date (as counted in the store)."""
+        value = await self.store.get_state(REQUESTS_KEY)
+        date, _, count = (value or "").partition(" ")
+        return int(count) if date == day.isoformat() and count.isdigit() else 0
+
+    async def _count_requests(self, day: dt.date, made: int) -> None:
+        """Add a check's requests to the day's count."""
+        if made > 0:
+            total = await self.requests_on(day) + made
+            await self.store.set_state(REQUESTS_KEY, f"{day.isoformat()} {total}")
+
+    def _log_phase(self, plan: Plan) -> None:
+        """Say at INFO when the loop starts watching, resting, …; not at every wake-up."""
+        if self._phase == (plan.phase, plan.awaited):
+            return
+        self._phase = (plan.phase, plan.awaited)
+        start, _ = self._window(plan.awaited)
+        opens = start.astimezone(ARXIV_TZ).strftime("%a %d %b %H:%M")
+        awaited = plan.awaited.isoformat()
+        text = {
+            "watch": f"watching the feed for the announcement of {awaited}",
+            "late": f"the announcement of {awaited} is late: checking every poll interval",
+            "extend": "a newly watched category: fetching today's feed again",
+            "rest": f"today's announcement is stored; next checks from {opens} US Eastern ({awaited})",
+            "quiet": f"no announcement today; checking hourly, watching from {opens} US Eastern",
+            "unsettled": "a day without an announcement: checking the feed",
+            "rationed": "today's feed request budget is nearly spent: checking hourly",
+            "spent": "today's feed request budget is spent: next check after midnight US Eastern",
+        }[plan.phase]
+        log.info("feed watch: %s", text)
 
     async def _record(self, result: IngestResult, *, date: dt.date | None, papers: int) -> None:
         """Remember the outcome of the last check for /status."""
@@ -249,10 +404,11 @@ class IngestService:
         interval: float,
         on_new: Callable[[Announcement], Awaitable[None]] | None = None,
     ) -> None:
-        """Recover and ingest at start-up, then check every `interval` seconds until `stop` is set.
+        """Recover at start-up, then check the feed as `plan` says until `stop` is set.
 
-        `on_new` is awaited for every newly stored announcement (recovered ones first, oldest first).
-        Once a day (US Eastern) old announcements are pruned and missed days are looked for again.
+        `interval` is the poll interval (see `plan`). `on_new` is awaited for every newly stored
+        announcement (recovered ones first, oldest first). Once a day (US Eastern) old announcements
+        are pruned and missed days are looked for again.
         """
         if interval <= 0:
             raise ValueError("interval must be positive")
@@ -265,9 +421,24 @@ class IngestService:
                 daily_done = today
             if stop.is_set():
                 break
-            await self._guarded(self._check(today, on_new), "feed check")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+            pause = await self._step(today, interval, on_new)
+            await unless_stopped(stop, self.sleep(pause))
+
+    async def _step(
+        self, today: dt.date, interval: float, on_new: Callable[[Announcement], Awaitable[None]] | None
+    ) -> float:
+        """One turn of the loop: check the feed if the plan says so; return the seconds to wait."""
+        try:
+            plan = await self.plan(interval)
+            self._log_phase(plan)
+            if plan.check:
+                await self._guarded(self._check(today, on_new), "feed check")
+                plan = await self.plan(interval)
+                self._log_phase(plan)
+        except Exception:
+            log.exception("planning the next feed check failed; trying again later")
+            return interval
+        return plan.wait
 
     async def _daily(self, today: dt.date, on_new: Callable[[Announcement], Awaitable[None]] | None) -> None:
         """Recover missed days (announcing each), then prune."""
@@ -276,11 +447,12 @@ class IngestService:
         await self.prune(today)
 
     async def _check(self, today: dt.date, on_new: Callable[[Announcement], Awaitable[None]] | None) -> None:
-        """One feed check, announcing a new announcement; skipped when the feed cannot have news."""
-        if await self._feed_settled(today):
-            log.debug("feed check skipped: nothing new before midnight US Eastern")
-            return
-        result = await self.ingest_once()
+        """One feed check, counted against the day's budget; a new announcement is handed on."""
+        before = self.source.gate.requests
+        try:
+            result = await self.ingest_once()
+        finally:
+            await self._count_requests(today, self.source.gate.requests - before)
         if result.outcome in ("new", "extended") and result.announcement is not None:
             await self._announce(result.announcement, on_new)
 
@@ -305,6 +477,24 @@ class IngestService:
             log.info("stopping: the %s in progress was abandoned", what)
         except Exception:
             log.exception("%s failed; trying again later", what)
+
+
+def _since(last: FeedCheck | None, today: dt.date, now: dt.datetime) -> float:
+    """Seconds since the last check if it was made today (US Eastern), else infinity."""
+    if last is None or arxiv_today(last.checked_at) != today:
+        return math.inf
+    return max((now - last.checked_at).total_seconds(), 0.0)
+
+
+def _seen_quiet(last: FeedCheck | None, today: dt.date) -> bool:
+    """Whether today's last check saw a feed with nothing to wait for on a day without an announcement.
+
+    An empty feed dated today, or an announcement (stored by that check, or before). An error, or an
+    empty feed of another date (stale), does not count.
+    """
+    if last is None or arxiv_today(last.checked_at) != today or last.outcome == "error":
+        return False
+    return last.outcome != "no_announcement" or last.date == today
 
 
 def _one_line(error: BaseException) -> str:

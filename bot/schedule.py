@@ -67,3 +67,20 @@ def next_announcement_date(after: dt.date) -> dt.date:
     while day.weekday() >= 5:
         day += dt.timedelta(days=1)
     return day
+
+
+def arxiv_day_end(date: dt.date) -> dt.datetime:
+    """The end of a US Eastern day (midnight there, UTC): when rss.arxiv.org's date label moves on."""
+    return available_at(date + dt.timedelta(days=1))
+
+
+def watch_window(
+    announcement_date: dt.date, lead: dt.timedelta, span: dt.timedelta
+) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end] (UTC) of the close watch for an announcement: from `lead` before to `span` after.
+
+    The change is expected when the announcement becomes available (`available_at`: midnight US
+    Eastern of its date, when rss.arxiv.org switches its feed).
+    """
+    change = available_at(announcement_date)
+    return change - lead, change + span

@@ -8,11 +8,13 @@ import pytest
 
 from bot.schedule import (
     ScheduleError,
+    arxiv_day_end,
     available_at,
     due_at,
     next_announcement_date,
     parse_time_of_day,
     parse_timezone,
+    watch_window,
 )
 
 UTC = dt.UTC
@@ -90,3 +92,22 @@ def test_timezone_folder_name_is_a_clear_error() -> None:
     """A zone-database folder such as "Europe" is refused like any unknown name."""
     with pytest.raises(ScheduleError):
         parse_timezone("Europe")
+
+
+def test_watch_window_brackets_midnight_eastern_in_either_season() -> None:
+    """The watch for Wed 12 Nov 2025 runs 04:55–05:30 UTC (EST); for Wed 2 Jul 2025 an hour earlier (EDT)."""
+    lead, span = dt.timedelta(minutes=5), dt.timedelta(minutes=30)
+    assert watch_window(dt.date(2025, 11, 12), lead, span) == (
+        dt.datetime(2025, 11, 12, 4, 55, tzinfo=UTC),
+        dt.datetime(2025, 11, 12, 5, 30, tzinfo=UTC),
+    )
+    assert watch_window(dt.date(2025, 7, 2), lead, span) == (
+        dt.datetime(2025, 7, 2, 3, 55, tzinfo=UTC),
+        dt.datetime(2025, 7, 2, 4, 30, tzinfo=UTC),
+    )
+
+
+def test_arxiv_day_end_follows_daylight_saving() -> None:
+    """Sat 1 Nov 2025 (EDT) ends at 04:00 UTC; Sun 2 Nov, the day clocks fall back, is 25 h long."""
+    assert arxiv_day_end(dt.date(2025, 11, 1)) == dt.datetime(2025, 11, 2, 4, 0, tzinfo=UTC)
+    assert arxiv_day_end(dt.date(2025, 11, 2)) == dt.datetime(2025, 11, 3, 5, 0, tzinfo=UTC)
