@@ -1,0 +1,585 @@
+"""Every error class of Telegram and Discord sprinkled over a 100-chat fan-out: nothing lost, nothing twice.
+
+Each test seeds 100 chats (channels) due the same digest and scripts faults by a seeded RNG: each
+chat's n-th send request gets a chosen fault, so every fault fires exactly once, at a known point of a
+known chat. A gone chat answers its fault from some request on, for good; a moved Telegram group
+answers `migrate_to_chat_id` once, and its new id takes the rest of the digest.
+
+What must come out, read from the fakes' records and the delivery ledger:
+- nothing lost: every chat that is not gone has every matching paper, in the ledger (all `sent`,
+  none `pending`) and in the messages the fake accepted; a gone chat's ledger holds exactly what it got;
+- no duplicate: no paper twice in a chat;
+- a gone chat is turned off and logged once, and never tried again: its last request is the one
+  that failed, and later delivery rounds send nothing;
+- a moved chat keeps its settings and ledger under the new id and gets the rest of its digest there;
+- no busy loop: each chat receives exactly one request per message plus one per fault injected into
+  it (every retry the policy makes is for a fault; a gone chat gets one failing request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+import re
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.digests import build_digests
+from bot.feeds import parse_feed_file
+from bot.models import Announcement, Channel, Topic
+from bot.settings import Settings
+from storage.sqlite_store import SqliteStore, open_store
+from tests.adapters.test_discord_adapter import start_bot
+from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
+from tests.fakes.discord_server import (
+    DEFAULT_BOT_PERMISSIONS,
+    SEND_MESSAGES,
+    FakeDiscord,
+    RecordedRequest,
+    UploadedFile,
+)
+from tests.fakes.discord_server import Fault as DiscordFault
+from tests.fakes.telegram_server import FakeTelegramServer
+from tests.fakes.telegram_server import Fault as TelegramFault
+from tests.fakes.telegram_server import UploadedFile as TelegramFile
+from tests.test_telegram_e2e import ANCHOR_FEED, ANNOUNCED, MLLM_KEYWORDS, Clock, RunningBot, ids_in, until
+
+UTC = dt.UTC
+CATEGORIES = ("cs.AI", "cs.CL", "cs.CV", "cs.LG")
+BOT_NAME = "arxiv_digest_test_bot"
+ANCHOR_KEYWORD = "MLLM"  # 11 papers of the anchor day: six Telegram messages a chat
+
+
+def anchor_matches(keywords: tuple[str, ...], categories: tuple[str, ...]) -> tuple[Announcement, set[str]]:
+    """The anchor day's announcement and the ids of its papers these keywords match in these categories."""
+    announcement = parse_feed_file(FIXTURES / ANCHOR_FEED, CATEGORIES)
+    assert isinstance(announcement, Announcement)
+    probe = Channel("probe", "0", id=0, active=True, topics=(Topic("P", keywords),))
+    (digest,) = build_digests(announcement, [probe], categories)
+    return announcement, {paper.arxiv_id for paper in digest.papers}
+
+
+def ledger(database: Path) -> dict[int, Counter[str]]:
+    """Per stored channel id: how many ledger rows are `sent` and how many `pending`."""
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT channel_id, status, COUNT(*) FROM deliveries GROUP BY 1, 2").fetchall()
+    counts: dict[int, Counter[str]] = {}
+    for channel_id, status, count in rows:
+        counts.setdefault(int(channel_id), Counter())[str(status)] = int(count)
+    return counts
+
+
+def gone_logs(caplog: pytest.LogCaptureFixture, platform: str, chat: int | str) -> int:
+    """How many times bot.chats logged this chat as gone."""
+    needle = f"{platform} chat {chat} is gone"
+    return sum(record.name == "bot.chats" and needle in record.getMessage() for record in caplog.records)
+
+
+# -- Telegram ------------------------------------------------------------------------------------------------
+
+TIMEOUT = TelegramFault(0, "never answered: the client's read timeout (5 s) runs out")  # a marker
+
+
+class ScriptedTelegram(FakeTelegramServer):
+    """The fake Bot API answering each chat's n-th sendMessage with a scripted fault."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        """No faults until the test scripts them."""
+        super().__init__(**kwargs)
+        self.script: dict[str, dict[int, TelegramFault]] = {}  # chat -> request number -> fault
+        self.gone_from: dict[str, tuple[int, TelegramFault]] = {}  # chat -> from request number on
+        self.numbers: Counter[str] = Counter()  # sendMessage requests per chat so far
+        self._hang_next = False
+
+    def _take_fault(self, method: str, chat_id: str | None) -> TelegramFault | None:
+        """The scripted fault of this chat's request, if any (TIMEOUT: answer never)."""
+        if method != "sendMessage" or chat_id is None:
+            return super()._take_fault(method, chat_id)
+        number = self.numbers[chat_id]
+        self.numbers[chat_id] += 1
+        gone = self.gone_from.get(chat_id)
+        if gone is not None and number >= gone[0]:
+            return gone[1]
+        fault = self.script.get(chat_id, {}).get(number)
+        if fault is TIMEOUT:
+            self._hang_next = True  # the handler, called next without an await in between, hangs
+            return None
+        return fault
+
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any], dict[str, TelegramFile]], Any]]:
+        """The usual handlers; sendMessage can hang until the client gives up (a timeout)."""
+        handlers = super()._handlers()
+        send = handlers["sendmessage"]
+
+        async def send_or_hang(params: dict[str, Any], files: dict[str, TelegramFile]) -> Any:
+            if self._hang_next:
+                self._hang_next = False
+                await asyncio.sleep(3600)  # cancelled once the client hangs up
+            return await send(params, files)
+
+        handlers["sendmessage"] = send_or_hang
+        return handlers
+
+
+@pytest.fixture
+async def telegram(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ScriptedTelegram]:
+    """The scripted fake Bot API on 127.0.0.1."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    server = ScriptedTelegram(bot_username=BOT_NAME)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, telegram: ScriptedTelegram, arxiv_server: FakeArxiv) -> Settings:
+    """Settings aimed at both fakes (no .env)."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        telegram_bot_token=telegram.token,
+        telegram_api_url=telegram.url,
+        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        arxiv_rss_url=arxiv_server.rss_url,
+        arxiv_api_url=arxiv_server.api_url,
+        default_categories=CATEGORIES,
+        arxiv_poll_interval=3,
+        arxiv_request_interval=3,
+        arxiv_timeout=10,
+        arxiv_max_retries=0,
+        recovery_days=0,
+        admin_user_ids=(),
+    )
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[SqliteStore]:
+    """A second connection to the bot's database, for seeding chats and reading the outcome."""
+    opened = await open_store(settings.database_path)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@dataclass
+class TelegramPlan:
+    """What was scripted for one Telegram chat."""
+
+    chat: int
+    kind: str  # healthy, moved, blocked, kicked, not found
+    at: int = 0  # moved / gone: the request number the fault comes at
+    new_chat: int | None = None
+    faults: list[str] = field(default_factory=list)  # transient faults injected, by name
+
+
+TELEGRAM_TRANSIENT: dict[str, Callable[[], TelegramFault]] = {
+    "429 retry_after": lambda: TelegramFault.retry_after(1),
+    "500": lambda: TelegramFault.server_error(500),
+    "502 html": TelegramFault.bad_gateway,
+    "dropped connection": TelegramFault.dropped,
+    "timeout": lambda: TIMEOUT,
+    "can't parse entities": TelegramFault.cant_parse,
+}
+TELEGRAM_TRANSIENT_COUNTS = {
+    "429 retry_after": 15,
+    "500": 12,
+    "502 html": 12,
+    "dropped connection": 12,
+    "timeout": 3,
+    "can't parse entities": 6,
+}
+TELEGRAM_GONE = {
+    "blocked": TelegramFault.blocked,
+    "kicked": TelegramFault.kicked,
+    "not found": TelegramFault.chat_not_found,
+}
+
+
+def plan_telegram(server: ScriptedTelegram, rng: random.Random, messages: int) -> list[TelegramPlan]:
+    """80 private chats and 20 groups: 15 gone, 8 moved, 60 transient faults over the healthy ones."""
+    private = [9_100 + n for n in range(80)]
+    groups = [-9_200 - n for n in range(20)]
+    for group in groups:
+        server.add_chat(group, "group", title=f"Group {group}")
+    rng.shuffle(private)
+    rng.shuffle(groups)
+    plans = [TelegramPlan(chat, "blocked") for chat in private[:6]]
+    plans += [TelegramPlan(chat, "not found") for chat in private[6:9]]
+    plans += [TelegramPlan(chat, "healthy") for chat in private[9:]]
+    plans += [TelegramPlan(chat, "kicked") for chat in groups[:4]]
+    plans += [TelegramPlan(chat, "not found") for chat in groups[4:6]]
+    plans += [TelegramPlan(chat, "moved", new_chat=-1_009_200_000 + chat) for chat in groups[6:14]]
+    plans += [TelegramPlan(chat, "healthy") for chat in groups[14:]]
+    for plan in plans:
+        if plan.kind in TELEGRAM_GONE:
+            plan.at = rng.randrange(messages)
+            server.gone_from[str(plan.chat)] = (plan.at, TELEGRAM_GONE[plan.kind]())
+        elif plan.kind == "moved":
+            assert plan.new_chat is not None
+            plan.at = rng.randrange(messages)
+            server.script[str(plan.chat)] = {plan.at: TelegramFault.migrated(plan.new_chat)}
+    healthy = [plan for plan in plans if plan.kind == "healthy"]
+    for name, count in TELEGRAM_TRANSIENT_COUNTS.items():
+        for _ in range(count):
+            rng.choice([plan for plan in healthy if len(plan.faults) < 3]).faults.append(name)
+    for plan in healthy:
+        # f faults take f of the chat's 6 + f requests, never the last (the digest is done by then).
+        slots = rng.sample(range(messages + len(plan.faults) - 1), len(plan.faults))
+        server.script[str(plan.chat)] = {
+            slot: TELEGRAM_TRANSIENT[name]() for slot, name in zip(slots, plan.faults, strict=True)
+        }
+    return plans
+
+
+async def test_telegram_fault_matrix_over_100_chats_loses_nothing_repeats_nothing_and_never_spins(
+    settings: Settings,
+    telegram: ScriptedTelegram,
+    arxiv_server: FakeArxiv,
+    store: SqliteStore,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """429, 403, 400 gone/moved, 5xx, drops, timeouts over 100 chats: every paper once, requests bounded."""
+    _, expected = anchor_matches((ANCHOR_KEYWORD,), CATEGORIES)
+    messages = 6
+    assert len(expected) == 11  # two papers a message: six messages a chat
+    plans = plan_telegram(telegram, random.Random(3), messages)
+    seeded: dict[int, Channel] = {}
+    for plan in plans:
+        channel = Channel(
+            platform="telegram",
+            chat_id=str(plan.chat),
+            active=True,
+            topics=(Topic("Papers", (ANCHOR_KEYWORD,)),),
+        )
+        seeded[plan.chat] = await store.save_channel(channel)
+    arxiv_server.default_rss = Reply.feed(ANCHOR_FEED)
+    caplog.set_level(logging.INFO, logger="bot.chats")
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    began = time.monotonic()
+    async with RunningBot(settings, telegram, clock):  # the bot's own pacing relaxed: no waiting
+
+        async def settled() -> bool:
+            channels = await store.list_channels(active_only=False)
+            return len(channels) == len(plans) and all(
+                c.last_digest_date == ANNOUNCED or not c.active for c in channels
+            )
+
+        await until(settled, timeout=25, what="every chat to be done or turned off")
+        took = time.monotonic() - began
+        calls_when_done = len(telegram.calls_to("sendMessage"))
+        await asyncio.sleep(0.5)  # ten more delivery rounds (a tick is 0.05 s) must send nothing
+        assert len(telegram.calls_to("sendMessage")) == calls_when_done
+
+    rows = ledger(settings.database_path)
+    requests_per_chat: Counter[int] = Counter()
+    for plan in plans:
+        channel_id = seeded[plan.chat].id
+        assert channel_id is not None
+        targets = [plan.chat] if plan.new_chat is None else [plan.chat, plan.new_chat]
+        calls = [call for target in targets for call in telegram.calls_to("sendMessage", chat_id=target)]
+        requests_per_chat[plan.chat] = len(calls)
+        accepted = [paper for call in calls if call.ok for paper in ids_in(call.params["text"])]
+        assert len(accepted) == len(set(accepted)), f"chat {plan.chat} ({plan.kind}) got a paper twice"
+        stored = await store.get_channel("telegram", str(targets[-1]))
+        assert stored is not None
+        assert stored.id == channel_id
+        ledger_rows = rows.get(channel_id, Counter())
+        assert ledger_rows["pending"] == 0
+        assert ledger_rows["sent"] == len(accepted)
+        assert await store.delivered_ids(channel_id) == set(accepted)
+        if plan.kind in TELEGRAM_GONE:
+            assert len(calls) == plan.at + 1, f"gone chat {plan.chat}: {len(calls)} requests"
+            assert [call.ok for call in calls] == [True] * plan.at + [False]
+            assert not stored.active
+            assert gone_logs(caplog, "telegram", plan.chat) == 1
+            continue
+        assert stored.active
+        assert stored.last_digest_date == ANNOUNCED
+        assert set(accepted) == expected, f"chat {plan.chat} ({plan.kind}) is missing papers"
+        assert gone_logs(caplog, "telegram", targets[-1]) == 0
+        if plan.kind == "moved":
+            assert plan.new_chat is not None
+            old = telegram.calls_to("sendMessage", chat_id=plan.chat)
+            new = telegram.calls_to("sendMessage", chat_id=plan.new_chat)
+            assert [call.ok for call in old] == [True] * plan.at + [False]
+            assert len(new) == messages - plan.at
+            assert all(call.ok for call in new)
+            assert await store.get_channel("telegram", str(plan.chat)) is None
+            assert stored.topics == seeded[plan.chat].topics
+        else:
+            failed = [call for call in calls if not call.ok]
+            assert len(failed) == len(plan.faults)
+            assert len(calls) == messages + len(plan.faults), f"chat {plan.chat}: {len(calls)} requests"
+
+    kinds = Counter(plan.kind for plan in plans)
+    faults = Counter(name for plan in plans for name in plan.faults)
+    statuses = Counter(call.status for call in telegram.calls_to("sendMessage", ok=False))
+    assert statuses == {
+        429: faults["429 retry_after"],
+        500: faults["500"],
+        502: faults["502 html"],
+        0: faults["dropped connection"] + faults["timeout"],  # no answer
+        400: faults["can't parse entities"] + kinds["moved"] + kinds["not found"],
+        403: kinds["blocked"] + kinds["kicked"],
+    }
+    healthy = [requests_per_chat[plan.chat] for plan in plans if plan.kind == "healthy"]
+    gone = [requests_per_chat[plan.chat] for plan in plans if plan.kind in TELEGRAM_GONE]
+    print(
+        f"\ntelegram fault matrix: {len(plans)} chats ({dict(kinds)}), faults {dict(faults)}; "
+        f"{len(telegram.calls_to('sendMessage'))} sendMessage requests, "
+        f"{len(telegram.calls_to('sendMessage', ok=True))} accepted; requests per healthy chat "
+        f"{dict(sorted(Counter(healthy).items()))} (6 messages + its faults); requests per gone chat "
+        f"{dict(sorted(Counter(gone).items()))} (messages before + 1); settled in {took:.1f} s"
+    )
+
+
+# -- Discord -------------------------------------------------------------------------------------------------
+
+DISCORD_DAY = dt.date(2025, 11, 12)
+CREATE_MESSAGE = re.compile(r"/channels/(\d+)/messages")
+DISCORD_CATEGORIES = ("cs.CV", "cs.LG")  # what tests.adapters.test_discord_adapter.start_bot uses
+GUILDS = [910_000_000_000_000_001 + n for n in range(4)]
+MUTED_GUILD = 910_000_000_000_000_009  # the bot may not send messages here (Discord's own 50013)
+
+
+class ScriptedDiscord(FakeDiscord):
+    """The fake Discord answering each channel's n-th message creation with a scripted fault."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        """No faults until the test scripts them."""
+        super().__init__(**kwargs)
+        self.script: dict[int, dict[int, DiscordFault]] = {}
+        self.gone_from: dict[int, tuple[int, DiscordFault]] = {}
+        self.numbers: Counter[int] = Counter()
+        self.injected = 0
+
+    async def _answer(
+        self, request: web.Request, record: RecordedRequest, body: Any, files: list[UploadedFile]
+    ) -> tuple[int, Any, dict[str, str]]:
+        """The scripted fault for this channel's request, or the fake's own answer."""
+        match = CREATE_MESSAGE.fullmatch(record.path) if record.method == "POST" else None
+        if match is not None:
+            channel = int(match[1])
+            number = self.numbers[channel]
+            self.numbers[channel] += 1
+            gone = self.gone_from.get(channel)
+            fault = gone[1] if gone is not None and number >= gone[0] else None
+            fault = fault or self.script.get(channel, {}).get(number)
+            if fault is not None:
+                self.injected += 1
+                if fault.status == 429:
+                    self.rate_limited_count += 1
+                return fault.status, fault.body, dict(fault.headers)
+        return await super()._answer(request, record, body, files)
+
+
+@dataclass
+class DiscordPlan:
+    """What was scripted for one Discord channel."""
+
+    channel: int
+    guild: int
+    kind: str  # healthy, missing access, missing permissions, unknown channel, muted
+    at: int = 0
+    faults: list[str] = field(default_factory=list)
+
+
+DISCORD_TRANSIENT: dict[str, Callable[[], DiscordFault]] = {
+    "429 (Via, retry_after, bucket headers)": lambda: DiscordFault.rate_limited(0.3),
+    "429 global": lambda: DiscordFault.rate_limited(0.2, is_global=True),
+    "500": lambda: DiscordFault.server_error(500),
+    "502": lambda: DiscordFault.server_error(502),
+    "503": lambda: DiscordFault.server_error(503),
+}
+DISCORD_TRANSIENT_COUNTS = {
+    "429 (Via, retry_after, bucket headers)": 15,
+    "429 global": 2,
+    "500": 8,
+    "502": 6,
+    "503": 8,
+}
+DISCORD_GONE = {
+    "missing access": DiscordFault.missing_access,  # 403 50001
+    "missing permissions": DiscordFault.missing_permissions,  # 403 50013
+    "unknown channel": DiscordFault.unknown_channel,  # 404 10003
+}
+
+
+def plan_discord(fake: ScriptedDiscord, rng: random.Random, messages: int) -> list[DiscordPlan]:
+    """96 channels in four guilds and 4 in a guild that denies Send Messages; 11 more gone, 39 faults."""
+    plans: list[DiscordPlan] = []
+    for number, guild in enumerate(GUILDS):
+        channels = [920_000_000_000_000_000 + 100 * number + n for n in range(24)]
+        fake.add_guild(guild, [(channel, f"papers-{n}") for n, channel in enumerate(channels)])
+        plans += [DiscordPlan(channel, guild, "healthy") for channel in channels]
+    muted = [920_000_000_000_000_900 + n for n in range(4)]
+    fake.add_guild(
+        MUTED_GUILD,
+        [(channel, f"muted-{n}") for n, channel in enumerate(muted)],
+        bot_permissions=DEFAULT_BOT_PERMISSIONS & ~SEND_MESSAGES,
+        everyone_permissions=0,
+    )
+    plans += [DiscordPlan(channel, MUTED_GUILD, "muted") for channel in muted]
+    candidates = [plan for plan in plans if plan.kind == "healthy"]
+    rng.shuffle(candidates)
+    gone_kinds = ["missing access"] * 4 + ["missing permissions"] * 3 + ["unknown channel"] * 4
+    for plan, kind in zip(candidates, gone_kinds, strict=False):
+        plan.kind = kind
+        plan.at = rng.randrange(messages)
+        fake.gone_from[plan.channel] = (plan.at, DISCORD_GONE[kind]())
+    healthy = [plan for plan in plans if plan.kind == "healthy"]
+    for name, count in DISCORD_TRANSIENT_COUNTS.items():
+        for _ in range(count):
+            rng.choice([plan for plan in healthy if len(plan.faults) < 2]).faults.append(name)
+    for plan in healthy:
+        slots = rng.sample(range(messages + len(plan.faults) - 1), len(plan.faults))
+        fake.script[plan.channel] = {
+            slot: DISCORD_TRANSIENT[name]() for slot, name in zip(slots, plan.faults, strict=True)
+        }
+    return plans
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[ScriptedDiscord]:
+    """The scripted fake Discord on 127.0.0.1."""
+    server = ScriptedDiscord()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def discord_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A real SQLite store for the Discord side."""
+    opened = await open_store(tmp_path / "discord.sqlite")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def embed_ids(message: dict[str, Any]) -> list[str]:
+    """arXiv ids of the papers a created message carries as embeds."""
+    return [embed["url"].rsplit("/", 1)[-1] for embed in message["body"].get("embeds", []) if "url" in embed]
+
+
+async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_nothing_and_never_spins(
+    discord_fake: ScriptedDiscord,
+    discord_store: SqliteStore,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """429s, 403 50001/50013, 404 10003, 5xx and gateway drops over 100 channels: all papers once, bounded."""
+    keywords = tuple(MLLM_KEYWORDS.split(", "))
+    announcement, expected = anchor_matches(keywords, DISCORD_CATEGORIES)
+    messages = 5
+    assert len(expected) == 28  # six embeds a message: five messages a channel
+    await discord_store.save_announcement(announcement)
+    discord_fake.enforce_rate_limits(per_channel=3, per_seconds=1.0)  # advertised: discord.py waits
+    plans = plan_discord(discord_fake, random.Random(5), messages)
+    seeded: dict[int, Channel] = {}
+    for plan in plans:
+        seeded[plan.channel] = await discord_store.save_channel(
+            Channel(
+                "discord",
+                str(plan.channel),
+                server_id=str(plan.guild),
+                active=True,
+                topics=(Topic("MLLM", keywords),),
+            )
+        )
+    caplog.set_level(logging.INFO, logger="bot.chats")
+    bot, stop, task = await start_bot(discord_fake, discord_store, guild_id=GUILDS[0])
+    began = time.monotonic()
+    try:
+        round_one = asyncio.create_task(bot.delivery.deliver_due())
+        for created in (100, 300):  # the gateway drops twice during the fan-out; REST goes on
+            await until(
+                lambda created=created: (
+                    sum(len(discord_fake.channel_messages(p.channel)) for p in plans) >= created
+                ),
+                timeout=20,
+                what=f"{created} messages",
+            )
+            assert not round_one.done()  # mid-fan-out
+            await discord_fake.drop_gateway()
+        report = await asyncio.wait_for(round_one, timeout=25)
+        took = time.monotonic() - began
+        await discord_fake.wait_ready()
+        requests_after_round_one = len(discord_fake.requests_to("POST", r"/channels/\d+/messages"))
+        again = await bot.delivery.deliver_due()  # gone channels are not tried again
+        assert again.outcomes == []
+        assert len(discord_fake.requests_to("POST", r"/channels/\d+/messages")) == requests_after_round_one
+    finally:
+        stop.set()
+        async with asyncio.timeout(10):
+            await task
+
+    assert discord_fake.validation_errors == []
+    assert discord_fake.gateway_connections >= 3
+    outcomes = Counter(outcome.result for outcome in report.outcomes)
+    gone_kinds = {*DISCORD_GONE, "muted"}
+    assert outcomes == {
+        "ok": sum(p.kind == "healthy" for p in plans),
+        "gone": sum(p.kind in gone_kinds for p in plans),
+    }
+    rows = ledger(tmp_path / "discord.sqlite")
+    requests_per_channel: Counter[int] = Counter()
+    for plan in plans:
+        channel_id = seeded[plan.channel].id
+        assert channel_id is not None
+        requests = discord_fake.requests_to("POST", rf"^/channels/{plan.channel}/messages$")
+        requests_per_channel[plan.channel] = len(requests)
+        accepted = [
+            paper for message in discord_fake.channel_messages(plan.channel) for paper in embed_ids(message)
+        ]
+        assert len(accepted) == len(set(accepted)), f"channel {plan.channel} ({plan.kind}) got a paper twice"
+        stored = await discord_store.get_channel("discord", str(plan.channel))
+        assert stored is not None
+        ledger_rows = rows.get(channel_id, Counter())
+        assert ledger_rows["pending"] == 0
+        assert ledger_rows["sent"] == len(accepted)
+        if plan.kind in gone_kinds:
+            assert len(requests) == plan.at + 1, f"gone channel {plan.channel}: {len(requests)} requests"
+            assert [200 <= r.status < 300 for r in requests] == [True] * plan.at + [False]
+            assert not stored.active
+            assert gone_logs(caplog, "discord", plan.channel) == 1
+            continue
+        assert stored.active
+        assert stored.last_digest_date == DISCORD_DAY
+        assert set(accepted) == expected, f"channel {plan.channel} is missing papers"
+        failed = [r for r in requests if not 200 <= r.status < 300]
+        assert len(failed) == len(plan.faults), f"channel {plan.channel}: {[r.status for r in failed]}"
+        assert len(requests) == messages + len(plan.faults), (
+            f"channel {plan.channel}: {len(requests)} requests"
+        )
+    enforced_429s = discord_fake.rate_limited_count - sum(
+        name.startswith("429") for plan in plans for name in plan.faults
+    )
+    assert enforced_429s == 0  # the advertised buckets were followed
+
+    faults = Counter(name for plan in plans for name in plan.faults)
+    healthy = [requests_per_channel[p.channel] for p in plans if p.kind == "healthy"]
+    gone = [requests_per_channel[p.channel] for p in plans if p.kind in gone_kinds]
+    print(
+        f"\ndiscord fault matrix: {len(plans)} channels ({dict(Counter(p.kind for p in plans))}), "
+        f"faults {dict(faults)}, 2 gateway drops; "
+        f"{requests_after_round_one} message requests, "
+        f"{discord_fake.invalid_request_count} answered 401/403/429; requests per healthy channel "
+        f"{dict(sorted(Counter(healthy).items()))} (5 messages + its faults); per gone channel "
+        f"{dict(sorted(Counter(gone).items()))}; round took {took:.1f} s"
+    )
