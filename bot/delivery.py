@@ -380,6 +380,9 @@ class DeliveryService:
     async def _rounds(self, stop: asyncio.Event, wake: asyncio.Event, tick: float) -> None:
         """`run`'s loop: a round, then wait for the tick, a wake-up or the stop."""
         while not stop.is_set():
+            # Cleared before the round, not after: a wake-up that comes during the round (a new
+            # announcement, a changed setting) then starts the next round at once instead of being lost.
+            wake.clear()
             try:
                 report = await self.deliver_due()
                 if report.outcomes:
@@ -393,7 +396,6 @@ class DeliveryService:
                     )
             except Exception:
                 log.exception("delivery round failed; trying again next round")
-            wake.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
             try:
                 await asyncio.wait(waiters, timeout=tick, return_when=asyncio.FIRST_COMPLETED)

@@ -358,3 +358,26 @@ async def test_a_send_still_in_flight_after_the_grace_is_cancelled_and_sent_agai
     second = RecordingAdapter()
     await service(store, second, clock).deliver_due()
     assert second.papers_to("stuck") == ["1", "2"]
+
+
+async def test_a_wake_up_during_a_round_starts_the_next_round_at_once(store: SqliteStore) -> None:
+    """A chat subscribing while a round is sending gets its digest right after it, not a tick later."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion")))
+    await subscribe(store, "early", "diffusion")
+    clock = Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))
+    adapter = SlowAdapter(seconds=0.2)
+    delivery = DeliveryService(store, {"test": adapter}, ("cs.CV",), clock=clock, sleep=no_sleep)
+    stop, wake = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(delivery.run(stop, wake, tick=60))
+    try:
+        await asyncio.sleep(0.05)  # the first round is sending to "early"
+        await subscribe(store, "late", "diffusion")
+        wake.set()  # what the command service's on_change does
+        async with asyncio.timeout(3):  # far below the 60 s tick
+            while not adapter.papers_to("late"):
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert adapter.papers_to("early") == ["1"]
+    assert adapter.papers_to("late") == ["1"]
