@@ -70,6 +70,12 @@ def _paper_markdown(paper: Paper, *, mark_types: bool) -> str:
     return "\n".join(lines)
 
 
+def _heading_name(name: str) -> str:
+    """`MLLM Papers`, as the anchor titles a topic's file; a topic already named "Papers" is not doubled."""
+    shown = _one_line(name)
+    return shown if shown.lower().endswith("papers") else f"{shown} Papers"
+
+
 def render_topic_markdown(section: TopicDigest, digest: Digest, *, mark_types: bool = True) -> str:
     """One topic's daily file in the anchor's format."""
     topic = section.topic
@@ -77,7 +83,7 @@ def render_topic_markdown(section: TopicDigest, digest: Digest, *, mark_types: b
     excludes = " ".join(_code_span(exclude) for exclude in topic.excludes) or "`None`"
     count = len(section.papers)
     head = [
-        f"# 🔍 {_one_line(topic.name)} Papers · {digest.date.isoformat()}",
+        f"# 🔍 {_heading_name(topic.name)} · {digest.date.isoformat()}",
         "",
         f"[![Total Papers](https://img.shields.io/badge/Papers-{count}-2688EB)]()",
         "",

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import os
 import re
 import sys
 import threading
@@ -541,7 +542,10 @@ def build_parser() -> argparse.ArgumentParser:
         "preview", help="print today's digest for some keywords (no token, no database)"
     )
     preview.add_argument(
-        "--feed", metavar="URL|PATH", help="feed base URL, or a saved feed file (default: live)"
+        "--feed",
+        metavar="URL|PATH",
+        help="feed base URL, a saved feed file, or `sample` for the listing shipped with the package"
+        " (default: live)",
     )
     preview.add_argument(
         "-c", "--categories", action="append", metavar="CATS", help="arXiv categories, e.g. cs.CV,cs.CL"
@@ -558,7 +562,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     fetch = commands.add_parser("fetch", help="store the current announcement in the database")
     fetch.add_argument(
-        "--feed", metavar="URL|PATH", help="feed base URL, or a saved feed file (default: live)"
+        "--feed",
+        metavar="URL|PATH",
+        help="feed base URL, a saved feed file, or `sample` for the listing shipped with the package"
+        " (default: live)",
     )
 
     commands.add_parser("run", help="run the bot (needs TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN)")
@@ -606,6 +613,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_DATABASE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing to report. Point stdout at /dev/null so Python's
+        # final flush at exit does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except Exception:
         log.exception("unexpected error")
         print("arxiv-digest: unexpected error (see the log above)", file=sys.stderr)

@@ -395,7 +395,12 @@ class IngestService:
         """Forget announcements older than the retention period."""
         removed = await self.store.prune_announcements(before=today - dt.timedelta(days=self.retention_days))
         if removed:
-            log.info("pruned %d announcements older than %d days", removed, self.retention_days)
+            log.info(
+                "pruned %d announcement%s older than %d days",
+                removed,
+                "" if removed == 1 else "s",
+                self.retention_days,
+            )
         return removed
 
     async def run(

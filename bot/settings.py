@@ -160,8 +160,13 @@ class Settings(BaseSettings):
     @classmethod
     def _sqlite_only(cls, value: str) -> str:
         """Only SQLite for now: `sqlite:///relative.db` or `sqlite:////absolute/path.db`."""
-        if not value.startswith("sqlite:///") or len(value) == len("sqlite:///"):
+        if not value.startswith("sqlite:"):
             raise ValueError("only sqlite is supported for now, e.g. sqlite:///arxiv-digest.db")
+        if not value.startswith("sqlite:///") or len(value) == len("sqlite:///"):
+            raise ValueError(
+                "must name a file: sqlite:///relative/path.db (three slashes) or "
+                "sqlite:////absolute/path.db (four)"
+            )
         return value
 
     @field_validator("log_level")

@@ -321,7 +321,7 @@ class _GatedSession:
                     raise _ApiGaveUp(str(source._unreachable(url, reason))) from None
                 problem = f"cannot connect: {reason}" if reason else f"connection error: {_one_line(error)}"
             log.info("arXiv API request failed (attempt %d of %d): %s", attempt + 1, attempts, problem)
-        raise _ApiGaveUp(f"arXiv API unavailable after {attempts} attempts: {problem}")
+        raise _ApiGaveUp(f"arXiv API unavailable after {_attempts(attempts)}: {problem}")
 
 
 def _check_complete_xml(body: bytes) -> None:
@@ -514,7 +514,7 @@ class ArxivSource:
                 except BrokenFeedError as error:
                     problem = f"broken feed: {error}"
             self._log_attempt(problem, attempt, attempts)
-        raise ArxivUnavailableError(f"arXiv RSS unavailable after {attempts} attempts: {problem}")
+        raise ArxivUnavailableError(f"arXiv RSS unavailable after {_attempts(attempts)}: {problem}")
 
     def _log_attempt(self, problem: str, attempt: int, attempts: int) -> None:
         """One INFO line per failed attempt (the caller reports the final failure)."""
@@ -727,3 +727,8 @@ __all__ = [
     "split_arxiv_id",
     "submission_window",
 ]
+
+
+def _attempts(count: int) -> str:
+    """`1 attempt`, `5 attempts`."""
+    return f"{count} attempt{'' if count == 1 else 's'}"

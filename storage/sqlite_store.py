@@ -403,7 +403,7 @@ class SqliteStore:
                 " (SELECT 1 FROM announcement_papers AS ap WHERE ap.arxiv_id = papers.arxiv_id)"
             )
         if pruned:
-            log.info("pruned %d announcements before %s and %d papers", pruned, cutoff, papers.rowcount)
+            log.debug("pruned %d announcement(s) before %s and %d paper(s)", pruned, cutoff, papers.rowcount)
         return pruned
 
     # -- channels and their topics ---------------------------------------------------------------------

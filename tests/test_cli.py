@@ -717,3 +717,22 @@ def test_readme_lists_every_exit_status_the_cli_uses() -> None:
     documented = {int(number) for number in re.findall(r"`(\d)`", paragraph)}
     defined = {value for name, value in vars(bot.cli).items() if name.startswith("EXIT_")}
     assert documented == defined
+
+
+async def test_a_reader_that_goes_away_is_no_error(tmp_path: Path) -> None:
+    """`preview … --format json | head -c 100`: the closed pipe ends it quietly, exit 0, no traceback."""
+    process = await start_arxiv_digest(
+        "preview", "--feed", "sample", "-k", "cat:cs", "--format", "json", cwd=tmp_path
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    first = await process.stdout.read(100)
+    process.stdout.feed_eof()
+    transport = process._transport  # type: ignore[attr-defined]
+    transport.get_pipe_transport(1).close()  # what `head` does once it has read enough
+    err = await asyncio.wait_for(process.stderr.read(), timeout=60)
+    status = await asyncio.wait_for(process.wait(), timeout=60)
+    assert first.startswith(b"{")
+    assert status == 0
+    assert b"Traceback" not in err
+    assert b"Broken pipe" not in err

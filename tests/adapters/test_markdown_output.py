@@ -104,6 +104,14 @@ def test_markdown_topics_follow_each_other() -> None:
     assert "**Filter**: `survey`" in text
 
 
+def test_a_topic_named_papers_is_not_doubled_in_its_heading() -> None:
+    """The chat's default topic "Papers" heads its file "Papers · DATE", not "Papers Papers"."""
+    section = TopicDigest(Topic(name="Papers", keywords=("x",)), (make_paper("1"),))
+    text = render_markdown(Digest(date=DATE, topics=(section,), announced_count=1))
+    assert f"# 🔍 Papers · {DATE.isoformat()}" in text
+    assert "Papers Papers" not in text
+
+
 def test_json_shape() -> None:
     """JSON output is one object with the documented keys and unversioned ids."""
     paper = make_paper("2511.07738", version=3, announce_type=AnnounceType.REPLACE_CROSS)

@@ -51,6 +51,7 @@ def test_default_categories_take_a_whole_archive(monkeypatch: pytest.MonkeyPatch
     ("name", "value", "fragment"),
     [
         ("DATABASE_URL", "postgresql://localhost/db", "only sqlite"),
+        ("DATABASE_URL", "sqlite://x.db", "must name a file: sqlite:///relative/path.db"),
         ("DEFAULT_CATEGORIES", "cs.AI,cs.XYZ", "cs.XYZ"),
         ("DEFAULT_CATEGORIES", " , ", "at least one category"),
         ("ARXIV_POLL_INTERVAL", "2", "greater than or equal to 3"),
