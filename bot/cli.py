@@ -469,7 +469,7 @@ async def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
 
 def _channel_table(channels: Sequence[Channel]) -> str:
     """The subscribed chats as an aligned table."""
-    rows = [("ID", "PLATFORM", "CHAT", "SERVER", "ACTIVE", "TIME", "ZONE", "TOPICS", "LAST DIGEST")]
+    rows = [("ID", "PLATFORM", "CHAT", "SERVER", "ACTIVE", "TIME", "ZONE", "TOPICS", "DONE UP TO")]
     for channel in channels:
         rows.append(
             (
