@@ -680,8 +680,9 @@ async def test_channels_lists_and_switches_chats(tmp_path: Path) -> None:
         "TIME",
         "ZONE",
         "TOPICS",
-        "LAST",
-        "DIGEST",
+        "DONE",
+        "UP",
+        "TO",
     ]
     assert [row.split()[:5] for row in rows] == [
         [str(ids["ok"]), "telegram", "100", "-", "yes"],
