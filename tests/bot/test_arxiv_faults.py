@@ -455,7 +455,7 @@ async def test_the_feed_changing_around_the_api_recovery(
     lines.assert_no_traceback()
     if api_fails:
         assert lines.warnings() == [
-            "recovering 2024-11-27 failed: arXiv API unavailable after 1 attempts: "
+            "recovering 2024-11-27 failed: arXiv API unavailable after 1 attempt: "
             "HTTP 503 (Retry-After 120 s)"
         ]
         assert lines.attempts("API") == ["arXiv API answered HTTP 503 (Retry-After 120 s) (attempt 1 of 1)"]
