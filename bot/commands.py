@@ -383,6 +383,20 @@ def _describe_topic(topic: Topic, default_categories: Sequence[str]) -> list[str
     ]
 
 
+_SAYS_NO_ANNOUNCEMENT = re.compile(
+    r"^no announcement(?: for \w+ \d{4}-\d{2}-\d{2})?(?:: | \((?P<why>.*)\)$)", re.IGNORECASE
+)
+
+
+def _without_day(reason: str) -> str:
+    """A feed's "no announcement for Thursday 2025-11-13 (a holiday…)" as just its why ("a holiday…"),
+    since the /status line already says which day had no announcement."""
+    match = _SAYS_NO_ANNOUNCEMENT.match(reason)
+    if match is None:
+        return reason
+    return match["why"] if match["why"] is not None else reason[match.end() :]
+
+
 def _delivery_time_text(channel: Channel) -> str:
     """When the chat's digest comes, in words."""
     if channel.delivery_time is None:
@@ -1000,7 +1014,8 @@ class CommandService:
         if latest is None or latest.date < today:
             reason = await self._no_announcement_reason(today, check)
             if reason is not None:
-                lines.append(f"No announcement today ({_day(today)}): {reason}, so nothing was sent today.")
+                why = _without_day(reason)
+                lines.append(f"No announcement today ({_day(today)}): {why}, so nothing was sent today.")
             elif check is not None and check.outcome == "error":
                 message = _clip(check.message or "unknown error", 200)
                 lines.append(f"Today's announcement is not in yet: the last arXiv check failed ({message}).")
