@@ -131,8 +131,7 @@ class DeliveryService:
         self._default_categories = tuple(default_categories)
         self._clock = clock
         self._sleep = sleep
-        self._concurrency = asyncio.Semaphore(concurrency)
-        self._workers = max(concurrency, 1)
+        self._workers = max(concurrency, 1)  # chats served at once: one worker each
         self._max_attempts = max_attempts
         self._retention = dt.timedelta(days=retention_days)
         self._round_lock = asyncio.Lock()
@@ -234,8 +233,7 @@ class DeliveryService:
 
         async def worker() -> None:
             for position in positions:
-                async with self._concurrency:
-                    outcomes[position] = await one(position)
+                outcomes[position] = await one(position)
 
         await asyncio.gather(*(worker() for _ in range(min(self._workers, len(channels)))))
         return [outcome for outcome in outcomes if outcome is not None]

@@ -147,7 +147,6 @@ class _Builder:
     def __init__(self, default_categories: Sequence[str]) -> None:
         """An empty builder; topics without categories get `default_categories`."""
         self.default_categories = tuple(default_categories)
-        self.parsed: dict[str, Expr | QuerySyntaxError] = {}
         self.expr_ids: dict[str, int] = {}
         self.exprs: list[Expr] = []
         self.scope_ids: dict[tuple[tuple[str, ...], frozenset[AnnounceType]], int] = {}
@@ -157,9 +156,7 @@ class _Builder:
         known = self.expr_ids.get(text)
         if known is not None:
             return known
-        parsed = self.parsed.get(text)
-        if parsed is None:
-            parsed = self.parsed[text] = _parsed(text)
+        parsed = _parsed(text)
         if isinstance(parsed, QuerySyntaxError):
             raise keyword_error(role, text, parsed)
         self.expr_ids[text] = len(self.exprs)

@@ -59,7 +59,7 @@ from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 import arxiv
 import httpx
@@ -72,7 +72,7 @@ from bot.gate import ArxivGate, GateTimeoutError
 from bot.models import Announcement, AnnounceType, Paper
 from bot.retry import is_unreachable
 from bot.schedule import ARXIV_TZ
-from bot.settings import SAMPLE_FEED_NAME
+from bot.settings import SAMPLE_FEED_NAME, local_feed_file
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -391,7 +391,7 @@ class ArxivSource:
         self.api_deadline = float(api_deadline)
         self._client = client
         self._owns_client = client is None
-        self.local_feed = self._local_path(rss_url)
+        self.local_feed = local_feed_file(rss_url)
         self.one_shot = one_shot
         self._progress = progress
 
@@ -407,16 +407,6 @@ class ArxivSource:
             f"arXiv is unavailable: cannot reach {host}: {reason}; to try arxiv-digest offline, use "
             f"the listing it ships: --feed {SAMPLE_FEED_NAME}"
         )
-
-    @staticmethod
-    def _local_path(url: str) -> Path | None:
-        """The file named by a `file://` URL or a plain path; None for http(s)."""
-        parsed = urlparse(url)
-        if parsed.scheme in ("http", "https"):
-            return None
-        if parsed.scheme == "file":
-            return Path(unquote(parsed.path))
-        return Path(url)
 
     async def __aenter__(self) -> ArxivSource:
         """Use as `async with ArxivSource(...) as source:`."""
