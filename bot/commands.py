@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import logging
 import re
 import zoneinfo
@@ -36,6 +35,7 @@ from bot.schedule import (
     next_announcement_date,
     parse_time_of_day,
     parse_timezone,
+    zone_names,
 )
 from bot.topic_config import TopicConfigError, clean_name, parse_topic_config
 
@@ -310,16 +310,10 @@ def _filter_count(channel: Channel) -> int:
     return sum(len(topic.keywords) + len(topic.excludes) for topic in channel.topics)
 
 
-@functools.lru_cache(maxsize=1)
-def _zone_names() -> dict[str, str]:
-    """Every IANA time zone name, by its lower-case spelling."""
-    return {name.lower(): name for name in zoneinfo.available_timezones()}
-
-
 def _resolve_zone(text: str) -> str:
     """The canonical name of the time zone a user typed (any case), or a CommandError."""
     cleaned = text.strip()
-    name = _zone_names().get(cleaned.lower())
+    name = zone_names().get(cleaned.lower())
     if name is not None:
         try:
             return parse_timezone(name).key
@@ -829,7 +823,7 @@ class CommandService:
         zone_text = parts[1] if len(parts) == 2 else None
         if parts[0].lower() in ASAP_WORDS:
             time_of_day = None
-        elif len(parts) == 1 and parts[0].lower() in _zone_names():
+        elif len(parts) == 1 and parts[0].lower() in zone_names():
             time_of_day, zone_text = channel.delivery_time, parts[0]  # only a zone: the time stays
         else:
             try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+import zoneinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ARXIV_TZ = ZoneInfo("America/New_York")
@@ -84,3 +86,9 @@ def watch_window(
     """
     change = available_at(announcement_date)
     return change - lead, change + span
+
+
+@functools.lru_cache(maxsize=1)
+def zone_names() -> dict[str, str]:
+    """Every IANA time zone name by its lower-case spelling, in alphabetical order of the names."""
+    return {name.lower(): name for name in sorted(zoneinfo.available_timezones())}

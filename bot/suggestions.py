@@ -6,17 +6,17 @@ Platform-neutral: a platform with autocomplete (Discord) shows these as choices.
 from __future__ import annotations
 
 import functools
-import zoneinfo
 
 from bot.categories import KNOWN_CATEGORIES
+from bot.schedule import zone_names
 
 MAX_SUGGESTIONS = 25  # Discord shows at most 25 choices
 
 
 @functools.lru_cache(maxsize=1)
 def _zone_names() -> tuple[str, ...]:
-    """Every IANA time zone name, sorted."""
-    return tuple(sorted(zoneinfo.available_timezones()))
+    """Every IANA time zone name, sorted (from the schedule's one table of them)."""
+    return tuple(zone_names().values())
 
 
 def _ranked(candidates: tuple[str, ...], typed: str, limit: int, *, inside: bool = True) -> list[str]:
