@@ -13,7 +13,7 @@ The day: Tuesday 11 Nov 2025 12:00 US Eastern to Wednesday 12:00. Tuesday's anno
 its digest, as for a bot that has been running. The fake's feed shows Tuesday's announcement until
 Wednesday 00:00 ET plus `--change-after` seconds, then Wednesday's (1,504 other papers: the same day's
 copies with distinct ids, as in benchmarks/matching.py). On a new announcement the ingest's `on_new`
-runs a delivery round at once (as `wake` does in bot/app.py) through a no-op chat adapter that notes
+runs a delivery round at once (as `wake` does in bot/main/app.py) through a no-op chat adapter that notes
 the simulated instant of every channel's first and last message. The channels (1, then `--channels`)
 each have one realistic topic (benchmarks/_common.py; two thirds name categories of their own, which
 join the one feed request).
@@ -219,7 +219,7 @@ async def seed(store: SqliteStore, count: int, topics: Sequence[Any], last_diges
                 str(100_000 + number),
                 active=True,
                 topics=(topics[number],),
-                last_digest_date=last_digest,
+                done_up_to=last_digest,
             )
         )
 
@@ -248,7 +248,7 @@ async def simulate(
     announced: list[dt.date] = []
 
     async def on_new(announcement: Announcement) -> None:
-        """Deliver at once, as bot.app's `wake` makes the delivery loop do."""
+        """Deliver at once, as bot.main.app's `wake` makes the delivery loop do."""
         announced.append(announcement.date)
         if deliver:
             report = await delivery.deliver_due()

@@ -41,8 +41,8 @@ from pathlib import Path
 
 import _common
 
-from bot.chats import ChatRegistry
-from bot.commands import CommandService
+from bot.channels import ChannelRegistry
+from bot.commands.service import CommandService
 from bot.delivery import DeliveryService
 from bot.digests import build_digests
 from bot.models import Channel, Digest, Paper, Topic, TopicDigest
@@ -50,8 +50,8 @@ from storage.sqlite_store import open_store
 
 warnings.filterwarnings("ignore", message="'audioop' is deprecated", category=DeprecationWarning)
 
-from adapters.discord_adapter import MESSAGES_PER_SECOND, DiscordAdapter  # noqa: E402
-from adapters.discord_format import render_digest  # noqa: E402
+from adapters.discord.adapter import MESSAGES_PER_SECOND, DiscordAdapter  # noqa: E402
+from adapters.discord.format import render_digest  # noqa: E402
 from tests.fakes.discord_server import FakeDiscord  # noqa: E402
 
 GLOBAL_PER_SECOND = 50  # Discord's global limit per bot
@@ -130,7 +130,7 @@ async def run(options: argparse.Namespace) -> int:
             digests = [d for d in build_digests(announcement, channels, defaults) if d.channel is not None]
             expected = {int(d.channel.chat_id): [p.arxiv_id for p in d.papers] for d in digests if d.channel}
 
-            chats = ChatRegistry(store)
+            chats = ChannelRegistry(store)
             commands = CommandService(store, defaults, clock=lambda: noon)
             adapter = DiscordAdapter(
                 fake.token,
@@ -154,7 +154,7 @@ async def run(options: argparse.Namespace) -> int:
             stop.set()
             await asyncio.wait_for(task, timeout=30)
             failed = [o for o in report.outcomes if o.result != "ok"]
-            behind = [c for c in await store.list_channels() if c.last_digest_date != date]
+            behind = [c for c in await store.list_channels() if c.done_up_to != date]
         finally:
             await store.close()
         sent_ledger, pending_ledger = _common.ledger(Path(folder) / "db.sqlite")

@@ -38,10 +38,10 @@ from pathlib import Path
 
 import _common
 
-from adapters.telegram_adapter import TelegramAdapter
-from adapters.telegram_format import render_digest
-from bot.chats import ChatRegistry
-from bot.commands import CommandService
+from adapters.telegram.adapter import TelegramAdapter
+from adapters.telegram.format import render_digest
+from bot.channels import ChannelRegistry
+from bot.commands.service import CommandService
 from bot.delivery import DeliveryService
 from bot.digests import build_digests
 from bot.models import Channel, Digest, Paper, Topic, TopicDigest
@@ -116,7 +116,7 @@ async def run(options: argparse.Namespace) -> int:
             digests = [d for d in build_digests(announcement, channels, defaults) if d.channel is not None]
             expected = {d.channel.chat_id: [p.arxiv_id for p in d.papers] for d in digests if d.channel}
 
-            chats = ChatRegistry(store)
+            chats = ChannelRegistry(store)
             commands = CommandService(store, defaults, clock=lambda: noon)
             adapter = TelegramAdapter(
                 server.token, store, commands, api_url=server.url, chats=chats, poll_timeout=10.0
@@ -136,7 +136,7 @@ async def run(options: argparse.Namespace) -> int:
             await asyncio.wait_for(task, timeout=30)
             failed = [o for o in report.outcomes if o.result != "ok"]
             stored = await store.list_channels()
-            behind = [c for c in stored if c.last_digest_date != date]
+            behind = [c for c in stored if c.done_up_to != date]
         finally:
             await store.close()
         ledger = _common.ledger(Path(folder) / "db.sqlite")

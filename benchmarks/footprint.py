@@ -209,7 +209,7 @@ async def simulate_days(
                     await store.reserve_deliveries(channel.id, date, ids)
                     await store.confirm_deliveries(channel.id, ids)
                 rows += len(ids)
-                await store.set_digest_done(channel.id, date)
+                await store.set_done_up_to(channel.id, date)
             pruned += await store.prune_announcements(before=date - dt.timedelta(days=RETENTION_DAYS))
         kept = len(await store.announcement_dates(dt.date.min))
     finally:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from adapters import discord_format
-from adapters.telegram_format import render_digest
+from adapters.telegram.format import render_digest
 from bot.digests import build_digests
 from bot.feeds import parse_feed
 from bot.matching import Matcher

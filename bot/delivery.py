@@ -19,17 +19,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from bot.chats import ChatRegistry
+from bot.channels import ChannelRegistry
+from bot.clock import Clock, Sleep, utc_now
 from bot.digests import build_digests
 from bot.models import Announcement, Channel, DeliveryResult, Digest, TopicDigest
 from bot.platforms import (
-    AdapterStartupError,
+    ChannelGoneError,
+    ChannelMovedError,
     ChatAdapter,
-    ChatGoneError,
-    ChatMovedError,
     DeliveryError,
     OutgoingMessage,
     TemporaryDeliveryError,
@@ -38,33 +38,9 @@ from bot.ports import Store
 from bot.retry import unless_stopped
 from bot.schedule import due_at
 
-# The port's names, for the modules and tests that know them from here.
-__all__ = [
-    "AdapterStartupError",
-    "ChannelOutcome",
-    "ChatAdapter",
-    "ChatGoneError",
-    "ChatMovedError",
-    "Clock",
-    "DeliveryError",
-    "DeliveryReport",
-    "DeliveryService",
-    "OutgoingMessage",
-    "TemporaryDeliveryError",
-    "utc_now",
-]
-
 log = logging.getLogger(__name__)
 
 STOP_GRACE = 1.5  # seconds a send in progress may take to finish once stopping; then it is cancelled
-
-Clock = Callable[[], dt.datetime]
-Sleep = Callable[[float], Awaitable[None]]
-
-
-def utc_now() -> dt.datetime:
-    """The current time, UTC-aware."""
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(slots=True)
@@ -119,14 +95,14 @@ class DeliveryService:
         concurrency: int = 64,
         max_attempts: int = 5,
         retention_days: int = 14,
-        chats: ChatRegistry | None = None,
+        chats: ChannelRegistry | None = None,
         stop_grace: float = STOP_GRACE,
     ) -> None:
         """`stop_grace`: seconds a send in progress may still take once `run` is told to stop."""
         self._store = store
         self._stop_grace = stop_grace
         self._abandon = asyncio.Event()  # set `stop_grace` after stopping: sends in progress are cancelled
-        self._chats = chats or ChatRegistry(store)
+        self._chats = chats or ChannelRegistry(store)
         self._adapters = dict(adapters)
         self._default_categories = tuple(default_categories)
         self._clock = clock
@@ -164,7 +140,7 @@ class DeliveryService:
                 due = [
                     channel
                     for channel in channels
-                    if (channel.last_digest_date is None or channel.last_digest_date < date)
+                    if (channel.done_up_to is None or channel.done_up_to < date)
                     and due_at(date, channel.delivery_time, channel.timezone) <= now
                 ]
                 if not due:
@@ -275,7 +251,7 @@ class DeliveryService:
             outcome.result = "skipped"
             outcome.channel = channel
             return outcome
-        except ChatGoneError as error:
+        except ChannelGoneError as error:
             outcome.result = "gone"
             channel = await self._chats.channel_gone(channel, str(error))
         except DeliveryError as error:
@@ -283,8 +259,8 @@ class DeliveryService:
             log.warning("delivery to %s chat %s failed: %s", channel.platform, channel.chat_id, error)
         else:
             assert channel.id is not None
-            await self._store.set_digest_done(channel.id, digest.date)
-            channel = replace(channel, last_digest_date=digest.date)
+            await self._store.set_done_up_to(channel.id, digest.date)
+            channel = replace(channel, done_up_to=digest.date)
         outcome.channel = channel
         assert channel.id is not None
         await self._store.record_delivery_result(
@@ -331,7 +307,7 @@ class DeliveryService:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 await self._abandonable(adapter.send(channel, message))
-            except ChatMovedError as moved:
+            except ChannelMovedError as moved:
                 relocated = await self._chats.chat_moved(channel.platform, channel.chat_id, moved.new_chat_id)
                 channel = relocated or replace(channel, chat_id=moved.new_chat_id)
                 continue

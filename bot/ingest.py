@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar, cast
 
 from bot.categories import normalise_category
+from bot.clock import Clock, Sleep, utc_now
 from bot.feeds import ArxivError, NoAnnouncement
 from bot.models import Announcement, FeedCheck
 from bot.ports import Store
@@ -62,15 +63,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Outcome = Literal["new", "extended", "unchanged", "no_announcement", "error"]
 Phase = Literal["watch", "late", "extend", "rest", "quiet", "unsettled", "rationed", "spent"]
-Sleep = Callable[[float], Awaitable[object]]
 NO_ANNOUNCEMENT_KEY = "ingest:no_announcement:"  # + ISO date: a weekday known to have no announcement
 REQUESTS_KEY = "ingest:feed_requests"  # "<ISO date> <n>": feed requests made on that US Eastern date
 MAX_RECOVERY_DAYS = 7
-
-
-def _utc_now() -> dt.datetime:
-    """The current time, aware, in UTC."""
-    return dt.datetime.now(dt.UTC)
 
 
 def _papers(count: int) -> str:
@@ -126,7 +121,7 @@ class IngestService:
         source: ArxivSource,
         default_categories: Sequence[str],
         *,
-        clock: Callable[[], dt.datetime] = _utc_now,
+        clock: Clock = utc_now,
         sleep: Sleep = asyncio.sleep,
         recovery_days: int = MAX_RECOVERY_DAYS,
         retention_days: int = 14,

@@ -104,7 +104,7 @@ class Channel:
     notify_empty: bool = True  # post a short line on announcement days with no match
     topics: tuple[Topic, ...] = ()
     # The newest announcement this channel's digest is done for; later ones are still to deliver.
-    last_digest_date: dt.date | None = None
+    done_up_to: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,10 @@
 """The port every chat platform implements: render and send digests, run until told to stop.
 
 The core knows platforms only through `ChatAdapter`; an adapter (Telegram, Discord, or a third one)
-is one module in `adapters/` that implements it, and one line of wiring in `bot.app`. The rules that
+is one module in `adapters/` that implements it, and one line of wiring in `bot.main.app`. The rules that
 hold on every platform — a chat that is gone is turned off once, a chat that moved keeps its
 settings, the bot removed from a server turns that server's channels off — are the core's
-(`bot.chats.ChatRegistry`); adapters report such events, they do not write to the store.
+(`bot.channels.ChannelRegistry`); adapters report such events, they do not write to the store.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from bot.models import Channel, Digest
 from bot.retry import STARTUP_BACKOFF, Backoff, RetriesExhaustedError, keep_trying
 
 if TYPE_CHECKING:
-    from bot.chats import ChatRegistry
-    from bot.commands import CommandService
+    from bot.channels import ChannelRegistry
+    from bot.commands.service import CommandService
     from bot.ports import Store
 
 
@@ -42,11 +42,11 @@ class DeliveryError(Exception):
     """A message could not be delivered."""
 
 
-class ChatGoneError(DeliveryError):
+class ChannelGoneError(DeliveryError):
     """The chat is gone for the bot (blocked, kicked, deleted): stop delivering there."""
 
 
-class ChatMovedError(DeliveryError):
+class ChannelMovedError(DeliveryError):
     """The chat has a new id (a Telegram group became a supergroup)."""
 
     def __init__(self, new_chat_id: str) -> None:
@@ -123,7 +123,7 @@ class ChatAdapter(Protocol):
         """The short line for an announcement day with no match."""
 
     async def send(self, channel: Channel, message: OutgoingMessage) -> None:
-        """Send one message; raises ChatGoneError, ChatMovedError or TemporaryDeliveryError."""
+        """Send one message; raises ChannelGoneError, ChannelMovedError or TemporaryDeliveryError."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,4 +135,4 @@ class AdapterServices:
 
     store: Store
     commands: CommandService
-    chats: ChatRegistry
+    chats: ChannelRegistry

@@ -47,7 +47,7 @@ class Store(Protocol):
     async def set_channel_active(self, channel_id: int, active: bool) -> None:
         """Turn a channel's daily digest on or off, leaving its other settings and topics alone."""
 
-    async def set_digest_done(self, channel_id: int, announcement_date: dt.date) -> None:
+    async def set_done_up_to(self, channel_id: int, announcement_date: dt.date) -> None:
         """Record that a channel's digest of this announcement is done (never moves backwards)."""
 
     async def get_channel(self, platform: str, chat_id: str) -> Channel | None:

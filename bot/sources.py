@@ -689,7 +689,7 @@ def _paper_from_result(result: Any, *, wanted: set[str] | None, as_announced: bo
 
 
 def make_source(settings: Settings, *, gate: ArxivGate | None = None) -> ArxivSource:
-    """An ArxivSource from the bot's Settings (for the wiring in bot.app)."""
+    """An ArxivSource from the bot's Settings (for the wiring in bot.main.app)."""
     return ArxivSource(
         rss_url=settings.arxiv_rss_url,
         api_url=settings.arxiv_api_url,

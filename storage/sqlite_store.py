@@ -88,7 +88,7 @@ WHERE excluded.version >= papers.version
 
 _UPSERT_CHANNEL = """
 INSERT INTO channels (platform, chat_id, timezone, delivery_time, active, max_inline_papers, notify_empty,
-                      last_digest_date, created_at, updated_at, server_id)
+                      done_up_to, created_at, updated_at, server_id)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (platform, chat_id) DO UPDATE SET
     -- A copy that does not know its server (an older caller) leaves the stored one alone.
@@ -99,10 +99,10 @@ ON CONFLICT (platform, chat_id) DO UPDATE SET
     max_inline_papers = excluded.max_inline_papers,
     notify_empty = excluded.notify_empty,
     -- The delivery cursor only moves forward: a stale copy of a channel cannot un-deliver a day.
-    last_digest_date = CASE
-        WHEN channels.last_digest_date IS NULL OR excluded.last_digest_date > channels.last_digest_date
-        THEN excluded.last_digest_date
-        ELSE channels.last_digest_date
+    done_up_to = CASE
+        WHEN channels.done_up_to IS NULL OR excluded.done_up_to > channels.done_up_to
+        THEN excluded.done_up_to
+        ELSE channels.done_up_to
     END,
     updated_at = excluded.updated_at
 """
@@ -426,7 +426,7 @@ class SqliteStore:
                     int(channel.active),
                     channel.max_inline_papers,
                     int(channel.notify_empty),
-                    None if channel.last_digest_date is None else _date_text(channel.last_digest_date),
+                    None if channel.done_up_to is None else _date_text(channel.done_up_to),
                     now,
                     now,
                     channel.server_id,
@@ -452,13 +452,13 @@ class SqliteStore:
                 (int(active), self._now(), channel_id),
             )
 
-    async def set_digest_done(self, channel_id: int, announcement_date: dt.date) -> None:
+    async def set_done_up_to(self, channel_id: int, announcement_date: dt.date) -> None:
         """Record that a channel's digest of this announcement is done (never moves backwards)."""
         day = _date_text(announcement_date)
         async with self._write() as db:
             await db.execute(
-                "UPDATE channels SET last_digest_date = ?, updated_at = ?"
-                " WHERE id = ? AND (last_digest_date IS NULL OR last_digest_date < ?)",
+                "UPDATE channels SET done_up_to = ?, updated_at = ?"
+                " WHERE id = ? AND (done_up_to IS NULL OR done_up_to < ?)",
                 (day, self._now(), channel_id, day),
             )
 
@@ -813,9 +813,7 @@ def _channel_from_row(row: sqlite3.Row, topics: Sequence[Topic]) -> Channel:
         max_inline_papers=int(row["max_inline_papers"]),
         notify_empty=bool(row["notify_empty"]),
         topics=tuple(topics),
-        last_digest_date=None
-        if row["last_digest_date"] is None
-        else dt.date.fromisoformat(row["last_digest_date"]),
+        done_up_to=None if row["done_up_to"] is None else dt.date.fromisoformat(row["done_up_to"]),
     )
 
 

@@ -58,7 +58,7 @@ def digest_done(database: Path, platform: str, chat_id: int, day: dt.date) -> bo
     try:
         with sqlite3.connect(database, timeout=0.2) as db:
             row = db.execute(
-                "SELECT last_digest_date FROM channels WHERE platform = ? AND chat_id = ?",
+                "SELECT done_up_to FROM channels WHERE platform = ? AND chat_id = ?",
                 (platform, str(chat_id)),
             ).fetchone()
     except sqlite3.OperationalError:  # not migrated yet, or busy this instant

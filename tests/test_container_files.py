@@ -24,7 +24,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 #: The uid the image runs as (README, compose comments and error messages name it).
 IMAGE_UID = "10001"
-#: The bot ends within this many seconds of SIGTERM (see bot.app); the grace period must exceed it.
+#: The bot ends within this many seconds of SIGTERM (see bot.main.app); the grace period must exceed it.
 BOT_STOP_SECONDS = 5
 
 

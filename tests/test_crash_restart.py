@@ -11,7 +11,7 @@ Why nothing is lost and only the message in flight can come twice (`bot.delivery
   as `pending` and committed. Only then is it sent; once Telegram has answered, they are *confirmed*
   (`sent`). A chat's messages go one at a time, reserve → send → confirm, before the next reservation.
 - A restart rebuilds each chat's digest leaving out only its `sent` papers, and a chat's cursor
-  (`last_digest_date`) moves only after its last message, so every chat cut short is due again.
+  (`done_up_to`) moves only after its last message, so every chat cut short is due again.
 - A kill before a reservation commits, or while the request still waits in the rate limiter, leaves
   nothing at Telegram: the papers are not `sent`, so the restart sends them (no loss). A kill after the
   confirmation: the restart leaves them out (no repeat).

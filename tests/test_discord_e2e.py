@@ -1,4 +1,4 @@
-"""The whole bot with Discord: `bot.app.serve` against the fake Discord and the fake arXiv on 127.0.0.1.
+"""The whole bot with Discord: `bot.main.app.serve` against the fake Discord and the fake arXiv on 127.0.0.1.
 
 Real discord.py, real SQLite, real HTTP and websocket; an injected clock decides when a channel's
 digest is due. What the bot sent is read back from the fake's records (every body validated against
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import serve
+from bot.main.app import serve
 from bot.settings import Settings
 from storage.sqlite_store import SqliteStore, open_store
 from tests.fakes.arxiv_server import FakeArxiv, Reply
@@ -165,7 +165,7 @@ async def test_a_channel_gets_the_anchor_digest_at_its_local_time(
 
         async def done() -> bool:
             channel = await store.get_channel("discord", str(PAPERS))
-            return channel is not None and channel.last_digest_date == ANNOUNCED
+            return channel is not None and channel.done_up_to == ANNOUNCED
 
         await until(done, timeout=15, what="the digest of 2025-11-12")
 
@@ -211,7 +211,7 @@ async def test_faults_deliver_every_paper_exactly_once(
 
         async def done() -> bool:
             channel = await store.get_channel("discord", str(PAPERS))
-            return channel is not None and channel.last_digest_date == ANNOUNCED
+            return channel is not None and channel.done_up_to == ANNOUNCED
 
         await until(done, timeout=30, what="the digest despite the faults")
         await discord_server.wait_ready(timeout=10)

@@ -80,9 +80,9 @@ def ledger(database: Path) -> dict[int, Counter[str]]:
 
 
 def gone_logs(caplog: pytest.LogCaptureFixture, platform: str, chat: int | str) -> int:
-    """How many times bot.chats logged this chat as gone."""
+    """How many times bot.channels logged this chat as gone."""
     needle = f"{platform} chat {chat} is gone"
-    return sum(record.name == "bot.chats" and needle in record.getMessage() for record in caplog.records)
+    return sum(record.name == "bot.channels" and needle in record.getMessage() for record in caplog.records)
 
 
 # -- Telegram ------------------------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ async def test_telegram_fault_matrix_over_100_chats_loses_nothing_repeats_nothin
         )
         seeded[plan.chat] = await store.save_channel(channel)
     arxiv_server.default_rss = Reply.feed(ANCHOR_FEED)
-    caplog.set_level(logging.INFO, logger="bot.chats")
+    caplog.set_level(logging.INFO, logger="bot.channels")
     clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
     began = time.monotonic()
     async with RunningBot(settings, telegram, clock):  # the bot's own pacing relaxed: no waiting
@@ -273,7 +273,7 @@ async def test_telegram_fault_matrix_over_100_chats_loses_nothing_repeats_nothin
         async def settled() -> bool:
             channels = await store.list_channels(active_only=False)
             return len(channels) == len(plans) and all(
-                c.last_digest_date == ANNOUNCED or not c.active for c in channels
+                c.done_up_to == ANNOUNCED or not c.active for c in channels
             )
 
         await until(settled, timeout=25, what="every chat to be done or turned off")
@@ -306,7 +306,7 @@ async def test_telegram_fault_matrix_over_100_chats_loses_nothing_repeats_nothin
             assert gone_logs(caplog, "telegram", plan.chat) == 1
             continue
         assert stored.active
-        assert stored.last_digest_date == ANNOUNCED
+        assert stored.done_up_to == ANNOUNCED
         assert set(accepted) == expected, f"chat {plan.chat} ({plan.kind}) is missing papers"
         assert gone_logs(caplog, "telegram", targets[-1]) == 0
         if plan.kind == "moved":
@@ -502,7 +502,7 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
                 topics=(Topic("MLLM", keywords),),
             )
         )
-    caplog.set_level(logging.INFO, logger="bot.chats")
+    caplog.set_level(logging.INFO, logger="bot.channels")
     bot, stop, task = await start_bot(discord_fake, discord_store, guild_id=GUILDS[0])
     began = time.monotonic()
     try:
@@ -560,7 +560,7 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
             assert gone_logs(caplog, "discord", plan.channel) == 1
             continue
         assert stored.active
-        assert stored.last_digest_date == DISCORD_DAY
+        assert stored.done_up_to == DISCORD_DAY
         assert set(accepted) == expected, f"channel {plan.channel} is missing papers"
         failed = [r for r in requests if not 200 <= r.status < 300]
         assert len(failed) == len(plan.faults), f"channel {plan.channel}: {[r.status for r in failed]}"

@@ -40,9 +40,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from adapters.discord_adapter import DiscordAdapter
-from adapters.discord_commands import SYNTAX as DISCORD_SYNTAX
-from adapters.discord_format import (
+from adapters.discord.adapter import DiscordAdapter
+from adapters.discord.commands import SYNTAX as DISCORD_SYNTAX
+from adapters.discord.format import (
     MAX_CONTENT,
     MAX_DESCRIPTION,
     MAX_EMBED_TOTAL,
@@ -55,20 +55,15 @@ from adapters.discord_format import (
     embed_length,
     render_text,
 )
-from adapters.discord_format import render_digest as discord_render_digest
-from adapters.discord_format import render_empty_day as discord_render_empty_day
-from adapters.telegram_adapter import MAX_CAPTION, MAX_TEXT, RateLimits, TelegramAdapter, _chunks
-from adapters.telegram_format import render_digest as telegram_render_digest
-from adapters.telegram_format import render_empty_day as telegram_render_empty_day
-from adapters.telegram_format import render_file_caption
-from bot.commands import (
-    COMMANDS,
-    INTERNAL_ERROR_MESSAGE,
-    TEXT_SYNTAX,
-    CommandReply,
-    CommandRequest,
-    CommandService,
-)
+from adapters.discord.format import render_digest as discord_render_digest
+from adapters.discord.format import render_empty_day as discord_render_empty_day
+from adapters.telegram.adapter import MAX_CAPTION, MAX_TEXT, RateLimits, TelegramAdapter, _chunks
+from adapters.telegram.format import render_digest as telegram_render_digest
+from adapters.telegram.format import render_empty_day as telegram_render_empty_day
+from adapters.telegram.format import render_file_caption
+from bot.commands.service import INTERNAL_ERROR_MESSAGE, CommandService
+from bot.commands.table import COMMANDS, TEXT_SYNTAX
+from bot.commands.values import CommandReply, CommandRequest
 from bot.feeds import parse_feed_file
 from bot.matching import Matcher
 from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
@@ -117,7 +112,7 @@ SENTINELS = (
         max_inline_papers=7,
         notify_empty=False,
         topics=SENTINEL_TOPICS,
-        last_digest_date=DAY - dt.timedelta(days=1),
+        done_up_to=DAY - dt.timedelta(days=1),
     ),
     Channel("telegram", str(DC_CHANNEL), timezone="Asia/Tokyo", active=True, topics=SENTINEL_TOPICS[:1]),
     Channel("discord", str(TG_PRIVATE), active=True, max_inline_papers=3, topics=SENTINEL_TOPICS[1:]),
@@ -129,7 +124,7 @@ SENTINELS = (
         delivery_time=dt.time(6, 30),
         active=True,
         topics=SENTINEL_TOPICS,
-        last_digest_date=DAY,
+        done_up_to=DAY,
     ),
 )
 # The chats the core layer commands, with the server each belongs to.
@@ -493,7 +488,7 @@ def check_discord_text(text: str, *, markdown: bool = True) -> None:
     """Shown as written: no `@everyone`/`@here`; where markdown renders, every `<` is escaped (no mention).
 
     Where markdown renders, a URL is a link whose text Discord does not parse further (so a mention
-    inside one is no mention), and `adapters.discord_format` leaves URLs verbatim so they still work.
+    inside one is no mention), and `adapters.discord.format` leaves URLs verbatim so they still work.
     """
     shown = _AUTOLINK.sub(" ", text) if markdown else text
     assert not _MENTION_WORD.search(shown), f"a live mention in {text[:300]!r}"

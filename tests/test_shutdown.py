@@ -85,7 +85,7 @@ def cursors(database: Path) -> dict[int, str | None]:
     """Each Telegram chat's last complete digest date, as the bot's database holds it."""
     try:
         with sqlite3.connect(database, timeout=0.2) as db:
-            rows = db.execute("SELECT chat_id, last_digest_date FROM channels").fetchall()
+            rows = db.execute("SELECT chat_id, done_up_to FROM channels").fetchall()
     except sqlite3.OperationalError:  # busy this instant
         return {}
     return {int(chat): day for chat, day in rows}

@@ -1,6 +1,6 @@
 """The whole bot against fake Telegram and arXiv servers: real python-telegram-bot, real SQLite, real HTTP.
 
-Each test runs `bot.app.serve` (ingest + delivery + the Telegram adapter) on 127.0.0.1 with an
+Each test runs `bot.main.app.serve` (ingest + delivery + the Telegram adapter) on 127.0.0.1 with an
 injected clock; users' messages are pushed into the fake Bot API's long poll, and what the bot sent
 is read back from the fake's records and from the store's delivery ledger.
 """
@@ -21,8 +21,8 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from adapters.telegram_adapter import RateLimits
-from bot.app import serve
+from adapters.telegram.adapter import RateLimits
+from bot.main.app import serve
 from bot.models import Channel, Topic
 from bot.settings import Settings
 from storage.sqlite_store import SqliteStore, open_store
@@ -291,7 +291,7 @@ async def test_private_chat_subscribes_and_gets_the_anchor_digest(
 
         async def digest_done() -> bool:
             channel = await channel_of(store, chat)
-            return channel.last_digest_date == ANNOUNCED
+            return channel.done_up_to == ANNOUNCED
 
         await until(digest_done, timeout=15, what="the digest of 2025-11-12")
 
@@ -501,7 +501,7 @@ async def test_html_in_titles_shows_literally_and_150_papers_come_as_messages_pl
     async with RunningBot(settings, telegram_server, clock):
 
         async def done() -> bool:
-            return (await channel_of(store, chat)).last_digest_date == ANNOUNCED
+            return (await channel_of(store, chat)).done_up_to == ANNOUNCED
 
         await until(done, what="the digest")
 
@@ -595,14 +595,12 @@ async def test_fault_on_the_second_message_loses_and_repeats_nothing(
     seeded = await subscribed_chat(store, chat, *MLLM_KEYWORDS.split(", "))
     clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
     expected = mllm_ids()
-    caplog.set_level(logging.WARNING, logger="bot.chats")
+    caplog.set_level(logging.WARNING, logger="bot.channels")
     async with RunningBot(settings, faulty_server, clock):
 
         async def settled() -> bool:
             channels = await store.list_channels(active_only=False)
-            return any(
-                c.id == seeded.id and (c.last_digest_date == ANNOUNCED or not c.active) for c in channels
-            )
+            return any(c.id == seeded.id and (c.done_up_to == ANNOUNCED or not c.active) for c in channels)
 
         await until(settled, timeout=20, what="the digest to be done (or the chat to be dropped)")
         await asyncio.sleep(0.3)  # further delivery rounds must change nothing
@@ -622,12 +620,12 @@ async def test_fault_on_the_second_message_loses_and_repeats_nothing(
         assert ledger == set(in_messages)  # what the first message carried
         assert ledger
         assert not documents
-        gone = [r for r in caplog.records if r.name == "bot.chats" and "gone" in r.getMessage()]
+        gone = [r for r in caplog.records if r.name == "bot.channels" and "gone" in r.getMessage()]
         assert len(gone) == 1
         return
 
     assert channel.active
-    assert channel.last_digest_date == ANNOUNCED
+    assert channel.done_up_to == ANNOUNCED
     assert ledger == expected
     assert len(in_messages) == 30
     (document,) = documents
@@ -707,7 +705,7 @@ async def test_bot_down_over_delivery_time_catches_up_once(
 
     (digest,) = digest_calls(telegram_server, chat)
     assert ids_in(digest.params["text"]) == [ANATOMY_VLM]
-    assert (await channel_of(store, chat)).last_digest_date == ANNOUNCED
+    assert (await channel_of(store, chat)).done_up_to == ANNOUNCED
     assert len(arxiv.of_kind("rss")) == 1  # the stored announcement was not fetched again
 
 
@@ -725,7 +723,7 @@ async def test_restart_after_the_last_message_but_before_the_cursor_moved_sends_
 
         async def done() -> bool:
             channels = await store.list_channels()
-            return all(channel.last_digest_date == ANNOUNCED for channel in channels)
+            return all(channel.done_up_to == ANNOUNCED for channel in channels)
 
         await until(done, what="both cursors to move")
         await asyncio.sleep(0.3)
@@ -763,7 +761,7 @@ async def test_fan_out_to_1000_chats_at_telegrams_limits_without_a_429(
 
         async def all_done() -> bool:
             channels = await store.list_channels()
-            return all(channel.last_digest_date == ANNOUNCED for channel in channels)
+            return all(channel.done_up_to == ANNOUNCED for channel in channels)
 
         await until(all_done, what="every cursor to move")
 

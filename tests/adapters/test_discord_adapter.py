@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from adapters.discord_adapter import DiscordAdapter
-from bot.chats import ChatRegistry
-from bot.commands import CommandService
+from adapters.discord.adapter import DiscordAdapter
+from bot.channels import ChannelRegistry
+from bot.commands.service import CommandService
 from bot.delivery import DeliveryService
 from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
 from bot.platforms import AdapterStartupError, AdapterUnreachableError
@@ -88,7 +88,7 @@ async def start_bot(
     fake: FakeDiscord, store: SqliteStore, *, guild_id: int | None = GUILD, admins: tuple[int, ...] = ()
 ) -> tuple[Bot, asyncio.Event, asyncio.Task[None]]:
     """Start the adapter (and a delivery service over it) until the fake sees a ready gateway."""
-    chats = ChatRegistry(store)
+    chats = ChannelRegistry(store)
     commands = CommandService(store, ("cs.CV", "cs.LG"), clock=lambda: NOW)
     adapter = DiscordAdapter(
         fake.token,
@@ -583,7 +583,7 @@ async def test_a_gone_channel_is_turned_off_once_and_not_tried_again(
     await seed_announcement(bot.store, [paper(1)])
     channel = await subscribed_channel(bot.store)
     bot.fake.fail_next("POST", rf"/channels/{CHANNEL}/messages", fault, times=None)
-    with caplog.at_level(logging.WARNING, logger="bot.chats"):
+    with caplog.at_level(logging.WARNING, logger="bot.channels"):
         first = await bot.delivery.deliver_due()
         second = await bot.delivery.deliver_due()
     assert [outcome.result for outcome in first.outcomes] == ["gone"]
@@ -630,7 +630,7 @@ async def test_a_day_without_a_match_is_one_short_line(bot: Bot) -> None:
     assert not message["body"].get("embeds")
     stored = await bot.store.get_channel("discord", str(channel.chat_id))
     assert stored is not None
-    assert stored.last_digest_date == DAY
+    assert stored.done_up_to == DAY
 
 
 async def test_a_fan_out_follows_the_advertised_buckets_without_429s(bot: Bot) -> None:

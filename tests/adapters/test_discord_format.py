@@ -10,7 +10,7 @@ from typing import Any
 import discord
 import pytest
 
-from adapters.discord_format import (
+from adapters.discord.format import (
     ABSTRACT_PREVIEW,
     MAX_CONTENT,
     MAX_DESCRIPTION,

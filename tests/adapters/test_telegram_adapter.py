@@ -15,7 +15,7 @@ import pytest
 from telegram import Chat, Message, MessageEntity, Update
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from adapters.telegram_adapter import (
+from adapters.telegram.adapter import (
     PerChatUpdateProcessor,
     RateLimits,
     TelegramAdapter,
@@ -24,18 +24,18 @@ from adapters.telegram_adapter import (
     _chunks,
     api_urls,
 )
-from adapters.telegram_format import telegram_length
-from bot.app import run_bot
-from bot.commands import CommandService
-from bot.delivery import (
+from adapters.telegram.format import telegram_length
+from bot.commands.service import CommandService
+from bot.feeds import parse_feed
+from bot.main.app import run_bot
+from bot.platforms import (
     AdapterStartupError,
-    ChatGoneError,
-    ChatMovedError,
+    AdapterUnreachableError,
+    ChannelGoneError,
+    ChannelMovedError,
     DeliveryError,
     TemporaryDeliveryError,
 )
-from bot.feeds import parse_feed
-from bot.platforms import AdapterUnreachableError
 from bot.retry import Backoff
 from bot.settings import Settings
 from storage.sqlite_store import SqliteStore, open_store
@@ -335,10 +335,10 @@ def test_token_filter_redacts_urls_and_the_token_itself() -> None:
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (ChatMigrated(-1001234), ChatMovedError),
-        (Forbidden("Forbidden: bot was blocked by the user"), ChatGoneError),
-        (BadRequest("Bad Request: chat not found"), ChatGoneError),
-        (BadRequest("Bad Request: not enough rights to send text messages to the chat"), ChatGoneError),
+        (ChatMigrated(-1001234), ChannelMovedError),
+        (Forbidden("Forbidden: bot was blocked by the user"), ChannelGoneError),
+        (BadRequest("Bad Request: chat not found"), ChannelGoneError),
+        (BadRequest("Bad Request: not enough rights to send text messages to the chat"), ChannelGoneError),
         (BadRequest("Bad Request: message is too long"), DeliveryError),
         (RetryAfter(dt.timedelta(seconds=3)), TemporaryDeliveryError),
         (NetworkError("Internal Server Error (500)"), TemporaryDeliveryError),
@@ -349,7 +349,7 @@ def test_telegram_errors_map_to_delivery_errors(error: Exception, expected: type
     """Each Telegram answer becomes the delivery error bot.delivery acts on (a 400 is never retried as-is)."""
     mapped = TelegramAdapter._delivery_error(error)  # type: ignore[arg-type]
     assert type(mapped) is expected
-    if isinstance(mapped, ChatMovedError):
+    if isinstance(mapped, ChannelMovedError):
         assert mapped.new_chat_id == "-1001234"
     if isinstance(error, RetryAfter):
         assert isinstance(mapped, TemporaryDeliveryError)

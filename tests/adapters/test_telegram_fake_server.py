@@ -21,7 +21,7 @@ from telegram.error import (
 )
 from telegram.ext import CommandHandler, ContextTypes
 
-from adapters.telegram_format import render_digest
+from adapters.telegram.format import render_digest
 from bot.models import AnnounceType, Digest, Paper, Topic, TopicDigest
 from tests.fakes.telegram_server import FakeTelegramServer, Fault, RateLimits
 

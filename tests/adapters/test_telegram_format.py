@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from adapters.telegram_format import (
+from adapters.telegram.format import (
     MAX_RAW_LENGTH,
     READ_MORE,
     TelegramMessage,

@@ -13,25 +13,22 @@ from typing import Any
 
 import pytest
 
-from bot.commands import (
+from bot.commands.service import (
     ADMIN_ONLY_MESSAGE,
-    COMMANDS,
     INTERNAL_ERROR_MESSAGE,
     MAX_FILTERS_PER_CHAT,
     MAX_KEYWORDS_PER_TOPIC,
     MAX_TOPICS_PER_CHAT,
-    CommandExample,
-    CommandInfo,
-    CommandReply,
-    CommandRequest,
     CommandService,
-    split_keywords,
 )
-from bot.delivery import DeliveryService, OutgoingMessage
+from bot.commands.table import COMMANDS, CommandExample, CommandInfo
+from bot.commands.values import CommandReply, CommandRequest, split_keywords
+from bot.delivery import DeliveryService
 from bot.digests import build_digests
 from bot.ingest import NO_ANNOUNCEMENT_KEY
 from bot.matching import Matcher
 from bot.models import Announcement, AnnounceType, Channel, Digest, FeedCheck, Paper, Topic
+from bot.platforms import OutgoingMessage
 from storage.sqlite_store import SqliteStore, open_store
 
 UTC = dt.UTC
@@ -293,7 +290,7 @@ async def test_subscribe_adds_to_existing_keywords_once(service: CommandService,
     text = await ok(service, "subscribe", "MLLM, diffusion, diffusion")
     after = await channel_of(store)
     assert after.topics[0].keywords == ("VLM", "MLLM", "diffusion")
-    assert after.last_digest_date == before.last_digest_date
+    assert after.done_up_to == before.done_up_to
     assert "diffusion" in text
 
 
@@ -338,7 +335,7 @@ async def test_first_digest_is_the_next_announcements(
     """A new subscriber gets nothing from the announcement stored before it subscribed, then the next one."""
     await store.save_announcement(announcement(WED, paper("2511.1", "diffusion old")))
     await ok(service, "subscribe", "diffusion")
-    assert (await channel_of(store)).last_digest_date == WED
+    assert (await channel_of(store)).done_up_to == WED
     delivery = DeliveryService(store, {"telegram": recorder}, DEFAULTS, clock=clock)
     await delivery.deliver_due()
     assert recorder.sent == []
@@ -352,7 +349,7 @@ async def test_first_digest_without_any_stored_announcement(
 ) -> None:
     """Subscribed before anything is stored: the first stored announcement is the first digest."""
     await ok(service, "subscribe", "diffusion")
-    assert (await channel_of(store)).last_digest_date is None
+    assert (await channel_of(store)).done_up_to is None
     await store.save_announcement(announcement(THU, paper("2511.2", "diffusion new")))
     await DeliveryService(store, {"telegram": recorder}, DEFAULTS, clock=clock).deliver_due()
     assert recorder.sent == [("100", ("2511.2",))]
@@ -367,7 +364,7 @@ async def test_resubscribing_skips_what_came_while_off(
     await ok(service, "unsubscribe")
     await store.save_announcement(announcement(WED, paper("2511.2", "diffusion b")))
     await ok(service, "subscribe")
-    assert (await channel_of(store)).last_digest_date == WED
+    assert (await channel_of(store)).done_up_to == WED
     await DeliveryService(store, {"telegram": recorder}, DEFAULTS, clock=clock).deliver_due()
     assert recorder.sent == []
 
@@ -1321,7 +1318,7 @@ class CursorRace:
         channel = await self._store.get_channel(platform, chat_id)
         if channel is not None and channel.id is not None and not self._fired:
             self._fired = True
-            await self._store.set_digest_done(channel.id, self._date)
+            await self._store.set_done_up_to(channel.id, self._date)
         return channel
 
 
@@ -1332,7 +1329,7 @@ async def test_a_delivery_during_a_command_is_not_undone(service: CommandService
     racing = CommandService(CursorRace(store, THU), DEFAULTS, clock=Clock(NOW))  # type: ignore[arg-type]
     assert (await run(racing, "keywords", "add GAN")).ok
     channel = await channel_of(store)
-    assert channel.last_digest_date == THU
+    assert channel.done_up_to == THU
     assert channel.topics[0].keywords == ("diffusion", "GAN")
 
 

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.delivery import (
-    ChatGoneError,
-    ChatMovedError,
+from bot.delivery import DeliveryService
+from bot.models import Announcement, AnnounceType, Channel, Digest, Paper, Topic
+from bot.platforms import (
+    ChannelGoneError,
+    ChannelMovedError,
     DeliveryError,
-    DeliveryService,
     OutgoingMessage,
     TemporaryDeliveryError,
 )
-from bot.models import Announcement, AnnounceType, Channel, Digest, Paper, Topic
 from storage.sqlite_store import SqliteStore, open_store
 
 UTC = dt.UTC
@@ -124,7 +124,7 @@ async def test_delivers_matching_papers_once(store: SqliteStore) -> None:
     channel = await store.get_channel("test", "c1")
     assert channel is not None
     assert channel.id is not None
-    assert channel.last_digest_date == DAY1
+    assert channel.done_up_to == DAY1
     assert await store.delivered_ids(channel.id) == {"1", "3"}
 
 
@@ -213,7 +213,7 @@ async def test_gone_chat_is_deactivated(store: SqliteStore) -> None:
     """A blocked or kicked chat is turned off and gets nothing more."""
     await store.save_announcement(announcement(DAY1, paper("1", "diffusion")))
     channel = await subscribe(store, "c1", "diffusion")
-    adapter = RecordingAdapter(failures={"c1": [ChatGoneError("Forbidden: bot was blocked by the user")]})
+    adapter = RecordingAdapter(failures={"c1": [ChannelGoneError("Forbidden: bot was blocked by the user")]})
     delivery = service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC)))
     await delivery.deliver_due()
     stored = await store.get_channel("test", "c1")
@@ -228,7 +228,7 @@ async def test_moved_chat_keeps_settings_and_gets_digest(store: SqliteStore) -> 
     """A chat that moved to a new id is re-keyed and the digest goes there."""
     await store.save_announcement(announcement(DAY1, paper("1", "diffusion")))
     await subscribe(store, "-100", "diffusion")
-    adapter = RecordingAdapter(failures={"-100": [ChatMovedError("-100999")]})
+    adapter = RecordingAdapter(failures={"-100": [ChannelMovedError("-100999")]})
     await service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))).deliver_due()
     assert adapter.papers_to("-100999") == ["1"]
     moved = await store.get_channel("test", "-100999")
@@ -322,7 +322,7 @@ async def test_stop_cuts_chats_between_messages_and_the_next_start_sends_only_th
     for chat in chats:
         channel = await store.get_channel("test", chat)
         assert channel is not None
-        assert channel.last_digest_date is None  # the cursor stays: the digest is not done
+        assert channel.done_up_to is None  # the cursor stays: the digest is not done
 
     second = RecordingAdapter()
     await service(store, second, clock).deliver_due()
@@ -330,7 +330,7 @@ async def test_stop_cuts_chats_between_messages_and_the_next_start_sends_only_th
         assert sorted(before[chat] + second.papers_to(chat), key=int) == [str(n) for n in range(1, 11)]
         channel = await store.get_channel("test", chat)
         assert channel is not None
-        assert channel.last_digest_date == DAY1
+        assert channel.done_up_to == DAY1
     assert not [text for _, _, text in second.sent if text.startswith("0 of")]
 
 

@@ -96,7 +96,7 @@ async def test_second_startup_is_a_noop(db_path: pathlib.Path, clock: FakeClock)
 
 async def test_restart_loses_nothing(db_path: pathlib.Path, clock: FakeClock) -> None:
     """Announcements, channels with topics, the ledger and state all survive close and reopen."""
-    channel = make_channel(delivery_time=dt.time(8, 30), timezone="Europe/Berlin", last_digest_date=DAY)
+    channel = make_channel(delivery_time=dt.time(8, 30), timezone="Europe/Berlin", done_up_to=DAY)
     async with await open_store(db_path, clock=clock) as store:
         await store.save_announcement(make_announcement())
         saved = await store.save_channel(channel)
@@ -647,17 +647,17 @@ async def test_a_cancelled_save_is_all_or_nothing(store: SqliteStore) -> None:
 async def test_delivery_cursor_never_moves_backwards(store: SqliteStore) -> None:
     """Saving a stale copy of a channel (or an older date) cannot move its delivery cursor back."""
     channel = await stored_channel(store)
-    await store.set_digest_done(channel_id(channel), DAY)
-    stale = dataclasses.replace(channel, last_digest_date=None, timezone="Europe/Berlin")
+    await store.set_done_up_to(channel_id(channel), DAY)
+    stale = dataclasses.replace(channel, done_up_to=None, timezone="Europe/Berlin")
     saved = await store.save_channel(stale)
-    assert saved.last_digest_date == DAY
+    assert saved.done_up_to == DAY
     assert saved.timezone == "Europe/Berlin"
-    await store.set_digest_done(channel_id(channel), DAY - dt.timedelta(days=3))
+    await store.set_done_up_to(channel_id(channel), DAY - dt.timedelta(days=3))
     reloaded = await store.get_channel(channel.platform, channel.chat_id)
     assert reloaded is not None
-    assert reloaded.last_digest_date == DAY
-    newer = await store.save_channel(dataclasses.replace(saved, last_digest_date=DAY + dt.timedelta(days=1)))
-    assert newer.last_digest_date == DAY + dt.timedelta(days=1)
+    assert reloaded.done_up_to == DAY
+    newer = await store.save_channel(dataclasses.replace(saved, done_up_to=DAY + dt.timedelta(days=1)))
+    assert newer.done_up_to == DAY + dt.timedelta(days=1)
 
 
 async def test_set_channel_active_keeps_topics(store: SqliteStore) -> None:

@@ -1,6 +1,6 @@
 """Wiring of the long-lived bot: settings in, store opened, adapters started, all run together.
 
-The only core module (with `bot.cli`) that imports adapters and the store.
+The only core module (with `bot.main.cli`) that imports adapters and the store.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.chats import ChatRegistry
-from bot.commands import CommandService
-from bot.delivery import AdapterStartupError, ChatAdapter, Clock, DeliveryService, utc_now
+from bot.channels import ChannelRegistry
+from bot.clock import Clock, utc_now
+from bot.commands.service import CommandService
+from bot.delivery import DeliveryService
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.models import Announcement
-from bot.platforms import AdapterServices, AdapterUnreachableError
+from bot.platforms import AdapterServices, AdapterStartupError, AdapterUnreachableError, ChatAdapter
 from bot.settings import Settings
 from bot.sources import ArxivSource
 from storage.sqlite_store import open_store
@@ -50,8 +51,8 @@ class PlatformEntry:
 
 #: Every platform this build knows: a new platform is one line here.
 PLATFORMS: tuple[PlatformEntry, ...] = (
-    PlatformEntry("telegram", "telegram_bot_token", "adapters.telegram_adapter"),
-    PlatformEntry("discord", "discord_bot_token", "adapters.discord_adapter"),
+    PlatformEntry("telegram", "telegram_bot_token", "adapters.telegram.adapter"),
+    PlatformEntry("discord", "discord_bot_token", "adapters.discord.adapter"),
 )
 
 
@@ -115,7 +116,7 @@ async def serve(
 
     try:
         commands = CommandService(store, settings.default_categories, clock=clock, on_change=schedule_changed)
-        chats = ChatRegistry(store, on_change=schedule_changed)
+        chats = ChannelRegistry(store, on_change=schedule_changed)
         services = AdapterServices(store=store, commands=commands, chats=chats)
         adapters: dict[str, ChatAdapter] = {}
         for name, factory in factories.items():

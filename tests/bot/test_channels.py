@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.chats import ChatRegistry
+from bot.channels import ChannelRegistry
 from bot.models import Channel, Topic
 
 TOPIC = Topic("Papers", ("diffusion",))
@@ -30,8 +30,8 @@ async def test_a_gone_chat_is_turned_off_and_logged_once(
     """Reporting a chat gone twice turns it off once, logs one warning and notifies once."""
     saved = await store.save_channel(Channel("discord", "10", active=True, topics=(TOPIC,)))
     changes = Changes()
-    chats = ChatRegistry(store, on_change=changes)
-    with caplog.at_level(logging.WARNING, logger="bot.chats"):
+    chats = ChannelRegistry(store, on_change=changes)
+    with caplog.at_level(logging.WARNING, logger="bot.channels"):
         assert await chats.chat_gone("discord", "10", "403 Missing Access") is True
         assert await chats.chat_gone("discord", "10", "403 Missing Access") is False
     stored = await store.get_channel("discord", "10")
@@ -46,7 +46,7 @@ async def test_a_gone_chat_is_turned_off_and_logged_once(
 
 async def test_an_unknown_chat_reported_gone_changes_nothing(store: Any) -> None:
     """A chat the store never saw is not created by a 'gone' report."""
-    assert await ChatRegistry(store).chat_gone("telegram", "404", "kicked") is False
+    assert await ChannelRegistry(store).chat_gone("telegram", "404", "kicked") is False
     assert await store.list_channels(active_only=False) == []
 
 
@@ -56,7 +56,7 @@ async def test_leaving_a_server_turns_off_only_its_channels(store: Any) -> None:
     await store.save_channel(Channel("discord", "2", server_id="900", active=True, topics=(TOPIC,)))
     await store.save_channel(Channel("discord", "3", server_id="901", active=True, topics=(TOPIC,)))
     await store.save_channel(Channel("discord", "4", active=True, topics=(TOPIC,)))
-    assert await ChatRegistry(store).server_left("discord", "900", "removed") == 2
+    assert await ChannelRegistry(store).server_left("discord", "900", "removed") == 2
     active = {channel.chat_id for channel in await store.list_channels(active_only=True)}
     assert active == {"3", "4"}
 
@@ -66,7 +66,7 @@ async def test_a_moved_chat_keeps_its_settings(store: Any) -> None:
     saved = await store.save_channel(
         Channel("telegram", "-5", active=True, timezone="Europe/Berlin", topics=(TOPIC,))
     )
-    moved = await ChatRegistry(store).chat_moved("telegram", "-5", "-1005")
+    moved = await ChannelRegistry(store).chat_moved("telegram", "-5", "-1005")
     assert moved is not None
     assert (moved.id, moved.chat_id, moved.timezone, moved.topics) == (
         saved.id,

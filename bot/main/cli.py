@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.markdown_output import render_json, render_markdown, render_text, render_topic_markdown
-from bot.app import run_bot
 from bot.categories import UnknownCategoryError, expand_categories
 from bot.digests import build_digest
 from bot.feeds import ArxivError, ArxivFeedError, BrokenFeedError, NoAnnouncement
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
+from bot.main.app import run_bot
 from bot.matching import QuerySyntaxError, validate_topic
 from bot.models import Announcement, Channel, Digest, Topic
 from bot.ports import Store
@@ -53,7 +53,7 @@ EXIT_DATABASE = 6  # the database cannot be used: a path, permission or "not an 
 PACKAGE = "arxiv-digest-bot"
 
 
-class CommandError(Exception):
+class ExitError(Exception):
     """A one-line answer for the user, with the exit status to leave with."""
 
     def __init__(self, message: str, status: int) -> None:
@@ -73,7 +73,7 @@ def project_version() -> str:
     except metadata.PackageNotFoundError:
         pass
     try:
-        with (Path(__file__).resolve().parents[1] / "pyproject.toml").open("rb") as file:
+        with (Path(__file__).resolve().parents[2] / "pyproject.toml").open("rb") as file:
             return str(tomllib.load(file)["project"]["version"])
     except (OSError, KeyError, tomllib.TOMLDecodeError):
         return "unknown"
@@ -130,13 +130,13 @@ def _preview_topics(args: argparse.Namespace, settings: Settings) -> tuple[list[
     try:
         categories = expand_categories(args.categories or ())
     except UnknownCategoryError as error:
-        raise CommandError(str(error), EXIT_USAGE) from None
+        raise ExitError(str(error), EXIT_USAGE) from None
     topics: list[Topic] = []
     if args.config:
         try:
             topics = load_topic_config(Path(args.config))
         except TopicConfigError as error:
-            raise CommandError(str(error), EXIT_USAGE) from None
+            raise ExitError(str(error), EXIT_USAGE) from None
         if categories:
             topics = [Topic(t.name, t.keywords, t.excludes, categories, t.announce_types) for t in topics]
     keywords = _split_terms(args.keywords)
@@ -154,14 +154,14 @@ def _preview_topics(args: argparse.Namespace, settings: Settings) -> tuple[list[
             for t in topics
         ]
     elif excludes:
-        raise CommandError("--exclude needs --keywords or --config: say what to look for", EXIT_USAGE)
+        raise ExitError("--exclude needs --keywords or --config: say what to look for", EXIT_USAGE)
     if not topics:
-        raise CommandError("say what to look for: --keywords/-k WORDS or --config FILE", EXIT_USAGE)
+        raise ExitError("say what to look for: --keywords/-k WORDS or --config FILE", EXIT_USAGE)
     for topic in topics:
         try:
             validate_topic(topic)
         except QuerySyntaxError as error:
-            raise CommandError(f"bad filter in topic {topic.name!r}: {error}", EXIT_USAGE) from None
+            raise ExitError(f"bad filter in topic {topic.name!r}: {error}", EXIT_USAGE) from None
     fetch_categories = set(categories or settings.default_categories)
     for topic in topics:
         fetch_categories.update(topic.categories)
@@ -208,33 +208,33 @@ def _feed_location(args: argparse.Namespace, settings: Settings) -> str:
         try:
             location = check_feed_location(args.feed)
         except ValueError as error:
-            raise CommandError(f"--feed {args.feed}: {error}", EXIT_USAGE) from None
+            raise ExitError(f"--feed {args.feed}: {error}", EXIT_USAGE) from None
         origin = ""
     else:
         location, origin = settings.arxiv_rss_url, " (ARXIV_RSS_URL)"
     path = local_feed_file(location)
     problem = None if path is None else _unreadable(path)
     if problem:
-        raise CommandError(f"cannot read the feed file {path}{origin}: {problem}", EXIT_USAGE)
+        raise ExitError(f"cannot read the feed file {path}{origin}: {problem}", EXIT_USAGE)
     return location
 
 
-def _arxiv_failure(error: ArxivError, location: str) -> CommandError:
+def _arxiv_failure(error: ArxivError, location: str) -> ExitError:
     """The one-line answer and exit status for trouble with arXiv: the same in `preview` and `fetch`."""
     if isinstance(error, ArxivFeedError):
-        return CommandError(str(error), EXIT_ARXIV_ERROR)
+        return ExitError(str(error), EXIT_ARXIV_ERROR)
     if isinstance(error, BrokenFeedError):
         path = local_feed_file(location)
-        return CommandError(f"{'the feed' if path is None else path} is broken: {error}", EXIT_UNAVAILABLE)
+        return ExitError(f"{'the feed' if path is None else path} is broken: {error}", EXIT_UNAVAILABLE)
     if isinstance(error, ArxivUnavailableError):
-        return CommandError(str(error), EXIT_UNAVAILABLE)  # its message says what was unavailable
-    return CommandError(f"arXiv: {error}", EXIT_UNAVAILABLE)
+        return ExitError(str(error), EXIT_UNAVAILABLE)  # its message says what was unavailable
+    return ExitError(f"arXiv: {error}", EXIT_UNAVAILABLE)
 
 
 async def _fetch_announcement(
     source: ArxivSource, categories: tuple[str, ...], location: str
 ) -> Announcement:
-    """The current announcement, or a CommandError saying why there is none."""
+    """The current announcement, or a ExitError saying why there is none."""
     _progress(f"Fetching {'+'.join(categories)} from {location} …")
     try:
         outcome = await source.fetch_feed(categories)
@@ -243,7 +243,7 @@ async def _fetch_announcement(
     finally:
         await source.aclose()
     if isinstance(outcome, NoAnnouncement):
-        raise CommandError(outcome.reason, EXIT_NO_ANNOUNCEMENT)  # the reason names the day
+        raise ExitError(outcome.reason, EXIT_NO_ANNOUNCEMENT)  # the reason names the day
     return outcome
 
 
@@ -293,7 +293,7 @@ def _write_topic_files(directory: Path, digest: Digest, out: TextIO, output_form
             path.write_text(render(replace(digest, topics=(section,))), encoding="utf-8")
             print(f"{path}: {_plural(len(section.papers), 'paper')}", file=out)
     except OSError as error:
-        raise CommandError(f"cannot write to {directory}: {error.strerror or error}", EXIT_USAGE) from None
+        raise ExitError(f"cannot write to {directory}: {error.strerror or error}", EXIT_USAGE) from None
 
 
 async def _preview(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -329,10 +329,10 @@ async def _fetch(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         await source.aclose()
         await store.close()
     if result.outcome == "no_announcement":
-        raise CommandError(result.message, EXIT_NO_ANNOUNCEMENT)
+        raise ExitError(result.message, EXIT_NO_ANNOUNCEMENT)
     if result.outcome == "error":
         raise (
-            _arxiv_failure(raised[-1], location) if raised else CommandError(result.message, EXIT_UNAVAILABLE)
+            _arxiv_failure(raised[-1], location) if raised else ExitError(result.message, EXIT_UNAVAILABLE)
         )
     print(result.message, file=out)
     return EXIT_OK
@@ -369,7 +369,7 @@ async def _open_existing_store(settings: Settings) -> Store:
     """The store, when its file exists; never creates one (a healthcheck must not create files)."""
     path = settings.database_path
     if not path.exists():
-        raise CommandError(
+        raise ExitError(
             f"no database at {path} yet: `arxiv-digest run` or `arxiv-digest fetch` creates it "
             "(DATABASE_URL names it)",
             EXIT_DATABASE,
@@ -481,7 +481,7 @@ def _channel_table(channels: Sequence[Channel]) -> str:
                 "-" if channel.delivery_time is None else channel.delivery_time.strftime("%H:%M"),
                 channel.timezone,
                 str(len(channel.topics)),
-                "-" if channel.last_digest_date is None else channel.last_digest_date.isoformat(),
+                "-" if channel.done_up_to is None else channel.done_up_to.isoformat(),
             )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
@@ -501,7 +501,7 @@ async def _channels(args: argparse.Namespace, settings: Settings, out: TextIO) -
             return EXIT_OK
         channel = next((channel for channel in channels if channel.id == wanted), None)
         if channel is None or channel.id is None:
-            raise CommandError(f"no channel with id {wanted}: `arxiv-digest channels` lists them", EXIT_USAGE)
+            raise ExitError(f"no channel with id {wanted}: `arxiv-digest channels` lists them", EXIT_USAGE)
         active = args.deactivate is None
         state = "on" if active else "off"
         if channel.active == active:
@@ -605,7 +605,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     }[args.command]
     try:
         return asyncio.run(_settled(handler(args, settings, out)))
-    except CommandError as error:
+    except ExitError as error:
         print(f"arxiv-digest: {error}", file=sys.stderr)
         return error.status
     except StoreError as error:

@@ -18,15 +18,16 @@ import logging
 import re
 import zoneinfo
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import replace
 
 from bot.categories import ARCHIVE_CATEGORIES, UnknownCategoryError, expand_categories
-from bot.delivery import Clock, utc_now
+from bot.clock import Clock, utc_now
+from bot.commands.table import COMMANDS, COMMANDS_BY_NAME
+from bot.commands.values import CommandError, CommandReply, CommandRequest, split_keywords
 from bot.digests import announced_count, build_digest, effective_categories
 from bot.ingest import NO_ANNOUNCEMENT_KEY
 from bot.matching import Matcher, QuerySyntaxError, validate_topic
-from bot.models import Channel, DeliveryResult, Digest, FeedCheck, Topic
+from bot.models import Channel, DeliveryResult, FeedCheck, Topic
 from bot.ports import Store
 from bot.schedule import (
     ARXIV_TZ,
@@ -71,195 +72,6 @@ _EDIT_ACTIONS = {
 # C0 controls (but tab, newline and carriage return) and DEL: invisible, and never meant.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NUMBER = re.compile(r"[0-9]{1,6}")
-
-
-@dataclass(frozen=True, slots=True)
-class CommandExample:
-    """One example of a command, in both shapes chat platforms take commands.
-
-    `args` is what follows the command in a text command (`/keywords add diffusion`); `action` and
-    `options` are the same as a slash command's sub-command and named options
-    (`/keywords add words: diffusion`).
-    """
-
-    args: str = ""
-    action: str | None = None
-    options: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class CommandInfo:
-    """A command for menus and /help, written once for every platform."""
-
-    name: str
-    description: str
-    admin_only: bool
-    examples: tuple[CommandExample, ...] = (CommandExample(),)
-
-
-class CommandSyntax(Protocol):
-    """How one platform writes commands, for /help and the usage hints in replies."""
-
-    def offers(self, info: CommandInfo) -> bool:
-        """Whether the platform has this command at all."""
-
-    def example(self, info: CommandInfo, example: CommandExample) -> str:
-        """The example as a user types it on this platform."""
-
-    @property
-    def extra_help(self) -> tuple[str, ...]:
-        """Platform-specific closing lines of /help (topics by name, config import)."""
-
-
-class TextCommandSyntax:
-    """Commands typed as text: `/name arguments` (Telegram, and any chat without slash options)."""
-
-    def offers(self, info: CommandInfo) -> bool:
-        """Every command exists as text."""
-        return True
-
-    def example(self, info: CommandInfo, example: CommandExample) -> str:
-        """`/keywords add diffusion, =GAN`."""
-        return f"/{info.name} {example.args}".rstrip()
-
-    @property
-    def extra_help(self) -> tuple[str, ...]:
-        """Topics by name and the config import, as text commands write them."""
-        return (
-            "Several topics: /keywords, /exclude and /categories change one of them when you start",
-            "with its name: /keywords Robots: add humanoid · /categories Robots: cs.RO",
-            "Send an awesome-daily-AI-arxiv config.yml (captioned /topics in groups) to import its topics.",
-        )
-
-
-TEXT_SYNTAX = TextCommandSyntax()
-
-
-@dataclass(frozen=True, slots=True)
-class CommandRequest:
-    """One command as an adapter received it."""
-
-    platform: str
-    chat_id: str
-    command: str  # without the slash or bot name: "subscribe"
-    args: str = ""
-    user_id: str | None = None
-    is_admin: bool = False  # may change this chat's settings
-    server_id: str | None = None  # the server (Discord guild) of the chat, if the platform has them
-    syntax: CommandSyntax = TEXT_SYNTAX
-
-
-@dataclass(frozen=True, slots=True)
-class CommandReply:
-    """What to answer: plain text, and/or a digest to render with the platform's digest format."""
-
-    text: str
-    digest: Digest | None = None
-    ok: bool = True
-
-
-def _example(args: str, action: str | None = None, **options: str) -> CommandExample:
-    """A CommandExample, options in the order given."""
-    return CommandExample(args=args, action=action, options=tuple(options.items()))
-
-
-COMMANDS: tuple[CommandInfo, ...] = (
-    CommandInfo("start", "what this bot does, and this chat's settings", False),
-    CommandInfo("help", "every command, with examples", False),
-    CommandInfo(
-        "subscribe",
-        "add keywords and turn the daily digest on",
-        True,
-        (_example("VLM, vision language model", keywords="VLM, vision language model"),),
-    ),
-    CommandInfo("unsubscribe", "turn the daily digest off (filters are kept)", True),
-    CommandInfo(
-        "keywords",
-        "show or change keywords",
-        True,
-        (
-            _example("add diffusion, =GAN", "add", words="diffusion, =GAN"),
-            _example("remove GAN", "remove", words="GAN"),
-        ),
-    ),
-    CommandInfo(
-        "exclude",
-        "show or change excluded words",
-        True,
-        (_example("add survey", "add", words="survey"), _example("remove survey", "remove", words="survey")),
-    ),
-    CommandInfo(
-        "categories",
-        "show or set arXiv categories",
-        True,
-        (_example("cs.CV cs.CL", codes="cs.CV cs.CL"), _example("default", codes="default")),
-    ),
-    CommandInfo(
-        "time",
-        "when the daily digest comes",
-        True,
-        (
-            _example("08:00 Europe/Berlin", time="08:00", timezone="Europe/Berlin"),
-            _example("07:30", time="07:30"),
-            _example("asap", time="asap"),
-        ),
-    ),
-    CommandInfo(
-        "topics",
-        "several named topics, each a section",
-        True,
-        (
-            _example("add Robots: embodied, =VLA", "add", name="Robots", keywords="embodied, =VLA"),
-            _example("remove Robots", "remove", name="Robots"),
-        ),
-    ),
-    CommandInfo(
-        "settings",
-        "papers per digest before a file, empty-day notice",
-        True,
-        (_example("max 50", max="50"), _example("empty off", empty="off")),
-    ),
-    CommandInfo(
-        "digest",
-        "today's digest now (or for given keywords)",
-        False,
-        (_example(""), _example("diffusion, GAN", keywords="diffusion, GAN")),
-    ),
-    CommandInfo(
-        "preview",
-        "how many papers keywords matched this week",
-        False,
-        (_example("=VLM, MLLM", keywords="=VLM, MLLM"),),
-    ),
-    CommandInfo("status", "last announcement, filters, next delivery", False),
-)
-_BY_NAME = {info.name: info for info in COMMANDS}
-
-
-class CommandError(Exception):
-    """A user-caused problem; its message is the one-line answer."""
-
-
-# -- text helpers -----------------------------------------------------------------------------------
-def split_keywords(text: str) -> list[str]:
-    """Comma-separated keywords; commas inside double quotes stay part of the keyword."""
-    parts: list[str] = []
-    current: list[str] = []
-    in_quotes = escaped = False
-    for char in text:
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == '"':
-            in_quotes = not in_quotes
-        elif char in ",\n" and not in_quotes:
-            parts.append("".join(current).strip())
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current).strip())
-    return [part for part in parts if part]
 
 
 def _clean(text: str) -> str:
@@ -437,7 +249,7 @@ class CommandService:
     async def handle(self, request: CommandRequest) -> CommandReply:
         """Run one command; user mistakes come back as a one-line reply, never as an exception."""
         name = request.command.strip().lstrip("/").lower()
-        info = _BY_NAME.get(name)
+        info = COMMANDS_BY_NAME.get(name)
         if info is None:
             return CommandReply(f"Unknown command /{_clip(_clean(name), 32)}. Try /help.", ok=False)
         if info.admin_only and not request.is_admin:
@@ -495,10 +307,10 @@ class CommandService:
         stored = await self._store.get_channel(channel.platform, channel.chat_id)
         if (
             stored is not None
-            and stored.last_digest_date is not None
-            and (channel.last_digest_date is None or stored.last_digest_date > channel.last_digest_date)
+            and stored.done_up_to is not None
+            and (channel.done_up_to is None or stored.done_up_to > channel.done_up_to)
         ):
-            channel = replace(channel, last_digest_date=stored.last_digest_date)
+            channel = replace(channel, done_up_to=stored.done_up_to)
         saved = await self._store.save_channel(channel)
         if self._on_change is not None:
             await self._on_change()
@@ -578,7 +390,7 @@ class CommandService:
     async def _next_digest_line(self, channel: Channel, latest: dt.date | None) -> str:
         """When the chat's next daily digest comes, in its own time zone."""
         now = self._clock()
-        cursor = channel.last_digest_date
+        cursor = channel.done_up_to
         pending = latest is not None and (cursor is None or cursor < latest)
         if pending and latest is not None:
             date = latest
@@ -672,8 +484,8 @@ class CommandService:
             return CommandReply(f"Added. Keywords{self._of(channel, topic)}: {_listing(topic.keywords)}")
         # The first digest is the next announcement's: the cursor says the latest stored one is done.
         latest = await self._latest_date()
-        cursor = max((day for day in (channel.last_digest_date, latest) if day is not None), default=None)
-        saved = await self._save(replace(updated, active=True, last_digest_date=cursor), before=channel)
+        cursor = max((day for day in (channel.done_up_to, latest) if day is not None), default=None)
+        saved = await self._save(replace(updated, active=True, done_up_to=cursor), before=channel)
         if len(saved.topics) > 1 and not added:
             keywords_line = f"Topics: {_listing([each.name for each in saved.topics])}"
         else:

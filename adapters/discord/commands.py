@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 import discord
 from discord import app_commands
 
-from bot.commands import COMMANDS, CommandExample, CommandInfo
+from bot.commands.table import COMMANDS, CommandExample, CommandInfo
 from bot.suggestions import suggest_categories, suggest_timezones
 
 MANAGE = discord.Permissions(manage_channels=True)

@@ -1,7 +1,7 @@
 """Discord: slash commands in, digests out as embeds, through discord.py 2.x.
 
 Translates, decides nothing: interactions become core `CommandRequest`s, core digests become the
-messages `adapters.discord_format` lays out, and Discord's answers become the core's delivery errors
+messages `adapters.discord.format` lays out, and Discord's answers become the core's delivery errors
 (`403 Missing Access/Permissions` and `404 Unknown Channel` mean the channel is gone for the bot, and
 the core turns it off once, so the bot never collects the 401/403/429 answers Discord bans for).
 
@@ -33,15 +33,17 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from adapters.discord_commands import SYNTAX, install_commands
-from adapters.discord_format import DiscordMessage, render_digest, render_empty_day, render_text
-from bot.chats import ChatRegistry
-from bot.commands import COMMANDS, CommandReply, CommandRequest, CommandService
+from adapters.discord.commands import SYNTAX, install_commands
+from adapters.discord.format import DiscordMessage, render_digest, render_empty_day, render_text
+from bot.channels import ChannelRegistry
+from bot.commands.service import CommandService
+from bot.commands.table import COMMANDS
+from bot.commands.values import CommandReply, CommandRequest
 from bot.models import Channel, Digest
 from bot.platforms import (
     AdapterServices,
     AdapterStartupError,
-    ChatGoneError,
+    ChannelGoneError,
     DeliveryError,
     OutgoingMessage,
     TemporaryDeliveryError,
@@ -186,7 +188,7 @@ class DiscordAdapter:
         store: Store,
         commands: CommandService,
         *,
-        chats: ChatRegistry | None = None,
+        chats: ChannelRegistry | None = None,
         api_url: str = DEFAULT_API_URL,
         gateway_url: str = DEFAULT_GATEWAY_URL,
         guild_id: int | None = None,
@@ -202,7 +204,7 @@ class DiscordAdapter:
         self._stop_grace = stop_grace
         self._store = store
         self._commands = commands
-        self._chats = chats or ChatRegistry(store)
+        self._chats = chats or ChannelRegistry(store)
         self._api_url = api_url.rstrip("/")
         self._gateway_url = gateway_url
         self._guild_id = guild_id
@@ -271,7 +273,7 @@ class DiscordAdapter:
         """The core's view of a Discord error answer."""
         text = f"{error.status} {error.text or error.response.reason}".strip()
         if error.status in (403, 404) and (error.code in _GONE_CODES or error.status == 404):
-            return ChatGoneError(text)
+            return ChannelGoneError(text)
         if error.status == 429:
             retry = error.response.headers.get("Retry-After")
             try:

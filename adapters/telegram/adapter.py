@@ -54,7 +54,7 @@ from telegram.ext import (
 )
 
 from adapters.markdown_output import render_markdown
-from adapters.telegram_format import (
+from adapters.telegram.format import (
     TelegramMessage,
     digest_file_name,
     render_digest,
@@ -63,18 +63,21 @@ from adapters.telegram_format import (
     render_plain_text,
     telegram_length,
 )
-from bot.chats import ChatRegistry
-from bot.commands import ADMIN_ONLY_MESSAGE, COMMANDS, CommandReply, CommandRequest, CommandService
-from bot.delivery import (
+from bot.channels import ChannelRegistry
+from bot.commands.service import ADMIN_ONLY_MESSAGE, CommandService
+from bot.commands.table import COMMANDS
+from bot.commands.values import CommandReply, CommandRequest
+from bot.models import Channel, Digest
+from bot.platforms import (
+    AdapterServices,
     AdapterStartupError,
-    ChatGoneError,
-    ChatMovedError,
+    ChannelGoneError,
+    ChannelMovedError,
     DeliveryError,
     OutgoingMessage,
     TemporaryDeliveryError,
+    connect_with_retries,
 )
-from bot.models import Channel, Digest
-from bot.platforms import AdapterServices, connect_with_retries
 from bot.ports import Store
 from bot.retry import STARTUP_BACKOFF, Backoff, RetryableError, is_unreachable
 from bot.settings import Settings
@@ -570,7 +573,7 @@ class TelegramAdapter:
         rate_limits: RateLimits | None = None,
         poll_timeout: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
-        chats: ChatRegistry | None = None,
+        chats: ChannelRegistry | None = None,
         startup_backoff: Backoff = STARTUP_BACKOFF,
         stop_grace: float = STOP_GRACE,
     ) -> None:
@@ -579,7 +582,7 @@ class TelegramAdapter:
         _guard_logs(token)
         self._store = store
         self._commands = commands
-        self._chats = chats or ChatRegistry(store)
+        self._chats = chats or ChannelRegistry(store)
         self._admin_user_ids = frozenset(admin_user_ids)
         self._poll_timeout = poll_timeout
         self._monotonic = monotonic
@@ -655,13 +658,13 @@ class TelegramAdapter:
     def _delivery_error(error: TelegramError) -> DeliveryError:
         """The core's view of a Telegram error."""
         if isinstance(error, ChatMigrated):
-            return ChatMovedError(str(error.new_chat_id))
+            return ChannelMovedError(str(error.new_chat_id))
         if isinstance(error, Forbidden):
-            return ChatGoneError(error.message)
+            return ChannelGoneError(error.message)
         if isinstance(error, RetryAfter):
             return TemporaryDeliveryError(error.message, retry_after=_retry_seconds(error))
         if isinstance(error, BadRequest):  # a NetworkError subclass, but nothing a retry fixes
-            return ChatGoneError(error.message) if _is_gone(error) else DeliveryError(error.message)
+            return ChannelGoneError(error.message) if _is_gone(error) else DeliveryError(error.message)
         if isinstance(error, NetworkError):  # 5xx, timeouts, dropped connections
             return TemporaryDeliveryError(error.message)
         return DeliveryError(error.message)

@@ -18,7 +18,7 @@ from bot.ports import Store
 log = logging.getLogger(__name__)
 
 
-class ChatRegistry:
+class ChannelRegistry:
     """Applies the platform-neutral chat rules to the store."""
 
     def __init__(self, store: Store, *, on_change: Callable[[], Awaitable[None]] | None = None) -> None:

@@ -1,0 +1,1 @@
+"""Discord: the adapter, its embed format, its slash commands and its settings."""

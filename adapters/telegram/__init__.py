@@ -1,0 +1,1 @@
+"""Telegram: the adapter, its HTML format, its rate limiter and its settings."""

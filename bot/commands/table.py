@@ -1,0 +1,149 @@
+"""The command table: every chat command's name, description, examples, and how platforms write them.
+
+Written once for every platform: menus, /help and the usage hints all come from `COMMANDS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class CommandExample:
+    """One example of a command, in both shapes chat platforms take commands.
+
+    `args` is what follows the command in a text command (`/keywords add diffusion`); `action` and
+    `options` are the same as a slash command's sub-command and named options
+    (`/keywords add words: diffusion`).
+    """
+
+    args: str = ""
+    action: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CommandInfo:
+    """A command for menus and /help, written once for every platform."""
+
+    name: str
+    description: str
+    admin_only: bool
+    examples: tuple[CommandExample, ...] = (CommandExample(),)
+
+
+class CommandSyntax(Protocol):
+    """How one platform writes commands, for /help and the usage hints in replies."""
+
+    def offers(self, info: CommandInfo) -> bool:
+        """Whether the platform has this command at all."""
+
+    def example(self, info: CommandInfo, example: CommandExample) -> str:
+        """The example as a user types it on this platform."""
+
+    @property
+    def extra_help(self) -> tuple[str, ...]:
+        """Platform-specific closing lines of /help (topics by name, config import)."""
+
+
+class TextCommandSyntax:
+    """Commands typed as text: `/name arguments` (Telegram, and any chat without slash options)."""
+
+    def offers(self, info: CommandInfo) -> bool:
+        """Every command exists as text."""
+        return True
+
+    def example(self, info: CommandInfo, example: CommandExample) -> str:
+        """`/keywords add diffusion, =GAN`."""
+        return f"/{info.name} {example.args}".rstrip()
+
+    @property
+    def extra_help(self) -> tuple[str, ...]:
+        """Topics by name and the config import, as text commands write them."""
+        return (
+            "Several topics: /keywords, /exclude and /categories change one of them when you start",
+            "with its name: /keywords Robots: add humanoid · /categories Robots: cs.RO",
+            "Send an awesome-daily-AI-arxiv config.yml (captioned /topics in groups) to import its topics.",
+        )
+
+
+TEXT_SYNTAX = TextCommandSyntax()
+
+
+def _example(args: str, action: str | None = None, **options: str) -> CommandExample:
+    """A CommandExample, options in the order given."""
+    return CommandExample(args=args, action=action, options=tuple(options.items()))
+
+
+COMMANDS: tuple[CommandInfo, ...] = (
+    CommandInfo("start", "what this bot does, and this chat's settings", False),
+    CommandInfo("help", "every command, with examples", False),
+    CommandInfo(
+        "subscribe",
+        "add keywords and turn the daily digest on",
+        True,
+        (_example("VLM, vision language model", keywords="VLM, vision language model"),),
+    ),
+    CommandInfo("unsubscribe", "turn the daily digest off (filters are kept)", True),
+    CommandInfo(
+        "keywords",
+        "show or change keywords",
+        True,
+        (
+            _example("add diffusion, =GAN", "add", words="diffusion, =GAN"),
+            _example("remove GAN", "remove", words="GAN"),
+        ),
+    ),
+    CommandInfo(
+        "exclude",
+        "show or change excluded words",
+        True,
+        (_example("add survey", "add", words="survey"), _example("remove survey", "remove", words="survey")),
+    ),
+    CommandInfo(
+        "categories",
+        "show or set arXiv categories",
+        True,
+        (_example("cs.CV cs.CL", codes="cs.CV cs.CL"), _example("default", codes="default")),
+    ),
+    CommandInfo(
+        "time",
+        "when the daily digest comes",
+        True,
+        (
+            _example("08:00 Europe/Berlin", time="08:00", timezone="Europe/Berlin"),
+            _example("07:30", time="07:30"),
+            _example("asap", time="asap"),
+        ),
+    ),
+    CommandInfo(
+        "topics",
+        "several named topics, each a section",
+        True,
+        (
+            _example("add Robots: embodied, =VLA", "add", name="Robots", keywords="embodied, =VLA"),
+            _example("remove Robots", "remove", name="Robots"),
+        ),
+    ),
+    CommandInfo(
+        "settings",
+        "papers per digest before a file, empty-day notice",
+        True,
+        (_example("max 50", max="50"), _example("empty off", empty="off")),
+    ),
+    CommandInfo(
+        "digest",
+        "today's digest now (or for given keywords)",
+        False,
+        (_example(""), _example("diffusion, GAN", keywords="diffusion, GAN")),
+    ),
+    CommandInfo(
+        "preview",
+        "how many papers keywords matched this week",
+        False,
+        (_example("=VLM, MLLM", keywords="=VLM, MLLM"),),
+    ),
+    CommandInfo("status", "last announcement, filters, next delivery", False),
+)
+COMMANDS_BY_NAME = {info.name: info for info in COMMANDS}
