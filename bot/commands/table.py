@@ -147,3 +147,22 @@ COMMANDS: tuple[CommandInfo, ...] = (
     CommandInfo("status", "last announcement, filters, next delivery", False),
 )
 COMMANDS_BY_NAME = {info.name: info for info in COMMANDS}
+
+
+def help_text(syntax: CommandSyntax) -> str:
+    """/help: every command the platform offers, with examples in its syntax."""
+    lines = ["Commands (⚙ = only chat admins, in groups):"]
+    for info in COMMANDS:
+        if not syntax.offers(info):
+            continue
+        lines.append(f"/{info.name} — {info.description}{' ⚙' if info.admin_only else ''}")
+        examples = "  ·  ".join(syntax.example(info, example) for example in info.examples)
+        lines.append(f"    e.g. {examples}")
+    lines += [
+        "",
+        "Keywords match anywhere in title or abstract, any case (VLM also matches LVLMs).",
+        "Precise forms: =VLM whole word · ti:word title · abs:word abstract · au:Name author ·",
+        'cat:cs.CV category · "exact, phrase" · AND OR NOT ( ) — e.g. ti:=VLM AND NOT survey',
+        *syntax.extra_help,
+    ]
+    return "\n".join(lines)

@@ -1,25 +1,202 @@
-"""What goes into a command and what comes out: the request, the reply, the user-caused error."""
+"""What goes into a command and what comes out: who asks where, the typed commands, the reply, the error.
+
+Every platform builds the same typed values: Telegram through the text parser (`bot.commands.text`),
+Discord from its slash-command options. `Command` is the union of them all; the service dispatches on
+it with a `match` that mypy checks for exhaustiveness.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 from bot.commands.table import TEXT_SYNTAX, CommandSyntax
 from bot.models import Digest
 
 
 @dataclass(frozen=True, slots=True)
+class CommandContext:
+    """Who sent a command, and where: the only chat the command reads settings from or writes to."""
+
+    platform: str
+    chat_id: str
+    user_id: str | None = None
+    is_admin: bool = False  # may change this chat's settings
+    server_id: str | None = None  # the server (Discord guild) of the chat, if the platform has them
+    syntax: CommandSyntax = TEXT_SYNTAX
+
+
+@dataclass(frozen=True, slots=True)
 class CommandRequest:
-    """One command as an adapter received it."""
+    """One command as a text platform received it: `/name args`, for the text parser."""
 
     platform: str
     chat_id: str
     command: str  # without the slash or bot name: "subscribe"
     args: str = ""
     user_id: str | None = None
-    is_admin: bool = False  # may change this chat's settings
-    server_id: str | None = None  # the server (Discord guild) of the chat, if the platform has them
+    is_admin: bool = False
+    server_id: str | None = None
     syntax: CommandSyntax = TEXT_SYNTAX
+
+    @property
+    def context(self) -> CommandContext:
+        """Who asks, and where."""
+        return CommandContext(
+            self.platform, self.chat_id, self.user_id, self.is_admin, self.server_id, self.syntax
+        )
+
+
+# -- the commands: one value per shape; `name` is the command's entry in the table ------------------
+@dataclass(frozen=True, slots=True)
+class Start:
+    """/start: register the chat and explain the bot."""
+
+    name: ClassVar[str] = "start"
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    """/help: every command, with examples in the asking platform's syntax."""
+
+    name: ClassVar[str] = "help"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """/subscribe [keywords]: add keywords to the first topic and turn the daily digest on."""
+
+    keywords: tuple[str, ...] = ()
+    name: ClassVar[str] = "subscribe"
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """/unsubscribe: turn the daily digest off, keeping the filters."""
+
+    name: ClassVar[str] = "unsubscribe"
+
+
+@dataclass(frozen=True, slots=True)
+class EditFilters:
+    """/keywords and /exclude: show (action None), add, remove, set or clear one topic's list.
+
+    `topic` names the topic (any case); None is the chat's first topic.
+    """
+
+    field: Literal["keywords", "excludes"]
+    action: Literal["add", "remove", "set", "clear"] | None = None
+    items: tuple[str, ...] = ()
+    topic: str | None = None
+
+    @property
+    def name(self) -> str:
+        """`keywords` or `exclude`, as the table names the command."""
+        return "keywords" if self.field == "keywords" else "exclude"
+
+
+@dataclass(frozen=True, slots=True)
+class SetCategories:
+    """/categories: show (codes None), set codes, or go back to the defaults ("default")."""
+
+    codes: tuple[str, ...] | Literal["default"] | None = None
+    topic: str | None = None  # one topic by name; None is every topic
+    name: ClassVar[str] = "categories"
+
+
+@dataclass(frozen=True, slots=True)
+class SetTime:
+    """/time: show (both None), or set the local time (`HH:MM` or `asap`) and/or the time zone.
+
+    A None part stays as the chat has it. The texts are checked by the command, the same for every platform.
+    """
+
+    time: str | None = None
+    zone: str | None = None
+    name: ClassVar[str] = "time"
+
+
+@dataclass(frozen=True, slots=True)
+class ListTopics:
+    """/topics: the chat's topics."""
+
+    name: ClassVar[str] = "topics"
+
+
+@dataclass(frozen=True, slots=True)
+class AddTopic:
+    """/topics add NAME: keywords."""
+
+    topic: str
+    keywords: tuple[str, ...]
+    name: ClassVar[str] = "topics"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveTopic:
+    """/topics remove NAME."""
+
+    topic: str
+    name: ClassVar[str] = "topics"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportTopics:
+    """An awesome-daily-AI-arxiv YAML config that replaces the chat's topics."""
+
+    data: bytes
+    name: ClassVar[str] = "topics"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSettings:
+    """/settings: show (both None), or set papers per digest before a file and/or the empty-day notice."""
+
+    max_inline: int | None = None
+    notify_empty: bool | None = None
+    name: ClassVar[str] = "settings"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestNow:
+    """/digest [keywords]: today's digest for the chat's filters, or for these keywords (nothing saved)."""
+
+    keywords: tuple[str, ...] = ()
+    name: ClassVar[str] = "digest"
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """/preview keywords: how many papers they matched on each day of the last week."""
+
+    keywords: tuple[str, ...] = ()
+    name: ClassVar[str] = "preview"
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """/status: the last announcement, why nothing came today, the chat's filters and deliveries."""
+
+    name: ClassVar[str] = "status"
+
+
+Command = (
+    Start
+    | Help
+    | Subscribe
+    | Unsubscribe
+    | EditFilters
+    | SetCategories
+    | SetTime
+    | ListTopics
+    | AddTopic
+    | RemoveTopic
+    | ImportTopics
+    | ChangeSettings
+    | DigestNow
+    | Preview
+    | Status
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,8 @@ from typing import Any
 
 import pytest
 
-from bot.commands.service import (
-    ADMIN_ONLY_MESSAGE,
-    INTERNAL_ERROR_MESSAGE,
-    MAX_FILTERS_PER_CHAT,
-    MAX_KEYWORDS_PER_TOPIC,
-    MAX_TOPICS_PER_CHAT,
-    CommandService,
-)
+from bot.commands.chats import MAX_FILTERS_PER_CHAT, MAX_KEYWORDS_PER_TOPIC, MAX_TOPICS_PER_CHAT
+from bot.commands.service import ADMIN_ONLY_MESSAGE, INTERNAL_ERROR_MESSAGE, CommandService
 from bot.commands.table import COMMANDS, CommandExample, CommandInfo
 from bot.commands.values import CommandReply, CommandRequest, split_keywords
 from bot.delivery import DeliveryService

@@ -1,0 +1,291 @@
+"""What a chat looks for: /subscribe, /keywords, /exclude, /categories, /topics and the config import."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bot.categories import UnknownCategoryError, expand_categories
+from bot.commands.chats import (
+    MAX_TOPIC_NAME,
+    MAX_TOPICS_PER_CHAT,
+    Chats,
+    checked,
+    find_topic,
+    topic_at,
+    with_topic,
+)
+from bot.commands.status import gather_status, next_digest_line
+from bot.commands.values import (
+    AddTopic,
+    CommandContext,
+    CommandError,
+    CommandReply,
+    EditFilters,
+    ImportTopics,
+    RemoveTopic,
+    SetCategories,
+    Subscribe,
+)
+from bot.commands.wording import (
+    FULL_LIST_CHARS,
+    clip,
+    describe_topic,
+    keyword_count,
+    listing,
+    plural,
+    shown_categories,
+    unique,
+)
+from bot.digests import effective_categories
+from bot.models import Channel, Topic
+from bot.topic_config import TopicConfigError, clean_name, parse_topic_config
+
+SUBSCRIBE_USAGE = "Tell me what to look for, comma-separated:\n/subscribe VLM, MLLM, vision language model"
+_LABELS = {"keywords": "keywords", "excludes": "excluded words"}
+
+
+def edit_usage(command: str) -> str:
+    """How /keywords and /exclude are used."""
+    command = f"/{command}"
+    return f"Use {command} add WORDS, {command} remove WORDS, {command} set WORDS or {command} clear."
+
+
+def no_topic_error(name: str, command: str) -> CommandError:
+    """A topic prefix that names none of the chat's topics."""
+    return CommandError(f"No topic {clip(name, 40)!r} (/topics lists them). {edit_usage(command)}")
+
+
+def _of(channel: Channel, topic: Topic) -> str:
+    """` of NAME` when the chat has several topics."""
+    return f" of {topic.name}" if len(channel.topics) > 1 else ""
+
+
+def _parse_categories(codes: Sequence[str]) -> tuple[str, ...]:
+    """Category codes a user typed, canonical (an archive expanded); a CommandError names unknown ones."""
+    try:
+        return expand_categories(codes)
+    except UnknownCategoryError as error:
+        unknown = [clip(code, 20) for code in error.unknown]
+        raise CommandError(
+            f"Unknown arXiv categor{'y' if len(unknown) == 1 else 'ies'}: {listing(unknown, 200)}. "
+            "Codes look like cs.CV or math.PR."
+        ) from None
+
+
+def _without(current: tuple[str, ...], items: Sequence[str], label: str) -> tuple[str, ...]:
+    """`current` without the items (exact, else ignoring case); a CommandError names missing ones."""
+    drop: set[str] = set()
+    missing: list[str] = []
+    for item in items:
+        if item in current:
+            drop.add(item)
+            continue
+        folded = [entry for entry in current if entry.casefold() == item.casefold()]
+        if folded:
+            drop.update(folded)
+        else:
+            missing.append(clip(item, 40))
+    if missing:
+        raise CommandError(f"Not in your {label}: {listing(missing, 200)}")
+    return tuple(entry for entry in current if entry not in drop)
+
+
+class FilterCommands:
+    """The commands that change what a chat looks for."""
+
+    def __init__(self, chats: Chats) -> None:
+        self._chats = chats
+
+    async def subscribe(self, context: CommandContext, command: Subscribe) -> CommandReply:
+        """Add keywords to the first topic and turn the daily digest on."""
+        keywords = unique(command.keywords)
+        channel = await self._chats.load(context)
+        if not keywords and not keyword_count(channel):
+            return CommandReply(SUBSCRIBE_USAGE, ok=False)
+        if not keywords and channel.active:
+            return CommandReply(
+                "You are subscribed already. Add keywords with /subscribe WORDS; /status shows the next one."
+            )
+        updated = channel
+        topic = topic_at(channel, None)
+        added = [keyword for keyword in keywords if keyword not in topic.keywords]
+        if added:
+            topic = checked(replace(topic, keywords=topic.keywords + tuple(added)), topic)
+            updated = with_topic(channel, None, topic)
+        if channel.active:
+            if not added:
+                return CommandReply(f"You follow {listing(keywords, 200)} already.")
+            await self._chats.save(updated, before=channel)
+            return CommandReply(f"Added. Keywords{_of(channel, topic)}: {listing(topic.keywords)}")
+        # The first digest is the next announcement's: the cursor says the latest stored one is done.
+        report = await gather_status(self._chats.store, self._chats.clock(), count_papers=False)
+        latest = report.latest_date
+        cursor = max((each for each in (channel.done_up_to, latest) if each is not None), default=None)
+        saved = await self._chats.save(replace(updated, active=True, done_up_to=cursor), before=channel)
+        if len(saved.topics) > 1 and not added:
+            keywords_line = f"Topics: {listing([each.name for each in saved.topics])}"
+        else:
+            keywords_line = f"Keywords{_of(saved, topic)}: {listing(topic.keywords)}"
+        return CommandReply(
+            f"Subscribed: the daily digest is on.\n{keywords_line}\n"
+            f"{next_digest_line(report, saved)} /digest shows today's papers now."
+        )
+
+    async def edit(self, context: CommandContext, command: EditFilters) -> CommandReply:
+        """Show, add to, remove from, set or clear one topic's keywords or exclusions."""
+        channel = await self._chats.load(context)
+        index = None if command.topic is None else find_topic(channel, command.topic)
+        if command.topic is not None and index is None:
+            raise no_topic_error(command.topic, command.name)
+        topic = topic_at(channel, index)
+        label = _LABELS[command.field]
+        current: tuple[str, ...] = getattr(topic, command.field)
+        title = f"{label.capitalize()}{_of(channel, topic)}"
+        name = f"/{command.name}"
+        if command.action is None:
+            shown = listing(current, FULL_LIST_CHARS) if current else "(none)"
+            return CommandReply(f"{title}: {shown}\nChange with {name} add … or {name} remove …")
+        items = unique(command.items)
+        if command.action != "clear" and not items:
+            raise CommandError(f"Which {label}? e.g. {name} {command.action} diffusion, GAN")
+        if command.action == "add":
+            updated = current + tuple(item for item in items if item not in current)
+        elif command.action == "set":
+            updated = items
+        elif command.action == "clear":
+            updated = ()
+        else:
+            updated = _without(current, items, label)
+        if updated == current:
+            return CommandReply(f"Nothing to change. {title}: {listing(current) if current else '(none)'}")
+        if command.field == "keywords":
+            changed = replace(topic, keywords=updated)
+        else:
+            changed = replace(topic, excludes=updated)
+        new_topic = checked(changed, topic)
+        saved = await self._chats.save(with_topic(channel, index, new_topic), before=channel)
+        text = f"{title}: {listing(updated, FULL_LIST_CHARS) if updated else '(none)'}"
+        if command.field == "keywords" and saved.active and not keyword_count(saved):
+            text += "\nNo keywords left, so your daily digest has nothing to look for."
+        return CommandReply(text)
+
+    async def categories(self, context: CommandContext, command: SetCategories) -> CommandReply:
+        """Show or set the categories of every topic of the chat, or of the one named."""
+        channel = await self._chats.load(context)
+        index = None if command.topic is None else find_topic(channel, command.topic)
+        codes = command.codes
+        if command.topic is not None and index is None:
+            # As the text command reads it: a name that is no topic is one more (unknown) code.
+            typed = ("default",) if codes == "default" else codes or ()
+            _parse_categories((f"{clean_name(command.topic)}:", *typed))
+        if not codes:
+            return CommandReply(self._categories_text(channel, index))
+        categories = () if codes == "default" else _parse_categories(codes)
+        if index is not None:
+            picked = channel.topics[index]
+            updated = with_topic(channel, index, replace(picked, categories=categories))
+            where = f" for {picked.name}"
+        else:
+            topics = channel.topics or (topic_at(channel, None),)
+            updated = replace(
+                channel, topics=tuple(replace(topic, categories=categories) for topic in topics)
+            )
+            where = f" for all {len(topics)} topics" if len(topics) > 1 else ""
+        await self._chats.save(updated, before=channel)
+        shown = shown_categories(categories or self._chats.default_categories)
+        return CommandReply(f"Categories{where}: {shown}{'' if categories else ' (default)'}")
+
+    def _categories_text(self, channel: Channel, index: int | None) -> str:
+        """The categories of the picked topic, or of every topic (one line when they agree)."""
+        topics = [topic_at(channel, index)] if index is not None or not channel.topics else channel.topics
+        defaults = self._chats.default_categories
+
+        def shown(topic: Topic) -> str:
+            """One topic's categories."""
+            codes = shown_categories(effective_categories(topic, defaults))
+            return codes + ("" if topic.categories else " (default)")
+
+        if len({shown(topic) for topic in topics}) == 1:
+            lines = [f"Categories: {shown(topics[0])}"]
+        else:
+            lines = ["Categories:", *(f"• {topic.name}: {shown(topic)}" for topic in topics)]
+        lines.append("Set with /categories cs.CV cs.CL, /categories NAME: cs.RO, or /categories default.")
+        return "\n".join(lines)
+
+    async def list_topics(self, context: CommandContext) -> CommandReply:
+        """The chat's topics, each with its filters."""
+        channel = await self._chats.load(context)
+        if not channel.topics:
+            return CommandReply(
+                "No topics yet. /subscribe WORDS starts one; /topics add NAME: keywords adds a named one."
+            )
+        lines = ["Topics (each a section of the digest):"]
+        for topic in channel.topics:
+            lines.extend(describe_topic(topic, self._chats.default_categories))
+        lines.append("Add: /topics add NAME: keywords · remove: /topics remove NAME · or send a config.yml")
+        return CommandReply("\n".join(lines))
+
+    async def add_topic(self, context: CommandContext, command: AddTopic) -> CommandReply:
+        """Add a named topic, with the first topic's categories."""
+        channel = await self._chats.load(context)
+        name = clean_name(command.topic)
+        keywords = unique(command.keywords)
+        if not name or not keywords:
+            raise CommandError(
+                "Use /topics add NAME: keyword, keyword — e.g. /topics add Robots: embodied, =VLA"
+            )
+        if len(name) > MAX_TOPIC_NAME:
+            raise CommandError(f"A topic name is at most {MAX_TOPIC_NAME} characters.")
+        if any(topic.name.casefold() == name.casefold() for topic in channel.topics):
+            raise CommandError(
+                f"There is a topic {name!r} already; change it with /keywords {name}: add WORDS."
+            )
+        if len(channel.topics) >= MAX_TOPICS_PER_CHAT:
+            raise CommandError(f"A chat holds at most {MAX_TOPICS_PER_CHAT} topics.")
+        categories = channel.topics[0].categories if channel.topics else ()
+        topic = checked(Topic(name=name, keywords=keywords, categories=categories))
+        saved = await self._chats.save(replace(channel, topics=(*channel.topics, topic)), before=channel)
+        text = f"Topic {name!r} added: {listing(topic.keywords)}"
+        if not saved.active:
+            text += "\nThe daily digest is off: /subscribe turns it on."
+        return CommandReply(text)
+
+    async def remove_topic(self, context: CommandContext, command: RemoveTopic) -> CommandReply:
+        """Remove a topic by name (any case)."""
+        channel = await self._chats.load(context)
+        name = clean_name(command.topic)
+        if not name:
+            raise CommandError("Which topic? e.g. /topics remove Robots")
+        kept = tuple(topic for topic in channel.topics if topic.name.casefold() != name.casefold())
+        if len(kept) == len(channel.topics):
+            raise CommandError(f"No topic {clip(name, 40)!r}. /topics lists them.")
+        saved = await self._chats.save(replace(channel, topics=kept), before=channel)
+        text = f"Topic {clip(name, MAX_TOPIC_NAME)!r} removed."
+        if saved.active and not keyword_count(saved):
+            text += "\nNo keywords left, so your daily digest has nothing to look for."
+        return CommandReply(text)
+
+    async def import_topics(self, context: CommandContext, command: ImportTopics) -> CommandReply:
+        """Parse a config fully, check it against the chat's limits, then replace the chat's topics."""
+        try:
+            topics = parse_topic_config(command.data)
+        except TopicConfigError as error:
+            return CommandReply(f"That config can't be used: {clip(str(error), 300)}", ok=False)
+        if len(topics) > MAX_TOPICS_PER_CHAT:
+            return CommandReply(
+                f"That config has {len(topics)} topics; a chat holds at most {MAX_TOPICS_PER_CHAT}.", ok=False
+            )
+        for topic in topics:
+            checked(topic)
+        channel = await self._chats.load(context)
+        saved = await self._chats.save(
+            replace(channel, topics=tuple(topics)), before=replace(channel, topics=())
+        )
+        names = listing([topic.name for topic in topics], 300)
+        lines = [f"Imported {plural(len(topics), 'topic')}: {names}"]
+        if channel.topics:
+            lines.append(f"(they replace the {plural(len(channel.topics), 'topic')} this chat had)")
+        if not saved.active:
+            lines.append("The daily digest is off: /subscribe turns it on.")
+        return CommandReply("\n".join(lines))

@@ -1,0 +1,81 @@
+"""Digests on demand: /digest (today's, or for one-off keywords) and /preview (a week of matches)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.commands.chats import MAX_TOPIC_NAME, Chats, ad_hoc_categories, checked
+from bot.commands.values import CommandContext, CommandReply, DigestNow, Preview
+from bot.commands.wording import clip, day, listing, plural, unique
+from bot.digests import announced_count, build_digest, effective_categories
+from bot.matching import Matcher
+from bot.models import Topic
+
+PREVIEW_DAYS = 7
+PREVIEW_TITLES = 3
+
+
+class OnDemandCommands:
+    """/digest and /preview: they read the store, and change nothing."""
+
+    def __init__(self, chats: Chats) -> None:
+        self._chats = chats
+
+    async def digest(self, context: CommandContext, command: DigestNow) -> CommandReply:
+        """Today's digest for the chat's filters, or an ad-hoc one for given keywords (nothing saved)."""
+        store = self._chats.store
+        keywords = unique(command.keywords)
+        channel = await store.get_channel(context.platform, context.chat_id)
+        if keywords:
+            name = clip(", ".join(keywords), MAX_TOPIC_NAME)
+            topic = Topic(name=name, keywords=keywords, categories=ad_hoc_categories(channel))
+            topics: tuple[Topic, ...] = (checked(topic),)
+        else:
+            topics = tuple(topic for topic in (channel.topics if channel else ()) if topic.keywords)
+            if not topics:
+                return CommandReply(
+                    "No keywords yet: /subscribe WORDS, or /digest WORDS for a one-off.", ok=False
+                )
+        announcement = await store.latest_announcement()
+        if announcement is None:
+            return CommandReply(
+                "No announcement stored yet; I check arXiv regularly, try again later.", ok=False
+            )
+        digest = build_digest(announcement, topics, self._chats.default_categories)
+        return CommandReply(
+            f"Digest of {day(announcement.date)}: {digest.matched_count} of "
+            f"{plural(digest.announced_count, 'paper')} match.",
+            digest=digest,
+        )
+
+    async def preview(self, context: CommandContext, command: Preview) -> CommandReply:
+        """How many papers these keywords matched on each stored announcement of the last week."""
+        store, defaults = self._chats.store, self._chats.default_categories
+        keywords = unique(command.keywords)
+        if not keywords:
+            return CommandReply("Which keywords? e.g. /preview =VLM, vision language model", ok=False)
+        channel = await store.get_channel(context.platform, context.chat_id)
+        topic = checked(Topic(name="preview", keywords=keywords, categories=ad_hoc_categories(channel)))
+        since = self._chats.today() - dt.timedelta(days=PREVIEW_DAYS - 1)
+        dates = await store.announcement_dates(since)
+        if not dates:
+            return CommandReply(
+                f"No announcement stored from the last {PREVIEW_DAYS} days; try again after the next one.",
+                ok=False,
+            )
+        matcher = Matcher.compile([topic], defaults)
+        watched = effective_categories(topic, defaults)
+        lines = [f"Matches for {listing(keywords, 300)}, newest first:"]
+        for date in reversed(dates):
+            announcement = await store.get_announcement(date)
+            if announcement is None:
+                continue
+            hits = matcher.match(announcement.papers)[0]
+            lines.append(
+                f"{day(date)}: {len(hits)} of {plural(announced_count(announcement, watched), 'paper')}"
+            )
+            for index in hits[:PREVIEW_TITLES]:
+                lines.append(f"  · {clip(announcement.papers[index].title, 120)}")
+            if len(hits) > PREVIEW_TITLES:
+                lines.append(f"  · … and {len(hits) - PREVIEW_TITLES} more")
+        return CommandReply("\n".join(lines))

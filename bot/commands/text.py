@@ -1,0 +1,161 @@
+"""Commands typed as text (`/name args`) turned into the typed commands, platform-free.
+
+Telegram sends every command through here, and so would any other platform without slash options.
+A topic prefix (`/keywords Robots: add humanoid`) is only a topic when the chat has one by that name,
+so the parser is given the chat's topic names; `needs_topic_names` says when it needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Literal
+
+from bot.commands.delivery_settings import ASAP_WORDS, SETTINGS_USAGE
+from bot.commands.filters import edit_usage, no_topic_error
+from bot.commands.values import (
+    AddTopic,
+    ChangeSettings,
+    Command,
+    CommandError,
+    DigestNow,
+    EditFilters,
+    Help,
+    ListTopics,
+    Preview,
+    RemoveTopic,
+    SetCategories,
+    SetTime,
+    Start,
+    Status,
+    Subscribe,
+    Unsubscribe,
+    split_keywords,
+)
+from bot.schedule import zone_names
+from bot.topic_config import clean_name
+
+_EDIT_ACTIONS: dict[str, Literal["add", "remove", "set", "clear"]] = {
+    "add": "add",
+    "remove": "remove",
+    "rm": "remove",
+    "delete": "remove",
+    "set": "set",
+    "clear": "clear",
+}
+_TOPIC_PREFIXED = frozenset({"keywords", "exclude", "categories"})
+_MAX_DIGITS = 6
+
+
+def needs_topic_names(name: str, args: str) -> bool:
+    """Whether parsing this command needs the chat's topic names (it may start with `NAME:`)."""
+    return name in _TOPIC_PREFIXED and ":" in args
+
+
+def category_codes(text: str) -> tuple[str, ...] | Literal["default"] | None:
+    """Codes separated by spaces or commas; `default` alone; None when there are none (show them)."""
+    codes = tuple(text.replace(",", " ").split())
+    if not codes:
+        return None
+    return "default" if [code.lower() for code in codes] == ["default"] else codes
+
+
+def _topic_prefix(args: str, topic_names: Collection[str]) -> tuple[str | None, str]:
+    """`NAME: rest` picks the chat's topic NAME (any case); otherwise no topic is picked and args stay."""
+    head, colon, rest = args.partition(":")
+    if colon:
+        wanted = clean_name(head).casefold()
+        if any(name.casefold() == wanted for name in topic_names):
+            return head, rest.strip()
+    return None, args.strip()
+
+
+def _edit(name: str, args: str, topic_names: Collection[str]) -> EditFilters:
+    """/keywords and /exclude: `[TOPIC:] [add|remove|set|clear] items`."""
+    field: Literal["keywords", "excludes"] = "keywords" if name == "keywords" else "excludes"
+    topic, rest = _topic_prefix(args, topic_names)
+    words = rest.split(None, 1)
+    if not words:
+        return EditFilters(field, None, (), topic)
+    action = _EDIT_ACTIONS.get(words[0].lower())
+    if action is None:
+        head, colon, _ = args.partition(":")
+        if topic is None and colon:
+            raise no_topic_error(head, name)
+        raise CommandError(edit_usage(name))
+    items = tuple(split_keywords(words[1] if len(words) > 1 else ""))
+    return EditFilters(field, action, items, topic)
+
+
+def _time(args: str) -> SetTime:
+    """/time [HH:MM|asap] [time zone], or only a time zone (the time stays)."""
+    parts = args.split()
+    if len(parts) > 2:
+        raise CommandError("Use /time HH:MM [time zone], e.g. /time 08:00 Europe/Berlin")
+    if not parts:
+        return SetTime()
+    if len(parts) == 1 and parts[0].lower() not in ASAP_WORDS and parts[0].lower() in zone_names():
+        return SetTime(zone=parts[0])
+    return SetTime(parts[0], parts[1] if len(parts) == 2 else None)
+
+
+def _topics(args: str) -> Command:
+    """/topics, /topics add NAME: keywords, /topics remove NAME."""
+    words = args.split(None, 1)
+    action = words[0].lower() if words else ""
+    rest = words[1] if len(words) > 1 else ""
+    if not action:
+        return ListTopics()
+    if action == "add":
+        raw_name, colon, keywords_text = rest.partition(":")
+        if not colon:
+            raise CommandError(
+                "Use /topics add NAME: keyword, keyword — e.g. /topics add Robots: embodied, =VLA"
+            )
+        return AddTopic(raw_name, tuple(split_keywords(keywords_text)))
+    if action in {"remove", "rm", "delete"}:
+        return RemoveTopic(rest)
+    raise CommandError("Use /topics, /topics add NAME: keywords, or /topics remove NAME.")
+
+
+def _settings(args: str) -> ChangeSettings:
+    """/settings, /settings max N, /settings empty on|off."""
+    parts = args.lower().split()
+    if not parts:
+        return ChangeSettings()
+    if len(parts) == 2:
+        if parts[0] == "max" and parts[1].isascii() and parts[1].isdigit() and len(parts[1]) <= _MAX_DIGITS:
+            return ChangeSettings(max_inline=int(parts[1]))
+        if parts[0] == "empty" and parts[1] in {"on", "off"}:
+            return ChangeSettings(notify_empty=parts[1] == "on")
+    raise CommandError(SETTINGS_USAGE)
+
+
+def parse_command(name: str, args: str, topic_names: Collection[str] = ()) -> Command:
+    """The typed command for `/name args` (name known, args cleaned); a CommandError explains a mistake."""
+    match name:
+        case "start":
+            return Start()
+        case "help":
+            return Help()
+        case "subscribe":
+            return Subscribe(tuple(split_keywords(args)))
+        case "unsubscribe":
+            return Unsubscribe()
+        case "keywords" | "exclude":
+            return _edit(name, args, topic_names)
+        case "categories":
+            topic, rest = _topic_prefix(args, topic_names)
+            return SetCategories(category_codes(rest), topic)
+        case "time":
+            return _time(args)
+        case "topics":
+            return _topics(args)
+        case "settings":
+            return _settings(args)
+        case "digest":
+            return DigestNow(tuple(split_keywords(args)))
+        case "preview":
+            return Preview(tuple(split_keywords(args)))
+        case "status":
+            return Status()
+    raise ValueError(f"no command /{name}")
