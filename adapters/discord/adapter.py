@@ -1,6 +1,6 @@
 """Discord: slash commands in, digests out as embeds, through discord.py 2.x.
 
-Translates, decides nothing: interactions become core `CommandRequest`s, core digests become the
+Translates, decides nothing: interactions become the core's typed commands, core digests become the
 messages `adapters.discord.format` lays out, and Discord's answers become the core's delivery errors
 (`403 Missing Access/Permissions` and `404 Unknown Channel` mean the channel is gone for the bot, and
 the core turns it off once, so the bot never collects the 401/403/429 answers Discord bans for).
@@ -38,7 +38,7 @@ from adapters.discord.format import DiscordMessage, render_digest, render_empty_
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
 from bot.commands.table import COMMANDS
-from bot.commands.values import CommandReply, CommandRequest
+from bot.commands.values import Command, CommandContext, CommandReply, DigestNow, ImportTopics
 from bot.models import Channel, Digest
 from bot.platforms import (
     AdapterServices,
@@ -466,16 +466,13 @@ class DiscordAdapter:
             return True  # a DM with the bot: a personal subscription
         return interaction.permissions.manage_channels
 
-    def _request(self, interaction: discord.Interaction, command: str, args: str = "") -> CommandRequest:
-        """The core's request for this interaction."""
-        info = _INFO[command]
-        return CommandRequest(
+    def _context(self, interaction: discord.Interaction, command: str) -> CommandContext:
+        """Who asks, and where, for the core."""
+        return CommandContext(
             platform=PLATFORM,
             chat_id=str(interaction.channel_id),
-            command=command,
-            args=args,
             user_id=str(interaction.user.id),
-            is_admin=info.admin_only and self._may_change(interaction),
+            is_admin=_INFO[command].admin_only and self._may_change(interaction),
             server_id=None if interaction.guild_id is None else str(interaction.guild_id),
             syntax=SYNTAX,
         )
@@ -491,24 +488,24 @@ class DiscordAdapter:
         )
         return True
 
-    async def run_command(self, interaction: discord.Interaction, command: str, args: str = "") -> None:
+    async def run_command(self, interaction: discord.Interaction, command: Command) -> None:
         """Run a command through the core and answer: directly, or deferred if it takes a while."""
         self._track()
-        if await self._refuse(interaction, command):
+        if await self._refuse(interaction, command.name):
             return
-        work = asyncio.ensure_future(self._handle(self._request(interaction, command, args)))
+        work = asyncio.ensure_future(self._handle(self._context(interaction, command.name), command))
         done, _ = await asyncio.wait({work}, timeout=DEFER_AFTER)
         if not done:
             await interaction.response.defer(thinking=True)
         reply = await work
         await self._answer(interaction, reply)
 
-    async def _handle(self, request: CommandRequest) -> CommandReply:
+    async def _handle(self, context: CommandContext, command: Command) -> CommandReply:
         """The core's answer; an unexpected failure is logged and apologised for."""
         try:
-            return await self._commands.handle(request)
+            return await self._commands.run(context, command)
         except Exception:
-            log.exception("/%s in Discord channel %s failed", request.command, request.chat_id)
+            log.exception("/%s in Discord channel %s failed", command.name, context.chat_id)
             return CommandReply("Something went wrong on my side; please try again later.", ok=False)
 
     async def _answer(self, interaction: discord.Interaction, reply: CommandReply) -> None:
@@ -549,11 +546,11 @@ class DiscordAdapter:
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
-    async def digest(self, interaction: discord.Interaction, keywords: str | None) -> None:
+    async def digest(self, interaction: discord.Interaction, command: DigestNow) -> None:
         """/digest: deferred at once, then follow-ups (a digest can take a moment to build and send)."""
         self._track()
         await interaction.response.defer(thinking=True)
-        reply = await self._handle(self._request(interaction, "digest", keywords or ""))
+        reply = await self._handle(self._context(interaction, command.name), command)
         if not reply.ok:
             # The deferred answer is public; a refusal should not be: replace it with a private one.
             with contextlib.suppress(discord.HTTPException):
@@ -579,24 +576,13 @@ class DiscordAdapter:
                 interaction, CommandReply("I could not download that file; try again.", ok=False)
             )
             return
-        request = self._request(interaction, "topics")
+        context = self._context(interaction, "topics")
         try:
-            reply = await self._commands.import_config(request, data)
+            reply = await self._commands.run(context, ImportTopics(data))
         except Exception:
             log.exception("config import in Discord channel %s failed", interaction.channel_id)
             reply = CommandReply("Something went wrong on my side; please try again later.", ok=False)
         await self._answer(interaction, reply)
-
-    async def settings_both(self, interaction: discord.Interaction, limit: int, empty: str) -> None:
-        """/settings with both options: two core changes, one answer."""
-        self._track()
-        if await self._refuse(interaction, "settings"):
-            return
-        first = await self._handle(self._request(interaction, "settings", f"max {limit}"))
-        second = await self._handle(self._request(interaction, "settings", f"empty {empty}"))
-        await self._answer(
-            interaction, CommandReply(f"{first.text}\n{second.text}", ok=first.ok and second.ok)
-        )
 
     async def _on_tree_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

@@ -1,4 +1,4 @@
-"""Discord's slash commands: declared once here, each translating its options into the core's text.
+"""Discord's slash commands: declared once here, each building the core's typed command from its options.
 
 The names, descriptions and meaning are the core's (`bot.commands.COMMANDS`), the same as on
 Telegram; this module only gives them Discord's shape (sub-commands, typed options, autocomplete)
@@ -15,6 +15,24 @@ import discord
 from discord import app_commands
 
 from bot.commands.table import COMMANDS, CommandExample, CommandInfo
+from bot.commands.text import category_codes
+from bot.commands.values import (
+    AddTopic,
+    ChangeSettings,
+    Command,
+    DigestNow,
+    EditFilters,
+    Help,
+    ListTopics,
+    Preview,
+    RemoveTopic,
+    SetCategories,
+    SetTime,
+    Status,
+    Subscribe,
+    Unsubscribe,
+    split_keywords,
+)
 from bot.suggestions import suggest_categories, suggest_timezones
 
 MANAGE = discord.Permissions(manage_channels=True)
@@ -24,17 +42,14 @@ _INFO = {info.name: info for info in COMMANDS}
 class CommandHandlers(Protocol):
     """What the declared commands call: the adapter's interaction handling."""
 
-    async def run_command(self, interaction: discord.Interaction, command: str, args: str = "") -> None:
-        """Run a core command with this argument text and answer the interaction."""
+    async def run_command(self, interaction: discord.Interaction, command: Command) -> None:
+        """Run a core command and answer the interaction."""
 
-    async def digest(self, interaction: discord.Interaction, keywords: str | None) -> None:
+    async def digest(self, interaction: discord.Interaction, command: DigestNow) -> None:
         """/digest, deferred at once."""
 
     async def import_config(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """/topics import with a YAML attachment."""
-
-    async def settings_both(self, interaction: discord.Interaction, limit: int, empty: str) -> None:
-        """/settings with both options at once."""
 
 
 def _describe(name: str) -> str:
@@ -70,43 +85,43 @@ SYNTAX = DiscordSyntax()
 
 
 def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandlers) -> None:
-    """Declare every slash command; each only translates its options into the core's argument text."""
+    """Declare every slash command; each only builds the core's typed command from its options."""
     run = handlers.run_command
 
     @tree.command(name="help", description=_describe("help"))
     async def help_command(interaction: discord.Interaction) -> None:
         """/help."""
-        await run(interaction, "help")
+        await run(interaction, Help())
 
     @tree.command(name="digest", description=_describe("digest"))
     @app_commands.describe(keywords="one-off keywords, comma-separated (nothing is saved)")
     async def digest_command(interaction: discord.Interaction, keywords: str | None = None) -> None:
         """/digest [keywords]."""
-        await handlers.digest(interaction, keywords)
+        await handlers.digest(interaction, DigestNow(_keywords(keywords)))
 
     @tree.command(name="preview", description=_describe("preview"))
     @app_commands.describe(keywords="keywords to try, comma-separated")
     async def preview_command(interaction: discord.Interaction, keywords: str) -> None:
         """/preview keywords."""
-        await run(interaction, "preview", keywords)
+        await run(interaction, Preview(_keywords(keywords)))
 
     @tree.command(name="status", description=_describe("status"))
     async def status_command(interaction: discord.Interaction) -> None:
         """/status."""
-        await run(interaction, "status")
+        await run(interaction, Status())
 
     @tree.command(name="subscribe", description=_describe("subscribe"))
     @app_commands.default_permissions(manage_channels=True)
     @app_commands.describe(keywords="keywords, comma-separated: VLM, vision language model")
     async def subscribe_command(interaction: discord.Interaction, keywords: str | None = None) -> None:
         """/subscribe [keywords]."""
-        await run(interaction, "subscribe", keywords or "")
+        await run(interaction, Subscribe(_keywords(keywords)))
 
     @tree.command(name="unsubscribe", description=_describe("unsubscribe"))
     @app_commands.default_permissions(manage_channels=True)
     async def unsubscribe_command(interaction: discord.Interaction) -> None:
         """/unsubscribe."""
-        await run(interaction, "unsubscribe")
+        await run(interaction, Unsubscribe())
 
     tree.add_command(_list_group(handlers, "keywords", "keywords, comma-separated"))
     tree.add_command(_list_group(handlers, "exclude", "words to exclude, comma-separated"))
@@ -127,7 +142,7 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
         interaction: discord.Interaction, codes: str | None = None, topic: str | None = None
     ) -> None:
         """/categories [codes] [topic]."""
-        await run(interaction, "categories", _scoped(topic, codes or ""))
+        await run(interaction, SetCategories(category_codes(codes or ""), _text(topic)))
 
     async def timezone_autocomplete(
         interaction: discord.Interaction, current: str
@@ -143,7 +158,7 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
         interaction: discord.Interaction, time: str | None = None, timezone: str | None = None
     ) -> None:
         """/time [time] [timezone]."""
-        await run(interaction, "time", " ".join(part for part in (time, timezone) if part))
+        await run(interaction, SetTime(_text(time), _text(timezone)))
 
     @tree.command(name="settings", description=_describe("settings"))
     @app_commands.default_permissions(manage_channels=True)
@@ -156,16 +171,8 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
         max: app_commands.Range[int, 1, 200] | None = None,
         empty: Literal["on", "off"] | None = None,
     ) -> None:
-        """/settings [max] [empty]."""
-        if max is not None and empty is not None:
-            await handlers.settings_both(interaction, max, empty)
-            return
-        if max is not None:
-            await run(interaction, "settings", f"max {max}")
-        elif empty is not None:
-            await run(interaction, "settings", f"empty {empty}")
-        else:
-            await run(interaction, "settings")
+        """/settings [max] [empty]: one command (and one change) whichever options are given."""
+        await run(interaction, ChangeSettings(max, None if empty is None else empty == "on"))
 
     tree.add_command(_topics_group(handlers))
 
@@ -174,24 +181,25 @@ def _list_group(handlers: CommandHandlers, name: str, option_text: str) -> app_c
     """/keywords and /exclude: add, remove, list — each optionally for one named topic."""
     group = app_commands.Group(name=name, description=_describe(name), default_permissions=MANAGE)
     run = handlers.run_command
+    field: Literal["keywords", "excludes"] = "keywords" if name == "keywords" else "excludes"
 
     @group.command(name="add", description=f"add {option_text}")
     @app_commands.describe(words=option_text, topic="one topic only (by name)")
     async def add(interaction: discord.Interaction, words: str, topic: str | None = None) -> None:
         """Add these to the list."""
-        await run(interaction, name, _scoped(topic, f"add {words}"))
+        await run(interaction, EditFilters(field, "add", _keywords(words), _text(topic)))
 
     @group.command(name="remove", description=f"remove {option_text}")
     @app_commands.describe(words=option_text, topic="one topic only (by name)")
     async def remove(interaction: discord.Interaction, words: str, topic: str | None = None) -> None:
         """Remove these from the list."""
-        await run(interaction, name, _scoped(topic, f"remove {words}"))
+        await run(interaction, EditFilters(field, "remove", _keywords(words), _text(topic)))
 
     @group.command(name="list", description=f"show the {name}")
     @app_commands.describe(topic="one topic only (by name)")
     async def list_command(interaction: discord.Interaction, topic: str | None = None) -> None:
         """Show the list."""
-        await run(interaction, name, _scoped(topic, ""))
+        await run(interaction, EditFilters(field, None, (), _text(topic)))
 
     return group
 
@@ -204,19 +212,19 @@ def _topics_group(handlers: CommandHandlers) -> app_commands.Group:
     @group.command(name="list", description="show this channel's topics")
     async def list_command(interaction: discord.Interaction) -> None:
         """Show the list."""
-        await run(interaction, "topics")
+        await run(interaction, ListTopics())
 
     @group.command(name="add", description="add a named topic (a section of the digest)")
     @app_commands.describe(name="the topic's name", keywords="keywords, comma-separated")
     async def add(interaction: discord.Interaction, name: str, keywords: str) -> None:
         """Add these to the list."""
-        await run(interaction, "topics", f"add {name}: {keywords}")
+        await run(interaction, AddTopic(name, _keywords(keywords)))
 
     @group.command(name="remove", description="remove a topic")
     @app_commands.describe(name="the topic's name")
     async def remove(interaction: discord.Interaction, name: str) -> None:
         """Remove these from the list."""
-        await run(interaction, "topics", f"remove {name}")
+        await run(interaction, RemoveTopic(name))
 
     @group.command(name="import", description="replace the topics with an awesome-daily-AI-arxiv config.yml")
     @app_commands.describe(file="the YAML config file")
@@ -227,8 +235,11 @@ def _topics_group(handlers: CommandHandlers) -> app_commands.Group:
     return group
 
 
-def _scoped(topic: str | None, args: str) -> str:
-    """The core's argument text, for one named topic when given: `Robots: add humanoid`."""
-    if topic and topic.strip():
-        return f"{topic.strip()}: {args}".rstrip()
-    return args
+def _keywords(text: str | None) -> tuple[str, ...]:
+    """A comma-separated option as keywords."""
+    return tuple(split_keywords(text or ""))
+
+
+def _text(option: str | None) -> str | None:
+    """An option's text, or None when it was not given (or left blank)."""
+    return option.strip() if option and option.strip() else None

@@ -647,3 +647,52 @@ async def test_a_fan_out_follows_the_advertised_buckets_without_429s(bot: Bot) -
     for chat_id in channels:
         ids = [paper_id for message in bot.fake.channel_messages(chat_id) for paper_id in embeds_ids(message)]
         assert sorted(ids) == [f"2511.{n:05d}" for n in range(1, 25)]
+
+
+class CountingStore:
+    """The real store, recording every call that writes a chat's settings."""
+
+    WRITES = frozenset({"save_channel", "set_channel_active", "set_done_up_to", "move_channel"})
+
+    def __init__(self, store: SqliteStore) -> None:
+        """Wrap `store`."""
+        self._store = store
+        self.writes: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        """The real store's attribute; a write method is recorded when called."""
+        attribute = getattr(self._store, name)
+        if name not in self.WRITES:
+            return attribute
+
+        async def recorded(*args: Any, **kwargs: Any) -> Any:
+            self.writes.append(name)
+            return await attribute(*args, **kwargs)
+
+        return recorded
+
+
+async def test_settings_with_both_options_is_one_command_and_one_write(
+    fake: FakeDiscord, store: SqliteStore
+) -> None:
+    """/settings max and empty together answer both changes at once and store the channel with one write."""
+    counting = CountingStore(store)
+    _running, stop, task = await start_bot(fake, counting)  # type: ignore[arg-type]
+    try:
+        counting.writes.clear()
+        options = [{"type": 4, "name": "max", "value": 50}, {"type": 3, "name": "empty", "value": "off"}]
+        reply = await answer(fake, "settings", options, guild_id=GUILD, permissions=ADMIN)
+        assert text_of(reply).splitlines() == [
+            "Up to 50 papers come as messages; above that, the digest also comes as a file.",
+            "Notice on days with no match: off.",
+        ]
+        assert not reply["ephemeral"]
+        assert counting.writes == ["save_channel"]
+        channel = await store.get_channel("discord", str(CHANNEL))
+        assert channel is not None
+        assert (channel.max_inline_papers, channel.notify_empty) == (50, False)
+    finally:
+        stop.set()
+        async with asyncio.timeout(10):
+            await task
+    assert fake.validation_errors == []

@@ -16,7 +16,26 @@ import pytest
 from bot.commands.chats import MAX_FILTERS_PER_CHAT, MAX_KEYWORDS_PER_TOPIC, MAX_TOPICS_PER_CHAT
 from bot.commands.service import ADMIN_ONLY_MESSAGE, INTERNAL_ERROR_MESSAGE, CommandService
 from bot.commands.table import COMMANDS, CommandExample, CommandInfo
-from bot.commands.values import CommandReply, CommandRequest, split_keywords
+from bot.commands.text import parse_command
+from bot.commands.values import (
+    AddTopic,
+    ChangeSettings,
+    Command,
+    CommandContext,
+    CommandError,
+    CommandReply,
+    CommandRequest,
+    DigestNow,
+    EditFilters,
+    ListTopics,
+    Preview,
+    RemoveTopic,
+    SetCategories,
+    SetTime,
+    Status,
+    Subscribe,
+    split_keywords,
+)
 from bot.delivery import DeliveryService
 from bot.digests import build_digests
 from bot.ingest import NO_ANNOUNCEMENT_KEY
@@ -1339,3 +1358,152 @@ async def test_replies_are_plain_text(service: CommandService, store: SqliteStor
     text = await ok(service, "subscribe", "<b>x</b>, @everyone")
     assert "<b>x</b>, @everyone" in text
     assert replace(await channel_of(store)).topics[0].keywords == ("<b>x</b>", "@everyone")
+
+
+# -- typed commands, the text parser, one write per command -------------------------------------------------
+TEXT_AND_TYPED = [
+    ("subscribe", "VLM, =GAN", Subscribe(("VLM", "=GAN"))),
+    ("keywords", "Robots: add humanoid", EditFilters("keywords", "add", ("humanoid",), "Robots")),
+    ("keywords", "rm diffusion", EditFilters("keywords", "remove", ("diffusion",))),
+    ("exclude", "robots : clear", EditFilters("excludes", "clear", (), "robots ")),
+    ("exclude", "", EditFilters("excludes")),
+    ("categories", "Robots: cs.RO, cs.CV", SetCategories(("cs.RO", "cs.CV"), "Robots")),
+    ("categories", "DEFAULT", SetCategories("default")),
+    ("categories", "", SetCategories()),
+    ("time", "08:00 Europe/Berlin", SetTime("08:00", "Europe/Berlin")),
+    ("time", "europe/berlin", SetTime(None, "europe/berlin")),
+    ("time", "asap", SetTime("asap")),
+    ("topics", "", ListTopics()),
+    ("topics", "add Cats: cat, kitten", AddTopic("Cats", ("cat", "kitten"))),
+    ("topics", "delete Robots", RemoveTopic("Robots")),
+    ("settings", "MAX 50", ChangeSettings(max_inline=50)),
+    ("settings", "empty off", ChangeSettings(notify_empty=False)),
+    ("digest", "", DigestNow()),
+    ("preview", "=VLM, MLLM", Preview(("=VLM", "MLLM"))),
+    ("status", "ignored", Status()),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "typed"), TEXT_AND_TYPED)
+def test_text_commands_parse_into_typed_values(name: str, args: str, typed: Command) -> None:
+    """`/name args` becomes the typed command; a `NAME:` prefix is a topic only when the chat has it."""
+    assert parse_command(name, args, ("Robots", "Papers")) == typed
+
+
+def test_every_command_of_the_table_has_a_text_form() -> None:
+    """The parser knows every command in the table, and each value names its table entry."""
+    for info in COMMANDS:
+        assert parse_command(info.name, "").name == info.name
+
+
+def test_a_prefix_that_is_no_topic_is_explained_by_the_parser() -> None:
+    """`/keywords Nope: add x` names the missing topic; `/categories Nope: cs.RO` reads it as a code."""
+    with pytest.raises(CommandError, match=r"^No topic 'Nope' \(/topics lists them\)\. Use /keywords add"):
+        parse_command("keywords", "Nope: add x", ("Robots",))
+    assert parse_command("categories", "Nope: cs.RO", ("Robots",)) == SetCategories(("Nope:", "cs.RO"))
+
+
+async def test_typed_and_text_commands_answer_alike(service: CommandService, store: SqliteStore) -> None:
+    """A typed command (as Discord sends it) gets the answer the same text command gets, for the same chat."""
+    context = CommandContext("telegram", "200", is_admin=True)
+    for name, args in [
+        ("subscribe", "VLM"),
+        ("topics", "add Robots: embodied"),
+        ("keywords", "Robots: add x"),
+    ]:
+        typed = await service.run(context, parse_command(name, args, ("Robots",)))
+        assert typed == await run(service, name, args)
+    assert (await channel_of(store, "200")).topics == (await channel_of(store)).topics
+
+
+async def test_typed_commands_are_checked_like_text(service: CommandService, store: SqliteStore) -> None:
+    """The typed path refuses non-admins, names an unknown topic, and strips control characters."""
+    member = CommandContext("discord", "300")
+    admin = CommandContext("discord", "300", is_admin=True)
+    assert (await service.run(member, Subscribe(("VLM",)))).text == ADMIN_ONLY_MESSAGE
+    assert await store.get_channel("discord", "300") is None
+    missing = await service.run(admin, EditFilters("keywords", "add", ("x",), "Nope"))
+    assert not missing.ok
+    assert missing.text.startswith("No topic 'Nope' (/topics lists them).")
+    assert (await service.run(admin, Subscribe(("V\x00LM",)))).ok
+    assert (await channel_of(store, "300", "discord")).topics[0].keywords == ("VLM",)
+
+
+class CountingStore:
+    """The real store, recording every call that writes."""
+
+    WRITES = frozenset(
+        {
+            "save_channel",
+            "set_channel_active",
+            "set_done_up_to",
+            "move_channel",
+            "save_announcement",
+            "extend_announcement",
+            "prune_announcements",
+            "reserve_deliveries",
+            "confirm_deliveries",
+            "release_deliveries",
+            "record_delivery",
+            "record_feed_check",
+            "record_delivery_result",
+            "set_state",
+        }
+    )
+
+    def __init__(self, store: SqliteStore) -> None:
+        """Wrap `store`."""
+        self._store = store
+        self.writes: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        """The real store's attribute; a write method is recorded when called."""
+        attribute = getattr(self._store, name)
+        if name not in self.WRITES:
+            return attribute
+
+        async def recorded(*args: Any, **kwargs: Any) -> Any:
+            self.writes.append(name)
+            return await attribute(*args, **kwargs)
+
+        return recorded
+
+
+ONE_WRITE_COMMANDS = [
+    ("start", ""),
+    ("subscribe", "fresh"),
+    ("keywords", "Robots: add humanoid"),
+    ("exclude", "set survey"),
+    ("categories", "cs.RO"),
+    ("time", "07:30 Europe/Berlin"),
+    ("topics", "add Cats: cat"),
+    ("topics", "remove Robots"),
+    ("settings", "max 12"),
+    ("unsubscribe", ""),
+]
+
+
+@pytest.mark.parametrize(("name", "args"), ONE_WRITE_COMMANDS)
+@pytest.mark.parametrize("active", [False, True])
+async def test_one_command_is_one_store_write(
+    store: SqliteStore, clock: Clock, name: str, args: str, active: bool
+) -> None:
+    """Every change a command makes reaches the store in one write call (one transaction)."""
+    await store.save_announcement(announcement(WED, paper("2511.0", "x")))
+    topics = (Topic("Papers", ("diffusion",)), Topic("Robots", ("embodied",)))
+    await store.save_channel(Channel("telegram", "100", active=active, topics=topics))
+    counting = CountingStore(store)
+    service = CommandService(counting, DEFAULTS, clock=clock)  # type: ignore[arg-type]
+    reply = await run(service, name, args)
+    assert reply.ok, reply.text
+    assert len(counting.writes) <= 1, counting.writes
+    if name not in {"start", "unsubscribe"} or (name == "unsubscribe" and active):
+        assert len(counting.writes) == 1
+
+
+async def test_a_config_import_is_one_store_write(store: SqliteStore, clock: Clock) -> None:
+    """Importing a config replaces the chat's topics with one write call."""
+    counting = CountingStore(store)
+    service = CommandService(counting, DEFAULTS, clock=clock)  # type: ignore[arg-type]
+    assert (await import_config(service, ANCHOR_CONFIG.read_bytes())).ok
+    assert counting.writes == ["save_channel"]
