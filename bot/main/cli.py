@@ -27,6 +27,7 @@ from typing import TextIO
 
 from adapters.markdown_output import render_json, render_markdown, render_text, render_topic_markdown
 from bot.categories import UnknownCategoryError, expand_categories
+from bot.commands.status import gather_status
 from bot.digests import build_digest
 from bot.feeds import ArxivError, ArxivFeedError, BrokenFeedError, NoAnnouncement
 from bot.gate import ArxivGate
@@ -405,17 +406,18 @@ def _some(labels: Sequence[str], limit: int = 5) -> str:
 async def _status_lines(store: Store, path: Path, now: dt.datetime) -> list[str]:
     """What an operator looks at first when a user says "no digest today"."""
     lines = [f"database: {path}"]
-    check = await store.last_feed_check()
+    report = await gather_status(store, now)  # the same report the chat's /status shows
+    check = report.last_check
     if check is None:
         lines.append("last feed check: none yet")
     else:
         said = f": {check.message}" if check.message else ""
         lines.append(f"last feed check: {_ago(check.checked_at, now)}, {check.outcome}{said}")
-    latest = await store.latest_announcement()
-    if latest is None:
+    if report.latest_date is None:
         lines.append("last announcement: none stored yet")
     else:
-        lines.append(f"last announcement: {latest.date.isoformat()}, {_plural(len(latest.papers), 'paper')}")
+        papers = _plural(report.latest_papers or 0, "paper")
+        lines.append(f"last announcement: {report.latest_date.isoformat()}, {papers}")
 
     channels = await store.list_channels(active_only=False)
     counts: dict[str, list[int]] = {}
