@@ -310,6 +310,35 @@ class _Draft(Generic[BlockT]):
             self.paper_ids.append(paper_id)
 
 
+def _topics_of(digest: Digest) -> dict[str, list[str]]:
+    """Each paper's topics, in digest order: the first is where it is shown, the rest are "also in"."""
+    topics_of: dict[str, list[str]] = {}
+    for section in digest.topics:
+        for paper in section.papers:
+            names = topics_of.setdefault(paper.arxiv_id, [])
+            if section.topic.name not in names:
+                names.append(section.topic.name)
+    return topics_of
+
+
+def _numbered_parts(
+    drafts: Sequence[_Draft[BlockT]], digest: Digest, style: DigestStyle[BlockT], inline: int
+) -> tuple[Part[BlockT], ...]:
+    """The drafts as parts whose headers carry the real part numbers."""
+    total = len(drafts)
+
+    def header(part: int) -> str:
+        """The first message's header, or a later one's."""
+        if part == 1:
+            return style.first_header(digest, inline=inline, part=part, total=total)
+        return style.next_header(digest, part=part, total=total)
+
+    return tuple(
+        Part(header=header(part), blocks=tuple(draft.blocks), paper_ids=tuple(draft.paper_ids))
+        for part, draft in enumerate(drafts, start=1)
+    )
+
+
 def pack_digest(
     digest: Digest, style: DigestStyle[BlockT], *, max_inline_papers: int = 30
 ) -> PackedDigest[BlockT]:
@@ -319,12 +348,7 @@ def pack_digest(
     papers = digest.papers
     inline_ids = {paper.arxiv_id for paper in papers[:max_inline_papers]}
     inline = min(max_inline_papers, len(papers))
-    topics_of: dict[str, list[str]] = {}
-    for section in digest.topics:
-        for paper in section.papers:
-            names = topics_of.setdefault(paper.arxiv_id, [])
-            if section.topic.name not in names:
-                names.append(section.topic.name)
+    topics_of = _topics_of(digest)
     several_topics = len(digest.topics) > 1
     # Every message holds at least a paper or a section line, which bounds the number of parts.
     widest = 10 ** len(str(len(inline_ids) + len(digest.topics) + 1)) - 1
@@ -378,18 +402,6 @@ def pack_digest(
                 pending = None
             drafts[-1].add(style, block, paper.arxiv_id)
 
-    total = len(drafts)
-    parts = tuple(
-        Part(
-            header=(
-                style.first_header(digest, inline=inline, part=part, total=total)
-                if part == 1
-                else style.next_header(digest, part=part, total=total)
-            ),
-            blocks=tuple(draft.blocks),
-            paper_ids=tuple(draft.paper_ids),
-        )
-        for part, draft in enumerate(drafts, start=1)
-    )
+    parts = _numbered_parts(drafts, digest, style, inline)
     file_only = tuple(paper.arxiv_id for paper in papers if paper.arxiv_id not in inline_ids)
     return PackedDigest(parts=parts, file_only=file_only)

@@ -243,7 +243,11 @@ def _keyword(rng: random.Random, vocab: Vocabulary) -> str:
     if roll < 0.70:  # a conjunction
         first = rng.choice(ACRONYMS + PHRASES + vocab.anchor)
         return f"{first} AND {rng.choice(vocab.words + PHRASES)}"
-    # the precise syntax
+    return _precise_keyword(rng, vocab)
+
+
+def _precise_keyword(rng: random.Random, vocab: Vocabulary) -> str:
+    """One keyword in the precise syntax: whole words, fields, phrases, NOT, groups."""
     form = rng.randrange(10)
     if form == 0:
         return "=" + rng.choice(SHORT_ACRONYMS + ACRONYMS)

@@ -151,6 +151,52 @@ def _starts_new_term(source: str, start: int) -> bool:
     return source[start] == "=" and start + 1 < len(source) and not source[start + 1].isspace()
 
 
+def _read_term(source: str, index: int) -> tuple[_Token, int]:
+    """The term (field prefix, `=`, quoted or bare phrase) starting at `index`, and where it ends."""
+    start = index
+    length = len(source)
+    field = Field.ANY
+    prefix = _FIELD_PREFIX.match(source, index)
+    if prefix:
+        field = Field(prefix.group(1).lower())
+        index = prefix.end()
+    whole = False
+    if index < length and source[index] == "=":
+        following = source[index + 1] if index + 1 < length else ""
+        if following and not following.isspace() and following not in "()":
+            whole = True
+            index += 1
+        elif field is not Field.ANY or following in ("(", ")"):
+            raise QuerySyntaxError(
+                f"'=' {_at(index)} must be followed directly by a word or a quoted phrase", index + 1
+            )
+        # else: a lone '=' is ordinary text ("E = mc2")
+    if prefix or whole:
+        following = source[index] if index < length else ""
+        if following == '"':
+            text, index = _read_quoted(source, index)
+            return _Token("TERM", start, text, field, whole), index
+        if following == "(" and not whole:
+            return _Token("FIELD(", start, field=field), index + 1
+        if not following or following.isspace() or following in "()":
+            marker = source[start:index]
+            group = " or a (group)" if not whole else ""
+            raise QuerySyntaxError(
+                f"'{marker}' {_at(start)} must be followed directly by a word, a quoted phrase{group}",
+                start + 1,
+            )
+    # A bare phrase: this word and the following ones, up to an operator, a parenthesis, a quote,
+    # or a word that starts a term of its own; inner whitespace is kept as typed.
+    text_start = index
+    end = _word_end(source, index)
+    while True:
+        nxt = _skip_space(source, end)
+        if nxt == end or nxt >= length or source[nxt] in _DELIMITERS or _starts_new_term(source, nxt):
+            break
+        end = _word_end(source, nxt)
+    return _Token("TERM", start, source[text_start:end], field, whole), end
+
+
 def _tokenize(source: str) -> list[_Token]:
     """The tokens of a keyword expression."""
     tokens: list[_Token] = []
@@ -177,51 +223,8 @@ def _tokenize(source: str) -> list[_Token]:
             index = end
             continue
 
-        start = index
-        field = Field.ANY
-        prefix = _FIELD_PREFIX.match(source, index)
-        if prefix:
-            field = Field(prefix.group(1).lower())
-            index = prefix.end()
-        whole = False
-        if index < length and source[index] == "=":
-            following = source[index + 1] if index + 1 < length else ""
-            if following and not following.isspace() and following not in "()":
-                whole = True
-                index += 1
-            elif field is not Field.ANY or following in ("(", ")"):
-                raise QuerySyntaxError(
-                    f"'=' {_at(index)} must be followed directly by a word or a quoted phrase", index + 1
-                )
-            # else: a lone '=' is ordinary text ("E = mc2")
-        if prefix or whole:
-            following = source[index] if index < length else ""
-            if following == '"':
-                text, index = _read_quoted(source, index)
-                tokens.append(_Token("TERM", start, text, field, whole))
-                continue
-            if following == "(" and not whole:
-                tokens.append(_Token("FIELD(", start, field=field))
-                index += 1
-                continue
-            if not following or following.isspace() or following in "()":
-                marker = source[start:index]
-                group = " or a (group)" if not whole else ""
-                raise QuerySyntaxError(
-                    f"'{marker}' {_at(start)} must be followed directly by a word, a quoted phrase{group}",
-                    start + 1,
-                )
-        # A bare phrase: this word and the following ones, up to an operator, a parenthesis, a quote,
-        # or a word that starts a term of its own; inner whitespace is kept as typed.
-        text_start = index
-        end = _word_end(source, index)
-        while True:
-            nxt = _skip_space(source, end)
-            if nxt == end or nxt >= length or source[nxt] in _DELIMITERS or _starts_new_term(source, nxt):
-                break
-            end = _word_end(source, nxt)
-        tokens.append(_Token("TERM", start, source[text_start:end], field, whole))
-        index = end
+        token, index = _read_term(source, index)
+        tokens.append(token)
     return tokens
 
 
