@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from bot.commands.chats import Chats
+from bot.commands.editing import Chats
 from bot.commands.values import ChangeSettings, CommandContext, CommandError, CommandReply, SetTime
 from bot.commands.wording import clip, delivery_time_text
 from bot.schedule import ScheduleError, parse_time_of_day, parse_timezone, zone_names

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.categories import UnknownCategoryError, expand_categories
-from bot.commands.chats import (
+from bot.commands.editing import (
     MAX_TOPIC_NAME,
     MAX_TOPICS_PER_CHAT,
     Chats,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.commands.chats import MAX_TOPIC_NAME, Chats, ad_hoc_categories, checked
+from bot.commands.editing import MAX_TOPIC_NAME, Chats, ad_hoc_categories, checked
 from bot.commands.values import CommandContext, CommandReply, DigestNow, Preview
 from bot.commands.wording import clip, day, listing, plural, unique
 from bot.digests import announced_count, build_digest, effective_categories

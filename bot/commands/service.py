@@ -19,8 +19,8 @@ from dataclasses import fields, replace
 from typing import Any, assert_never
 
 from bot.clock import Clock, utc_now
-from bot.commands.chats import Chats
 from bot.commands.delivery_settings import DeliveryCommands
+from bot.commands.editing import Chats
 from bot.commands.filters import FilterCommands
 from bot.commands.on_demand import OnDemandCommands
 from bot.commands.status import StatusCommands

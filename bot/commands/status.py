@@ -9,7 +9,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from bot.commands.chats import Chats
+from bot.commands.editing import Chats
 from bot.commands.values import CommandContext, CommandReply
 from bot.commands.wording import chat_zone, clip, day, keyword_count, plural, settings_lines
 from bot.ingest import NO_ANNOUNCEMENT_KEY

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.commands.chats import MAX_FILTERS_PER_CHAT, MAX_KEYWORDS_PER_TOPIC, MAX_TOPICS_PER_CHAT
+from bot.commands.editing import MAX_FILTERS_PER_CHAT, MAX_KEYWORDS_PER_TOPIC, MAX_TOPICS_PER_CHAT
 from bot.commands.service import ADMIN_ONLY_MESSAGE, INTERNAL_ERROR_MESSAGE, CommandService
 from bot.commands.table import COMMANDS, CommandExample, CommandInfo
 from bot.commands.text import parse_command
