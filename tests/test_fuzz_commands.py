@@ -97,7 +97,7 @@ DC_SENTINEL = 900000000000000012  # another channel of the same guild, never com
 DC_DM = 900000000000000021  # a DM channel with the bot
 DC_USER = 900000000000000031
 
-# Chats that are never commanded; two share a chat id with a fuzzed chat of the other platform.
+# ChannelEditor that are never commanded; two share a chat id with a fuzzed chat of the other platform.
 SENTINEL_TOPICS = (
     Topic("Sentinel", ("=VLM", "vision language model", 'ti:"world model"'), ("survey",), ("cs.CV",)),
     Topic("Robots", ("humanoid", "au:Levine"), categories=("cs.RO",)),

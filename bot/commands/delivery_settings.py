@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from bot.commands.editing import Chats
+from bot.commands.editing import ChannelEditor
 from bot.commands.values import ChangeSettings, CommandContext, CommandError, CommandReply, SetTime
 from bot.commands.wording import clip, delivery_time_text
 from bot.schedule import ScheduleError, parse_time_of_day, parse_timezone, zone_names
@@ -42,7 +42,7 @@ def _time_of_day(text: str) -> dt.time | None:
 class DeliveryCommands:
     """The commands that change when and how a chat's digest comes."""
 
-    def __init__(self, chats: Chats) -> None:
+    def __init__(self, chats: ChannelEditor) -> None:
         self._chats = chats
 
     async def time(self, context: CommandContext, command: SetTime) -> CommandReply:

@@ -80,7 +80,7 @@ def ad_hoc_categories(channel: Channel | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class Chats:
+class ChannelEditor:
     """The store as the commands see it: the asking chat, read and changed whole."""
 
     store: Store

@@ -9,7 +9,7 @@ from bot.categories import UnknownCategoryError, expand_categories
 from bot.commands.editing import (
     MAX_TOPIC_NAME,
     MAX_TOPICS_PER_CHAT,
-    Chats,
+    ChannelEditor,
     checked,
     find_topic,
     topic_at,
@@ -94,7 +94,7 @@ def _without(current: tuple[str, ...], items: Sequence[str], label: str) -> tupl
 class FilterCommands:
     """The commands that change what a chat looks for."""
 
-    def __init__(self, chats: Chats) -> None:
+    def __init__(self, chats: ChannelEditor) -> None:
         self._chats = chats
 
     async def subscribe(self, context: CommandContext, command: Subscribe) -> CommandReply:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.commands.editing import MAX_TOPIC_NAME, Chats, ad_hoc_categories, checked
+from bot.commands.editing import MAX_TOPIC_NAME, ChannelEditor, ad_hoc_categories, checked
 from bot.commands.values import CommandContext, CommandReply, DigestNow, Preview
 from bot.commands.wording import clip, day, listing, plural, unique
 from bot.digests import announced_count, build_digest, effective_categories
@@ -18,7 +18,7 @@ PREVIEW_TITLES = 3
 class OnDemandCommands:
     """/digest and /preview: they read the store, and change nothing."""
 
-    def __init__(self, chats: Chats) -> None:
+    def __init__(self, chats: ChannelEditor) -> None:
         self._chats = chats
 
     async def digest(self, context: CommandContext, command: DigestNow) -> CommandReply:

@@ -20,7 +20,7 @@ from typing import Any, assert_never
 
 from bot.clock import Clock, utc_now
 from bot.commands.delivery_settings import DeliveryCommands
-from bot.commands.editing import Chats
+from bot.commands.editing import ChannelEditor
 from bot.commands.filters import FilterCommands
 from bot.commands.on_demand import OnDemandCommands
 from bot.commands.status import StatusCommands
@@ -96,7 +96,7 @@ class CommandService:
         clock: Clock = utc_now,
         on_change: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._chats = Chats(store, tuple(default_categories), clock, on_change)
+        self._chats = ChannelEditor(store, tuple(default_categories), clock, on_change)
         self._filters = FilterCommands(self._chats)
         self._delivery = DeliveryCommands(self._chats)
         self._on_demand = OnDemandCommands(self._chats)

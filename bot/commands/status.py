@@ -9,7 +9,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from bot.commands.editing import Chats
+from bot.commands.editing import ChannelEditor
 from bot.commands.values import CommandContext, CommandReply
 from bot.commands.wording import chat_zone, clip, day, keyword_count, plural, settings_lines
 from bot.ingest import NO_ANNOUNCEMENT_KEY
@@ -135,7 +135,7 @@ def announcement_lines(report: StatusReport) -> list[str]:
 class StatusCommands:
     """/status and /start."""
 
-    def __init__(self, chats: Chats) -> None:
+    def __init__(self, chats: ChannelEditor) -> None:
         self._chats = chats
 
     async def status(self, context: CommandContext) -> CommandReply:
