@@ -26,9 +26,10 @@ from bot.commands.table import COMMANDS, COMMANDS_BY_NAME
 from bot.commands.values import CommandError, CommandReply, CommandRequest, split_keywords
 from bot.digests import announced_count, build_digest, effective_categories
 from bot.ingest import NO_ANNOUNCEMENT_KEY
-from bot.matching import Matcher, QuerySyntaxError, validate_topic
+from bot.matching import Matcher, validate_topic
 from bot.models import Channel, DeliveryResult, FeedCheck, Topic
 from bot.ports import Store
+from bot.query import QuerySyntaxError
 from bot.schedule import (
     ARXIV_TZ,
     ScheduleError,

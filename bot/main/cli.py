@@ -32,13 +32,15 @@ from bot.feeds import ArxivError, ArxivFeedError, BrokenFeedError, NoAnnouncemen
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.main.app import run_bot
-from bot.matching import QuerySyntaxError, validate_topic
+from bot.matching import validate_topic
 from bot.models import Announcement, Channel, Digest, Topic
 from bot.ports import Store
+from bot.query import QuerySyntaxError
 from bot.settings import Settings, SettingsError, check_feed_location, load_settings, local_feed_file
 from bot.sources import ArxivSource, ArxivUnavailableError, terminal_progress
 from bot.topic_config import TopicConfigError, load_topic_config
-from storage.sqlite_store import StoreError, open_store
+from storage.errors import StoreError
+from storage.sqlite_store import open_store
 
 log = logging.getLogger(__name__)
 
