@@ -58,15 +58,15 @@ from typing import Any
 import _common
 from aiohttp import web
 
+from bot.arxiv_client.source import ArxivSource
 from bot.delivery import DeliveryService
 from bot.feeds import parse_feed
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.models import Announcement, Channel, Digest, Paper
 from bot.platforms import OutgoingMessage
-from bot.schedule import ARXIV_TZ
+from bot.schedule import ARXIV_TZ, arxiv_today
 from bot.settings import Settings
-from bot.sources import arxiv_today, make_source
 from storage.sqlite_store import SqliteStore, open_store
 from tests.fakes.arxiv_server import FakeArxiv, Reply
 
@@ -236,7 +236,13 @@ async def simulate(
     """Run the ingest (and delivery on each new announcement) from `start` to `end`, simulated."""
     settings = Settings(_env_file=None, arxiv_rss_url=arxiv.rss_url, arxiv_api_url=arxiv.api_url)  # type: ignore[call-arg]
     gate = ArxivGate(settings.arxiv_request_interval, clock=clock.monotonic, sleep=clock.sleep)
-    source = make_source(settings, gate=gate)
+    source = ArxivSource(
+        rss_url=settings.arxiv_rss_url,
+        api_url=settings.arxiv_api_url,
+        gate=gate,
+        timeout=settings.arxiv_timeout,
+        max_retries=settings.arxiv_max_retries,
+    )
     adapter = NoOpAdapter(clock)
 
     async def no_sleep(seconds: float) -> None:

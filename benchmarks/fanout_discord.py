@@ -127,8 +127,8 @@ async def run(options: argparse.Namespace) -> int:
 
             noon = dt.datetime.combine(date, dt.time(12, 0), tzinfo=dt.UTC)
             channels = await store.list_channels()
-            digests = [d for d in build_digests(announcement, channels, defaults) if d.channel is not None]
-            expected = {int(d.channel.chat_id): [p.arxiv_id for p in d.papers] for d in digests if d.channel}
+            digests = list(zip(channels, build_digests(announcement, channels, defaults), strict=True))
+            expected = {int(channel.chat_id): [p.arxiv_id for p in d.papers] for channel, d in digests}
 
             chats = ChannelRegistry(store)
             commands = CommandService(store, defaults, clock=lambda: noon)
@@ -142,7 +142,7 @@ async def run(options: argparse.Namespace) -> int:
                 guild_id=800_000_000_000_000_000,
                 guild_ready_timeout=0.05,
             )
-            rendered = sum(len(adapter.render_digest(d, d.channel)) for d in digests if d.channel)
+            rendered = sum(len(adapter.render_digest(d, channel)) for channel, d in digests)
             delivery = DeliveryService(store, {"discord": adapter}, defaults, clock=lambda: noon, chats=chats)
             stop = asyncio.Event()
             task = asyncio.create_task(adapter.run(stop), name="discord adapter")

@@ -113,8 +113,8 @@ async def run(options: argparse.Namespace) -> int:
 
             noon = dt.datetime.combine(date, dt.time(12, 0), tzinfo=dt.UTC)
             channels = await store.list_channels()
-            digests = [d for d in build_digests(announcement, channels, defaults) if d.channel is not None]
-            expected = {d.channel.chat_id: [p.arxiv_id for p in d.papers] for d in digests if d.channel}
+            digests = list(zip(channels, build_digests(announcement, channels, defaults), strict=True))
+            expected = {channel.chat_id: [p.arxiv_id for p in d.papers] for channel, d in digests}
 
             chats = ChannelRegistry(store)
             commands = CommandService(store, defaults, clock=lambda: noon)
@@ -124,7 +124,7 @@ async def run(options: argparse.Namespace) -> int:
             delivery = DeliveryService(
                 store, {"telegram": adapter}, defaults, clock=lambda: noon, chats=chats
             )
-            expected_messages = sum(len(adapter.render_digest(d, d.channel)) for d in digests if d.channel)
+            expected_messages = sum(len(adapter.render_digest(d, channel)) for channel, d in digests)
             stop = asyncio.Event()
             task = asyncio.create_task(adapter.run(stop), name="telegram adapter")
             await server.wait_for_call("getUpdates", timeout=30)

@@ -42,7 +42,7 @@ import _common
 
 from bot.matching import Matcher
 from bot.models import Announcement, Channel, Paper
-from bot.sources import arxiv_today
+from bot.schedule import arxiv_today
 from storage.sqlite_store import open_store
 from tests.fakes.arxiv_server import FakeArxiv, Reply
 from tests.fakes.telegram_server import FakeTelegramServer

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Collection, Sequence
 
 from bot.matching import Matcher
 from bot.models import ANNOUNCE_TYPE_ORDER, Announcement, Channel, Digest, Paper, Topic, TopicDigest
@@ -33,13 +32,8 @@ def build_digests(
     announcement: Announcement,
     channels: Sequence[Channel],
     default_categories: Sequence[str],
-    *,
-    skip_ids: Mapping[int, Collection[str]] | None = None,
 ) -> list[Digest]:
-    """One digest per channel (same order), from a single compiled matcher over all their topics.
-
-    `skip_ids` maps a channel's position in `channels` to paper ids it must not get again.
-    """
+    """One digest per channel (same order), from a single compiled matcher over all their topics."""
     all_topics: list[Topic] = []
     owners: list[int] = []
     for position, channel in enumerate(channels):
@@ -51,9 +45,6 @@ def build_digests(
 
     sections: list[list[TopicDigest]] = [[] for _ in channels]
     for topic, owner, indices in zip(all_topics, owners, matches, strict=True):
-        skipped = (skip_ids or {}).get(owner)
-        if skipped:
-            indices = [index for index in indices if announcement.papers[index].arxiv_id not in skipped]
         sections[owner].append(TopicDigest(topic=topic, papers=_digest_order(announcement.papers, indices)))
 
     digests = []
@@ -76,7 +67,6 @@ def build_digests(
                 date=announcement.date,
                 topics=tuple(sections[position]),
                 announced_count=counts[watched],
-                channel=channel,
                 categories=watched,
             )
         )
@@ -87,10 +77,7 @@ def build_digest(
     announcement: Announcement,
     topics: Sequence[Topic],
     default_categories: Sequence[str],
-    *,
-    channel: Channel | None = None,
 ) -> Digest:
     """The digest of these topics for one announcement (an ad-hoc or preview digest)."""
-    holder = channel or Channel(platform="preview", chat_id="preview")
-    digest = build_digests(announcement, [replace(holder, topics=tuple(topics))], default_categories)[0]
-    return digest if channel is not None else replace(digest, channel=None)
+    holder = Channel(platform="preview", chat_id="preview", topics=tuple(topics))
+    return build_digests(announcement, [holder], default_categories)[0]

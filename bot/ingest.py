@@ -4,7 +4,8 @@ The service fetches one feed for every category anyone watches (the defaults plu
 the topics of active channels name), stores a complete announcement once per date (adding the
 papers of a category a chat subscribed to after it was stored), and records the outcome of every
 check as a typed `FeedCheck` record for /status. Trouble with arXiv never raises
-out of it: it becomes an "error" outcome with a one-line message, and the next poll tries again.
+out of it: it becomes an "error" outcome with a one-line message (and the error itself, for the
+CLI's exit status), and the next poll tries again.
 Store errors do propagate (a disk problem should be seen), except in `run`, which logs them and
 keeps going. Once `run`'s stop event is set, a request to arXiv in progress (or waiting for the gate
 or a back-off) is abandoned at once; nothing is recorded for it, and the next start asks again.
@@ -49,14 +50,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar, cast
 
+from bot.arxiv_client.source import ArxivSource
 from bot.categories import normalise_category
 from bot.clock import Clock, Sleep, utc_now
 from bot.feeds import ArxivError, NoAnnouncement
 from bot.models import Announcement, FeedCheck
 from bot.ports import Store
 from bot.retry import unless_stopped
-from bot.schedule import ARXIV_TZ, arxiv_day_end, next_announcement_date, watch_window
-from bot.sources import ArxivSource, arxiv_today, is_announcement_day
+from bot.schedule import (
+    ARXIV_TZ,
+    arxiv_day_end,
+    arxiv_today,
+    is_announcement_day,
+    next_announcement_date,
+    watch_window,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +87,12 @@ class _Stopped(Exception):
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """What one check of the feed found."""
+    """What one check of the feed found; `error` is what arXiv raised, for an "error" outcome."""
 
     outcome: Outcome
     announcement: Announcement | None
     message: str
+    error: ArxivError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +179,7 @@ class IngestService:
         try:
             found = await self._ask(self.source.fetch_feed(categories))
         except ArxivError as error:
-            result = IngestResult("error", None, _one_line(error))
+            result = IngestResult("error", None, _one_line(error), error)
             log.warning("feed check failed: %s", result.message)
             await self._record(result, date=None, papers=0)
             return result

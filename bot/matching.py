@@ -50,44 +50,19 @@ import ahocorasick_rs
 
 from bot.models import AnnounceType, Paper, Topic
 from bot.query import (
-    MAX_DEPTH,
-    MAX_EXCLUDES,
-    MAX_KEYWORD_CHARS,
-    MAX_KEYWORDS,
-    MAX_TERMS,
     And,
     Expr,
     Field,
     Not,
-    Or,
     QuerySyntaxError,
     Term,
-    anchor_keyword_to_expression,
     check_counts,
     fold,
     keyword_error,
     parse_keyword,
 )
 
-__all__ = [
-    "MAX_DEPTH",
-    "MAX_EXCLUDES",
-    "MAX_KEYWORDS",
-    "MAX_KEYWORD_CHARS",
-    "MAX_TERMS",
-    "And",
-    "Expr",
-    "Field",
-    "Matcher",
-    "Not",
-    "Or",
-    "QuerySyntaxError",
-    "Term",
-    "anchor_keyword_to_expression",
-    "matches",
-    "parse_keyword",
-    "validate_topic",
-]
+__all__ = ["Matcher", "matches", "validate_topic"]
 
 log = logging.getLogger(__name__)
 

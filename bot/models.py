@@ -127,7 +127,6 @@ class Digest:
     date: dt.date
     topics: tuple[TopicDigest, ...]
     announced_count: int
-    channel: Channel | None = None
     categories: tuple[str, ...] = field(default=())
 
     @property

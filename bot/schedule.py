@@ -8,8 +8,9 @@ import re
 import zoneinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-ARXIV_TZ = ZoneInfo("America/New_York")
+ARXIV_TZ = ZoneInfo("America/New_York")  # tzdata ships the database where the system has none
 UTC = dt.UTC
+CUTOFF = dt.time(14, 0)  # arXiv's daily submission cut-off, US Eastern
 
 _TIME = re.compile(r"^(\d{1,2})[:.h](\d{2})$")
 
@@ -38,6 +39,45 @@ def parse_timezone(name: str) -> ZoneInfo:
         return ZoneInfo(cleaned)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder name such as "Europe"
         raise ScheduleError(f"{cleaned!r} is not an IANA time zone, e.g. Europe/Berlin") from None
+
+
+# -- arXiv's calendar -------------------------------------------------------------------------------
+
+
+def arxiv_today(now: dt.datetime) -> dt.date:
+    """The date in US Eastern time: the label of the feed rss.arxiv.org shows at `now` (aware)."""
+    return now.astimezone(ARXIV_TZ).date()
+
+
+def is_announcement_day(date: dt.date) -> bool:
+    """Whether rss.arxiv.org labels an announcement with this date (Mon–Fri; holidays aside)."""
+    return date.weekday() < 5
+
+
+def _previous_working_day(day: dt.date) -> dt.date:
+    """The last Monday–Friday strictly before `day`."""
+    day -= dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= dt.timedelta(days=1)
+    return day
+
+
+def submission_window(announcement_date: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) in UTC of the submissions announced under this rss.arxiv.org date.
+
+    arXiv's cut-off is 14:00 US Eastern: papers submitted between 14:00 on one working day and 14:00
+    on the next are mailed at 20:00 that evening and labelled with the following date by
+    rss.arxiv.org (the Tuesday 20:00 mailing is "Wednesday"). Monday's label covers Thursday 14:00 –
+    Friday 14:00, Tuesday's covers Friday 14:00 – Monday 14:00. Holidays are not known: a holiday's
+    window comes out as a day of its own.
+    """
+    end_day = announcement_date - dt.timedelta(days=1)  # the mailing's evening
+    while end_day.weekday() >= 5:  # the Sunday mailing closes on Friday
+        end_day -= dt.timedelta(days=1)
+    start_day = _previous_working_day(end_day)
+    start = dt.datetime.combine(start_day, CUTOFF, ARXIV_TZ)
+    end = dt.datetime.combine(end_day, CUTOFF, ARXIV_TZ)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def available_at(announcement_date: dt.date) -> dt.datetime:

@@ -28,16 +28,16 @@ from typing import Any
 import yaml
 
 from bot.categories import UnknownCategoryError, expand_categories
-from bot.matching import (
+from bot.matching import validate_topic
+from bot.models import Topic
+from bot.query import (
     MAX_EXCLUDES,
     MAX_KEYWORD_CHARS,
     MAX_KEYWORDS,
     MAX_TERMS,
     QuerySyntaxError,
     anchor_keyword_to_expression,
-    validate_topic,
 )
-from bot.models import Topic
 
 MAX_CONFIG_BYTES = 256 * 1024
 MAX_TOPICS = 50

@@ -6,7 +6,7 @@ transaction. An `asyncio.Lock` keeps coroutines from interleaving inside each ot
 they share the connection, so without it a reader could see another coroutine's uncommitted rows.
 
 The schema lives in numbered migration files (`storage/migrations/V{n}__{name}.sql`), applied at
-start-up by `storage.migrations` (its names are re-exported here). A database written by a newer version
+start-up by `storage.migrations`. A database written by a newer version
 is refused, untouched.
 """
 
@@ -36,11 +36,6 @@ from bot.models import (
     Topic,
 )
 from storage.errors import (
-    DamagedDatabaseError,
-    DatabaseFullError,
-    DatabaseLockedError,
-    DatabasePermissionError,
-    DatabasePlaceError,
     NotADatabaseError,
     StoreError,
     mkdir_problem,
@@ -50,7 +45,6 @@ from storage.errors import (
 from storage.migrations import (
     Migration,
     MigrationError,
-    SchemaTooNewError,
     apply_migrations,
     load_migrations,
 )
@@ -913,19 +907,7 @@ def _load_strings(text: str) -> tuple[str, ...]:
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "MIN_RETENTION",
-    "DamagedDatabaseError",
-    "DatabaseFullError",
-    "DatabaseLockedError",
-    "DatabasePermissionError",
-    "DatabasePlaceError",
-    "Migration",
-    "MigrationError",
-    "NotADatabaseError",
-    "SchemaTooNewError",
     "SqliteStore",
-    "StoreError",
-    "apply_migrations",
-    "load_migrations",
     "open_store",
 ]
 

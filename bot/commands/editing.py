@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 
 from bot.clock import Clock
 from bot.commands.values import CommandContext, CommandError
-from bot.matching import QuerySyntaxError, validate_topic
+from bot.matching import validate_topic
 from bot.models import Channel, Topic
 from bot.ports import Store
+from bot.query import QuerySyntaxError
 from bot.schedule import ARXIV_TZ
 from bot.topic_config import clean_name
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.arxiv_client.source import ArxivSource
 from bot.channels import ChannelRegistry
 from bot.clock import Clock, utc_now
 from bot.commands.service import CommandService
@@ -24,7 +25,6 @@ from bot.ingest import IngestService
 from bot.models import Announcement
 from bot.platforms import AdapterServices, AdapterStartupError, AdapterUnreachableError, ChatAdapter
 from bot.settings import Settings
-from bot.sources import ArxivSource
 from storage.sqlite_store import open_store
 
 log = logging.getLogger(__name__)

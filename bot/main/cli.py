@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.markdown_output import render_json, render_markdown, render_text, render_topic_markdown
+from bot.arxiv_client.common import ArxivUnavailableError
+from bot.arxiv_client.source import ArxivSource
 from bot.categories import UnknownCategoryError, expand_categories
 from bot.commands.status import gather_status
 from bot.digests import build_digest
@@ -33,13 +35,15 @@ from bot.feeds import ArxivError, ArxivFeedError, BrokenFeedError, NoAnnouncemen
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.main.app import run_bot
-from bot.matching import QuerySyntaxError, validate_topic
+from bot.main.progress import tell_terminal, terminal_progress
+from bot.matching import validate_topic
 from bot.models import Announcement, Channel, Digest, Topic
 from bot.ports import Store
+from bot.query import QuerySyntaxError
 from bot.settings import Settings, SettingsError, check_feed_location, load_settings, local_feed_file
-from bot.sources import ArxivSource, ArxivUnavailableError, terminal_progress
 from bot.topic_config import TopicConfigError, load_topic_config
-from storage.sqlite_store import StoreError, open_store
+from storage.errors import StoreError
+from storage.sqlite_store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -186,12 +190,6 @@ def _make_source(settings: Settings, rss_url: str | None = None) -> ArxivSource:
     )
 
 
-def _progress(message: str) -> None:
-    """Tell a person at a terminal what is slow; stay quiet in pipes."""
-    if sys.stderr.isatty():
-        print(message, file=sys.stderr, flush=True)
-
-
 def _unreadable(path: Path) -> str | None:
     """Why a feed file cannot be read, or None when it can."""
     try:
@@ -236,7 +234,7 @@ async def _fetch_announcement(
     source: ArxivSource, categories: tuple[str, ...], location: str
 ) -> Announcement:
     """The current announcement, or a ExitError saying why there is none."""
-    _progress(f"Fetching {'+'.join(categories)} from {location} …")
+    tell_terminal(f"Fetching {'+'.join(categories)} from {location} …")
     try:
         outcome = await source.fetch_feed(categories)
     except ArxivError as error:
@@ -246,28 +244,6 @@ async def _fetch_announcement(
     if isinstance(outcome, NoAnnouncement):
         raise ExitError(outcome.reason, EXIT_NO_ANNOUNCEMENT)  # the reason names the day
     return outcome
-
-
-def _keep_feed_errors(source: ArxivSource) -> list[ArxivError]:
-    """Keep what the source's feed requests raise, so that `fetch` can exit as `preview` does.
-
-    The ingest service turns trouble with arXiv into a one-line outcome (the long-running bot must
-    keep going), which no longer says which trouble it was: arXiv's error feed (4) or no usable
-    answer (5). Wrapping this one source's `fetch_feed` keeps the exception beside that outcome.
-    """
-    raised: list[ArxivError] = []
-    fetch_feed = source.fetch_feed
-
-    async def fetch_and_keep(categories: Sequence[str]) -> Announcement | NoAnnouncement:
-        """The source's fetch_feed, remembering what it raised."""
-        try:
-            return await fetch_feed(categories)
-        except ArxivError as error:
-            raised.append(error)
-            raise
-
-    source.fetch_feed = fetch_and_keep  # type: ignore[method-assign]
-    return raised
 
 
 def _safe_filename(name: str) -> str:
@@ -322,7 +298,6 @@ async def _fetch(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
     location = _feed_location(args, settings)
     store = await open_store(settings.database_path)
     source = _make_source(settings, location)
-    raised = _keep_feed_errors(source)
     try:
         service = IngestService(store, source, settings.default_categories)
         result = await service.ingest_once()
@@ -331,10 +306,10 @@ async def _fetch(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         await store.close()
     if result.outcome == "no_announcement":
         raise ExitError(result.message, EXIT_NO_ANNOUNCEMENT)
+    if result.error is not None:  # arXiv's error feed (4) or no usable answer (5), as in `preview`
+        raise _arxiv_failure(result.error, location)
     if result.outcome == "error":
-        raise (
-            _arxiv_failure(raised[-1], location) if raised else ExitError(result.message, EXIT_UNAVAILABLE)
-        )
+        raise ExitError(result.message, EXIT_UNAVAILABLE)
     print(result.message, file=out)
     return EXIT_OK
 

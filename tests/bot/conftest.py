@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from bot.arxiv_client.source import ArxivSource
 from bot.gate import ArxivGate
-from bot.sources import ArxivSource
 from tests.fakes.arxiv_server import FakeArxiv
 
 # A compressed clock for the gate: its logic runs unchanged, one gate-second lasts 1/TIME_SCALE s.

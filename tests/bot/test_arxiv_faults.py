@@ -22,12 +22,13 @@ import pytest
 from aiohttp import web
 from lxml import etree
 
+from bot.arxiv_client.api import split_arxiv_id
+from bot.arxiv_client.source import ArxivSource
 from bot.feeds import parse_feed
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.models import Announcement
 from bot.schedule import ARXIV_TZ
-from bot.sources import ArxivSource, split_arxiv_id
 from tests.fakes.arxiv_server import ATOM, FIXTURES, FakeArxiv, Reply, recorded_api_body
 
 DEFAULTS = ("cs.AI", "cs.CL")
@@ -215,11 +216,16 @@ async def run_until(
     return announced
 
 
+def _of_client(record: logging.LogRecord) -> bool:
+    """Whether a log record comes from one of the arXiv clients."""
+    return record.name.startswith("bot.arxiv_client.")
+
+
 class Lines:
-    """The log records of bot.ingest and bot.sources, sorted by what they say."""
+    """The log records of bot.ingest and the arXiv clients (bot.arxiv_client.*), sorted by what they say."""
 
     def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
-        self.records = [r for r in caplog.records if r.name in ("bot.ingest", "bot.sources")]
+        self.records = [r for r in caplog.records if r.name == "bot.ingest" or _of_client(r)]
 
     def warnings(self) -> list[str]:
         """Messages at WARNING or above."""
@@ -231,7 +237,7 @@ class Lines:
         return [
             r.getMessage()
             for r in self.records
-            if r.name == "bot.sources" and r.levelno == logging.INFO and r.getMessage().startswith(prefixes)
+            if _of_client(r) and r.levelno == logging.INFO and r.getMessage().startswith(prefixes)
         ]
 
     def info(self, prefix: str) -> list[str]:
@@ -251,7 +257,7 @@ class Lines:
 
 @pytest.fixture
 def logs(caplog: pytest.LogCaptureFixture) -> Callable[[], Lines]:
-    """INFO and above captured from every logger; call to read bot.ingest's and bot.sources' lines."""
+    """INFO and above captured from every logger; call to read bot.ingest's and the arXiv clients' lines."""
     caplog.set_level(logging.INFO)
     return lambda: Lines(caplog)
 

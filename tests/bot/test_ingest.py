@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from bot.feeds import parse_feed
+from bot.arxiv_client.common import ArxivUnavailableError
+from bot.arxiv_client.source import ArxivSource
+from bot.feeds import ArxivFeedError, parse_feed
 from bot.ingest import NO_ANNOUNCEMENT_KEY, IngestService
 from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
-from bot.sources import ArxivSource
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
 
 SourceFactory = Callable[..., ArxivSource]
@@ -128,6 +129,22 @@ async def test_truncated_feed_is_an_error_and_nothing_is_stored(
     assert "broken feed" in result.message
     assert len(arxiv_server.requests) == 2
     assert await store.announcement_dates(since=dt.date(2024, 1, 1)) == []
+
+
+async def test_an_error_outcome_carries_what_arxiv_raised(
+    arxiv_server: FakeArxiv, make_source: SourceFactory, store: Any
+) -> None:
+    """An "error" outcome keeps arXiv's exception: ArxivFeedError for its error feed, else unavailable."""
+    arxiv_server.queue_rss(Reply.feed("rss/error-feed.xml"), Reply.error(503), Reply.error(503))
+    ingest = service(store, make_source(max_retries=1))
+    refused = await ingest.ingest_once()
+    assert isinstance(refused.error, ArxivFeedError)
+    assert refused.message == " ".join(str(refused.error).split())
+    unavailable = await ingest.ingest_once()
+    assert isinstance(unavailable.error, ArxivUnavailableError)
+    assert unavailable.outcome == "error"
+    arxiv_server.queue_rss(Reply.feed(SAMPLE))
+    assert (await ingest.ingest_once()).error is None
 
 
 async def test_subscribed_categories_join_the_one_request(

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.arxiv_client.source import ArxivSource
 from bot.gate import ArxivGate
 from bot.ingest import IngestService, Plan, Watch
 from bot.models import Announcement, Channel, Topic
-from bot.schedule import ARXIV_TZ, watch_window
-from bot.sources import ArxivSource, arxiv_today
+from bot.schedule import ARXIV_TZ, arxiv_today, watch_window
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
 
 DEFAULTS = ("cs.AI", "cs.CL")

@@ -8,21 +8,20 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.matching import (
+from bot.matching import Matcher, matches
+from bot.models import ALL_ANNOUNCE_TYPES, AnnounceType, Paper, Topic
+from bot.query import (
     MAX_KEYWORDS,
     And,
     Expr,
     Field,
-    Matcher,
     Not,
     QuerySyntaxError,
     Term,
     anchor_keyword_to_expression,
-    matches,
+    fold,
     parse_keyword,
 )
-from bot.models import ALL_ANNOUNCE_TYPES, AnnounceType, Paper, Topic
-from bot.query import fold
 
 DEFAULTS = ("cs.CV", "cs.CL")
 

@@ -6,7 +6,9 @@ import random
 
 import pytest
 
-from bot.matching import (
+from bot.matching import validate_topic
+from bot.models import Topic
+from bot.query import (
     MAX_DEPTH,
     MAX_EXCLUDES,
     MAX_KEYWORD_CHARS,
@@ -20,11 +22,9 @@ from bot.matching import (
     QuerySyntaxError,
     Term,
     anchor_keyword_to_expression,
+    fold,
     parse_keyword,
-    validate_topic,
 )
-from bot.models import Topic
-from bot.query import fold
 
 A, B, C = Term("a"), Term("b"), Term("c")
 

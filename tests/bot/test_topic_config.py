@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.matching import MAX_KEYWORD_CHARS, MAX_KEYWORDS, MAX_TERMS, matches
+from bot.matching import matches
 from bot.models import AnnounceType, Paper, Topic
+from bot.query import MAX_KEYWORD_CHARS, MAX_KEYWORDS, MAX_TERMS
 from bot.topic_config import (
     MAX_CONFIG_BYTES,
     MAX_TOPIC_NAME,

@@ -25,18 +25,17 @@ import warnings
 import pytest
 
 import storage.sqlite_store
-from storage.migrations import Migration, load_migrations
-from storage.sqlite_store import (
+from storage.errors import (
     DamagedDatabaseError,
     DatabaseFullError,
     DatabaseLockedError,
     DatabasePermissionError,
     DatabasePlaceError,
     NotADatabaseError,
-    SqliteStore,
     StoreError,
-    open_store,
 )
+from storage.migrations import Migration, load_migrations
+from storage.sqlite_store import SqliteStore, open_store
 from tests.storage.conftest import raw, rows
 
 #: The unprivileged user the permission tests run `open_store` as ("nobody" on most systems).

@@ -1,4 +1,4 @@
-"""Talking to arXiv over real HTTP to the fake server: feed, retries, Retry-After, API recovery, look-ups."""
+"""Talking to arXiv over real HTTP to the fake server: feed, retries, Retry-After, API recovery."""
 
 from __future__ import annotations
 
@@ -15,21 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from bot.feeds import ArxivFeedError, BrokenFeedError, NoAnnouncement
-from bot.gate import ArxivGate
-from bot.models import Announcement, AnnounceType
-from bot.settings import SAMPLE_FEED
-from bot.sources import (
+from bot.arxiv_client.api import api_day_query, split_arxiv_id
+from bot.arxiv_client.common import (
     USER_AGENT,
-    ArxivSource,
     ArxivUnavailableError,
     ArxivUnreachableError,
-    api_day_query,
     parse_retry_after,
-    split_arxiv_id,
-    submission_window,
-    terminal_progress,
 )
+from bot.arxiv_client.source import ArxivSource
+from bot.feeds import ArxivFeedError, BrokenFeedError, NoAnnouncement
+from bot.gate import ArxivGate
+from bot.main.progress import terminal_progress
+from bot.models import Announcement, AnnounceType
+from bot.schedule import submission_window
+from bot.settings import SAMPLE_FEED
 from tests.bot.conftest import TIME_SCALE
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, RecordedRequest, Reply, recorded_api_body
 from tests.test_cli import arxiv_digest
@@ -189,14 +188,16 @@ async def test_connection_refused_gives_up(
     """For the long-running bot, nobody listening is retried, each attempt logged once at INFO."""
     source = make_source(rss_url=f"http://127.0.0.1:{free_port()}/rss", max_retries=2)
     with (
-        caplog.at_level(logging.INFO, logger="bot.sources"),
+        caplog.at_level(logging.INFO, logger="bot.arxiv_client.rss"),
         pytest.raises(
             ArxivUnavailableError, match="after 3 attempts: cannot connect: the connection was refused"
         ),
     ):
         await source.fetch_feed(["cs.CL"])
     attempts = [
-        r.getMessage() for r in caplog.records if r.name == "bot.sources" and r.levelno == logging.INFO
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "bot.arxiv_client.rss" and r.levelno == logging.INFO
     ]
     assert len(attempts) == 3, attempts
     assert "(attempt 1 of 3); trying again" in attempts[0]
@@ -379,7 +380,7 @@ async def test_missed_day_is_rebuilt_from_api_pages(
     arxiv_server: FakeArxiv, make_source: SourceFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """API pages (4 entries each here) make an `api` announcement: new if primary is asked, else cross."""
-    monkeypatch.setattr("bot.sources.API_PAGE_SIZE", 4)
+    monkeypatch.setattr("bot.arxiv_client.api.API_PAGE_SIZE", 4)
     arxiv_server.use_api_entries(TESTING_PAGE)
     day = dt.date(2025, 11, 12)
     result = await make_source().fetch_day_via_api(["cs.SE", "cs.LG"], day)
@@ -448,35 +449,11 @@ async def test_api_deadline_bounds_the_whole_call(
     assert time.monotonic() - started < 2.0
 
 
-async def test_lookup_by_ids(arxiv_server: FakeArxiv, make_source: SourceFactory) -> None:
-    """Look-ups return the known papers in the asked order (old-style ids too); unknown ids are left out."""
-    arxiv_server.use_api_entries(
-        "id_1605.08386_s0_m100_199195aa31ad.json", "id_astro-ph_0601001_s0_m100_3150dca9dc76.json"
-    )
-    papers = await make_source().lookup(
-        ["astro-ph/0601001", "https://arxiv.org/abs/1605.08386v1", "0000.0000"]
-    )
-    assert [paper.arxiv_id for paper in papers] == ["astro-ph/0601001", "1605.08386"]
-    assert papers[1].title == "Heat-bath random walks with Markov bases"
-    assert papers[1].categories == ("math.CO", "math.ST")
-    (request,) = arxiv_server.of_kind("api")
-    assert request.query["id_list"] == "astro-ph/0601001,1605.08386v1,0000.0000"
-
-
-async def test_lookup_refuses_malformed_ids_before_asking(
-    arxiv_server: FakeArxiv, make_source: SourceFactory
-) -> None:
-    """A malformed id is a ValueError naming it, and arXiv is not asked."""
-    with pytest.raises(ValueError, match="not an arXiv id: abc"):
-        await make_source().lookup(["1605.08386", "abc"])
-    assert arxiv_server.requests == []
-
-
 async def test_api_error_entry_is_a_feed_error(arxiv_server: FakeArxiv, make_source: SourceFactory) -> None:
     """The API's HTTP 400 error entry becomes ArxivFeedError with arXiv's words, not retried."""
     arxiv_server.queue_api(Reply.api("id_abc_s0_m100_b79c8dcf6bc3.json"))
     with pytest.raises(ArxivFeedError, match="incorrect id format for abc"):
-        await make_source().lookup(["1605.08386"])
+        await make_source().fetch_day_via_api(["cs.LG"], dt.date(2025, 11, 12))
     assert len(arxiv_server.of_kind("api")) == 1
 
 
@@ -485,10 +462,10 @@ async def test_gate_spaces_rss_and_api_requests_together(
 ) -> None:
     """With the real 3 s gate, RSS and API requests of one process are never closer than 3 s."""
     arxiv_server.default_rss = Reply.feed("rss/empty-feed.xml")
-    arxiv_server.use_api_entries("id_1605.08386_s0_m100_199195aa31ad.json")
+    arxiv_server.use_api_entries(TESTING_PAGE)
     source = make_source(gate=ArxivGate())
     await source.fetch_feed(["cs.CL"])
-    await source.lookup(["1605.08386"])
+    await source.fetch_day_via_api(["cs.LG"], dt.date(2025, 11, 12))
     await source.fetch_feed(["cs.CV"])
     assert [request.kind for request in arxiv_server.requests] == ["rss", "api", "rss"]
     assert all(gap >= 3.0 for gap in gaps(arxiv_server.requests))
