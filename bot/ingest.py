@@ -55,7 +55,7 @@ from bot.categories import normalise_category
 from bot.clock import Clock, Sleep, utc_now
 from bot.feeds import ArxivError, NoAnnouncement
 from bot.models import Announcement, FeedCheck
-from bot.ports import Store
+from bot.ports import NO_ANNOUNCEMENT_KEY, REQUESTS_KEY, Store
 from bot.retry import unless_stopped
 from bot.schedule import (
     ARXIV_TZ,
@@ -71,8 +71,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Outcome = Literal["new", "extended", "unchanged", "no_announcement", "error"]
 Phase = Literal["watch", "late", "extend", "rest", "quiet", "unsettled", "rationed", "spent"]
-NO_ANNOUNCEMENT_KEY = "ingest:no_announcement:"  # + ISO date: a weekday known to have no announcement
-REQUESTS_KEY = "ingest:feed_requests"  # "<ISO date> <n>": feed requests made on that US Eastern date
 MAX_RECOVERY_DAYS = 7
 
 

@@ -11,6 +11,10 @@ from typing import Protocol
 
 from bot.models import Announcement, Channel, DeliveryResult, FeedCheck
 
+# Small state that ingest writes and /status (or `arxiv-digest status`) reads, under these keys.
+NO_ANNOUNCEMENT_KEY = "ingest:no_announcement:"  # + ISO date: a weekday known to have no announcement
+REQUESTS_KEY = "ingest:feed_requests"  # "<ISO date> <n>": feed requests made on that US Eastern date
+
 
 class Store(Protocol):
     """Everything the bot must remember across restarts."""

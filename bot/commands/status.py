@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from bot.commands.editing import ChannelEditor
 from bot.commands.values import CommandContext, CommandReply
 from bot.commands.wording import chat_zone, clip, day, keyword_count, plural, settings_lines
-from bot.ingest import NO_ANNOUNCEMENT_KEY
 from bot.models import Channel, DeliveryResult, FeedCheck
-from bot.ports import Store
+from bot.ports import NO_ANNOUNCEMENT_KEY, Store
 from bot.schedule import ARXIV_TZ, due_at, next_announcement_date
 
 

@@ -16,8 +16,9 @@ import pytest
 from bot.arxiv_client.common import ArxivUnavailableError
 from bot.arxiv_client.source import ArxivSource
 from bot.feeds import ArxivFeedError, parse_feed
-from bot.ingest import NO_ANNOUNCEMENT_KEY, IngestService
+from bot.ingest import IngestService
 from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
+from bot.ports import NO_ANNOUNCEMENT_KEY
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
 
 SourceFactory = Callable[..., ArxivSource]
