@@ -11,6 +11,15 @@ from typing import Protocol
 
 from bot.models import Announcement, Channel, DeliveryResult, FeedCheck
 
+
+class StoreError(Exception):
+    """The database cannot be opened or used; the message says what to do, in one line.
+
+    Every store raises a subclass of it for trouble with its database (a path, permissions, a file
+    that is not its own, a lock held too long, a full disk), so callers catch this one class.
+    """
+
+
 # Small state that ingest writes and /status (or `arxiv-digest status`) reads, under these keys.
 NO_ANNOUNCEMENT_KEY = "ingest:no_announcement:"  # + ISO date: a weekday known to have no announcement
 REQUESTS_KEY = "ingest:feed_requests"  # "<ISO date> <n>": feed requests made on that US Eastern date

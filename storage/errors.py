@@ -15,9 +15,7 @@ import pathlib
 import sqlite3
 import stat
 
-
-class StoreError(Exception):
-    """The database cannot be opened or used; the message says why in one line."""
+from bot.ports import StoreError
 
 
 class DatabasePlaceError(StoreError):

@@ -20,7 +20,7 @@ from importlib.resources.abc import Traversable
 
 import aiosqlite
 
-from storage.errors import StoreError
+from bot.ports import StoreError
 
 log = logging.getLogger(__name__)
 

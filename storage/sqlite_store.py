@@ -35,9 +35,9 @@ from bot.models import (
     Paper,
     Topic,
 )
+from bot.ports import StoreError
 from storage.errors import (
     NotADatabaseError,
-    StoreError,
     mkdir_problem,
     place_problem,
     sqlite_problem,

@@ -18,7 +18,7 @@ import pytest
 
 from bot.main.cli import _first_store_error
 from bot.models import Channel, DeliveryResult, FeedCheck, Topic
-from storage.errors import StoreError
+from bot.ports import StoreError
 from storage.sqlite_store import open_store
 from tests.fakes.arxiv_server import FakeArxiv, Reply
 from tests.fakes.telegram_server import FakeTelegramServer

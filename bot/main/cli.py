@@ -38,11 +38,10 @@ from bot.main.app import run_bot
 from bot.main.progress import tell_terminal, terminal_progress
 from bot.matching import validate_topic
 from bot.models import Announcement, Channel, Digest, Topic
-from bot.ports import Store
+from bot.ports import Store, StoreError
 from bot.query import QuerySyntaxError
 from bot.settings import Settings, SettingsError, check_feed_location, load_settings, local_feed_file
 from bot.topic_config import TopicConfigError, load_topic_config
-from storage.errors import StoreError
 from storage.sqlite_store import open_store
 
 log = logging.getLogger(__name__)

@@ -25,6 +25,7 @@ import warnings
 import pytest
 
 import storage.sqlite_store
+from bot.ports import StoreError
 from storage.errors import (
     DamagedDatabaseError,
     DatabaseFullError,
@@ -32,7 +33,6 @@ from storage.errors import (
     DatabasePermissionError,
     DatabasePlaceError,
     NotADatabaseError,
-    StoreError,
 )
 from storage.migrations import Migration, load_migrations
 from storage.sqlite_store import SqliteStore, open_store

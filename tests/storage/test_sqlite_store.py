@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from bot.models import AnnounceType, Channel, DeliveryResult, FeedCheck, Topic
-from bot.ports import Store
-from storage.errors import StoreError
+from bot.ports import Store, StoreError
 from storage.migrations import Migration, MigrationError, SchemaTooNewError, load_migrations
 from storage.sqlite_store import SqliteStore, open_store
 from tests.storage.conftest import DAY, FakeClock, make_announcement, make_channel, make_paper, raw, rows
