@@ -256,13 +256,8 @@ def _categories_from_link(link: str | None) -> tuple[str, ...]:
     return tuple(sorted({part for part in segment.split("+") if part}))
 
 
-def parse_feed(data: bytes, categories: Sequence[str]) -> Announcement | NoAnnouncement:
-    """Read one rss.arxiv.org feed; see the module docstring for what comes back and what is raised.
-
-    `categories` is what was asked for (stored sorted and de-duplicated on the announcement); when
-    empty, the categories named by the channel's link are used.
-    """
-    wanted = tuple(sorted(set(categories)))
+def _rss_channel(data: bytes) -> etree._Element:
+    """The `<channel>` of an RSS document, or BrokenFeedError saying what the body is instead."""
     if not data or not data.strip():
         raise BrokenFeedError("empty response body")
     try:
@@ -282,28 +277,22 @@ def parse_feed(data: bytes, categories: Sequence[str]) -> Announcement | NoAnnou
     channel = root.find("channel")
     if channel is None:
         raise BrokenFeedError("RSS feed without a <channel>")
+    return channel
 
-    title = channel.findtext("title") or ""
-    if title.strip().lower().startswith("feed error"):
-        detail = channel.findtext("description") or title
-        raise ArxivFeedError(f"arXiv reports a feed error: {_trim(detail)}")
 
-    if not wanted:
-        wanted = _categories_from_link(channel.findtext("link"))
-    items = channel.findall("item")
+def _feed_date(channel: etree._Element, items: Sequence[etree._Element]) -> dt.date | None:
+    """The announcement date: the channel's pubDate, else the first item's that has one."""
     date = _parse_date(channel.findtext("pubDate"))
     if date is None:
         for item in items:
             date = _parse_date(item.findtext("pubDate"))
             if date is not None:
                 break
+    return date
 
-    if not items:
-        skip_days = {(day.text or "").strip().capitalize() for day in channel.iterfind("skipDays/day")}
-        return NoAnnouncement(date=date, reason=_no_announcement_reason(date, skip_days))
-    if date is None:
-        raise BrokenFeedError("feed with items but no date (no pubDate on the channel or its items)")
 
+def _papers(items: Sequence[etree._Element]) -> list[Paper]:
+    """The items' papers in feed order, each arXiv id once (the first wins)."""
     papers: list[Paper] = []
     seen: set[str] = set()
     for position, item in enumerate(items):
@@ -315,6 +304,35 @@ def parse_feed(data: bytes, categories: Sequence[str]) -> Announcement | NoAnnou
             continue
         seen.add(paper.arxiv_id)
         papers.append(paper)
+    return papers
+
+
+def parse_feed(data: bytes, categories: Sequence[str]) -> Announcement | NoAnnouncement:
+    """Read one rss.arxiv.org feed; see the module docstring for what comes back and what is raised.
+
+    `categories` is what was asked for (stored sorted and de-duplicated on the announcement); when
+    empty, the categories named by the channel's link are used.
+    """
+    wanted = tuple(sorted(set(categories)))
+    channel = _rss_channel(data)
+
+    title = channel.findtext("title") or ""
+    if title.strip().lower().startswith("feed error"):
+        detail = channel.findtext("description") or title
+        raise ArxivFeedError(f"arXiv reports a feed error: {_trim(detail)}")
+
+    if not wanted:
+        wanted = _categories_from_link(channel.findtext("link"))
+    items = channel.findall("item")
+    date = _feed_date(channel, items)
+
+    if not items:
+        skip_days = {(day.text or "").strip().capitalize() for day in channel.iterfind("skipDays/day")}
+        return NoAnnouncement(date=date, reason=_no_announcement_reason(date, skip_days))
+    if date is None:
+        raise BrokenFeedError("feed with items but no date (no pubDate on the channel or its items)")
+
+    papers = _papers(items)
     if not papers:
         raise BrokenFeedError(f"none of the feed's {len(items)} items carries an arXiv id")
     return Announcement(date=date, categories=wanted, papers=tuple(papers), source="rss")

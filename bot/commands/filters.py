@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import assert_never
 
 from bot.categories import UnknownCategoryError, expand_categories
 from bot.commands.editing import (
@@ -22,7 +23,9 @@ from bot.commands.values import (
     CommandError,
     CommandReply,
     EditFilters,
+    FilterCommand,
     ImportTopics,
+    ListTopics,
     RemoveTopic,
     SetCategories,
     Subscribe,
@@ -96,6 +99,26 @@ class FilterCommands:
 
     def __init__(self, chats: ChannelEditor) -> None:
         self._chats = chats
+
+    async def run(self, context: CommandContext, command: FilterCommand) -> CommandReply:
+        """The handler of each filter command (mypy checks that every one has one)."""
+        match command:
+            case Subscribe():
+                return await self.subscribe(context, command)
+            case EditFilters():
+                return await self.edit(context, command)
+            case SetCategories():
+                return await self.categories(context, command)
+            case ListTopics():
+                return await self.list_topics(context)
+            case AddTopic():
+                return await self.add_topic(context, command)
+            case RemoveTopic():
+                return await self.remove_topic(context, command)
+            case ImportTopics():
+                return await self.import_topics(context, command)
+            case _:
+                assert_never(command)
 
     async def subscribe(self, context: CommandContext, command: Subscribe) -> CommandReply:
         """Add keywords to the first topic and turn the daily digest on."""

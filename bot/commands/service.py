@@ -174,20 +174,16 @@ class CommandService:
                 return CommandReply(help_text(context.syntax))
             case Status():
                 return await self._status.status(context)
-            case Subscribe():
-                return await self._filters.subscribe(context, command)
-            case EditFilters():
-                return await self._filters.edit(context, command)
-            case SetCategories():
-                return await self._filters.categories(context, command)
-            case ListTopics():
-                return await self._filters.list_topics(context)
-            case AddTopic():
-                return await self._filters.add_topic(context, command)
-            case RemoveTopic():
-                return await self._filters.remove_topic(context, command)
-            case ImportTopics():
-                return await self._filters.import_topics(context, command)
+            case (
+                Subscribe()
+                | EditFilters()
+                | SetCategories()
+                | ListTopics()
+                | AddTopic()
+                | RemoveTopic()
+                | ImportTopics()
+            ):
+                return await self._filters.run(context, command)
             case Unsubscribe():
                 return await self._delivery.unsubscribe(context)
             case SetTime():

@@ -180,23 +180,10 @@ class Status:
     name: ClassVar[str] = "status"
 
 
-Command = (
-    Start
-    | Help
-    | Subscribe
-    | Unsubscribe
-    | EditFilters
-    | SetCategories
-    | SetTime
-    | ListTopics
-    | AddTopic
-    | RemoveTopic
-    | ImportTopics
-    | ChangeSettings
-    | DigestNow
-    | Preview
-    | Status
-)
+#: The commands that change what a chat looks for (bot.commands.filters runs them).
+FilterCommand = Subscribe | EditFilters | SetCategories | ListTopics | AddTopic | RemoveTopic | ImportTopics
+#: Every command there is.
+Command = Start | Help | Status | Unsubscribe | SetTime | ChangeSettings | DigestNow | Preview | FilterCommand
 
 
 @dataclass(frozen=True, slots=True)
