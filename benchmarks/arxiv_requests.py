@@ -63,7 +63,7 @@ from bot.feeds import parse_feed
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.models import Announcement, Channel, Digest, Paper
-from bot.platforms import OutgoingMessage
+from bot.platforms.port import OutgoingMessage
 from bot.schedule import ARXIV_TZ
 from bot.settings import Settings
 from bot.sources import arxiv_today, make_source

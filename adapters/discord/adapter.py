@@ -35,33 +35,36 @@ from discord.http import Route
 
 from adapters.discord.commands import SYNTAX, install_commands
 from adapters.discord.format import DiscordMessage, render_digest, render_empty_day, render_text
+from adapters.discord.settings import DEFAULT_API_URL, DEFAULT_GATEWAY_URL, DiscordSettings
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
 from bot.commands.table import COMMANDS
 from bot.commands.values import CommandReply, CommandRequest
 from bot.models import Channel, Digest
-from bot.platforms import (
+from bot.platforms.lifecycle import (
+    APOLOGY,
+    STOP_GRACE,
+    CommandsInFlight,
+    answer_or_apologise,
+    connect_with_retries,
+    reply_messages,
+)
+from bot.platforms.port import (
     AdapterServices,
     AdapterStartupError,
     ChannelGoneError,
     DeliveryError,
     OutgoingMessage,
     TemporaryDeliveryError,
-    connect_with_retries,
 )
-from bot.ports import Store
 from bot.retry import STARTUP_BACKOFF, Backoff, RetryableError, is_unreachable
-from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 DISCORD_HINT = "check DISCORD_API_URL"
-DEFAULT_API_URL = "https://discord.com/api/v10"
-DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
 MAX_CONFIG_FILE = 256 * 1024
 DEFER_AFTER = 2.0  # seconds a command may take before its answer is deferred (Discord allows 3)
-STOP_GRACE = 1.5  # seconds the commands in hand may take to answer once stopping; then they are cut off
 # Discord's global limit is 50 requests/s per bot; stay below it so a large fan-out is spread, not
 # answered with 429s (discord.py already honours each route's bucket headers).
 MESSAGES_PER_SECOND = 40.0
@@ -135,20 +138,19 @@ class _Pacer:
 
 
 def from_settings(
-    settings: Settings, services: AdapterServices, options: Mapping[str, Any]
-) -> DiscordAdapter | None:
-    """The Discord adapter when DISCORD_BOT_TOKEN is set (`options`: test hooks)."""
+    settings: DiscordSettings, services: AdapterServices, options: Mapping[str, Any]
+) -> DiscordAdapter:
+    """The Discord adapter for these settings (`options`: test hooks)."""
     if settings.discord_bot_token is None:
-        return None
+        raise AdapterStartupError("DISCORD_BOT_TOKEN is not set")
     return DiscordAdapter(
         settings.discord_bot_token.get_secret_value(),
-        services.store,
         services.commands,
-        chats=services.chats,
+        services.chats,
         api_url=settings.discord_api_url,
         gateway_url=settings.discord_gateway_url,
         guild_id=settings.discord_guild_id,
-        admin_user_ids=settings.admin_ids(PLATFORM),
+        admin_user_ids=services.admin_user_ids,
         **options,
     )
 
@@ -185,10 +187,9 @@ class DiscordAdapter:
     def __init__(
         self,
         token: str,
-        store: Store,
         commands: CommandService,
+        chats: ChannelRegistry,
         *,
-        chats: ChannelRegistry | None = None,
         api_url: str = DEFAULT_API_URL,
         gateway_url: str = DEFAULT_GATEWAY_URL,
         guild_id: int | None = None,
@@ -201,10 +202,8 @@ class DiscordAdapter:
         """`startup_backoff`: how long start-up keeps trying to reach Discord (tests shorten it)."""
         self._token = token
         self._startup_backoff = startup_backoff
-        self._stop_grace = stop_grace
-        self._store = store
         self._commands = commands
-        self._chats = chats or ChannelRegistry(store)
+        self._chats = chats
         self._api_url = api_url.rstrip("/")
         self._gateway_url = gateway_url
         self._guild_id = guild_id
@@ -212,7 +211,7 @@ class DiscordAdapter:
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()  # set while stopping: a send waiting for the login gives up
         self._closing = False
-        self._in_flight: set[asyncio.Task[Any]] = set()  # command handlers running now
+        self._in_flight = CommandsInFlight("Discord", stop_grace)
         self._pacer = _Pacer(messages_per_second)
         # The bot has no voice: discord.py's "PyNaCl/davey is not installed" warnings only alarm operators.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -314,7 +313,7 @@ class DiscordAdapter:
         """Log in, sync the commands, hold the gateway until `stop`, then close.
 
         Start-up keeps trying through network trouble and Discord's 5xx/429 (see
-        `bot.platforms.connect_with_retries`); a rejected token, or a server that is not Discord's
+        `bot.platforms.lifecycle.connect_with_retries`); a rejected token, or a server that is not Discord's
         API, raises AdapterStartupError at once. `stop` during the retries returns promptly.
         """
         client = self.client
@@ -345,7 +344,7 @@ class DiscordAdapter:
                     self._closing = True
                     self._closed.set()
                     self._ready.clear()
-                    await self._finish_commands()
+                    await self._in_flight.finish()
                     await client.close()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await connection
@@ -408,24 +407,6 @@ class DiscordAdapter:
         """Close a failed attempt's HTTP session; the next login opens a fresh one (and connector)."""
         await self.client.http.close()
         self.client.http.connector = discord.utils.MISSING
-
-    async def _finish_commands(self) -> None:
-        """Let the commands in hand answer for `stop_grace` seconds before the connection closes."""
-        tasks = {task for task in self._in_flight if not task.done()}
-        if not tasks:
-            return
-        _, stuck = await asyncio.wait(tasks, timeout=self._stop_grace)
-        for task in stuck:
-            task.cancel()
-        if stuck:
-            log.warning("stopping: %d Discord command(s) were cut off", len(stuck))
-
-    def _track(self) -> None:
-        """Count the running command handler as in flight until it ends."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
 
     @staticmethod
     def _raise_gateway_failure(connection: asyncio.Task[None]) -> None:
@@ -493,7 +474,7 @@ class DiscordAdapter:
 
     async def run_command(self, interaction: discord.Interaction, command: str, args: str = "") -> None:
         """Run a command through the core and answer: directly, or deferred if it takes a while."""
-        self._track()
+        self._in_flight.track()
         if await self._refuse(interaction, command):
             return
         work = asyncio.ensure_future(self._handle(self._request(interaction, command, args)))
@@ -505,24 +486,18 @@ class DiscordAdapter:
 
     async def _handle(self, request: CommandRequest) -> CommandReply:
         """The core's answer; an unexpected failure is logged and apologised for."""
-        try:
-            return await self._commands.handle(request)
-        except Exception:
-            log.exception("/%s in Discord channel %s failed", request.command, request.chat_id)
-            return CommandReply("Something went wrong on my side; please try again later.", ok=False)
+        return await answer_or_apologise(
+            self._commands.handle(request), f"/{request.command} in Discord channel {request.chat_id}"
+        )
 
     async def _answer(self, interaction: discord.Interaction, reply: CommandReply) -> None:
         """Send a reply: text pieces, then the digest's messages as follow-ups."""
-        messages: list[DiscordMessage] = [DiscordMessage(content=piece) for piece in render_text(reply.text)]
-        if reply.digest is not None and reply.digest.topics:
-            holder = await self._store.get_channel(PLATFORM, str(interaction.channel_id))
-            limit = (
-                holder.max_inline_papers if holder is not None else Channel(PLATFORM, "").max_inline_papers
-            )
-            if reply.digest.matched_count:
-                messages.extend(render_digest(reply.digest, max_inline_papers=limit))
-            else:
-                messages.append(render_empty_day(reply.digest))
+        messages = reply_messages(
+            reply,
+            text=lambda text: [DiscordMessage(content=piece) for piece in render_text(text)],
+            digest=lambda digest, limit: render_digest(digest, max_inline_papers=limit),
+            empty_day=render_empty_day,
+        )
         ephemeral = not reply.ok
         for message in messages:
             await self._respond(interaction, message, ephemeral=ephemeral)
@@ -551,7 +526,7 @@ class DiscordAdapter:
 
     async def digest(self, interaction: discord.Interaction, keywords: str | None) -> None:
         """/digest: deferred at once, then follow-ups (a digest can take a moment to build and send)."""
-        self._track()
+        self._in_flight.track()
         await interaction.response.defer(thinking=True)
         reply = await self._handle(self._request(interaction, "digest", keywords or ""))
         if not reply.ok:
@@ -562,7 +537,7 @@ class DiscordAdapter:
 
     async def import_config(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """/topics import: admins only (refused before download), size-capped, then the core parses it."""
-        self._track()
+        self._in_flight.track()
         if await self._refuse(interaction, "topics"):
             return
         if file.size > MAX_CONFIG_FILE:
@@ -579,17 +554,15 @@ class DiscordAdapter:
                 interaction, CommandReply("I could not download that file; try again.", ok=False)
             )
             return
-        request = self._request(interaction, "topics")
-        try:
-            reply = await self._commands.import_config(request, data)
-        except Exception:
-            log.exception("config import in Discord channel %s failed", interaction.channel_id)
-            reply = CommandReply("Something went wrong on my side; please try again later.", ok=False)
+        reply = await answer_or_apologise(
+            self._commands.import_config(self._request(interaction, "topics"), data),
+            f"config import in Discord channel {interaction.channel_id}",
+        )
         await self._answer(interaction, reply)
 
     async def settings_both(self, interaction: discord.Interaction, limit: int, empty: str) -> None:
         """/settings with both options: two core changes, one answer."""
-        self._track()
+        self._in_flight.track()
         if await self._refuse(interaction, "settings"):
             return
         first = await self._handle(self._request(interaction, "settings", f"max {limit}"))
@@ -604,8 +577,7 @@ class DiscordAdapter:
         """Log a command's failure (never a traceback to the user) and answer with an apology."""
         log.error("a Discord command failed: %s", error, exc_info=error)
         with contextlib.suppress(discord.HTTPException):
-            text = "Something went wrong on my side; please try again later."
             if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
+                await interaction.followup.send(APOLOGY, ephemeral=True)
             else:
-                await interaction.response.send_message(text, ephemeral=True)
+                await interaction.response.send_message(APOLOGY, ephemeral=True)

@@ -771,6 +771,7 @@ class CommandService:
             f"Digest of {_day(announcement.date)}: {digest.matched_count} of "
             f"{_plural(digest.announced_count, 'paper')} match.",
             digest=digest,
+            max_inline_papers=(channel or Channel(request.platform, request.chat_id)).max_inline_papers,
         )
 
     async def _cmd_preview(self, request: CommandRequest) -> CommandReply:

@@ -28,7 +28,7 @@ from bot.digests import build_digests
 from bot.ingest import NO_ANNOUNCEMENT_KEY
 from bot.matching import Matcher
 from bot.models import Announcement, AnnounceType, Channel, Digest, FeedCheck, Paper, Topic
-from bot.platforms import OutgoingMessage
+from bot.platforms.port import OutgoingMessage
 from storage.sqlite_store import SqliteStore, open_store
 
 UTC = dt.UTC
