@@ -2,8 +2,9 @@
 
 Translates, decides nothing: interactions become core `CommandRequest`s, core digests become the
 messages `adapters.discord.format` lays out, and Discord's answers become the core's delivery errors
-(`403 Missing Access/Permissions` and `404 Unknown Channel` mean the channel is gone for the bot, and
-the core turns it off once, so the bot never collects the 401/403/429 answers Discord bans for).
+(`adapters.discord.errors`: `403 Missing Access/Permissions` and `404 Unknown Channel` mean the
+channel is gone for the bot, and the core turns it off once, so the bot never collects the
+401/403/429 answers Discord bans for).
 
 - Minimal intents: `guilds` only (no privileged intent). Digests go over REST, so deliveries need a
   login but not the gateway; commands need the gateway.
@@ -34,6 +35,14 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from adapters.discord.commands import SYNTAX, install_commands
+from adapters.discord.errors import (
+    connection_problem,
+    delivery_error,
+    is_html,
+    may_pass,
+    retry_after,
+    status_text,
+)
 from adapters.discord.format import DiscordMessage, render_digest, render_empty_day, render_text
 from adapters.discord.settings import DEFAULT_API_URL, DEFAULT_GATEWAY_URL, DiscordSettings
 from bot.channels import ChannelRegistry
@@ -52,12 +61,10 @@ from bot.platforms.lifecycle import (
 from bot.platforms.port import (
     AdapterServices,
     AdapterStartupError,
-    ChannelGoneError,
-    DeliveryError,
     OutgoingMessage,
     TemporaryDeliveryError,
 )
-from bot.retry import STARTUP_BACKOFF, Backoff, RetryableError, is_unreachable
+from bot.retry import STARTUP_BACKOFF, Backoff, RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -68,54 +75,7 @@ DEFER_AFTER = 2.0  # seconds a command may take before its answer is deferred (D
 # Discord's global limit is 50 requests/s per bot; stay below it so a large fan-out is spread, not
 # answered with 429s (discord.py already honours each route's bucket headers).
 MESSAGES_PER_SECOND = 40.0
-# Codes of 403/404 answers that mean the bot cannot post into the channel at all.
-_GONE_CODES = {
-    10003,  # Unknown Channel
-    10004,  # Unknown Guild
-    50001,  # Missing Access
-    50007,  # Cannot send messages to this user
-    50013,  # Missing Permissions
-}
 _INFO = {info.name: info for info in COMMANDS}
-
-
-def _may_pass(error: discord.HTTPException) -> bool:
-    """Whether another try may succeed: Discord's 5xx (after discord.py's own retries) and 429."""
-    return error.status >= 500 or error.status == 429
-
-
-def _is_html(error: discord.HTTPException) -> bool:
-    """Whether the answer was a web page rather than Discord's JSON (a proxy's or web server's)."""
-    content_type = error.response.headers.get("Content-Type", "") if error.response is not None else ""
-    text = error.text.lstrip().lower() if isinstance(error.text, str) else ""
-    return "html" in content_type or text.startswith(("<!doctype html", "<html"))
-
-
-def _status_text(error: discord.HTTPException) -> str:
-    """A failed answer in a few words: `HTTP 503 (an HTML page)` or `HTTP 500: the message`."""
-    if _is_html(error):
-        return f"HTTP {error.status} (an HTML page)"
-    text = " ".join(error.text.split())[:200] if isinstance(error.text, str) else ""
-    return f"HTTP {error.status}: {text}" if text else f"HTTP {error.status}"
-
-
-def _retry_after(error: discord.HTTPException) -> float | None:
-    """A 429's Retry-After in seconds, if it carried one."""
-    value = error.response.headers.get("Retry-After") if error.response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _connection_problem(error: BaseException) -> str:
-    """A connection failure in a few words (offline, refused, timed out, or the library's words)."""
-    reason = is_unreachable(error)
-    if reason is not None:
-        return f"cannot connect: {reason}"
-    if isinstance(error, TimeoutError):
-        return "timed out"
-    return " ".join(str(error).split())[:200] or type(error).__name__
 
 
 class _Pacer:
@@ -263,26 +223,9 @@ class DiscordAdapter:
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.HTTPException as error:
-            raise self._delivery_error(error) from error
+            raise delivery_error(error) from error
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             raise TemporaryDeliveryError(f"cannot reach Discord: {error}") from error
-
-    @staticmethod
-    def _delivery_error(error: discord.HTTPException) -> DeliveryError:
-        """The core's view of a Discord error answer."""
-        text = f"{error.status} {error.text or error.response.reason}".strip()
-        if error.status in (403, 404) and (error.code in _GONE_CODES or error.status == 404):
-            return ChannelGoneError(text)
-        if error.status == 429:
-            retry = error.response.headers.get("Retry-After")
-            try:
-                wait = float(retry) if retry is not None else None
-            except ValueError:
-                wait = None
-            return TemporaryDeliveryError(text, retry_after=wait)
-        if error.status >= 500:
-            return TemporaryDeliveryError(text)
-        return DeliveryError(text)
 
     async def _wait_until_ready(self) -> None:
         """Wait for the login (REST needs no gateway); a send during shutdown fails instead of hanging."""
@@ -370,7 +313,7 @@ class DiscordAdapter:
         except discord.HTTPException as error:
             raise self._startup_error(error, "at login") from None
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            raise RetryableError(_connection_problem(error)) from None
+            raise RetryableError(connection_problem(error)) from None
         except (TypeError, KeyError, AttributeError):  # a 2xx answer that is not Discord's JSON
             log.debug("Discord's login answer was not understood", exc_info=True)
             raise AdapterStartupError(
@@ -379,22 +322,22 @@ class DiscordAdapter:
         try:
             await self._sync_commands()
         except discord.HTTPException as error:
-            if _may_pass(error):
-                raise RetryableError(_status_text(error), retry_after=_retry_after(error)) from None
+            if may_pass(error):
+                raise RetryableError(status_text(error), retry_after=retry_after(error)) from None
             where = f"DISCORD_GUILD_ID={self._guild_id}" if self._guild_id else "the application"
             raise AdapterStartupError(
                 f"Discord refused the slash commands for {where} ({error.status}: {error.text[:200]}); "
                 "is the bot invited with the applications.commands scope?"
             ) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            raise RetryableError(_connection_problem(error)) from None
+            raise RetryableError(connection_problem(error)) from None
         return True
 
     def _startup_error(self, error: discord.HTTPException, when: str) -> Exception:
         """A start-up HTTP error answer: retryable (5xx, 429) or one line saying what to check."""
-        if _may_pass(error):
-            return RetryableError(_status_text(error), retry_after=_retry_after(error))
-        if _is_html(error):
+        if may_pass(error):
+            return RetryableError(status_text(error), retry_after=retry_after(error))
+        if is_html(error):
             return AdapterStartupError(
                 f"{self._api_url} answered {error.status} with an HTML page, not Discord's API: "
                 f"{DISCORD_HINT}"
