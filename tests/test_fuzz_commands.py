@@ -799,7 +799,7 @@ async def _until(
 
 def _idle(adapter: TelegramAdapter | DiscordAdapter) -> bool:
     """Whether the adapter has no command handler running (its own in-flight bookkeeping)."""
-    return not any(not task.done() for task in adapter._in_flight)
+    return adapter._in_flight.idle
 
 
 @pytest.fixture(scope="module")

@@ -62,6 +62,11 @@ class CommandsInFlight:
         self.grace = grace
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    @property
+    def idle(self) -> bool:
+        """Whether no tracked command handler is running now."""
+        return all(task.done() for task in self._tasks)
+
     def track(self) -> None:
         """Count the running command handler (the current task) as in flight until it ends."""
         task = asyncio.current_task()
