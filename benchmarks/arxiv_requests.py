@@ -64,7 +64,7 @@ from bot.feeds import parse_feed
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.models import Announcement, Channel, Digest, Paper
-from bot.platforms import OutgoingMessage
+from bot.platforms.port import OutgoingMessage
 from bot.schedule import ARXIV_TZ, arxiv_today
 from bot.settings import Settings
 from storage.sqlite_store import SqliteStore, open_store

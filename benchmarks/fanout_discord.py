@@ -134,9 +134,8 @@ async def run(options: argparse.Namespace) -> int:
             commands = CommandService(store, defaults, clock=lambda: noon)
             adapter = DiscordAdapter(
                 fake.token,
-                store,
                 commands,
-                chats=chats,
+                chats,
                 api_url=fake.api_url,
                 gateway_url=fake.gateway_url,
                 guild_id=800_000_000_000_000_000,

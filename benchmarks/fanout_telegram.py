@@ -118,9 +118,7 @@ async def run(options: argparse.Namespace) -> int:
 
             chats = ChannelRegistry(store)
             commands = CommandService(store, defaults, clock=lambda: noon)
-            adapter = TelegramAdapter(
-                server.token, store, commands, api_url=server.url, chats=chats, poll_timeout=10.0
-            )
+            adapter = TelegramAdapter(server.token, commands, chats, api_url=server.url, poll_timeout=10.0)
             delivery = DeliveryService(
                 store, {"telegram": adapter}, defaults, clock=lambda: noon, chats=chats
             )

@@ -23,7 +23,7 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from adapters import discord_format
+from adapters.discord import format as discord_format
 from adapters.telegram.format import render_digest
 from bot.digests import build_digests
 from bot.feeds import parse_feed

@@ -26,7 +26,7 @@ from bot.channels import ChannelRegistry
 from bot.clock import Clock, Sleep, utc_now
 from bot.digests import build_digests
 from bot.models import Announcement, Channel, DeliveryResult, Digest, TopicDigest
-from bot.platforms import (
+from bot.platforms.port import (
     ChannelGoneError,
     ChannelMovedError,
     ChatAdapter,

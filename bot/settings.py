@@ -1,13 +1,17 @@
-"""The bot's settings: environment variables and an optional `.env`, built once at start-up."""
+"""The bot's settings: environment variables and an optional `.env`, built once at start-up.
+
+These are the platform-free ones; each chat platform declares its own (its token, its API URL) in
+its package (`adapters/telegram/settings.py`, …), read the same way from the same environment.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote, urlparse
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.categories import expand_categories
@@ -15,7 +19,8 @@ from bot.categories import expand_categories
 log = logging.getLogger(__name__)
 
 MIN_ARXIV_INTERVAL = 3.0  # arXiv's terms: at most one request every 3 seconds
-ADMIN_PLATFORMS = ("telegram", "discord")  # the prefixes ADMIN_USER_IDS knows
+
+S = TypeVar("S", bound=BaseSettings)
 
 
 class SettingsError(Exception):
@@ -57,8 +62,19 @@ def local_feed_file(location: str) -> Path | None:
     return Path(location)
 
 
-class Settings(BaseSettings):
-    """Every setting of the bot. See `.env.example` and the README's settings table."""
+def blank_is_none(value: Any) -> Any:
+    """An empty setting (`TELEGRAM_BOT_TOKEN=`) means unset; other text is stripped."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+class EnvSettings(BaseSettings):
+    """Settings read from the environment and an optional `.env`, names case-insensitive.
+
+    Every settings class of the bot (the core's, each platform's) derives from it, so they all read
+    the same sources the same way; a name one class does not know is left to the others.
+    """
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -66,6 +82,10 @@ class Settings(BaseSettings):
         extra="ignore",
         case_sensitive=False,
     )
+
+
+class Settings(EnvSettings):
+    """The platform-free settings of the bot. See `.env.example` and the README's settings table."""
 
     database_url: str = "sqlite:///arxiv-digest.db"
     arxiv_rss_url: str = "https://rss.arxiv.org/rss"
@@ -78,13 +98,7 @@ class Settings(BaseSettings):
     recovery_days: int = Field(default=7, ge=0, le=7)
     retention_days: int = Field(default=14, ge=14)
     log_level: str = "INFO"
-    telegram_bot_token: SecretStr | None = None
-    telegram_api_url: str = "https://api.telegram.org"
-    discord_bot_token: SecretStr | None = None
-    discord_api_url: str = "https://discord.com/api/v10"
-    discord_gateway_url: str = "wss://gateway.discord.gg/"
-    discord_guild_id: int | None = None
-    # `platform:id` each; a bare number is a Telegram user id.
+    # `platform:id` each, or a bare number; the wiring checks them against the registered platforms.
     admin_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
 
     @field_validator("default_categories", mode="before")
@@ -99,27 +113,9 @@ class Settings(BaseSettings):
     @field_validator("admin_user_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
-        """Accept `123, telegram:456, discord:80351110224678912`: comma- or space-separated."""
+        """Accept `123, telegram:456, discord:80351110224678912`: comma- or space-separated entries."""
         parts = value.replace(",", " ").split() if isinstance(value, str) else list(value)
-        admins: list[str] = []
-        for part in parts:
-            platform, colon, number = str(part).strip().rpartition(":")
-            platform = platform.lower() if colon else "telegram"
-            if platform not in ADMIN_PLATFORMS or not number.lstrip("-").isdigit():
-                raise ValueError(
-                    f"{str(part)[:40]!r} is not a user id: use numbers, as telegram:ID or discord:ID "
-                    "(a bare number is a Telegram id), comma-separated"
-                )
-            admins.append(f"{platform}:{int(number)}")
-        return tuple(dict.fromkeys(admins))
-
-    @field_validator("discord_api_url", "discord_gateway_url", "telegram_api_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        """An http(s) or ws(s) URL."""
-        if not value.strip().lower().startswith(("http://", "https://", "ws://", "wss://")):
-            raise ValueError("must be a URL starting with https:// (or wss:// for the gateway)")
-        return value.strip()
+        return tuple(str(part).strip() for part in parts)
 
     @field_validator("arxiv_rss_url")
     @classmethod
@@ -135,26 +131,6 @@ class Settings(BaseSettings):
         if parsed.scheme.lower() not in ("http", "https") or not parsed.netloc:
             raise ValueError("must be an http(s) URL such as https://export.arxiv.org/api/query")
         return value.strip()
-
-    @field_validator("telegram_bot_token", "discord_bot_token", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        """`TELEGRAM_BOT_TOKEN=` (empty) means no token."""
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value.strip() if isinstance(value, str) else value
-
-    @field_validator("discord_guild_id", mode="before")
-    @classmethod
-    def _guild_id(cls, value: Any) -> Any:
-        """`DISCORD_GUILD_ID=` (empty) means none; otherwise a server id (a number)."""
-        if isinstance(value, str):
-            if not value.strip():
-                return None
-            if not value.strip().isdigit():
-                raise ValueError("must be a Discord server id (a number; Developer Mode → Copy Server ID)")
-            return int(value.strip())
-        return value
 
     @field_validator("database_url")
     @classmethod
@@ -178,13 +154,6 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    def admin_ids(self, platform: str) -> frozenset[int]:
-        """The ADMIN_USER_IDS of one platform, as numbers."""
-        prefix = f"{platform}:"
-        return frozenset(
-            int(entry[len(prefix) :]) for entry in self.admin_user_ids if entry.startswith(prefix)
-        )
-
     @property
     def database_path(self) -> Path:
         """The SQLite file named by DATABASE_URL."""
@@ -192,9 +161,14 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings once; a bad value raises SettingsError naming the setting."""
+    """Build the core's settings once; a bad value raises SettingsError naming the setting."""
+    return build_settings(Settings, **overrides)
+
+
+def build_settings(settings_class: type[S], **overrides: Any) -> S:
+    """Build one settings class (the core's or a platform's); a bad value raises SettingsError naming it."""
     try:
-        return Settings(**overrides)
+        return settings_class(**overrides)
     except ValidationError as error:
         first = error.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"

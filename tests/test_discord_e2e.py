@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from adapters.discord.settings import DiscordSettings
 from bot.main.app import serve
 from bot.settings import Settings
 from storage.sqlite_store import SqliteStore, open_store
@@ -54,13 +55,9 @@ async def discord_server() -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture
 def settings(tmp_path: Path, discord_server: FakeDiscord, arxiv_server: FakeArxiv) -> Settings:
-    """Discord only (no Telegram token), aimed at the fakes."""
+    """The core's settings aimed at the fake arXiv; RunningBot aims Discord's (only) at the fake Discord."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        discord_bot_token=discord_server.token,
-        discord_api_url=discord_server.api_url,
-        discord_gateway_url=discord_server.gateway_url,
-        discord_guild_id=GUILD,
         database_url=f"sqlite:///{tmp_path}/db.sqlite",
         arxiv_rss_url=arxiv_server.rss_url,
         arxiv_api_url=arxiv_server.api_url,
@@ -97,6 +94,15 @@ class RunningBot:
             serve(
                 self.settings,
                 self.stop,
+                platform_settings={
+                    "discord": DiscordSettings(
+                        _env_file=None,  # type: ignore[call-arg]
+                        discord_bot_token=self.fake.token,
+                        discord_api_url=self.fake.api_url,
+                        discord_gateway_url=self.fake.gateway_url,
+                        discord_guild_id=GUILD,
+                    )
+                },
                 clock=self.clock,
                 delivery_tick=0.05,
                 adapter_options={"discord": {"guild_ready_timeout": 0.05, "messages_per_second": 0}},

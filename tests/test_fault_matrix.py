@@ -145,11 +145,9 @@ async def telegram(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ScriptedTel
 
 @pytest.fixture
 def settings(tmp_path: Path, telegram: ScriptedTelegram, arxiv_server: FakeArxiv) -> Settings:
-    """Settings aimed at both fakes (no .env)."""
+    """The core's settings aimed at the fake arXiv (no .env); RunningBot aims Telegram's at the fake."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        telegram_bot_token=telegram.token,
-        telegram_api_url=telegram.url,
         database_url=f"sqlite:///{tmp_path}/db.sqlite",
         arxiv_rss_url=arxiv_server.rss_url,
         arxiv_api_url=arxiv_server.api_url,

@@ -57,10 +57,12 @@ from adapters.discord.format import (
 )
 from adapters.discord.format import render_digest as discord_render_digest
 from adapters.discord.format import render_empty_day as discord_render_empty_day
-from adapters.telegram.adapter import MAX_CAPTION, MAX_TEXT, RateLimits, TelegramAdapter, _chunks
+from adapters.telegram.adapter import MAX_CAPTION, MAX_TEXT, TelegramAdapter
 from adapters.telegram.format import render_digest as telegram_render_digest
 from adapters.telegram.format import render_empty_day as telegram_render_empty_day
-from adapters.telegram.format import render_file_caption
+from adapters.telegram.format import render_file_caption, split_text
+from adapters.telegram.ratelimit import RateLimits
+from bot.channels import ChannelRegistry
 from bot.commands.service import INTERNAL_ERROR_MESSAGE, CommandService
 from bot.commands.table import COMMANDS, TEXT_SYNTAX
 from bot.commands.values import CommandReply, CommandRequest
@@ -465,7 +467,7 @@ def check_telegram_reply(reply: CommandReply, max_inline_papers: int) -> None:
     """What the Telegram adapter would send for this reply fits Telegram (see TelegramAdapter._answer)."""
     digest = reply.digest
     if digest is None or not digest.topics:
-        for piece in _chunks(reply.text):
+        for piece in split_text(reply.text):
             check_telegram_text(piece, html=False)
         return
     if digest.matched_count == 0:
@@ -797,7 +799,7 @@ async def _until(
 
 def _idle(adapter: TelegramAdapter | DiscordAdapter) -> bool:
     """Whether the adapter has no command handler running (its own in-flight bookkeeping)."""
-    return not any(not task.done() for task in adapter._in_flight)
+    return adapter._in_flight.idle
 
 
 @pytest.fixture(scope="module")
@@ -820,8 +822,8 @@ def platforms(
         telegram.set_admins(TG_GROUP, [TG_ADMIN])
         telegram_adapter = TelegramAdapter(
             telegram.token,
-            store,
             service,
+            ChannelRegistry(store),
             api_url=telegram.url,
             rate_limits=RateLimits(overall_per_second=0, group_per_minute=0, chat_interval=0.0, padding=0.0),
             poll_timeout=1.0,
@@ -832,8 +834,8 @@ def platforms(
         discord.add_guild(GUILD, [(DC_CHANNEL, "papers"), (DC_SENTINEL, "robots")])
         discord_adapter = DiscordAdapter(
             discord.token,
-            store,
             service,
+            ChannelRegistry(store),
             api_url=discord.api_url,
             gateway_url=discord.gateway_url,
             guild_id=GUILD,

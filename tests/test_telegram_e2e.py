@@ -21,7 +21,8 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from adapters.telegram.adapter import RateLimits
+from adapters.telegram.ratelimit import RateLimits
+from adapters.telegram.settings import TelegramSettings
 from bot.main.app import serve
 from bot.models import Channel, Topic
 from bot.settings import Settings
@@ -132,11 +133,12 @@ def arxiv(arxiv_server: FakeArxiv) -> FakeArxiv:
 
 @pytest.fixture
 def settings(tmp_path: Path, telegram_server: FakeTelegramServer, arxiv: FakeArxiv) -> Settings:
-    """Settings built directly (no .env, every value that matters given), aimed at both fakes."""
+    """The core's settings built directly (no .env, every value that matters given), aimed at the fake arXiv.
+
+    `RunningBot` aims the Telegram settings at the fake Telegram it is given.
+    """
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        telegram_bot_token=telegram_server.token,
-        telegram_api_url=telegram_server.url,
         database_url=f"sqlite:///{tmp_path}/db.sqlite",
         arxiv_rss_url=arxiv.rss_url,
         arxiv_api_url=arxiv.api_url,
@@ -158,6 +160,15 @@ async def store(settings: Settings) -> AsyncIterator[SqliteStore]:
         yield opened
     finally:
         await opened.close()
+
+
+def telegram_settings(server: FakeTelegramServer) -> TelegramSettings:
+    """Telegram's settings (no .env) aimed at this fake Bot API server."""
+    return TelegramSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        telegram_bot_token=server.token,
+        telegram_api_url=server.url,
+    )
 
 
 class RunningBot:
@@ -185,6 +196,7 @@ class RunningBot:
             serve(
                 self.settings,
                 self.stop,
+                platform_settings={"telegram": telegram_settings(self.server)},
                 clock=self.clock,
                 delivery_tick=0.05,
                 adapter_options={"telegram": {"poll_timeout": 2.0, "rate_limits": self.rate_limits}},
@@ -586,7 +598,6 @@ async def test_fault_on_the_second_message_loses_and_repeats_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A fault on a digest's 2nd message is handled as bot.delivery says: no paper lost, none sent twice."""
-    settings = settings.model_copy(update={"telegram_api_url": faulty_server.url})
     chat = -9001 if kind == "400 migrated" else 9001
     if chat < 0:
         faulty_server.add_chat(chat, "group", title="Old group")

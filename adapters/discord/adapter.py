@@ -2,8 +2,9 @@
 
 Translates, decides nothing: interactions become the core's typed commands, core digests become the
 messages `adapters.discord.format` lays out, and Discord's answers become the core's delivery errors
-(`403 Missing Access/Permissions` and `404 Unknown Channel` mean the channel is gone for the bot, and
-the core turns it off once, so the bot never collects the 401/403/429 answers Discord bans for).
+(`adapters.discord.errors`: `403 Missing Access/Permissions` and `404 Unknown Channel` mean the
+channel is gone for the bot, and the core turns it off once, so the bot never collects the
+401/403/429 answers Discord bans for).
 
 - Minimal intents: `guilds` only (no privileged intent). Digests go over REST, so deliveries need a
   login but not the gateway; commands need the gateway.
@@ -34,85 +35,47 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from adapters.discord.commands import SYNTAX, install_commands
+from adapters.discord.errors import (
+    connection_problem,
+    delivery_error,
+    is_html,
+    may_pass,
+    retry_after,
+    status_text,
+)
 from adapters.discord.format import DiscordMessage, render_digest, render_empty_day, render_text
+from adapters.discord.settings import DEFAULT_API_URL, DEFAULT_GATEWAY_URL, DiscordSettings
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
 from bot.commands.table import COMMANDS
 from bot.commands.values import Command, CommandContext, CommandReply, DigestNow, ImportTopics
 from bot.models import Channel, Digest
-from bot.platforms import (
+from bot.platforms.lifecycle import (
+    APOLOGY,
+    STOP_GRACE,
+    CommandsInFlight,
+    answer_or_apologise,
+    connect_with_retries,
+    reply_messages,
+)
+from bot.platforms.port import (
     AdapterServices,
     AdapterStartupError,
-    ChannelGoneError,
-    DeliveryError,
     OutgoingMessage,
     TemporaryDeliveryError,
-    connect_with_retries,
 )
-from bot.ports import Store
-from bot.retry import STARTUP_BACKOFF, Backoff, RetryableError, is_unreachable
-from bot.settings import Settings
+from bot.retry import STARTUP_BACKOFF, Backoff, RetryableError
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 DISCORD_HINT = "check DISCORD_API_URL"
-DEFAULT_API_URL = "https://discord.com/api/v10"
-DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
 MAX_CONFIG_FILE = 256 * 1024
 DEFER_AFTER = 2.0  # seconds a command may take before its answer is deferred (Discord allows 3)
-STOP_GRACE = 1.5  # seconds the commands in hand may take to answer once stopping; then they are cut off
 # Discord's global limit is 50 requests/s per bot; stay below it so a large fan-out is spread, not
 # answered with 429s (discord.py already honours each route's bucket headers).
 MESSAGES_PER_SECOND = 40.0
-# Codes of 403/404 answers that mean the bot cannot post into the channel at all.
-_GONE_CODES = {
-    10003,  # Unknown Channel
-    10004,  # Unknown Guild
-    50001,  # Missing Access
-    50007,  # Cannot send messages to this user
-    50013,  # Missing Permissions
-}
 _INFO = {info.name: info for info in COMMANDS}
-
-
-def _may_pass(error: discord.HTTPException) -> bool:
-    """Whether another try may succeed: Discord's 5xx (after discord.py's own retries) and 429."""
-    return error.status >= 500 or error.status == 429
-
-
-def _is_html(error: discord.HTTPException) -> bool:
-    """Whether the answer was a web page rather than Discord's JSON (a proxy's or web server's)."""
-    content_type = error.response.headers.get("Content-Type", "") if error.response is not None else ""
-    text = error.text.lstrip().lower() if isinstance(error.text, str) else ""
-    return "html" in content_type or text.startswith(("<!doctype html", "<html"))
-
-
-def _status_text(error: discord.HTTPException) -> str:
-    """A failed answer in a few words: `HTTP 503 (an HTML page)` or `HTTP 500: the message`."""
-    if _is_html(error):
-        return f"HTTP {error.status} (an HTML page)"
-    text = " ".join(error.text.split())[:200] if isinstance(error.text, str) else ""
-    return f"HTTP {error.status}: {text}" if text else f"HTTP {error.status}"
-
-
-def _retry_after(error: discord.HTTPException) -> float | None:
-    """A 429's Retry-After in seconds, if it carried one."""
-    value = error.response.headers.get("Retry-After") if error.response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _connection_problem(error: BaseException) -> str:
-    """A connection failure in a few words (offline, refused, timed out, or the library's words)."""
-    reason = is_unreachable(error)
-    if reason is not None:
-        return f"cannot connect: {reason}"
-    if isinstance(error, TimeoutError):
-        return "timed out"
-    return " ".join(str(error).split())[:200] or type(error).__name__
 
 
 class _Pacer:
@@ -135,20 +98,19 @@ class _Pacer:
 
 
 def from_settings(
-    settings: Settings, services: AdapterServices, options: Mapping[str, Any]
-) -> DiscordAdapter | None:
-    """The Discord adapter when DISCORD_BOT_TOKEN is set (`options`: test hooks)."""
+    settings: DiscordSettings, services: AdapterServices, options: Mapping[str, Any]
+) -> DiscordAdapter:
+    """The Discord adapter for these settings (`options`: test hooks)."""
     if settings.discord_bot_token is None:
-        return None
+        raise AdapterStartupError("DISCORD_BOT_TOKEN is not set")
     return DiscordAdapter(
         settings.discord_bot_token.get_secret_value(),
-        services.store,
         services.commands,
-        chats=services.chats,
+        services.chats,
         api_url=settings.discord_api_url,
         gateway_url=settings.discord_gateway_url,
         guild_id=settings.discord_guild_id,
-        admin_user_ids=settings.admin_ids(PLATFORM),
+        admin_user_ids=services.admin_user_ids,
         **options,
     )
 
@@ -185,10 +147,9 @@ class DiscordAdapter:
     def __init__(
         self,
         token: str,
-        store: Store,
         commands: CommandService,
+        chats: ChannelRegistry,
         *,
-        chats: ChannelRegistry | None = None,
         api_url: str = DEFAULT_API_URL,
         gateway_url: str = DEFAULT_GATEWAY_URL,
         guild_id: int | None = None,
@@ -201,10 +162,8 @@ class DiscordAdapter:
         """`startup_backoff`: how long start-up keeps trying to reach Discord (tests shorten it)."""
         self._token = token
         self._startup_backoff = startup_backoff
-        self._stop_grace = stop_grace
-        self._store = store
         self._commands = commands
-        self._chats = chats or ChannelRegistry(store)
+        self._chats = chats
         self._api_url = api_url.rstrip("/")
         self._gateway_url = gateway_url
         self._guild_id = guild_id
@@ -212,7 +171,7 @@ class DiscordAdapter:
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()  # set while stopping: a send waiting for the login gives up
         self._closing = False
-        self._in_flight: set[asyncio.Task[Any]] = set()  # command handlers running now
+        self._in_flight = CommandsInFlight("Discord", stop_grace)
         self._pacer = _Pacer(messages_per_second)
         # The bot has no voice: discord.py's "PyNaCl/davey is not installed" warnings only alarm operators.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -264,26 +223,9 @@ class DiscordAdapter:
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.HTTPException as error:
-            raise self._delivery_error(error) from error
+            raise delivery_error(error) from error
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             raise TemporaryDeliveryError(f"cannot reach Discord: {error}") from error
-
-    @staticmethod
-    def _delivery_error(error: discord.HTTPException) -> DeliveryError:
-        """The core's view of a Discord error answer."""
-        text = f"{error.status} {error.text or error.response.reason}".strip()
-        if error.status in (403, 404) and (error.code in _GONE_CODES or error.status == 404):
-            return ChannelGoneError(text)
-        if error.status == 429:
-            retry = error.response.headers.get("Retry-After")
-            try:
-                wait = float(retry) if retry is not None else None
-            except ValueError:
-                wait = None
-            return TemporaryDeliveryError(text, retry_after=wait)
-        if error.status >= 500:
-            return TemporaryDeliveryError(text)
-        return DeliveryError(text)
 
     async def _wait_until_ready(self) -> None:
         """Wait for the login (REST needs no gateway); a send during shutdown fails instead of hanging."""
@@ -314,7 +256,7 @@ class DiscordAdapter:
         """Log in, sync the commands, hold the gateway until `stop`, then close.
 
         Start-up keeps trying through network trouble and Discord's 5xx/429 (see
-        `bot.platforms.connect_with_retries`); a rejected token, or a server that is not Discord's
+        `bot.platforms.lifecycle.connect_with_retries`); a rejected token, or a server that is not Discord's
         API, raises AdapterStartupError at once. `stop` during the retries returns promptly.
         """
         client = self.client
@@ -345,7 +287,7 @@ class DiscordAdapter:
                     self._closing = True
                     self._closed.set()
                     self._ready.clear()
-                    await self._finish_commands()
+                    await self._in_flight.finish()
                     await client.close()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await connection
@@ -371,7 +313,7 @@ class DiscordAdapter:
         except discord.HTTPException as error:
             raise self._startup_error(error, "at login") from None
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            raise RetryableError(_connection_problem(error)) from None
+            raise RetryableError(connection_problem(error)) from None
         except (TypeError, KeyError, AttributeError):  # a 2xx answer that is not Discord's JSON
             log.debug("Discord's login answer was not understood", exc_info=True)
             raise AdapterStartupError(
@@ -380,22 +322,22 @@ class DiscordAdapter:
         try:
             await self._sync_commands()
         except discord.HTTPException as error:
-            if _may_pass(error):
-                raise RetryableError(_status_text(error), retry_after=_retry_after(error)) from None
+            if may_pass(error):
+                raise RetryableError(status_text(error), retry_after=retry_after(error)) from None
             where = f"DISCORD_GUILD_ID={self._guild_id}" if self._guild_id else "the application"
             raise AdapterStartupError(
                 f"Discord refused the slash commands for {where} ({error.status}: {error.text[:200]}); "
                 "is the bot invited with the applications.commands scope?"
             ) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            raise RetryableError(_connection_problem(error)) from None
+            raise RetryableError(connection_problem(error)) from None
         return True
 
     def _startup_error(self, error: discord.HTTPException, when: str) -> Exception:
         """A start-up HTTP error answer: retryable (5xx, 429) or one line saying what to check."""
-        if _may_pass(error):
-            return RetryableError(_status_text(error), retry_after=_retry_after(error))
-        if _is_html(error):
+        if may_pass(error):
+            return RetryableError(status_text(error), retry_after=retry_after(error))
+        if is_html(error):
             return AdapterStartupError(
                 f"{self._api_url} answered {error.status} with an HTML page, not Discord's API: "
                 f"{DISCORD_HINT}"
@@ -408,24 +350,6 @@ class DiscordAdapter:
         """Close a failed attempt's HTTP session; the next login opens a fresh one (and connector)."""
         await self.client.http.close()
         self.client.http.connector = discord.utils.MISSING
-
-    async def _finish_commands(self) -> None:
-        """Let the commands in hand answer for `stop_grace` seconds before the connection closes."""
-        tasks = {task for task in self._in_flight if not task.done()}
-        if not tasks:
-            return
-        _, stuck = await asyncio.wait(tasks, timeout=self._stop_grace)
-        for task in stuck:
-            task.cancel()
-        if stuck:
-            log.warning("stopping: %d Discord command(s) were cut off", len(stuck))
-
-    def _track(self) -> None:
-        """Count the running command handler as in flight until it ends."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
 
     @staticmethod
     def _raise_gateway_failure(connection: asyncio.Task[None]) -> None:
@@ -490,7 +414,7 @@ class DiscordAdapter:
 
     async def run_command(self, interaction: discord.Interaction, command: Command) -> None:
         """Run a command through the core and answer: directly, or deferred if it takes a while."""
-        self._track()
+        self._in_flight.track()
         if await self._refuse(interaction, command.name):
             return
         work = asyncio.ensure_future(self._handle(self._context(interaction, command.name), command))
@@ -502,24 +426,18 @@ class DiscordAdapter:
 
     async def _handle(self, context: CommandContext, command: Command) -> CommandReply:
         """The core's answer; an unexpected failure is logged and apologised for."""
-        try:
-            return await self._commands.run(context, command)
-        except Exception:
-            log.exception("/%s in Discord channel %s failed", command.name, context.chat_id)
-            return CommandReply("Something went wrong on my side; please try again later.", ok=False)
+        return await answer_or_apologise(
+            self._commands.run(context, command), f"/{command.name} in Discord channel {context.chat_id}"
+        )
 
     async def _answer(self, interaction: discord.Interaction, reply: CommandReply) -> None:
         """Send a reply: text pieces, then the digest's messages as follow-ups."""
-        messages: list[DiscordMessage] = [DiscordMessage(content=piece) for piece in render_text(reply.text)]
-        if reply.digest is not None and reply.digest.topics:
-            holder = await self._store.get_channel(PLATFORM, str(interaction.channel_id))
-            limit = (
-                holder.max_inline_papers if holder is not None else Channel(PLATFORM, "").max_inline_papers
-            )
-            if reply.digest.matched_count:
-                messages.extend(render_digest(reply.digest, max_inline_papers=limit))
-            else:
-                messages.append(render_empty_day(reply.digest))
+        messages = reply_messages(
+            reply,
+            text=lambda text: [DiscordMessage(content=piece) for piece in render_text(text)],
+            digest=lambda digest, limit: render_digest(digest, max_inline_papers=limit),
+            empty_day=render_empty_day,
+        )
         ephemeral = not reply.ok
         for message in messages:
             await self._respond(interaction, message, ephemeral=ephemeral)
@@ -548,7 +466,7 @@ class DiscordAdapter:
 
     async def digest(self, interaction: discord.Interaction, command: DigestNow) -> None:
         """/digest: deferred at once, then follow-ups (a digest can take a moment to build and send)."""
-        self._track()
+        self._in_flight.track()
         await interaction.response.defer(thinking=True)
         reply = await self._handle(self._context(interaction, command.name), command)
         if not reply.ok:
@@ -559,7 +477,7 @@ class DiscordAdapter:
 
     async def import_config(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """/topics import: admins only (refused before download), size-capped, then the core parses it."""
-        self._track()
+        self._in_flight.track()
         if await self._refuse(interaction, "topics"):
             return
         if file.size > MAX_CONFIG_FILE:
@@ -576,12 +494,10 @@ class DiscordAdapter:
                 interaction, CommandReply("I could not download that file; try again.", ok=False)
             )
             return
-        context = self._context(interaction, "topics")
-        try:
-            reply = await self._commands.run(context, ImportTopics(data))
-        except Exception:
-            log.exception("config import in Discord channel %s failed", interaction.channel_id)
-            reply = CommandReply("Something went wrong on my side; please try again later.", ok=False)
+        reply = await answer_or_apologise(
+            self._commands.run(self._context(interaction, "topics"), ImportTopics(data)),
+            f"config import in Discord channel {interaction.channel_id}",
+        )
         await self._answer(interaction, reply)
 
     async def _on_tree_error(
@@ -590,8 +506,7 @@ class DiscordAdapter:
         """Log a command's failure (never a traceback to the user) and answer with an apology."""
         log.error("a Discord command failed: %s", error, exc_info=error)
         with contextlib.suppress(discord.HTTPException):
-            text = "Something went wrong on my side; please try again later."
             if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
+                await interaction.followup.send(APOLOGY, ephemeral=True)
             else:
-                await interaction.response.send_message(text, ephemeral=True)
+                await interaction.response.send_message(APOLOGY, ephemeral=True)

@@ -80,6 +80,39 @@ def _unescape(text: str) -> str:
     return text
 
 
+def _hard_split(line: str, limit: int) -> list[str]:
+    """A line longer than `limit` UTF-16 units cut into pieces that fit."""
+    if telegram_length(line) <= limit:
+        return [line]
+    parts: list[str] = []
+    start = units = 0
+    for index, char in enumerate(line):
+        width = 2 if ord(char) > 0xFFFF else 1
+        if units + width > limit:
+            parts.append(line[start:index])
+            start, units = index, 0
+        units += width
+    parts.append(line[start:])
+    return parts
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
+    """Split plain text at line breaks into messages Telegram accepts (≤ `limit` UTF-16 units, not blank)."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        for part in _hard_split(line, limit):
+            candidate = f"{current}\n{part}" if current else part
+            if telegram_length(candidate) <= limit:
+                current = candidate
+            else:
+                pieces.append(current)
+                current = part
+    pieces.append(current)
+    kept = [piece for piece in pieces if piece.strip()]
+    return kept or ["…"]
+
+
 def render_plain_text(message: TelegramMessage) -> str:
     """The same content without markup (tags stripped, entities unescaped), for when HTML is rejected."""
     return _unescape(_TAG.sub("", message.text))

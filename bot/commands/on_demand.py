@@ -9,7 +9,7 @@ from bot.commands.values import CommandContext, CommandReply, DigestNow, Preview
 from bot.commands.wording import clip, day, listing, plural, unique
 from bot.digests import announced_count, build_digest, effective_categories
 from bot.matching import Matcher
-from bot.models import Topic
+from bot.models import Channel, Topic
 
 PREVIEW_DAYS = 7
 PREVIEW_TITLES = 3
@@ -46,6 +46,7 @@ class OnDemandCommands:
             f"Digest of {day(announcement.date)}: {digest.matched_count} of "
             f"{plural(digest.announced_count, 'paper')} match.",
             digest=digest,
+            max_inline_papers=(channel or Channel(context.platform, context.chat_id)).max_inline_papers,
         )
 
     async def preview(self, context: CommandContext, command: Preview) -> CommandReply:

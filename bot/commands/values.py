@@ -193,6 +193,8 @@ class CommandReply:
     text: str
     digest: Digest | None = None
     ok: bool = True
+    # With a digest: the chat's `max_inline_papers` (above it the whole digest also goes as a file).
+    max_inline_papers: int | None = None
 
 
 class CommandError(Exception):

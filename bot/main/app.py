@@ -1,19 +1,20 @@
 """Wiring of the long-lived bot: settings in, store opened, adapters started, all run together.
 
-The only core module (with `bot.main.cli`) that imports adapters and the store.
+With `bot.main.cli` and `bot.main.platforms` (the registry), the only core modules that import
+adapters and the store. No platform is named here: they come from the registry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from pydantic_settings import BaseSettings
 
 from bot.arxiv_client.source import ArxivSource
 from bot.channels import ChannelRegistry
@@ -22,52 +23,16 @@ from bot.commands.service import CommandService
 from bot.delivery import DeliveryService
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
+from bot.main.platforms import PLATFORMS, no_adapter_message
 from bot.models import Announcement
-from bot.platforms import AdapterServices, AdapterStartupError, AdapterUnreachableError, ChatAdapter
-from bot.settings import Settings
+from bot.platforms.port import AdapterServices, AdapterStartupError, AdapterUnreachableError, ChatAdapter
+from bot.platforms.spec import PlatformSpec, admin_ids
+from bot.settings import Settings, SettingsError
 from storage.sqlite_store import open_store
 
 log = logging.getLogger(__name__)
 
 EXIT_UNREACHABLE = 5  # a chat platform could not be reached within the start-up retries
-NO_ADAPTER_MESSAGE = (
-    "arxiv-digest: no chat adapter to run: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN "
-    "(or try `arxiv-digest preview -k WORDS`, which needs no token)"
-)
-
-#: Builds a platform's adapter from the settings, or returns None when its token is not set.
-#: `options` are test hooks (poll timeouts, rate limits), keyed by the adapter's own parameter names.
-AdapterFactory = Callable[[Settings, AdapterServices, Mapping[str, Any]], ChatAdapter | None]
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformEntry:
-    """One chat platform this build knows: the setting holding its token, the module of its adapter."""
-
-    name: str
-    token_setting: str  # the Settings field; the adapter is loaded only when it is set
-    module: str  # exposes `from_settings(settings, services, options)`
-
-
-#: Every platform this build knows: a new platform is one line here.
-PLATFORMS: tuple[PlatformEntry, ...] = (
-    PlatformEntry("telegram", "telegram_bot_token", "adapters.telegram.adapter"),
-    PlatformEntry("discord", "discord_bot_token", "adapters.discord.adapter"),
-)
-
-
-def adapter_factories(settings: Settings) -> dict[str, AdapterFactory]:
-    """The factories of the platforms whose token is set, by name.
-
-    Each adapter module is imported only then: a Telegram-only bot never loads discord.py (about
-    19 MB), and one-shot CLI commands load no chat library at all.
-    """
-    factories: dict[str, AdapterFactory] = {}
-    for entry in PLATFORMS:
-        if getattr(settings, entry.token_setting) is not None:
-            factory: AdapterFactory = importlib.import_module(entry.module).from_settings
-            factories[entry.name] = factory
-    return factories
 
 
 class StartupError(Exception):
@@ -78,22 +43,35 @@ async def serve(
     settings: Settings,
     stop: asyncio.Event,
     *,
+    platform_settings: Mapping[str, BaseSettings],
+    platforms: Sequence[PlatformSpec[Any]] = PLATFORMS,
     clock: Clock = utc_now,
     delivery_tick: float = 30.0,
     adapter_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
-    """Run ingest, delivery and every adapter with a token until `stop` is set.
+    """Run ingest, delivery and the adapter of every configured platform until `stop` is set.
 
-    `clock` drives ingest, scheduling and commands alike (tests move it). On `stop`, ingest and
-    delivery end first (an arXiv request is abandoned; a delivery round starts no chat, cuts the
-    chats in progress before their next message and cancels a send still running after its grace),
-    and only then do the adapters stop (their commands in hand get a grace too), so a stop takes a
-    few seconds at most and no send waits on a stopped adapter.
+    `platforms` is the registry (a test may add one); `platform_settings` holds their settings by
+    name (`bot.main.platforms.load_platform_settings`), and a platform without settings there stays
+    off. `adapter_options` are test hooks by platform name. `clock` drives ingest, scheduling and
+    commands alike (tests move it). On `stop`, ingest and delivery end first (an arXiv request is
+    abandoned; a delivery round starts no chat, cuts the chats in progress before their next
+    message and cancels a send still running after its grace), and only then do the adapters stop
+    (their commands in hand get a grace too), so a stop takes a few seconds at most and no send
+    waits on a stopped adapter.
     """
-    factories = adapter_factories(settings)
     options = adapter_options or {}
-    if not any((settings.telegram_bot_token, settings.discord_bot_token)):
-        raise StartupError(NO_ADAPTER_MESSAGE)
+    configured = [
+        (spec, platform_settings[spec.name])
+        for spec in platforms
+        if spec.name in platform_settings and spec.is_configured(platform_settings[spec.name])
+    ]
+    if not configured:
+        raise StartupError(no_adapter_message(platforms))
+    try:
+        admins = admin_ids(settings.admin_user_ids, platforms)
+    except SettingsError as error:
+        raise StartupError(f"arxiv-digest: {error}") from None
 
     store = await open_store(settings.database_path)
     source = ArxivSource(
@@ -117,14 +95,11 @@ async def serve(
     try:
         commands = CommandService(store, settings.default_categories, clock=clock, on_change=schedule_changed)
         chats = ChannelRegistry(store, on_change=schedule_changed)
-        services = AdapterServices(store=store, commands=commands, chats=chats)
         adapters: dict[str, ChatAdapter] = {}
-        for name, factory in factories.items():
-            adapter = factory(settings, services, options.get(name, {}))
-            if adapter is not None:
-                adapters[adapter.platform] = adapter
-        if not adapters:
-            raise StartupError(NO_ADAPTER_MESSAGE)
+        for spec, own_settings in configured:
+            services = AdapterServices(commands=commands, chats=chats, admin_user_ids=admins[spec.name])
+            adapter = spec.build(own_settings, services, options.get(spec.name, {}))
+            adapters[adapter.platform] = adapter
         log.info("starting the %s adapter(s)", ", ".join(adapters))
         delivery = DeliveryService(
             store,
@@ -165,7 +140,10 @@ async def serve(
 
 
 async def run_bot(
-    settings: Settings, *, adapter_options: Mapping[str, Mapping[str, Any]] | None = None
+    settings: Settings,
+    *,
+    platform_settings: Mapping[str, BaseSettings],
+    adapter_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> int:
     """Run the bot until SIGINT/SIGTERM; returns the exit status (`adapter_options`: test hooks)."""
     stop = asyncio.Event()
@@ -183,7 +161,7 @@ async def run_bot(
             loop.add_signal_handler(signum, stopping, signum)
             handled.append(signum)
     try:
-        await serve(settings, stop, adapter_options=adapter_options)
+        await serve(settings, stop, platform_settings=platform_settings, adapter_options=adapter_options)
     except StartupError as error:
         print(str(error), file=sys.stderr)
         return 2

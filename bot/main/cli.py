@@ -19,11 +19,13 @@ import re
 import sys
 import threading
 import tomllib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+from pydantic_settings import BaseSettings
 
 from adapters.markdown_output import render_json, render_markdown, render_text, render_topic_markdown
 from bot.arxiv_client.common import ArxivUnavailableError
@@ -35,6 +37,7 @@ from bot.feeds import ArxivError, ArxivFeedError, BrokenFeedError, NoAnnouncemen
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.main.app import run_bot
+from bot.main.platforms import enabling_settings, load_platform_settings
 from bot.main.progress import tell_terminal, terminal_progress
 from bot.matching import validate_topic
 from bot.models import Announcement, Channel, Digest, Topic
@@ -323,10 +326,12 @@ def _first_store_error(group: BaseExceptionGroup[BaseException]) -> StoreError |
     return None
 
 
-async def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+async def _run(
+    args: argparse.Namespace, settings: Settings, out: TextIO, platform_settings: Mapping[str, BaseSettings]
+) -> int:
     """`arxiv-digest run`: the long-lived bot; a database it cannot use is one line and status 6."""
     try:
-        return await run_bot(settings)
+        return await run_bot(settings, platform_settings=platform_settings)
     except ExceptionGroup as group:
         failure = _first_store_error(group)
         if failure is None:
@@ -544,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: live)",
     )
 
-    commands.add_parser("run", help="run the bot (needs TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN)")
+    commands.add_parser("run", help=f"run the bot (needs {enabling_settings()})")
     commands.add_parser(
         "status",
         help="the last feed check, announcement, channels and deliveries, from the database only",
@@ -566,19 +571,21 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_USAGE
     try:
         settings = load_settings()
+        platform_settings = load_platform_settings(settings)
     except SettingsError as error:
         print(f"arxiv-digest: {error}", file=sys.stderr)
         return EXIT_USAGE
     # One-shot commands answer in one line; their retries and warnings are only logged when asked for.
     quiet = args.command != "run" and settings.log_level in {"INFO", "WARNING"}
     configure_logging("ERROR" if quiet else settings.log_level)
-    handler = {
+    handlers: dict[str, Callable[[argparse.Namespace, Settings, TextIO], Coroutine[Any, Any, int]]] = {
         "preview": _preview,
         "fetch": _fetch,
-        "run": _run,
+        "run": lambda args, settings, out: _run(args, settings, out, platform_settings),
         "status": _status,
         "channels": _channels,
-    }[args.command]
+    }
+    handler = handlers[args.command]
     try:
         return asyncio.run(_settled(handler(args, settings, out)))
     except ExitError as error:

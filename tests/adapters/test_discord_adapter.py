@@ -24,7 +24,7 @@ from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
 from bot.delivery import DeliveryService
 from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
-from bot.platforms import AdapterStartupError, AdapterUnreachableError
+from bot.platforms.port import AdapterStartupError, AdapterUnreachableError
 from bot.retry import Backoff
 from storage.sqlite_store import SqliteStore, open_store
 from tests.fakes.discord_server import MANAGE_CHANNELS, FakeDiscord, Fault
@@ -92,9 +92,8 @@ async def start_bot(
     commands = CommandService(store, ("cs.CV", "cs.LG"), clock=lambda: NOW)
     adapter = DiscordAdapter(
         fake.token,
-        store,
         commands,
-        chats=chats,
+        chats,
         api_url=fake.api_url,
         gateway_url=fake.gateway_url,
         guild_id=guild_id,
@@ -217,8 +216,8 @@ async def test_a_rejected_token_is_a_one_line_startup_error(fake: FakeDiscord, s
     """A token Discord refuses raises AdapterStartupError naming DISCORD_BOT_TOKEN, without the token."""
     adapter = DiscordAdapter(
         "not-the-token",
-        store,
         CommandService(store, ("cs.CV",)),
+        ChannelRegistry(store),
         api_url=fake.api_url,
         gateway_url=fake.gateway_url,
     )
@@ -243,8 +242,8 @@ def startup_adapter(store: SqliteStore, api_url: str, token: str, **options: Any
     """An adapter with quick start-up retries."""
     return DiscordAdapter(
         token,
-        store,
         CommandService(store, ("cs.CV",)),
+        ChannelRegistry(store),
         api_url=api_url,
         gateway_url=api_url.replace("http://", "ws://").removesuffix("/api/v10") + "/gateway",
         guild_id=GUILD,

@@ -15,20 +15,18 @@ import pytest
 from telegram import Chat, Message, MessageEntity, Update
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from adapters.telegram.adapter import (
-    PerChatUpdateProcessor,
-    RateLimits,
-    TelegramAdapter,
-    TelegramRateLimiter,
-    TokenRedactingFilter,
-    _chunks,
-    api_urls,
-)
-from adapters.telegram.format import telegram_length
+from adapters.telegram.adapter import TelegramAdapter, api_urls
+from adapters.telegram.errors import delivery_error
+from adapters.telegram.format import split_text, telegram_length
+from adapters.telegram.logs import TokenRedactingFilter
+from adapters.telegram.ratelimit import RateLimits, TelegramRateLimiter
+from adapters.telegram.settings import TelegramSettings
+from adapters.telegram.updates import PerChatUpdateProcessor
+from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
 from bot.feeds import parse_feed
 from bot.main.app import run_bot
-from bot.platforms import (
+from bot.platforms.port import (
     AdapterStartupError,
     AdapterUnreachableError,
     ChannelGoneError,
@@ -280,7 +278,7 @@ def test_chunks_split_at_lines_within_telegrams_limit() -> None:
     """Long replies split at line breaks; every piece ≤ 4096 UTF-16 units; nothing lost."""
     lines = [f"line {n}: " + "word " * 30 for n in range(200)]
     text = "\n".join(lines)
-    pieces = _chunks(text)
+    pieces = split_text(text)
     assert len(pieces) > 1
     assert all(telegram_length(piece) <= 4096 for piece in pieces)
     assert "\n".join(pieces) == text
@@ -289,17 +287,17 @@ def test_chunks_split_at_lines_within_telegrams_limit() -> None:
 def test_chunks_cut_overlong_lines_and_count_emoji_as_two() -> None:
     """A single line longer than a message is cut; astral emoji count as 2 units, as Telegram counts."""
     emoji = "📚" * 3000  # 6000 UTF-16 units in one line
-    pieces = _chunks(emoji)
+    pieces = split_text(emoji)
     assert [telegram_length(piece) for piece in pieces] == [4096, 6000 - 4096]
     assert "".join(pieces) == emoji
-    assert _chunks("x" * 5000, limit=1024)[0] == "x" * 1024
+    assert split_text("x" * 5000, limit=1024)[0] == "x" * 1024
 
 
 def test_chunks_never_send_an_empty_message() -> None:
     """Blank text (Telegram refuses it) becomes a single ellipsis; blank pieces are dropped."""
-    assert _chunks("") == ["…"]
-    assert _chunks("\n\n  \n") == ["…"]
-    assert all(piece.strip() for piece in _chunks("a\n\n\n" + "b" * 4096))
+    assert split_text("") == ["…"]
+    assert split_text("\n\n  \n") == ["…"]
+    assert all(piece.strip() for piece in split_text("a\n\n\n" + "b" * 4096))
 
 
 # -- URLs, logs and errors -------------------------------------------------------------------------
@@ -347,7 +345,7 @@ def test_token_filter_redacts_urls_and_the_token_itself() -> None:
 )
 def test_telegram_errors_map_to_delivery_errors(error: Exception, expected: type[DeliveryError]) -> None:
     """Each Telegram answer becomes the delivery error bot.delivery acts on (a 400 is never retried as-is)."""
-    mapped = TelegramAdapter._delivery_error(error)  # type: ignore[arg-type]
+    mapped = delivery_error(error)  # type: ignore[arg-type]
     assert type(mapped) is expected
     if isinstance(mapped, ChannelMovedError):
         assert mapped.new_chat_id == "-1001234"
@@ -387,8 +385,8 @@ async def running(
     monotonic = Monotonic()
     adapter = TelegramAdapter(
         telegram_server.token,
-        store,
         CommandService(store, ("cs.CV",)),
+        ChannelRegistry(store),
         api_url=telegram_server.url,
         rate_limits=RateLimits(overall_per_second=0, group_per_minute=0, chat_interval=0.0, padding=0.0),
         poll_timeout=1.0,
@@ -453,7 +451,10 @@ async def test_a_rejected_token_is_a_one_line_startup_error_without_the_token(
 ) -> None:
     """Telegram's 401 at start-up becomes AdapterStartupError; the token appears nowhere in it."""
     adapter = TelegramAdapter(
-        "1:wrong-secret", store, CommandService(store, ("cs.CV",)), api_url=telegram_server.url
+        "1:wrong-secret",
+        CommandService(store, ("cs.CV",)),
+        ChannelRegistry(store),
+        api_url=telegram_server.url,
     )
     with pytest.raises(AdapterStartupError) as caught:
         await adapter.run(asyncio.Event())
@@ -478,8 +479,8 @@ def startup_adapter(store: SqliteStore, api_url: str, token: str, **options: Any
     """An adapter with quick start-up retries (no rate limits to wait for)."""
     return TelegramAdapter(
         token,
-        store,
         CommandService(store, ("cs.CV",)),
+        ChannelRegistry(store),
         api_url=api_url,
         rate_limits=options.pop(
             "rate_limits",
@@ -605,14 +606,22 @@ async def test_run_bot_exits_5_when_unreachable_and_2_when_refused(
         api_url, status, fragment = telegram_server.url, 2, "answered with an HTML page"
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
-        telegram_bot_token=telegram_server.token,
-        telegram_api_url=api_url,
         database_url=f"sqlite:///{tmp_path}/db.sqlite",
         arxiv_rss_url=str(FIXTURES / "rss" / "empty-feed.xml"),
         recovery_days=0,
     )
+    telegram = TelegramSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        telegram_bot_token=telegram_server.token,
+        telegram_api_url=api_url,
+    )
     got = await asyncio.wait_for(
-        run_bot(settings, adapter_options={"telegram": {"startup_backoff": QUICK, "poll_timeout": 1.0}}), 10
+        run_bot(
+            settings,
+            platform_settings={"telegram": telegram},
+            adapter_options={"telegram": {"startup_backoff": QUICK, "poll_timeout": 1.0}},
+        ),
+        10,
     )
     err = capsys.readouterr().err
     assert got == status

@@ -40,7 +40,7 @@ from bot.delivery import DeliveryService
 from bot.digests import build_digests
 from bot.matching import Matcher
 from bot.models import Announcement, AnnounceType, Channel, Digest, FeedCheck, Paper, Topic
-from bot.platforms import OutgoingMessage
+from bot.platforms.port import OutgoingMessage
 from bot.ports import NO_ANNOUNCEMENT_KEY
 from storage.sqlite_store import SqliteStore, open_store
 

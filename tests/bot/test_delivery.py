@@ -13,7 +13,7 @@ import pytest
 
 from bot.delivery import DeliveryService
 from bot.models import Announcement, AnnounceType, Channel, Digest, Paper, Topic
-from bot.platforms import (
+from bot.platforms.port import (
     ChannelGoneError,
     ChannelMovedError,
     DeliveryError,

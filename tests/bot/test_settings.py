@@ -1,15 +1,32 @@
-"""Settings: defaults, parsing and one-line errors naming the setting."""
+"""Settings (the core's and each platform's): defaults, parsing and one-line errors naming the setting."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic_settings import BaseSettings
 
+from adapters.discord.settings import DiscordSettings
+from adapters.telegram.settings import TelegramSettings
+from bot.main.platforms import PLATFORMS, load_platform_settings
+from bot.platforms.spec import admin_ids
 from bot.settings import Settings, SettingsError, load_settings, local_feed_file
 
-ALL_SETTINGS = [name.upper() for name in Settings.model_fields]
+#: The core's settings class and every registered platform's: together, every setting the bot reads.
+SETTINGS_CLASSES: list[type[BaseSettings]] = [Settings, *(spec.settings_class for spec in PLATFORMS)]
+ALL_FIELDS: dict[str, Any] = {
+    name: field for cls in SETTINGS_CLASSES for name, field in cls.model_fields.items()
+}
+ALL_SETTINGS = [name.upper() for name in ALL_FIELDS]
+
+
+def load_all() -> tuple[Settings, dict[str, BaseSettings]]:
+    """What the CLI reads at start-up: the core's settings, then every platform's."""
+    settings = load_settings()
+    return settings, load_platform_settings(settings)
 
 
 @pytest.fixture(autouse=True)
@@ -28,8 +45,14 @@ def test_defaults() -> None:
     assert settings.default_categories == ("cs.AI", "cs.CL", "cs.CV", "cs.LG")
     assert settings.arxiv_poll_interval == 600
     assert settings.arxiv_request_interval == 3
-    assert settings.telegram_bot_token is None
-    assert settings.discord_bot_token is None
+    _, platforms = load_all()
+    telegram, discord = platforms["telegram"], platforms["discord"]
+    assert isinstance(telegram, TelegramSettings)
+    assert isinstance(discord, DiscordSettings)
+    assert telegram.telegram_bot_token is None
+    assert telegram.telegram_api_url == "https://api.telegram.org"
+    assert discord.discord_bot_token is None
+    assert discord.discord_guild_id is None
 
 
 def test_categories_are_split_and_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,6 +86,10 @@ def test_default_categories_take_a_whole_archive(monkeypatch: pytest.MonkeyPatch
         ("ARXIV_RSS_URL", "https:/rss.arxiv.org", "must be a URL like"),
         ("ARXIV_API_URL", "file:///tmp/api.xml", "http(s) URL"),
         ("ARXIV_API_URL", "api.xml", "http(s) URL"),
+        ("TELEGRAM_API_URL", "api.telegram.org", "must be a URL starting with https://"),
+        ("DISCORD_API_URL", "discord.com/api", "must be a URL starting with https://"),
+        ("DISCORD_GATEWAY_URL", "gateway.discord.gg", "or wss:// for the gateway"),
+        ("DISCORD_GUILD_ID", "my-server", "must be a Discord server id"),
     ],
 )
 def test_bad_value_names_the_setting(
@@ -71,7 +98,7 @@ def test_bad_value_names_the_setting(
     """A bad value raises one line that names the setting and says what is wrong."""
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as caught:
-        load_settings()
+        load_all()
     message = str(caught.value)
     assert name in message
     assert fragment in message
@@ -82,39 +109,56 @@ def test_tokens_are_secret_and_empty_means_unset(monkeypatch: pytest.MonkeyPatch
     """Tokens never show in the settings' repr; an empty token counts as none."""
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SECRET-TOKEN")
     monkeypatch.setenv("DISCORD_BOT_TOKEN", "")
-    settings = load_settings()
-    assert settings.telegram_bot_token is not None
-    assert settings.telegram_bot_token.get_secret_value() == "123456:SECRET-TOKEN"
-    assert "SECRET-TOKEN" not in repr(settings)
-    assert "SECRET-TOKEN" not in str(settings.model_dump())
-    assert settings.discord_bot_token is None
+    _, platforms = load_all()
+    telegram, discord = platforms["telegram"], platforms["discord"]
+    assert isinstance(telegram, TelegramSettings)
+    assert isinstance(discord, DiscordSettings)
+    assert telegram.telegram_bot_token is not None
+    assert telegram.telegram_bot_token.get_secret_value() == "123456:SECRET-TOKEN"
+    assert "SECRET-TOKEN" not in repr(telegram)
+    assert "SECRET-TOKEN" not in str(telegram.model_dump())
+    assert discord.discord_bot_token is None
+    assert [spec.name for spec in PLATFORMS if spec.is_configured(platforms[spec.name])] == ["telegram"]
 
 
 def test_dotenv_file_is_read(tmp_path: Path) -> None:
     """A `.env` file in the working directory supplies settings."""
-    (tmp_path / ".env").write_text("ARXIV_POLL_INTERVAL=30\nADMIN_USER_IDS=1, 2\n", encoding="utf-8")
-    settings = load_settings()
+    (tmp_path / ".env").write_text(
+        "ARXIV_POLL_INTERVAL=30\nADMIN_USER_IDS=1, 2\nDISCORD_GUILD_ID=42\n", encoding="utf-8"
+    )
+    settings, platforms = load_all()
     assert settings.arxiv_poll_interval == 30
-    assert settings.admin_user_ids == ("telegram:1", "telegram:2")
+    assert admin_ids(settings.admin_user_ids, PLATFORMS) == {"telegram": {1, 2}, "discord": frozenset()}
+    discord = platforms["discord"]
+    assert isinstance(discord, DiscordSettings)
+    assert discord.discord_guild_id == 42
 
 
 def test_admin_ids_name_their_platform() -> None:
     """ADMIN_USER_IDS takes telegram:ID and discord:ID; a bare number keeps meaning Telegram."""
     settings = load_settings(admin_user_ids="5, telegram:6, Discord:80351110224678912,discord:7")
-    assert settings.admin_ids("telegram") == {5, 6}
-    assert settings.admin_ids("discord") == {80351110224678912, 7}
-    assert settings.admin_ids("slack") == frozenset()
+    admins = admin_ids(settings.admin_user_ids, PLATFORMS)
+    assert admins["telegram"] == {5, 6}
+    assert admins["discord"] == {80351110224678912, 7}
+    assert "slack" not in admins
 
 
 @pytest.mark.parametrize("value", ["matrix:5", "discord:abc", "telegram:", "alice"])
-def test_a_malformed_admin_id_is_one_line_naming_the_setting(value: str) -> None:
-    """An admin id of an unknown platform, or not a number, is refused naming ADMIN_USER_IDS."""
-    with pytest.raises(SettingsError, match=r"bad setting ADMIN_USER_IDS: .*telegram:ID or discord:ID"):
-        load_settings(admin_user_ids=value)
+def test_a_malformed_admin_id_is_one_line_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """An admin id of an unknown platform, or not a number, is refused at start-up naming ADMIN_USER_IDS."""
+    monkeypatch.setenv("ADMIN_USER_IDS", f"5, {value}")
+    with pytest.raises(SettingsError) as caught:
+        load_all()
+    assert str(caught.value) == (
+        f"bad setting ADMIN_USER_IDS: {value!r} is not a user id: use numbers, as telegram:ID or discord:ID "
+        "(a bare number is a Telegram id), comma-separated"
+    )
 
 
 def test_env_example_lists_every_setting() -> None:
-    """`.env.example` and the README document every setting the class reads."""
+    """`.env.example` and the README document every setting the core and the registered platforms read."""
     root = Path(__file__).parents[2]
     readme = (root / "README.md").read_text(encoding="utf-8")
     example = (Path(__file__).parents[2] / ".env.example").read_text(encoding="utf-8")
@@ -160,7 +204,7 @@ def test_readme_and_env_example_give_the_codes_defaults() -> None:
     example = (root / ".env.example").read_text(encoding="utf-8")
     table = dict(re.findall(r"^\| `([A-Z_]+)` \| ([^|]*) \|", readme, re.MULTILINE))
     assigned = dict(re.findall(r"^([A-Z_]+)=(.*)$", example, re.MULTILINE))
-    for name, field in Settings.model_fields.items():
+    for name, field in ALL_FIELDS.items():
         expected = _shown_default(field.default)
         documented = table[name.upper()].strip()
         assert documented == (f"`{expected}`" if expected else "—"), name

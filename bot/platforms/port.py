@@ -1,7 +1,8 @@
 """The port every chat platform implements: render and send digests, run until told to stop.
 
-The core knows platforms only through `ChatAdapter`; an adapter (Telegram, Discord, or a third one)
-is one module in `adapters/` that implements it, and one line of wiring in `bot.main.app`. The rules that
+The core knows platforms only through `ChatAdapter`; a platform (Telegram, Discord, or a third one)
+is one package in `adapters/` that implements it and describes itself with a
+`bot.platforms.spec.PlatformSpec`, and one line of the registry in `bot.main.platforms`. The rules that
 hold on every platform — a chat that is gone is turned off once, a chat that moved keeps its
 settings, the bot removed from a server turns that server's channels off — are the core's
 (`bot.channels.ChannelRegistry`); adapters report such events, they do not write to the store.
@@ -10,17 +11,14 @@ settings, the bot removed from a server turns that server's channels off — are
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from bot.models import Channel, Digest
-from bot.retry import STARTUP_BACKOFF, Backoff, RetriesExhaustedError, keep_trying
 
 if TYPE_CHECKING:
     from bot.channels import ChannelRegistry
     from bot.commands.service import CommandService
-    from bot.ports import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,29 +75,6 @@ class AdapterUnreachableError(AdapterStartupError):
     """
 
 
-T = TypeVar("T")
-
-
-async def connect_with_retries(
-    what: str,
-    attempt: Callable[[], Awaitable[T]],
-    stop: asyncio.Event,
-    *,
-    backoff: Backoff = STARTUP_BACKOFF,
-    between: Callable[[], Awaitable[None]] | None = None,
-) -> T | None:
-    """An adapter's start-up connection, the same policy on every platform; None if stopped first.
-
-    `attempt` raises `bot.retry.RetryableError` for what may pass (the adapter classifies its own
-    library's errors) and AdapterStartupError for what will not (a rejected token: at once). Retries
-    follow `backoff` (about two minutes in all), each logged; then AdapterUnreachableError.
-    """
-    try:
-        return await keep_trying(what, attempt, stop, backoff=backoff, between=between)
-    except RetriesExhaustedError as error:
-        raise AdapterUnreachableError(f"cannot reach {error}") from None
-
-
 class ChatAdapter(Protocol):
     """What the core needs from a chat platform: a lifecycle, and digests rendered and sent."""
 
@@ -108,12 +83,12 @@ class ChatAdapter(Protocol):
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, serve commands until `stop` is set, then disconnect cleanly.
 
-        Start-up connects through `connect_with_retries`: network trouble is retried for a while
-        (AdapterUnreachableError when it never passes), a refusal (a rejected token) raises
-        AdapterStartupError at once, and `stop` set meanwhile makes it return promptly. While it
-        runs, `send` may be called at any time; a send that waits for a connection must not hang
-        once `stop` is set. Stopping is bounded: commands still running after a short grace are
-        cut off.
+        Start-up connects through `bot.platforms.lifecycle.connect_with_retries`: network trouble
+        is retried for a while (AdapterUnreachableError when it never passes), a refusal (a
+        rejected token) raises AdapterStartupError at once, and `stop` set meanwhile makes it
+        return promptly. While it runs, `send` may be called at any time; a send that waits for a
+        connection must not hang once `stop` is set. Stopping is bounded: commands still running
+        after a short grace are cut off (`bot.platforms.lifecycle.CommandsInFlight`).
         """
 
     def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
@@ -128,11 +103,11 @@ class ChatAdapter(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class AdapterServices:
-    """What the wiring hands every adapter: the store to read, the commands to run, the chat rules.
+    """What the wiring hands an adapter: the commands to run, the chat rules, its ADMIN_USER_IDS.
 
     The classes are imported for type checking only: the core's services import this module.
     """
 
-    store: Store
     commands: CommandService
     chats: ChannelRegistry
+    admin_user_ids: frozenset[int] = field(default_factory=frozenset)  # this platform's operators

@@ -1,0 +1,123 @@
+"""What every chat adapter does the same way: connect, answer commands, stop within a grace.
+
+- `connect_with_retries`: the start-up connection policy (retry what may pass, refuse at once what will not).
+- `CommandsInFlight`: the command handlers running now, so that stopping lets them answer for a short
+  grace (`STOP_GRACE`) and then cuts them off.
+- `answer_or_apologise`: a core call whose unexpected failure is logged and answered with `APOLOGY`.
+- `reply_messages`: a `CommandReply` as the platform's messages: its text in pieces, then the digest's
+  messages (or the empty-day line).
+
+An adapter supplies only what is its platform's: the library's errors, its markup and its limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from bot.commands.values import CommandReply
+from bot.models import Channel, Digest
+from bot.platforms.port import AdapterUnreachableError
+from bot.retry import STARTUP_BACKOFF, Backoff, RetriesExhaustedError, keep_trying
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+M = TypeVar("M")
+
+APOLOGY = "Something went wrong on my side; please try again later."
+STOP_GRACE = 1.5  # seconds the commands in hand may take to answer once stopping; then they are cut off
+#: A chat's digest limit when the reply does not say (a chat the store does not know yet).
+DEFAULT_MAX_INLINE_PAPERS = Channel(platform="", chat_id="").max_inline_papers
+
+
+async def connect_with_retries(
+    what: str,
+    attempt: Callable[[], Awaitable[T]],
+    stop: asyncio.Event,
+    *,
+    backoff: Backoff = STARTUP_BACKOFF,
+    between: Callable[[], Awaitable[None]] | None = None,
+) -> T | None:
+    """An adapter's start-up connection, the same policy on every platform; None if stopped first.
+
+    `attempt` raises `bot.retry.RetryableError` for what may pass (the adapter classifies its own
+    library's errors) and AdapterStartupError for what will not (a rejected token: at once). Retries
+    follow `backoff` (about two minutes in all), each logged; then AdapterUnreachableError.
+    """
+    try:
+        return await keep_trying(what, attempt, stop, backoff=backoff, between=between)
+    except RetriesExhaustedError as error:
+        raise AdapterUnreachableError(f"cannot reach {error}") from None
+
+
+class CommandsInFlight:
+    """The command handlers running now; stopping gives them `grace` seconds, then cuts them off."""
+
+    def __init__(self, platform_title: str, grace: float = STOP_GRACE) -> None:
+        """`platform_title` names the platform in the log line ("Telegram")."""
+        self._title = platform_title
+        self.grace = grace
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def idle(self) -> bool:
+        """Whether no tracked command handler is running now."""
+        return all(task.done() for task in self._tasks)
+
+    def track(self) -> None:
+        """Count the running command handler (the current task) as in flight until it ends."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def finish(self) -> None:
+        """Let the commands in hand answer for the grace; cancel the rest and wait until they ended."""
+        tasks = {task for task in self._tasks if not task.done()}
+        if not tasks:
+            return
+        _, stuck = await asyncio.wait(tasks, timeout=self.grace)
+        for task in stuck:
+            task.cancel()
+        if stuck:
+            await asyncio.wait(stuck)
+            log.warning("stopping: %d %s command(s) were cut off", len(stuck), self._title)
+
+
+async def answer_or_apologise(work: Awaitable[CommandReply], what: str) -> CommandReply:
+    """The core's reply; an unexpected failure is logged (`what` failed) and answered with APOLOGY."""
+    try:
+        return await work
+    except Exception:
+        log.exception("%s failed", what)
+        return CommandReply(APOLOGY, ok=False)
+
+
+def reply_messages(
+    reply: CommandReply,
+    *,
+    text: Callable[[str], Sequence[M]],
+    digest: Callable[[Digest, int], Sequence[M]],
+    empty_day: Callable[[Digest], M],
+    text_with_digest: bool = True,
+) -> list[M]:
+    """A command's reply as the platform's messages, in order.
+
+    The reply's text in pieces (`text` splits it under the platform's limit), then, when it carries a
+    digest with topics, the digest's messages (`digest`, given the chat's inline-paper limit) or, on a
+    day without a match, the empty-day line. `text_with_digest=False`: a digest replaces the text
+    (a platform whose first digest message already says what the text would).
+    """
+    shown = reply.digest if reply.digest is not None and reply.digest.topics else None
+    messages: list[M] = list(text(reply.text)) if shown is None or text_with_digest else []
+    if shown is None:
+        return messages
+    if not shown.matched_count:
+        messages.append(empty_day(shown))
+        return messages
+    limit = reply.max_inline_papers if reply.max_inline_papers is not None else DEFAULT_MAX_INLINE_PAPERS
+    messages.extend(digest(shown, limit))
+    return messages
