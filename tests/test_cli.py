@@ -711,13 +711,13 @@ async def test_channels_lists_and_switches_chats(tmp_path: Path) -> None:
 
 
 def test_readme_lists_every_exit_status_the_cli_uses() -> None:
-    """The README's exit-status paragraph names every status `bot.main.cli` defines, and no other."""
-    import bot.main.cli
+    """The README's exit-status paragraph names every status `bot.main.exits` defines, and no other."""
+    import bot.main.exits
 
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     paragraph = readme[readme.index("Exit statuses (") :].split("\n\n", 1)[0]
     documented = {int(number) for number in re.findall(r"`(\d)`", paragraph)}
-    defined = {value for name, value in vars(bot.main.cli).items() if name.startswith("EXIT_")}
+    defined = {value for name, value in vars(bot.main.exits).items() if name.startswith("EXIT_")}
     assert documented == defined
 
 

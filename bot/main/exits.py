@@ -1,0 +1,24 @@
+"""The exit statuses of `arxiv-digest`, and the one-line error that carries one."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_NO_ANNOUNCEMENT = 3
+EXIT_ARXIV_ERROR = 4
+EXIT_UNAVAILABLE = 5
+EXIT_DATABASE = 6  # the database cannot be used: a path, permission or "not an SQLite database" problem
+
+
+class ExitError(Exception):
+    """A one-line answer for the user, with the exit status to leave with."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def plural(count: int, word: str) -> str:
+    """`1 paper`, `2 papers`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
