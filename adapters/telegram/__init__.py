@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapters.telegram.settings import TelegramSettings
-from bot.platforms.port import AdapterServices, ChatAdapter
-from bot.platforms.spec import PlatformSpec
+from bot.platforms.port import ChatAdapter
+from bot.platforms.spec import AdapterServices, PlatformSpec
 
 
 def _build(settings: TelegramSettings, services: AdapterServices, options: Mapping[str, Any]) -> ChatAdapter:

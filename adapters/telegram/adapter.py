@@ -71,11 +71,11 @@ from bot.platforms.lifecycle import (
     reply_messages,
 )
 from bot.platforms.port import (
-    AdapterServices,
     AdapterStartupError,
     OutgoingMessage,
     TemporaryDeliveryError,
 )
+from bot.platforms.spec import AdapterServices
 from bot.retry import STARTUP_BACKOFF, Backoff, RetryableError
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.main.platforms import PLATFORMS, no_adapter_message
 from bot.models import Announcement
-from bot.platforms.port import AdapterServices, AdapterStartupError, AdapterUnreachableError, ChatAdapter
-from bot.platforms.spec import PlatformSpec, admin_ids
+from bot.platforms.port import AdapterStartupError, AdapterUnreachableError, ChatAdapter
+from bot.platforms.spec import AdapterServices, PlatformSpec, admin_ids
 from bot.settings import Settings, SettingsError
 from storage.sqlite_store import open_store
 

@@ -11,14 +11,10 @@ settings, the bot removed from a server turns that server's channels off — are
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from bot.models import Channel, Digest
-
-if TYPE_CHECKING:
-    from bot.channels import ChannelRegistry
-    from bot.commands.service import CommandService
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +95,3 @@ class ChatAdapter(Protocol):
 
     async def send(self, channel: Channel, message: OutgoingMessage) -> None:
         """Send one message; raises ChannelGoneError, ChannelMovedError or TemporaryDeliveryError."""
-
-
-@dataclass(frozen=True, slots=True)
-class AdapterServices:
-    """What the wiring hands an adapter: the commands to run, the chat rules, its ADMIN_USER_IDS.
-
-    The classes are imported for type checking only: the core's services import this module.
-    """
-
-    commands: CommandService
-    chats: ChannelRegistry
-    admin_user_ids: frozenset[int] = field(default_factory=frozenset)  # this platform's operators

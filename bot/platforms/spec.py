@@ -9,15 +9,27 @@ tuple of specs, lives in the composition root (`bot.main.platforms.PLATFORMS`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic_settings import BaseSettings
 
-from bot.platforms.port import AdapterServices, ChatAdapter
+from bot.channels import ChannelRegistry
+from bot.commands.service import CommandService
+from bot.platforms.port import ChatAdapter
 from bot.settings import SettingsError
 
 S = TypeVar("S", bound=BaseSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterServices:
+    """What the wiring hands an adapter: the commands to run, the chat rules, its ADMIN_USER_IDS."""
+
+    commands: CommandService
+    chats: ChannelRegistry
+    admin_user_ids: frozenset[int] = field(default_factory=frozenset)  # this platform's operators
+
 
 #: Builds a configured platform's adapter; `options` are test hooks (poll timeouts, rate limits),
 #: keyed by the adapter's own parameter names.

@@ -29,8 +29,8 @@ from bot.platforms.lifecycle import (
     connect_with_retries,
     reply_messages,
 )
-from bot.platforms.port import AdapterServices, ChannelGoneError, OutgoingMessage, TemporaryDeliveryError
-from bot.platforms.spec import PlatformSpec
+from bot.platforms.port import ChannelGoneError, OutgoingMessage, TemporaryDeliveryError
+from bot.platforms.spec import AdapterServices, PlatformSpec
 from bot.settings import EnvSettings
 
 log = logging.getLogger(__name__)

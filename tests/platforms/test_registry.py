@@ -35,7 +35,7 @@ def test_building_the_telegram_adapter_never_loads_discord() -> None:
         from bot.channels import ChannelRegistry
         from bot.commands.service import CommandService
         from bot.main.platforms import PLATFORMS
-        from bot.platforms.port import AdapterServices
+        from bot.platforms.spec import AdapterServices
         from adapters.telegram.settings import TelegramSettings
 
         spec = next(spec for spec in PLATFORMS if spec.name == "telegram")
