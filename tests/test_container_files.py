@@ -149,7 +149,7 @@ def test_compose_healthcheck_runs_arxiv_digest_status() -> None:
     """The healthcheck runs `arxiv-digest status` (no shell), with a timeout above the busy timeout."""
     healthcheck = compose_service()["healthcheck"]
     assert healthcheck["test"] == ["CMD", "arxiv-digest", "status"]
-    from storage.sqlite_store import BUSY_TIMEOUT_MS
+    from storage.sqlite_base import BUSY_TIMEOUT_MS
 
     assert seconds(healthcheck["timeout"]) > BUSY_TIMEOUT_MS / 1000
     assert seconds(healthcheck["interval"]) >= seconds(healthcheck["timeout"])

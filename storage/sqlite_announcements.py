@@ -1,0 +1,213 @@
+"""The SQLite store's announcements: each weekday's papers as the feed listed them, and their pruning."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+import aiosqlite
+
+from bot.models import Announcement, AnnounceType, Paper
+from storage.sqlite_base import SqliteBase, date_text, json_text, load_strings, plain_date
+
+log = logging.getLogger(__name__)
+
+#: Announcements younger than this are never pruned, whatever `before` says: a bot that was down
+#: for a while must still find the days it has to catch up on.
+MIN_RETENTION = dt.timedelta(days=14)
+
+_UPSERT_PAPER = """
+INSERT INTO papers (arxiv_id, version, title, abstract, authors, categories, doi, journal_ref, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (arxiv_id) DO UPDATE SET
+    version = excluded.version,
+    title = excluded.title,
+    abstract = excluded.abstract,
+    authors = excluded.authors,
+    categories = excluded.categories,
+    doi = COALESCE(excluded.doi, papers.doi),
+    journal_ref = COALESCE(excluded.journal_ref, papers.journal_ref),
+    updated_at = excluded.updated_at
+WHERE excluded.version >= papers.version
+"""
+
+
+class SqliteAnnouncements(SqliteBase):
+    """Announcements and their papers."""
+
+    async def save_announcement(self, announcement: Announcement) -> bool:
+        """Store a complete announcement and its papers; False when that date was already stored."""
+        day = date_text(announcement.date)
+        papers = _unique_papers(announcement.papers, day)
+        now = self._now()
+        async with self._write() as db:
+            cursor = await db.execute(
+                "INSERT INTO announcements (date, categories, source, paper_count, stored_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (date) DO NOTHING",
+                (day, json_text(announcement.categories), announcement.source, len(papers), now),
+            )
+            if cursor.rowcount == 0:
+                log.debug("announcement %s is already stored", day)
+                return False
+            await db.executemany(_UPSERT_PAPER, [_paper_row(p, now) for p in papers])
+            await db.executemany(
+                "INSERT INTO announcement_papers"
+                " (announcement_date, position, arxiv_id, version, announce_type) VALUES (?, ?, ?, ?, ?)",
+                [(day, i, p.arxiv_id, p.version, str(p.announce_type)) for i, p in enumerate(papers)],
+            )
+        log.info("stored the announcement of %s: %d papers", day, len(papers))
+        return True
+
+    async def announcement_categories(self, date: dt.date) -> tuple[str, ...] | None:
+        """The categories a stored announcement was fetched for; None when that date is not stored."""
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT categories FROM announcements WHERE date = ?", (date_text(date),)
+            )
+        for (categories,) in rows:
+            return load_strings(categories)
+        return None
+
+    async def extend_announcement(self, announcement: Announcement) -> int:
+        """Add to a stored announcement the papers it lacks (a chat asked for more categories).
+
+        The papers already listed keep their place, version and announce type; the new ones follow in
+        feed order. The stored categories become the union. Returns how many papers were added; 0 when
+        the date is not stored.
+        """
+        day = date_text(announcement.date)
+        now = self._now()
+        async with self._write() as db:
+            rows = list(
+                await db.execute_fetchall("SELECT categories FROM announcements WHERE date = ?", (day,))
+            )
+            if not rows:
+                return 0
+            known = await db.execute_fetchall(
+                "SELECT arxiv_id, position FROM announcement_papers WHERE announcement_date = ?", (day,)
+            )
+            listed = {arxiv_id for arxiv_id, _ in known}
+            next_position = max((position for _, position in known), default=-1) + 1
+            added = [p for p in _unique_papers(announcement.papers, day) if p.arxiv_id not in listed]
+            await db.executemany(_UPSERT_PAPER, [_paper_row(p, now) for p in added])
+            await db.executemany(
+                "INSERT INTO announcement_papers"
+                " (announcement_date, position, arxiv_id, version, announce_type) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (day, next_position + i, p.arxiv_id, p.version, str(p.announce_type))
+                    for i, p in enumerate(added)
+                ],
+            )
+            categories = sorted({*load_strings(rows[0][0]), *announcement.categories})
+            await db.execute(
+                "UPDATE announcements SET categories = ?, paper_count = paper_count + ? WHERE date = ?",
+                (json_text(categories), len(added), day),
+            )
+        if added:
+            log.info("added %d papers to the announcement of %s", len(added), day)
+        return len(added)
+
+    async def get_announcement(self, date: dt.date) -> Announcement | None:
+        """The stored announcement of that date."""
+        async with self._read() as db:
+            return await _load_announcement(db, date_text(date))
+
+    async def latest_announcement(self) -> Announcement | None:
+        """The most recent stored announcement."""
+        async with self._read() as db:
+            rows = list(await db.execute_fetchall("SELECT max(date) FROM announcements"))
+            latest = rows[0][0] if rows else None
+            return None if latest is None else await _load_announcement(db, str(latest))
+
+    async def announcement_dates(self, since: dt.date) -> list[dt.date]:
+        """Dates of stored announcements on or after `since`, oldest first."""
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT date FROM announcements WHERE date >= ? ORDER BY date", (date_text(since),)
+            )
+        return [dt.date.fromisoformat(row[0]) for row in rows]
+
+    async def prune_announcements(self, before: dt.date) -> int:
+        """Forget announcements older than `before` (the ledger is kept); return how many.
+
+        Never forgets one younger than `MIN_RETENTION` by the store's clock. Papers that no remaining
+        announcement lists go too; `deliveries` rows are never touched.
+        """
+        floor = self._clock().date() - MIN_RETENTION
+        cutoff = plain_date(before)
+        if cutoff > floor:
+            log.warning("not pruning announcements after %s (kept at least %s)", floor, MIN_RETENTION)
+            cutoff = floor
+        async with self._write() as db:
+            cursor = await db.execute("DELETE FROM announcements WHERE date < ?", (cutoff.isoformat(),))
+            pruned = cursor.rowcount
+            papers = await db.execute(
+                "DELETE FROM papers WHERE NOT EXISTS"
+                " (SELECT 1 FROM announcement_papers AS ap WHERE ap.arxiv_id = papers.arxiv_id)"
+            )
+        if pruned:
+            log.debug("pruned %d announcement(s) before %s and %d paper(s)", pruned, cutoff, papers.rowcount)
+        return pruned
+
+
+async def _load_announcement(db: aiosqlite.Connection, day: str) -> Announcement | None:
+    """Rebuild one announcement: its papers in feed order, each as announced that day."""
+    rows = list(
+        await db.execute_fetchall("SELECT categories, source FROM announcements WHERE date = ?", (day,))
+    )
+    if not rows:
+        return None
+    paper_rows = await db.execute_fetchall(
+        "SELECT p.arxiv_id, ap.version, p.title, p.abstract, p.authors, p.categories, ap.announce_type,"
+        " p.doi, p.journal_ref"
+        " FROM announcement_papers AS ap JOIN papers AS p ON p.arxiv_id = ap.arxiv_id"
+        " WHERE ap.announcement_date = ? ORDER BY ap.position",
+        (day,),
+    )
+    papers = tuple(
+        Paper(
+            arxiv_id=row["arxiv_id"],
+            version=int(row["version"]),
+            title=row["title"],
+            abstract=row["abstract"],
+            authors=load_strings(row["authors"]),
+            categories=load_strings(row["categories"]),
+            announce_type=AnnounceType(row["announce_type"]),
+            doi=row["doi"],
+            journal_ref=row["journal_ref"],
+        )
+        for row in paper_rows
+    )
+    return Announcement(
+        date=dt.date.fromisoformat(day),
+        categories=load_strings(rows[0]["categories"]),
+        papers=papers,
+        source=str(rows[0]["source"]),
+    )
+
+
+def _paper_row(paper: Paper, now: str) -> tuple[object, ...]:
+    """The parameters of `_UPSERT_PAPER` for one paper."""
+    return (
+        paper.arxiv_id,
+        paper.version,
+        paper.title,
+        paper.abstract,
+        json_text(paper.authors),
+        json_text(paper.categories),
+        paper.doi,
+        paper.journal_ref,
+        now,
+    )
+
+
+def _unique_papers(papers: Iterable[Paper], day: str) -> list[Paper]:
+    """The papers in feed order, each id once (the first occurrence wins)."""
+    unique: dict[str, Paper] = {}
+    for paper in papers:
+        if paper.arxiv_id in unique:
+            log.warning("announcement %s lists %s twice; keeping the first", day, paper.arxiv_id)
+            continue
+        unique[paper.arxiv_id] = paper
+    return list(unique.values())
