@@ -29,7 +29,7 @@ from storage.migrations import rollback as _rollback
 Clock = Callable[[], dt.datetime]
 
 #: How long a writer waits for another process's write lock before giving up.
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = 10_000  # read as sqlite_base.BUSY_TIMEOUT_MS everywhere, so one patch changes it all
 
 
 def utc_now() -> dt.datetime:

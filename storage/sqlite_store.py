@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import aiosqlite
 
 from bot.ports import StoreError
+from storage import sqlite_base
 from storage.errors import (
     NotADatabaseError,
     mkdir_problem,
@@ -34,7 +35,7 @@ from storage.migrations import (
     load_migrations,
 )
 from storage.sqlite_announcements import SqliteAnnouncements
-from storage.sqlite_base import BUSY_TIMEOUT_MS, Clock, timestamp, utc_now
+from storage.sqlite_base import Clock, timestamp, utc_now
 from storage.sqlite_channels import SqliteChannels
 from storage.sqlite_ledger import SqliteLedger
 from storage.sqlite_reports import SqliteReports
@@ -79,7 +80,9 @@ async def open_store(
     now = timestamp((clock or utc_now)())
     try:
         db.row_factory = sqlite3.Row
-        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")  # an int constant, not a value
+        await db.execute(
+            f"PRAGMA busy_timeout = {sqlite_base.BUSY_TIMEOUT_MS:d}"
+        )  # an int constant, not a value
         await _refuse_a_foreign_file(db, path)  # reads only: before WAL mode rewrites the header
         mode = [row[0] for row in await db.execute_fetchall("PRAGMA journal_mode = WAL")]
         if mode != ["wal"]:
@@ -95,7 +98,7 @@ async def open_store(
         await db.close()
         cause = error.__cause__ if isinstance(error, MigrationError) else error
         if isinstance(cause, sqlite3.Error):
-            problem = sqlite_problem(path, cause, waited_s=BUSY_TIMEOUT_MS / 1000)
+            problem = sqlite_problem(path, cause, waited_s=sqlite_base.BUSY_TIMEOUT_MS / 1000)
             if problem is not None:
                 raise problem from error
         if isinstance(error, sqlite3.Error):
@@ -129,7 +132,7 @@ async def _refuse_a_foreign_file(db: aiosqlite.Connection, path: pathlib.Path) -
 
 def _problem(path: pathlib.Path, error: sqlite3.Error) -> StoreError:
     """The one-line StoreError for an SQLite failure on the file (the error's own text if nothing better)."""
-    problem = sqlite_problem(path, error, waited_s=BUSY_TIMEOUT_MS / 1000)
+    problem = sqlite_problem(path, error, waited_s=sqlite_base.BUSY_TIMEOUT_MS / 1000)
     return problem if problem is not None else StoreError(f"cannot use the database {path}: {error}")
 
 

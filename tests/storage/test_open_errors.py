@@ -24,7 +24,7 @@ import warnings
 
 import pytest
 
-import storage.sqlite_store
+import storage.sqlite_base
 from bot.ports import StoreError
 from storage.errors import (
     DamagedDatabaseError,
@@ -179,7 +179,7 @@ async def test_a_lock_held_beyond_the_busy_timeout_is_named_and_loses_nothing(
     """Another process holding the write lock past the busy timeout: "locked by another process"."""
     path = tmp_path / "bot.db"
     await make_database(path)
-    monkeypatch.setattr(storage.sqlite_store, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(storage.sqlite_base, "BUSY_TIMEOUT_MS", 200)
     with raw(path) as other:
         other.execute("BEGIN IMMEDIATE")
         message = await refused(path, DatabaseLockedError)
