@@ -19,7 +19,7 @@ import pytest
 
 from bot.main.app import serve
 from bot.settings import Settings
-from storage.sqlite_store import SqliteStore, open_store
+from storage.sqlite_store import SqliteStore
 from tests.fakes.arxiv_server import FakeArxiv, Reply
 from tests.fakes.discord_server import MANAGE_CHANNELS, FakeDiscord, Fault, embeds_total_length
 from tests.test_cli import arxiv_digest
@@ -53,7 +53,7 @@ async def discord_server() -> AsyncIterator[FakeDiscord]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, discord_server: FakeDiscord, arxiv_server: FakeArxiv) -> Settings:
+def settings(db_path: Path, discord_server: FakeDiscord, arxiv_server: FakeArxiv) -> Settings:
     """Discord only (no Telegram token), aimed at the fakes."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -61,7 +61,7 @@ def settings(tmp_path: Path, discord_server: FakeDiscord, arxiv_server: FakeArxi
         discord_api_url=discord_server.api_url,
         discord_gateway_url=discord_server.gateway_url,
         discord_guild_id=GUILD,
-        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        database_url=f"sqlite:///{db_path}",
         arxiv_rss_url=arxiv_server.rss_url,
         arxiv_api_url=arxiv_server.api_url,
         arxiv_poll_interval=3,
@@ -69,16 +69,6 @@ def settings(tmp_path: Path, discord_server: FakeDiscord, arxiv_server: FakeArxi
         arxiv_max_retries=0,
         recovery_days=0,
     )
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[SqliteStore]:
-    """A second connection to the bot's database, for reading the ledger."""
-    opened = await open_store(settings.database_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 class RunningBot:

@@ -25,7 +25,7 @@ from adapters.telegram.adapter import RateLimits
 from bot.main.app import serve
 from bot.models import Channel, Topic
 from bot.settings import Settings
-from storage.sqlite_store import SqliteStore, open_store
+from storage.sqlite_store import SqliteStore
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
 from tests.fakes.telegram_html import parse_telegram_html, utf16_length
 from tests.fakes.telegram_server import DEFAULT_TOKEN, FakeTelegramServer, Fault, RecordedCall
@@ -131,13 +131,13 @@ def arxiv(arxiv_server: FakeArxiv) -> FakeArxiv:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, telegram_server: FakeTelegramServer, arxiv: FakeArxiv) -> Settings:
+def settings(db_path: Path, telegram_server: FakeTelegramServer, arxiv: FakeArxiv) -> Settings:
     """Settings built directly (no .env, every value that matters given), aimed at both fakes."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         telegram_bot_token=telegram_server.token,
         telegram_api_url=telegram_server.url,
-        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        database_url=f"sqlite:///{db_path}",
         arxiv_rss_url=arxiv.rss_url,
         arxiv_api_url=arxiv.api_url,
         default_categories=("cs.AI", "cs.CL", "cs.CV", "cs.LG"),
@@ -148,16 +148,6 @@ def settings(tmp_path: Path, telegram_server: FakeTelegramServer, arxiv: FakeArx
         recovery_days=0,
         admin_user_ids=(),
     )
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[SqliteStore]:
-    """A second connection to the bot's database, for seeding chats and reading the ledger."""
-    opened = await open_store(settings.database_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 class RunningBot:

@@ -38,7 +38,7 @@ from bot.platforms import (
 )
 from bot.retry import Backoff
 from bot.settings import Settings
-from storage.sqlite_store import SqliteStore, open_store
+from storage.sqlite_store import SqliteStore
 from tests.fakes.arxiv_server import FIXTURES
 from tests.fakes.telegram_server import FakeTelegramServer, Fault
 
@@ -357,16 +357,6 @@ def test_telegram_errors_map_to_delivery_errors(error: Exception, expected: type
 
 
 # -- the adapter against the fake Bot API ---------------------------------------------------------------
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """A real SQLite store."""
-    opened = await open_store(tmp_path / "db.sqlite")
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 class Monotonic:
