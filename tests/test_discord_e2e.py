@@ -21,7 +21,10 @@ from bot.main.app import serve
 from bot.settings import Settings
 from storage.sqlite_store import SqliteStore
 from tests.fakes.arxiv_server import FakeArxiv, Reply
-from tests.fakes.discord_server import MANAGE_CHANNELS, FakeDiscord, Fault, embeds_total_length
+from tests.fakes.discord_faults import Fault
+from tests.fakes.discord_model import MANAGE_CHANNELS
+from tests.fakes.discord_openapi import embeds_total_length
+from tests.fakes.discord_server import FakeDiscord
 from tests.test_cli import arxiv_digest
 from tests.test_telegram_e2e import (
     ANCHOR_FEED,

@@ -41,17 +41,12 @@ from bot.settings import Settings
 from storage.sqlite_store import SqliteStore
 from tests.adapters.test_discord_adapter import start_bot
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
-from tests.fakes.discord_server import (
-    DEFAULT_BOT_PERMISSIONS,
-    SEND_MESSAGES,
-    FakeDiscord,
-    RecordedRequest,
-    UploadedFile,
-)
-from tests.fakes.discord_server import Fault as DiscordFault
+from tests.fakes.common import UploadedFile
+from tests.fakes.discord_faults import Fault as DiscordFault
+from tests.fakes.discord_model import DEFAULT_BOT_PERMISSIONS, SEND_MESSAGES, RecordedRequest
+from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.telegram_server import FakeTelegramServer
 from tests.fakes.telegram_server import Fault as TelegramFault
-from tests.fakes.telegram_server import UploadedFile as TelegramFile
 from tests.test_telegram_e2e import ANCHOR_FEED, ANNOUNCED, MLLM_KEYWORDS, Clock, RunningBot, ids_in, until
 
 UTC = dt.UTC
@@ -116,12 +111,12 @@ class ScriptedTelegram(FakeTelegramServer):
             return None
         return fault
 
-    def _handlers(self) -> dict[str, Callable[[dict[str, Any], dict[str, TelegramFile]], Any]]:
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any], dict[str, UploadedFile]], Any]]:
         """The usual handlers; sendMessage can hang until the client gives up (a timeout)."""
         handlers = super()._handlers()
         send = handlers["sendmessage"]
 
-        async def send_or_hang(params: dict[str, Any], files: dict[str, TelegramFile]) -> Any:
+        async def send_or_hang(params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
             if self._hang_next:
                 self._hang_next = False
                 await asyncio.sleep(3600)  # cancelled once the client hangs up

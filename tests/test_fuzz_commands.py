@@ -68,7 +68,8 @@ from bot.feeds import parse_feed_file
 from bot.matching import Matcher
 from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
 from storage.sqlite_store import SqliteStore, open_store
-from tests.fakes.discord_server import MANAGE_CHANNELS, FakeDiscord
+from tests.fakes.discord_model import MANAGE_CHANNELS
+from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.telegram_html import parse_telegram_html, utf16_length
 from tests.fakes.telegram_server import FakeTelegramServer, RecordedCall
 

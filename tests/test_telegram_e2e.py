@@ -508,7 +508,7 @@ async def test_html_in_titles_shows_literally_and_150_papers_come_as_messages_pl
     assert set(in_messages.values()) == {1}
     (document_call,) = telegram_server.calls_to("sendDocument", chat_id=chat, ok=True)
     document = document_call.files["document"]
-    assert document.file_name == "arxiv-digest-2025-11-12.md"
+    assert document.filename == "arxiv-digest-2025-11-12.md"
     in_file = Counter(ids_in(document.data.decode("utf-8")))
     assert set(in_file) == everything
     assert set(in_messages) | set(in_file) == everything

@@ -26,7 +26,9 @@ from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
 from bot.platforms import AdapterStartupError, AdapterUnreachableError
 from bot.retry import Backoff
 from storage.sqlite_store import SqliteStore
-from tests.fakes.discord_server import MANAGE_CHANNELS, FakeDiscord, Fault
+from tests.fakes.discord_faults import Fault
+from tests.fakes.discord_model import MANAGE_CHANNELS
+from tests.fakes.discord_server import FakeDiscord
 
 GUILD = 900000000000000001
 CHANNEL = 900000000000000011

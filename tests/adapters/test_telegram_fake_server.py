@@ -174,7 +174,7 @@ async def test_send_document_records_name_and_bytes(
     assert message.document.file_name == "arxiv-digest-2025-11-12.md"
     assert message.caption == "All papers"
     (upload,) = telegram_server.sent_documents(-1001)
-    assert (upload.file_name, upload.data) == ("arxiv-digest-2025-11-12.md", content)
+    assert (upload.filename, upload.data) == ("arxiv-digest-2025-11-12.md", content)
     (call,) = telegram_server.calls_to("sendDocument")
     assert call.params["caption"] == "<b>All</b> papers"
     with pytest.raises(BadRequest, match=r"(?i)caption is too long"):

@@ -26,7 +26,6 @@ import logging
 import math
 import mimetypes
 import re
-import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -37,6 +36,7 @@ import telegram
 from aiohttp import web
 from telegram.ext import ApplicationBuilder
 
+from tests.fakes.common import Changes, FaultQueue, UploadedFile, serve_on_free_port
 from tests.fakes.telegram_html import TelegramHTMLError, parse_telegram_html, utf16_length
 
 log = logging.getLogger(__name__)
@@ -116,16 +116,6 @@ _STRING_PARAMS = frozenset(
     }
 )
 _COMMAND = re.compile(r"(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,})?")
-
-
-@dataclass(frozen=True)
-class UploadedFile:
-    """A file part of a multipart request."""
-
-    field: str
-    file_name: str
-    content_type: str
-    data: bytes
 
 
 @dataclass
@@ -210,22 +200,6 @@ class Fault:
     def dropped(cls) -> Fault:
         """Close the connection without answering."""
         return cls(0, drop=True)
-
-
-@dataclass
-class _FaultRule:
-    """A scripted fault: which calls it hits and how many more times (None: until cleared)."""
-
-    fault: Fault
-    method: str | None
-    chat_id: str | None
-    remaining: int | None
-
-    def matches(self, method: str, chat_id: str | None) -> bool:
-        """Whether this rule applies to the call."""
-        if self.method is not None and self.method.lower() != method.lower():
-            return False
-        return self.chat_id is None or self.chat_id == chat_id
 
 
 @dataclass
@@ -314,10 +288,10 @@ class FakeTelegramServer:
         self._update_ids = itertools.count(100_001)
         self._file_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
-        self._faults: list[_FaultRule] = []
+        self._faults: FaultQueue[Fault] = FaultQueue()
         self._sent_overall: deque[float] = deque()
         self._sent_per_chat: dict[str, deque[float]] = {}
-        self._changed = asyncio.Event()
+        self._changes = Changes()
         self._poller: object | None = None
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -341,17 +315,12 @@ class FakeTelegramServer:
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         # handler_cancellation: a long poll whose client hung up ends, as on Telegram.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        site = web.SockSite(self._runner, sock)
-        await site.start()
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self.url = await serve_on_free_port(self._runner)
 
     async def close(self) -> None:
         """End pending long polls and stop listening."""
         self._closing = True
-        self._notify()
+        self._changes.notify()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -456,7 +425,7 @@ class FakeTelegramServer:
         update = dict(update)
         update.setdefault("update_id", next(self._update_ids))
         self._updates.append(update)
-        self._notify()
+        self._changes.notify()
         return update
 
     def push_message(
@@ -562,7 +531,15 @@ class FakeTelegramServer:
 
         `times=None` keeps failing until `clear_faults()`, e.g. a user who blocked the bot.
         """
-        self._faults.append(_FaultRule(fault, method, None if chat_id is None else str(chat_id), times))
+        target = None if chat_id is None else str(chat_id)
+
+        def applies(called: str, called_chat: str | None) -> bool:
+            """Whether the fault is for this method (any, if None) and chat (any, if None)."""
+            if method is not None and method.lower() != called.lower():
+                return False
+            return target is None or target == called_chat
+
+        self._faults.add(fault, applies, times)
 
     def clear_faults(self) -> None:
         """Drop every scripted fault."""
@@ -614,26 +591,9 @@ class FakeTelegramServer:
                 found = self.calls_to(method, chat_id=chat_id, ok=ok)
                 if len(found) >= count:
                     return found
-                await self._wait_changed()
+                await self._changes.wait()
 
     # -- internals: state -------------------------------------------------------------------------
-
-    def _notify(self) -> None:
-        """Wake everyone waiting for a change (new update, new call, closing)."""
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def _wait_changed(self, timeout: float | None = None) -> None:
-        """Sleep until the next change, or `timeout` seconds."""
-        event = self._changed
-        if timeout is None:
-            await event.wait()
-            return
-        try:
-            async with asyncio.timeout(timeout):
-                await event.wait()
-        except TimeoutError:
-            pass
 
     def _chat_state(self, chat_id: int | str, *, create: bool) -> _Chat:
         """A known chat, or a new one when allowed; "chat not found" otherwise."""
@@ -731,17 +691,6 @@ class FakeTelegramServer:
         if chat_id is not None:
             self._sent_per_chat.setdefault(chat_id, deque()).append(now)
 
-    def _take_fault(self, method: str, chat_id: str | None) -> Fault | None:
-        """The scripted fault for this call, if any (used up one time)."""
-        for rule in self._faults:
-            if rule.matches(method, chat_id):
-                if rule.remaining is not None:
-                    rule.remaining -= 1
-                    if rule.remaining <= 0:
-                        self._faults.remove(rule)
-                return rule.fault
-        return None
-
     def _message(self, chat_id: int | str, **content: Any) -> dict[str, Any]:
         """A Message the bot sent into a chat."""
         chat = self._chat_state(chat_id, create=self.auto_create_chats)
@@ -770,7 +719,7 @@ class FakeTelegramServer:
                 if isinstance(value, web.FileField):
                     files[name] = UploadedFile(
                         field=name,
-                        file_name=value.filename,
+                        filename=value.filename,
                         content_type=value.content_type,
                         data=value.file.read(),
                     )
@@ -786,12 +735,12 @@ class FakeTelegramServer:
         params, files = await self._read_params(request)
         call = RecordedCall(method=method, params=params, files=files, time=self.clock())
         self.calls.append(call)
-        self._notify()
+        self._changes.notify()
         try:
             if request.match_info["token"] != self.token:
                 raise _Answer(401, "Unauthorized")
             chat_id = call.chat_id
-            fault = self._take_fault(method, chat_id)
+            fault = self._faults.take(method, chat_id)
             if fault is not None:
                 if fault.drop:
                     log.debug("dropping the connection of %s", method)
@@ -819,7 +768,7 @@ class FakeTelegramServer:
                 answer["parameters"] = error.parameters
         call.status = status
         call.answer = answer
-        self._notify()
+        self._changes.notify()
         return web.json_response(answer, status=status)
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
@@ -916,7 +865,7 @@ class FakeTelegramServer:
             self._updates = self._updates[offset:]
         me = object()
         self._poller = me
-        self._notify()
+        self._changes.notify()
         deadline = self.clock() + timeout
         try:
             while True:
@@ -930,7 +879,7 @@ class FakeTelegramServer:
                 remaining = deadline - self.clock()
                 if self._updates or self._closing or remaining <= 0:
                     return self._updates[:limit]
-                await self._wait_changed(remaining)
+                await self._changes.wait(remaining)
         finally:
             if self._poller is me:
                 self._poller = None
@@ -1001,7 +950,7 @@ class FakeTelegramServer:
         if upload is not None:
             if not upload.data:
                 raise _Answer(400, "Bad Request: file must be non-empty")
-            document = self.add_file(upload.data, upload.file_name, upload.content_type)
+            document = self.add_file(upload.data, upload.filename, upload.content_type)
         elif isinstance(reference, str) and reference in self._files:
             stored = self._files[reference]
             document = {
