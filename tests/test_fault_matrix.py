@@ -45,8 +45,8 @@ from tests.fakes.common import UploadedFile
 from tests.fakes.discord_faults import Fault as DiscordFault
 from tests.fakes.discord_model import DEFAULT_BOT_PERMISSIONS, SEND_MESSAGES, RecordedRequest
 from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.telegram_model import Fault as TelegramFault
 from tests.fakes.telegram_server import FakeTelegramServer
-from tests.fakes.telegram_server import Fault as TelegramFault
 from tests.test_telegram_e2e import ANCHOR_FEED, ANNOUNCED, MLLM_KEYWORDS, Clock, RunningBot, ids_in, until
 
 UTC = dt.UTC

@@ -71,7 +71,8 @@ from storage.sqlite_store import SqliteStore, open_store
 from tests.fakes.discord_model import MANAGE_CHANNELS
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.telegram_html import parse_telegram_html, utf16_length
-from tests.fakes.telegram_server import FakeTelegramServer, RecordedCall
+from tests.fakes.telegram_model import RecordedCall
+from tests.fakes.telegram_server import FakeTelegramServer
 
 T = TypeVar("T")
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from bot.models import Channel, Topic
 from storage.sqlite_store import open_store
 from tests.fakes.arxiv_server import FakeArxiv, Reply
+from tests.fakes.telegram_model import RateLimits as ServerRateLimits
 from tests.fakes.telegram_server import FakeTelegramServer
-from tests.fakes.telegram_server import RateLimits as ServerRateLimits
 from tests.test_both_platforms import EASTERN, anchor_feed_dated, collect
 from tests.test_cli import start_arxiv_digest
 from tests.test_telegram_e2e import ids_in, until

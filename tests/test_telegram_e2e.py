@@ -28,8 +28,9 @@ from bot.settings import Settings
 from storage.sqlite_store import SqliteStore
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
 from tests.fakes.telegram_html import parse_telegram_html, utf16_length
-from tests.fakes.telegram_server import DEFAULT_TOKEN, FakeTelegramServer, Fault, RecordedCall
-from tests.fakes.telegram_server import RateLimits as ServerRateLimits
+from tests.fakes.telegram_model import DEFAULT_TOKEN, Fault, RecordedCall
+from tests.fakes.telegram_model import RateLimits as ServerRateLimits
+from tests.fakes.telegram_server import FakeTelegramServer
 
 UTC = dt.UTC
 ANNOUNCED = dt.date(2025, 11, 12)  # the anchor listing's date (a Wednesday, CET = UTC+1)

@@ -40,7 +40,8 @@ from bot.retry import Backoff
 from bot.settings import Settings
 from storage.sqlite_store import SqliteStore
 from tests.fakes.arxiv_server import FIXTURES
-from tests.fakes.telegram_server import FakeTelegramServer, Fault
+from tests.fakes.telegram_model import Fault
+from tests.fakes.telegram_server import FakeTelegramServer
 
 BOT_NAME = "arxiv_digest_test_bot"
 QUICK = Backoff(first=0.05, factor=2.0, cap=0.2, budget=1.0)  # start-up retries on a short leash

@@ -23,7 +23,8 @@ from telegram.ext import CommandHandler, ContextTypes
 
 from adapters.telegram.format import render_digest
 from bot.models import AnnounceType, Digest, Paper, Topic, TopicDigest
-from tests.fakes.telegram_server import FakeTelegramServer, Fault, RateLimits
+from tests.fakes.telegram_model import Fault, RateLimits
+from tests.fakes.telegram_server import FakeTelegramServer
 
 
 def digest_of(count: int) -> Digest:
