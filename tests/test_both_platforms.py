@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
 from tests.fakes.discord_model import MANAGE_CHANNELS
 from tests.fakes.discord_server import FakeDiscord
@@ -80,6 +82,8 @@ async def collect(stream: asyncio.StreamReader | None, into: bytearray) -> None:
         into.extend(chunk)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("heavy")  # timing-sensitive child processes: one at a time
 async def test_one_process_serves_telegram_and_discord_from_one_feed_check_per_poll(
     tmp_path: Path, arxiv_server: FakeArxiv
 ) -> None:

@@ -185,6 +185,7 @@ async def test_a_channel_gets_the_anchor_digest_at_its_local_time(
     assert discord_server.token not in caplog.text
 
 
+@pytest.mark.slow
 async def test_faults_deliver_every_paper_exactly_once(
     settings: Settings, discord_server: FakeDiscord, arxiv_server: FakeArxiv, store: SqliteStore
 ) -> None:

@@ -228,6 +228,7 @@ def plan_telegram(server: ScriptedTelegram, rng: random.Random, messages: int) -
     return plans
 
 
+@pytest.mark.slow
 async def test_telegram_fault_matrix_over_100_chats_loses_nothing_repeats_nothing_and_never_spins(
     settings: Settings,
     telegram: ScriptedTelegram,
@@ -452,6 +453,7 @@ def embed_ids(message: dict[str, Any]) -> list[str]:
     return [embed["url"].rsplit("/", 1)[-1] for embed in message["body"].get("embeds", []) if "url" in embed]
 
 
+@pytest.mark.slow
 async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_nothing_and_never_spins(
     discord_fake: ScriptedDiscord,
     store: SqliteStore,

@@ -753,6 +753,7 @@ def fuzz_core_command(core: Core, error_log: ErrorLog, command: CoreCommand) -> 
         core.counts["stored hostile"] = core.counts.get("stored hostile", 0) + 1
 
 
+@pytest.mark.slow
 def test_core_answers_hostile_commands_within_both_platforms_limits(core: Core, error_log: ErrorLog) -> None:
     """Hostile commands get answers within both platforms' limits; hostile text got stored, digests made."""
     core.counts.clear()
@@ -1014,6 +1015,7 @@ def fuzz_discord_interaction(
     check_sentinels(platforms)
 
 
+@pytest.mark.slow
 def test_telegram_adapter_answers_hostile_commands_with_valid_messages(
     platforms: Platforms, error_log: ErrorLog
 ) -> None:
@@ -1026,6 +1028,7 @@ def test_telegram_adapter_answers_hostile_commands_with_valid_messages(
     assert counts.get("telegram sendMessage plain", 0) > TELEGRAM_EXAMPLES // 2, counts
 
 
+@pytest.mark.slow
 def test_discord_adapter_answers_hostile_interactions_with_valid_messages(
     platforms: Platforms, error_log: ErrorLog
 ) -> None:

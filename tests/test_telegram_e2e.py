@@ -729,6 +729,8 @@ async def test_restart_after_the_last_message_but_before_the_cursor_moved_sends_
 FAN_OUT = 1000
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("heavy")  # timing-sensitive child processes: one at a time
 async def test_fan_out_to_1000_chats_at_telegrams_limits_without_a_429(
     settings: Settings,
     telegram_server: FakeTelegramServer,
