@@ -61,3 +61,8 @@ async def store(db_path: Path, store_clock: Clock | None) -> AsyncIterator[Sqlit
         yield opened
     finally:
         await opened.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the slow tests first, so that under xdist the longest ones never trail alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -23,11 +23,12 @@ from tests.fakes.telegram_model import (
     _Answer,
     _json_or_string,
 )
+from tests.fakes.telegram_state import TelegramState
 
 log = logging.getLogger(__name__)
 
 
-class TelegramBotAPI:
+class TelegramBotAPI(TelegramState):
     """The Bot API methods under /bot<token>/<method>: each call recorded, faulted or answered."""
 
     # -- internals: HTTP --------------------------------------------------------------------------
