@@ -46,8 +46,8 @@ from bot.delivery import DeliveryService
 from bot.digests import build_digests
 from bot.models import Channel, Digest, Paper, Topic, TopicDigest
 from storage.sqlite_store import open_store
+from tests.fakes.telegram_model import RateLimits as ServerRateLimits
 from tests.fakes.telegram_server import FakeTelegramServer
-from tests.fakes.telegram_server import RateLimits as ServerRateLimits
 
 OVERALL_PER_SECOND = 30
 CHAT_INTERVAL = 1.0

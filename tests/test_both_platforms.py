@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
-from tests.fakes.discord_server import MANAGE_CHANNELS, FakeDiscord
+from tests.fakes.discord_model import MANAGE_CHANNELS
+from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.telegram_server import FakeTelegramServer
 from tests.test_cli import start_arxiv_digest
 from tests.test_telegram_e2e import (
@@ -79,6 +82,8 @@ async def collect(stream: asyncio.StreamReader | None, into: bytearray) -> None:
         into.extend(chunk)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("heavy")  # timing-sensitive child processes: one at a time
 async def test_one_process_serves_telegram_and_discord_from_one_feed_check_per_poll(
     tmp_path: Path, arxiv_server: FakeArxiv
 ) -> None:
@@ -190,7 +195,7 @@ async def test_one_process_serves_telegram_and_discord_from_one_feed_check_per_p
     assert len(in_messages) == 30
     assert set(in_messages.values()) == {1}
     (document,) = telegram.sent_documents(TELEGRAM_CHAT)
-    assert document.file_name.endswith(".md")
+    assert document.filename.endswith(".md")
     in_document = Counter(ids_in(document.data.decode("utf-8")))
     assert set(in_document) == expected
     assert set(in_document.values()) == {1}

@@ -96,6 +96,7 @@ def first_send_since(telegram: FakeTelegramServer, begin: int) -> Callable[[], b
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("heavy")  # timing-sensitive child processes: one at a time
 async def test_sigkill_20_times_mid_fan_out_loses_nothing_and_repeats_only_in_flight_messages(
     tmp_path: Path, arxiv_server: FakeArxiv, record_property: Callable[[str, object], None]
 ) -> None:

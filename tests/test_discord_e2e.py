@@ -20,9 +20,12 @@ import pytest
 from adapters.discord.settings import DiscordSettings
 from bot.main.app import serve
 from bot.settings import Settings
-from storage.sqlite_store import SqliteStore, open_store
+from storage.sqlite_store import SqliteStore
 from tests.fakes.arxiv_server import FakeArxiv, Reply
-from tests.fakes.discord_server import MANAGE_CHANNELS, FakeDiscord, Fault, embeds_total_length
+from tests.fakes.discord_faults import Fault
+from tests.fakes.discord_model import MANAGE_CHANNELS
+from tests.fakes.discord_openapi import embeds_total_length
+from tests.fakes.discord_server import FakeDiscord
 from tests.test_cli import arxiv_digest
 from tests.test_telegram_e2e import (
     ANCHOR_FEED,
@@ -54,11 +57,11 @@ async def discord_server() -> AsyncIterator[FakeDiscord]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, discord_server: FakeDiscord, arxiv_server: FakeArxiv) -> Settings:
+def settings(db_path: Path, discord_server: FakeDiscord, arxiv_server: FakeArxiv) -> Settings:
     """The core's settings aimed at the fake arXiv; RunningBot aims Discord's (only) at the fake Discord."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        database_url=f"sqlite:///{db_path}",
         arxiv_rss_url=arxiv_server.rss_url,
         arxiv_api_url=arxiv_server.api_url,
         arxiv_poll_interval=3,
@@ -66,16 +69,6 @@ def settings(tmp_path: Path, discord_server: FakeDiscord, arxiv_server: FakeArxi
         arxiv_max_retries=0,
         recovery_days=0,
     )
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[SqliteStore]:
-    """A second connection to the bot's database, for reading the ledger."""
-    opened = await open_store(settings.database_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 class RunningBot:
@@ -198,6 +191,7 @@ async def test_a_channel_gets_the_anchor_digest_at_its_local_time(
     assert discord_server.token not in caplog.text
 
 
+@pytest.mark.slow
 async def test_faults_deliver_every_paper_exactly_once(
     settings: Settings, discord_server: FakeDiscord, arxiv_server: FakeArxiv, store: SqliteStore
 ) -> None:

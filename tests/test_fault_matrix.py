@@ -38,20 +38,15 @@ from bot.digests import build_digests
 from bot.feeds import parse_feed_file
 from bot.models import Announcement, Channel, Topic
 from bot.settings import Settings
-from storage.sqlite_store import SqliteStore, open_store
+from storage.sqlite_store import SqliteStore
 from tests.adapters.test_discord_adapter import start_bot
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
-from tests.fakes.discord_server import (
-    DEFAULT_BOT_PERMISSIONS,
-    SEND_MESSAGES,
-    FakeDiscord,
-    RecordedRequest,
-    UploadedFile,
-)
-from tests.fakes.discord_server import Fault as DiscordFault
+from tests.fakes.common import UploadedFile
+from tests.fakes.discord_faults import Fault as DiscordFault
+from tests.fakes.discord_model import DEFAULT_BOT_PERMISSIONS, SEND_MESSAGES, RecordedRequest
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.telegram_model import Fault as TelegramFault
 from tests.fakes.telegram_server import FakeTelegramServer
-from tests.fakes.telegram_server import Fault as TelegramFault
-from tests.fakes.telegram_server import UploadedFile as TelegramFile
 from tests.test_telegram_e2e import ANCHOR_FEED, ANNOUNCED, MLLM_KEYWORDS, Clock, RunningBot, ids_in, until
 
 UTC = dt.UTC
@@ -116,12 +111,12 @@ class ScriptedTelegram(FakeTelegramServer):
             return None
         return fault
 
-    def _handlers(self) -> dict[str, Callable[[dict[str, Any], dict[str, TelegramFile]], Any]]:
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any], dict[str, UploadedFile]], Any]]:
         """The usual handlers; sendMessage can hang until the client gives up (a timeout)."""
         handlers = super()._handlers()
         send = handlers["sendmessage"]
 
-        async def send_or_hang(params: dict[str, Any], files: dict[str, TelegramFile]) -> Any:
+        async def send_or_hang(params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
             if self._hang_next:
                 self._hang_next = False
                 await asyncio.sleep(3600)  # cancelled once the client hangs up
@@ -144,11 +139,11 @@ async def telegram(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ScriptedTel
 
 
 @pytest.fixture
-def settings(tmp_path: Path, telegram: ScriptedTelegram, arxiv_server: FakeArxiv) -> Settings:
+def settings(db_path: Path, telegram: ScriptedTelegram, arxiv_server: FakeArxiv) -> Settings:
     """The core's settings aimed at the fake arXiv (no .env); RunningBot aims Telegram's at the fake."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        database_url=f"sqlite:///{db_path}",
         arxiv_rss_url=arxiv_server.rss_url,
         arxiv_api_url=arxiv_server.api_url,
         default_categories=CATEGORIES,
@@ -159,16 +154,6 @@ def settings(tmp_path: Path, telegram: ScriptedTelegram, arxiv_server: FakeArxiv
         recovery_days=0,
         admin_user_ids=(),
     )
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[SqliteStore]:
-    """A second connection to the bot's database, for seeding chats and reading the outcome."""
-    opened = await open_store(settings.database_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @dataclass
@@ -241,6 +226,7 @@ def plan_telegram(server: ScriptedTelegram, rng: random.Random, messages: int) -
     return plans
 
 
+@pytest.mark.slow
 async def test_telegram_fault_matrix_over_100_chats_loses_nothing_repeats_nothing_and_never_spins(
     settings: Settings,
     telegram: ScriptedTelegram,
@@ -460,25 +446,16 @@ async def discord_fake() -> AsyncIterator[ScriptedDiscord]:
         await server.close()
 
 
-@pytest.fixture
-async def discord_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """A real SQLite store for the Discord side."""
-    opened = await open_store(tmp_path / "discord.sqlite")
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
 def embed_ids(message: dict[str, Any]) -> list[str]:
     """arXiv ids of the papers a created message carries as embeds."""
     return [embed["url"].rsplit("/", 1)[-1] for embed in message["body"].get("embeds", []) if "url" in embed]
 
 
+@pytest.mark.slow
 async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_nothing_and_never_spins(
     discord_fake: ScriptedDiscord,
-    discord_store: SqliteStore,
-    tmp_path: Path,
+    store: SqliteStore,
+    db_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """429s, 403 50001/50013, 404 10003, 5xx and gateway drops over 100 channels: all papers once, bounded."""
@@ -486,12 +463,12 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
     announcement, expected = anchor_matches(keywords, DISCORD_CATEGORIES)
     messages = 5
     assert len(expected) == 28  # six embeds a message: five messages a channel
-    await discord_store.save_announcement(announcement)
+    await store.save_announcement(announcement)
     discord_fake.enforce_rate_limits(per_channel=3, per_seconds=1.0)  # advertised: discord.py waits
     plans = plan_discord(discord_fake, random.Random(5), messages)
     seeded: dict[int, Channel] = {}
     for plan in plans:
-        seeded[plan.channel] = await discord_store.save_channel(
+        seeded[plan.channel] = await store.save_channel(
             Channel(
                 "discord",
                 str(plan.channel),
@@ -501,7 +478,7 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
             )
         )
     caplog.set_level(logging.INFO, logger="bot.channels")
-    bot, stop, task = await start_bot(discord_fake, discord_store, guild_id=GUILDS[0])
+    bot, stop, task = await start_bot(discord_fake, store, guild_id=GUILDS[0])
     began = time.monotonic()
     try:
         round_one = asyncio.create_task(bot.delivery.deliver_due())
@@ -535,7 +512,7 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
         "ok": sum(p.kind == "healthy" for p in plans),
         "gone": sum(p.kind in gone_kinds for p in plans),
     }
-    rows = ledger(tmp_path / "discord.sqlite")
+    rows = ledger(db_path)
     requests_per_channel: Counter[int] = Counter()
     for plan in plans:
         channel_id = seeded[plan.channel].id
@@ -546,7 +523,7 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
             paper for message in discord_fake.channel_messages(plan.channel) for paper in embed_ids(message)
         ]
         assert len(accepted) == len(set(accepted)), f"channel {plan.channel} ({plan.kind}) got a paper twice"
-        stored = await discord_store.get_channel("discord", str(plan.channel))
+        stored = await store.get_channel("discord", str(plan.channel))
         assert stored is not None
         ledger_rows = rows.get(channel_id, Counter())
         assert ledger_rows["pending"] == 0

@@ -16,11 +16,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from bot.models import Channel, Topic
 from storage.sqlite_store import open_store
 from tests.fakes.arxiv_server import FakeArxiv, Reply
+from tests.fakes.telegram_model import RateLimits as ServerRateLimits
 from tests.fakes.telegram_server import FakeTelegramServer
-from tests.fakes.telegram_server import RateLimits as ServerRateLimits
 from tests.test_both_platforms import EASTERN, anchor_feed_dated, collect
 from tests.test_cli import start_arxiv_digest
 from tests.test_telegram_e2e import ids_in, until
@@ -139,6 +141,8 @@ async def test_sigterm_while_retrying_to_reach_telegram_exits_0_at_once(tmp_path
     assert " WARNING bot.retry: the Telegram Bot API at http://127.0.0.1:" in log
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("heavy")  # timing-sensitive child processes: one at a time
 async def test_sigterm_mid_fan_out_exits_within_5_s_and_the_next_start_sends_the_rest(
     tmp_path: Path, arxiv_server: FakeArxiv
 ) -> None:

@@ -26,11 +26,12 @@ from adapters.telegram.settings import TelegramSettings
 from bot.main.app import serve
 from bot.models import Channel, Topic
 from bot.settings import Settings
-from storage.sqlite_store import SqliteStore, open_store
+from storage.sqlite_store import SqliteStore
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
 from tests.fakes.telegram_html import parse_telegram_html, utf16_length
-from tests.fakes.telegram_server import DEFAULT_TOKEN, FakeTelegramServer, Fault, RecordedCall
-from tests.fakes.telegram_server import RateLimits as ServerRateLimits
+from tests.fakes.telegram_model import DEFAULT_TOKEN, Fault, RecordedCall
+from tests.fakes.telegram_model import RateLimits as ServerRateLimits
+from tests.fakes.telegram_server import FakeTelegramServer
 
 UTC = dt.UTC
 ANNOUNCED = dt.date(2025, 11, 12)  # the anchor listing's date (a Wednesday, CET = UTC+1)
@@ -132,14 +133,14 @@ def arxiv(arxiv_server: FakeArxiv) -> FakeArxiv:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, telegram_server: FakeTelegramServer, arxiv: FakeArxiv) -> Settings:
+def settings(db_path: Path, telegram_server: FakeTelegramServer, arxiv: FakeArxiv) -> Settings:
     """The core's settings built directly (no .env, every value that matters given), aimed at the fake arXiv.
 
     `RunningBot` aims the Telegram settings at the fake Telegram it is given.
     """
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        database_url=f"sqlite:///{db_path}",
         arxiv_rss_url=arxiv.rss_url,
         arxiv_api_url=arxiv.api_url,
         default_categories=("cs.AI", "cs.CL", "cs.CV", "cs.LG"),
@@ -150,16 +151,6 @@ def settings(tmp_path: Path, telegram_server: FakeTelegramServer, arxiv: FakeArx
         recovery_days=0,
         admin_user_ids=(),
     )
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[SqliteStore]:
-    """A second connection to the bot's database, for seeding chats and reading the ledger."""
-    opened = await open_store(settings.database_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def telegram_settings(server: FakeTelegramServer) -> TelegramSettings:
@@ -530,7 +521,7 @@ async def test_html_in_titles_shows_literally_and_150_papers_come_as_messages_pl
     assert set(in_messages.values()) == {1}
     (document_call,) = telegram_server.calls_to("sendDocument", chat_id=chat, ok=True)
     document = document_call.files["document"]
-    assert document.file_name == "arxiv-digest-2025-11-12.md"
+    assert document.filename == "arxiv-digest-2025-11-12.md"
     in_file = Counter(ids_in(document.data.decode("utf-8")))
     assert set(in_file) == everything
     assert set(in_messages) | set(in_file) == everything
@@ -749,6 +740,8 @@ async def test_restart_after_the_last_message_but_before_the_cursor_moved_sends_
 FAN_OUT = 1000
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("heavy")  # timing-sensitive child processes: one at a time
 async def test_fan_out_to_1000_chats_at_telegrams_limits_without_a_429(
     settings: Settings,
     telegram_server: FakeTelegramServer,

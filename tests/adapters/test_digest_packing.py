@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,8 @@ from adapters.digest_packing import (
     one_line,
     pack_digest,
 )
-from bot.models import AnnounceType, Digest, Paper, Topic, TopicDigest
+from bot.models import Digest, Paper
+from tests import builders
 
 DATE = dt.date(2025, 11, 12)
 
@@ -73,31 +75,13 @@ class ToyStyle:
         return f"[{paper.arxiv_id}]"
 
 
-def make_paper(number: int, **changes: object) -> Paper:
-    """A small paper; `changes` override fields."""
-    fields: dict[str, object] = {
-        "arxiv_id": f"2511.{number:05d}",
-        "version": 1,
-        "title": f"Title {number}",
-        "abstract": "A short abstract.",
-        "authors": ("Ada", "Alan"),
-        "categories": ("cs.CV",),
-        "announce_type": AnnounceType.NEW,
-    }
-    fields.update(changes)
-    return Paper(**fields)  # type: ignore[arg-type]
+def make_paper(number: int, **fields: object) -> Paper:
+    """A small paper titled "Title <number>", so the style's own text is what fills a message."""
+    defaults = {"title": f"Title {number}", "abstract": "A short abstract.", "authors": ("Ada", "Alan")}
+    return builders.make_paper(number, **{**defaults, "categories": ("cs.CV",), **fields})
 
 
-def make_digest(*sections: tuple[str, Sequence[Paper]]) -> Digest:
-    """A digest with one section per (topic name, papers)."""
-    return Digest(
-        date=DATE,
-        topics=tuple(
-            TopicDigest(topic=Topic(name=name, keywords=("x",)), papers=tuple(papers))
-            for name, papers in sections
-        ),
-        announced_count=500,
-    )
+make_digest = functools.partial(builders.make_digest, announced=500)
 
 
 def texts(packed: PackedDigest[str]) -> list[list[str]]:

@@ -14,7 +14,6 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +25,10 @@ from bot.delivery import DeliveryService
 from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
 from bot.platforms.port import AdapterStartupError, AdapterUnreachableError
 from bot.retry import Backoff
-from storage.sqlite_store import SqliteStore, open_store
-from tests.fakes.discord_server import MANAGE_CHANNELS, FakeDiscord, Fault
+from storage.sqlite_store import SqliteStore
+from tests.fakes.discord_faults import Fault
+from tests.fakes.discord_model import MANAGE_CHANNELS
+from tests.fakes.discord_server import FakeDiscord
 
 GUILD = 900000000000000001
 CHANNEL = 900000000000000011
@@ -72,16 +73,6 @@ async def fake() -> AsyncIterator[FakeDiscord]:
         yield server
     finally:
         await server.close()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """A real SQLite store."""
-    opened = await open_store(tmp_path / "db.sqlite")
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def start_bot(

@@ -15,17 +15,16 @@ import yarl
 from discord import app_commands
 from discord.http import MultipartParameters
 
-from tests.fakes.discord_server import (
+from tests.fakes.discord_faults import Fault
+from tests.fakes.discord_model import (
     ATTACH_FILES,
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_USER_ID,
     MANAGE_CHANNELS,
     SEND_MESSAGES,
-    SPEC_PATH,
-    FakeDiscord,
-    Fault,
-    OpenAPISpec,
 )
+from tests.fakes.discord_openapi import SPEC_PATH, OpenAPISpec
+from tests.fakes.discord_server import FakeDiscord
 
 GUILD_ID = 900000000000000001
 CHANNEL_ID = 900000000000000011

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,9 @@ from adapters.discord.format import (
 from adapters.markdown_output import render_markdown
 from bot.digests import build_digest
 from bot.feeds import parse_feed_file
-from bot.models import Announcement, AnnounceType, Digest, Paper, Topic, TopicDigest
+from bot.models import Announcement, AnnounceType, Digest
 from bot.topic_config import load_topic_config
+from tests.builders import make_digest, make_listed_paper, one_topic
 
 ANCHOR = Path(__file__).parents[1] / "fixtures" / "anchor"
 DATE = dt.date(2025, 11, 12)
@@ -38,35 +40,8 @@ MARKDOWN_CHARS = "\\*_~`|[<"  # what escape_markdown backslash-escapes anywhere
 HOSTILE = "@everyone **bold** <@&1> _x_ `code` ~~gone~~ ||spoiler|| <@123> @here [a](https://evil.example)"
 
 
-def make_paper(number: int = 1, **changes: object) -> Paper:
-    """A plausible paper; `changes` override fields."""
-    fields: dict[str, object] = {
-        "arxiv_id": f"2511.{number:05d}",
-        "version": 1,
-        "title": f"Paper number {number}: grounding vision and language",
-        "abstract": ABSTRACT,
-        "authors": ("Ada Lovelace", "Alan Turing", "Grace Hopper"),
-        "categories": ("cs.CV", "cs.CL"),
-        "announce_type": AnnounceType.NEW,
-    }
-    fields.update(changes)
-    return Paper(**fields)  # type: ignore[arg-type]
-
-
-def make_digest(*sections: tuple[str, tuple[Paper, ...]], announced: int = 496) -> Digest:
-    """A digest with one section per (topic name, papers)."""
-    return Digest(
-        date=DATE,
-        topics=tuple(
-            TopicDigest(topic=Topic(name=name, keywords=("x",)), papers=papers) for name, papers in sections
-        ),
-        announced_count=announced,
-    )
-
-
-def one_topic(*papers: Paper) -> Digest:
-    """A one-topic digest of these papers."""
-    return make_digest(("MLLM", papers))
+# The formatters' papers carry a long abstract.
+make_paper = functools.partial(make_listed_paper, abstract=ABSTRACT)
 
 
 def anchor_digest() -> Digest:

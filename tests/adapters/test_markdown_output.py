@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 
 from adapters.markdown_output import authors_line, render_json, render_markdown, render_text
 from bot.models import AnnounceType, Digest, Paper, Topic, TopicDigest
+from tests import builders
 
 DATE = dt.date(2025, 11, 12)
 
 
-def make_paper(arxiv_id: str = "2511.00001", **changes: object) -> Paper:
-    """A paper with plausible defaults."""
-    fields: dict[str, object] = {
-        "arxiv_id": arxiv_id,
-        "version": 1,
-        "title": "A Title",
-        "abstract": "An abstract.",
-        "authors": ("Ada Lovelace", "Alan Turing"),
-        "categories": ("cs.CV", "cs.AI"),
-        "announce_type": AnnounceType.NEW,
-    }
-    fields.update(changes)
-    return Paper(**fields)  # type: ignore[arg-type]
+make_paper = functools.partial(
+    builders.make_paper,
+    title="A Title",
+    abstract="An abstract.",
+    authors=("Ada Lovelace", "Alan Turing"),
+    categories=("cs.CV", "cs.AI"),
+)
 
 
 def make_digest(*papers: Paper, topic: Topic | None = None) -> Digest:

@@ -36,9 +36,10 @@ from bot.platforms.port import (
 )
 from bot.retry import Backoff
 from bot.settings import Settings
-from storage.sqlite_store import SqliteStore, open_store
+from storage.sqlite_store import SqliteStore
 from tests.fakes.arxiv_server import FIXTURES
-from tests.fakes.telegram_server import FakeTelegramServer, Fault
+from tests.fakes.telegram_model import Fault
+from tests.fakes.telegram_server import FakeTelegramServer
 
 BOT_NAME = "arxiv_digest_test_bot"
 QUICK = Backoff(first=0.05, factor=2.0, cap=0.2, budget=1.0)  # start-up retries on a short leash
@@ -355,16 +356,6 @@ def test_telegram_errors_map_to_delivery_errors(error: Exception, expected: type
 
 
 # -- the adapter against the fake Bot API ---------------------------------------------------------------
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """A real SQLite store."""
-    opened = await open_store(tmp_path / "db.sqlite")
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 class Monotonic:

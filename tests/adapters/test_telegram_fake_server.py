@@ -23,7 +23,8 @@ from telegram.ext import CommandHandler, ContextTypes
 
 from adapters.telegram.format import render_digest
 from bot.models import AnnounceType, Digest, Paper, Topic, TopicDigest
-from tests.fakes.telegram_server import FakeTelegramServer, Fault, RateLimits
+from tests.fakes.telegram_model import Fault, RateLimits
+from tests.fakes.telegram_server import FakeTelegramServer
 
 
 def digest_of(count: int) -> Digest:
@@ -174,7 +175,7 @@ async def test_send_document_records_name_and_bytes(
     assert message.document.file_name == "arxiv-digest-2025-11-12.md"
     assert message.caption == "All papers"
     (upload,) = telegram_server.sent_documents(-1001)
-    assert (upload.file_name, upload.data) == ("arxiv-digest-2025-11-12.md", content)
+    assert (upload.filename, upload.data) == ("arxiv-digest-2025-11-12.md", content)
     (call,) = telegram_server.calls_to("sendDocument")
     assert call.params["caption"] == "<b>All</b> papers"
     with pytest.raises(BadRequest, match=r"(?i)caption is too long"):

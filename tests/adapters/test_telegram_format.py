@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import pytest
 
@@ -16,7 +17,8 @@ from adapters.telegram.format import (
     render_file_caption,
     render_plain_text,
 )
-from bot.models import AnnounceType, Digest, Paper, Topic, TopicDigest
+from bot.models import AnnounceType
+from tests.builders import make_digest, make_listed_paper, one_topic
 from tests.fakes.telegram_html import (
     TelegramHTMLError,
     assert_valid_telegram_html,
@@ -31,35 +33,8 @@ ABSTRACT = (
 ) * 4
 
 
-def make_paper(number: int = 1, **changes: object) -> Paper:
-    """A plausible paper; `changes` override fields."""
-    fields: dict[str, object] = {
-        "arxiv_id": f"2511.{number:05d}",
-        "version": 1,
-        "title": f"Paper number {number}: grounding vision and language",
-        "abstract": ABSTRACT,
-        "authors": ("Ada Lovelace", "Alan Turing", "Grace Hopper"),
-        "categories": ("cs.CV", "cs.CL"),
-        "announce_type": AnnounceType.NEW,
-    }
-    fields.update(changes)
-    return Paper(**fields)  # type: ignore[arg-type]
-
-
-def make_digest(*sections: tuple[str, tuple[Paper, ...]], announced: int = 496) -> Digest:
-    """A digest with one section per (topic name, papers)."""
-    return Digest(
-        date=DATE,
-        topics=tuple(
-            TopicDigest(topic=Topic(name=name, keywords=("x",)), papers=papers) for name, papers in sections
-        ),
-        announced_count=announced,
-    )
-
-
-def one_topic(*papers: Paper) -> Digest:
-    """A one-topic digest of these papers."""
-    return make_digest(("MLLM", papers))
+# The formatters' papers carry a long abstract.
+make_paper = functools.partial(make_listed_paper, abstract=ABSTRACT)
 
 
 def all_valid(messages: list[TelegramMessage]) -> None:

@@ -1,11 +1,10 @@
-"""Fixtures for the core's tests: the fake arXiv server, gates on compressed time, sources, a real store."""
+"""Fixtures for the core's tests: the fake arXiv server, gates on compressed time, sources."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,15 +63,3 @@ async def make_source(
     yield build
     for source in made:
         await source.aclose()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Any]:
-    """The real SQLite store in a temporary file, migrations applied."""
-    from storage.sqlite_store import open_store
-
-    opened = await open_store(tmp_path / "db.sqlite")
-    try:
-        yield opened
-    finally:
-        await opened.close()

@@ -457,6 +457,7 @@ async def test_api_error_entry_is_a_feed_error(arxiv_server: FakeArxiv, make_sou
     assert len(arxiv_server.of_kind("api")) == 1
 
 
+@pytest.mark.slow
 async def test_gate_spaces_rss_and_api_requests_together(
     arxiv_server: FakeArxiv, make_source: SourceFactory
 ) -> None:

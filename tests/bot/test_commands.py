@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import random
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,10 +39,12 @@ from bot.commands.values import (
 from bot.delivery import DeliveryService
 from bot.digests import build_digests
 from bot.matching import Matcher
-from bot.models import Announcement, AnnounceType, Channel, Digest, FeedCheck, Paper, Topic
+from bot.models import Announcement, Channel, Digest, FeedCheck, Paper, Topic
 from bot.platforms.port import OutgoingMessage
 from bot.ports import NO_ANNOUNCEMENT_KEY
-from storage.sqlite_store import SqliteStore, open_store
+from storage.sqlite_store import SqliteStore
+from tests.builders import SettableClock as Clock
+from tests.builders import make_announcement, make_paper
 
 UTC = dt.UTC
 DEFAULTS = ("cs.CV", "cs.CL")
@@ -57,18 +59,6 @@ NOW = dt.datetime(2025, 11, 13, 12, 0, tzinfo=UTC)
 ANCHOR_CONFIG = Path(__file__).parents[1] / "fixtures" / "anchor" / "config-mllm.yml"
 ADMIN_ONLY = sorted(info.name for info in COMMANDS if info.admin_only)
 OPEN = sorted(info.name for info in COMMANDS if not info.admin_only)
-
-
-class Clock:
-    """A clock the test sets by hand."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        """Start at `now`."""
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        """The current fake time."""
-        return self.now
 
 
 @dataclass
@@ -96,34 +86,13 @@ class Recorder:
         self.changes += 1
 
 
-def paper(
-    arxiv_id: str, title: str, *, categories: tuple[str, ...] = ("cs.CV",), abstract: str = ""
-) -> Paper:
-    """A new paper."""
-    return Paper(
-        arxiv_id=arxiv_id,
-        version=1,
-        title=title,
-        abstract=abstract or f"Abstract of {arxiv_id}.",
-        authors=("A. Author",),
-        categories=categories,
-        announce_type=AnnounceType.NEW,
-    )
+# The commands' papers: new, one author, in cs.CV unless told otherwise.
+paper = functools.partial(make_paper, authors=("A. Author",), categories=("cs.CV",))
 
 
 def announcement(date: dt.date, *papers: Paper) -> Announcement:
     """An announcement of these papers."""
-    return Announcement(date=date, categories=DEFAULTS, papers=papers)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """The real SQLite store in a file under tmp_path, migrated as in production."""
-    opened = await open_store(tmp_path / "bot.sqlite3")
-    try:
-        yield opened
-    finally:
-        await opened.close()
+    return make_announcement(date, papers, categories=DEFAULTS)
 
 
 @pytest.fixture

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-
-import pytest
 
 from bot.delivery import DeliveryService
 from bot.models import Announcement, AnnounceType, Channel, Digest, Paper, Topic
@@ -20,31 +17,24 @@ from bot.platforms.port import (
     OutgoingMessage,
     TemporaryDeliveryError,
 )
-from storage.sqlite_store import SqliteStore, open_store
+from storage.sqlite_store import SqliteStore
+from tests.builders import SettableClock as Clock
+from tests.builders import make_announcement, make_paper
 
 UTC = dt.UTC
 DAY1 = dt.date(2025, 11, 12)  # Wednesday
 DAY2 = dt.date(2025, 11, 13)
 
 
-def paper(
-    arxiv_id: str, title: str, announce_type: AnnounceType = AnnounceType.NEW, version: int = 1
-) -> Paper:
-    """A cs.CV paper."""
-    return Paper(
-        arxiv_id=arxiv_id,
-        version=version,
-        title=title,
-        abstract="Abstract text.",
-        authors=("A. Author",),
-        categories=("cs.CV",),
-        announce_type=announce_type,
-    )
+# Delivery's papers: one author, in cs.CV (the category its channels follow).
+paper = functools.partial(
+    make_paper, abstract="Abstract text.", authors=("A. Author",), categories=("cs.CV",)
+)
 
 
 def announcement(date: dt.date, *papers: Paper) -> Announcement:
     """An announcement of these papers."""
-    return Announcement(date=date, categories=("cs.CV",), papers=papers)
+    return make_announcement(date, papers, categories=("cs.CV",))
 
 
 @dataclass
@@ -73,24 +63,6 @@ class RecordingAdapter:
     def papers_to(self, chat_id: str) -> list[str]:
         """Every paper id sent to a chat, in order, duplicates kept."""
         return [pid for chat, ids, _ in self.sent if chat == chat_id for pid in ids]
-
-
-class Clock:
-    """A settable clock."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """A real SQLite store in a temporary file."""
-    opened = await open_store(tmp_path / "bot.db")
-    yield opened
-    await opened.close()
 
 
 async def no_sleep(seconds: float) -> None:
@@ -159,7 +131,9 @@ async def test_replacement_of_a_delivered_paper_is_not_sent_again(store: SqliteS
     await store.save_announcement(announcement(DAY1, paper("1", "diffusion")))
     await store.save_announcement(
         announcement(
-            DAY2, paper("1", "diffusion", AnnounceType.REPLACE, version=2), paper("2", "diffusion 2")
+            DAY2,
+            paper("1", "diffusion", announce_type=AnnounceType.REPLACE, version=2),
+            paper("2", "diffusion 2"),
         )
     )
     await subscribe(store, "c1", "diffusion")

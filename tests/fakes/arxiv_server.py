@@ -25,6 +25,8 @@ from typing import Any
 from aiohttp import web
 from lxml import etree
 
+from tests.fakes.common import serve_on_free_port
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ATOM = "http://www.w3.org/2005/Atom"
 OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"
@@ -161,13 +163,7 @@ class FakeArxiv:
         self._runner = web.AppRunner(
             app, handle_signals=False, shutdown_timeout=0.5, handler_cancellation=True
         )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = await serve_on_free_port(self._runner)
 
     async def close(self) -> None:
         """Stop serving; requests still being delayed are cut short."""

@@ -16,7 +16,8 @@ from bot.models import AnnounceType, Channel, DeliveryResult, FeedCheck, Topic
 from bot.ports import Store, StoreError
 from storage.migrations import Migration, MigrationError, SchemaTooNewError, load_migrations
 from storage.sqlite_store import SqliteStore, open_store
-from tests.storage.conftest import DAY, FakeClock, make_announcement, make_channel, make_paper, raw, rows
+from tests.builders import DAY, SettableClock, make_announcement, make_channel, make_paper
+from tests.storage.conftest import raw, rows
 
 TABLES = {
     "announcement_papers",
@@ -58,7 +59,7 @@ async def test_store_satisfies_the_port(store: SqliteStore) -> None:
 
 
 # -- opening and migrations ------------------------------------------------------------------------
-async def test_migrations_create_the_schema_from_empty(db_path: pathlib.Path, clock: FakeClock) -> None:
+async def test_migrations_create_the_schema_from_empty(db_path: pathlib.Path, clock: SettableClock) -> None:
     """Opening a missing file creates its directory, every table, and records each migration once."""
     assert not db_path.parent.exists()
     store = await open_store(db_path, clock=clock)
@@ -72,7 +73,7 @@ async def test_migrations_create_the_schema_from_empty(db_path: pathlib.Path, cl
     assert recorded[0][:2] == (1, "initial")
 
 
-async def test_second_startup_is_a_noop(db_path: pathlib.Path, clock: FakeClock) -> None:
+async def test_second_startup_is_a_noop(db_path: pathlib.Path, clock: SettableClock) -> None:
     """Opening an up-to-date file again applies nothing and keeps every row."""
     async with await open_store(db_path, clock=clock) as store:
         await store.save_announcement(make_announcement())
@@ -87,7 +88,7 @@ async def test_second_startup_is_a_noop(db_path: pathlib.Path, clock: FakeClock)
     assert rows(db_path, "SELECT sql FROM sqlite_master ORDER BY name") == schema_before
 
 
-async def test_restart_loses_nothing(db_path: pathlib.Path, clock: FakeClock) -> None:
+async def test_restart_loses_nothing(db_path: pathlib.Path, clock: SettableClock) -> None:
     """Announcements, channels with topics, the ledger and state all survive close and reopen."""
     channel = make_channel(delivery_time=dt.time(8, 30), timezone="Europe/Berlin", done_up_to=DAY)
     async with await open_store(db_path, clock=clock) as store:
@@ -131,7 +132,7 @@ async def test_a_writer_waits_for_another_process_lock(store: SqliteStore, db_pa
 
 
 async def test_unknown_future_migration_is_refused_and_data_kept(
-    db_path: pathlib.Path, clock: FakeClock
+    db_path: pathlib.Path, clock: SettableClock
 ) -> None:
     """A file migrated by a newer version is refused with a clear error and left untouched."""
     async with await open_store(db_path, clock=clock) as store:
@@ -149,7 +150,7 @@ async def test_unknown_future_migration_is_refused_and_data_kept(
 
 
 async def test_a_later_migration_applies_on_top_of_existing_data(
-    db_path: pathlib.Path, clock: FakeClock
+    db_path: pathlib.Path, clock: SettableClock
 ) -> None:
     """A new numbered migration runs once on an existing file, keeping its rows."""
     async with await open_store(db_path, clock=clock) as store:
@@ -169,7 +170,7 @@ async def test_a_later_migration_applies_on_top_of_existing_data(
     assert rows(db_path, "SELECT key, value, note FROM state") == [("k", "v", None)]
 
 
-async def test_a_failing_migration_is_rolled_back(db_path: pathlib.Path, clock: FakeClock) -> None:
+async def test_a_failing_migration_is_rolled_back(db_path: pathlib.Path, clock: SettableClock) -> None:
     """A migration that fails half-way leaves neither its first statements nor a record behind."""
     async with await open_store(db_path, clock=clock) as store:
         await store.set_state("k", "v")
@@ -373,7 +374,7 @@ async def test_prune_keeps_the_ledger_and_recent_announcements(
     assert await store.get_announcement(recent) == make_announcement(recent, (make_paper("both", version=2),))
 
 
-async def test_prune_never_drops_the_last_fourteen_days(store: SqliteStore, clock: FakeClock) -> None:
+async def test_prune_never_drops_the_last_fourteen_days(store: SqliteStore, clock: SettableClock) -> None:
     """Asking to prune everything before today still keeps the announcements of the last 14 days."""
     today = clock().date()
     for days_ago in (20, 14, 13, 0):
@@ -521,7 +522,7 @@ async def test_reserve_returns_new_ids_in_order_without_duplicates(store: Sqlite
     assert await store.reserve_deliveries(cid, DAY, []) == []
 
 
-async def test_pending_rows_come_back_after_a_crash(db_path: pathlib.Path, clock: FakeClock) -> None:
+async def test_pending_rows_come_back_after_a_crash(db_path: pathlib.Path, clock: SettableClock) -> None:
     """Papers reserved but never confirmed are reserved again after a restart; confirm marks them sent."""
     async with await open_store(db_path, clock=clock) as store:
         cid = channel_id(await stored_channel(store))
@@ -685,7 +686,7 @@ async def test_feed_check_and_delivery_result_round_trip(store: SqliteStore) -> 
     assert await store.last_delivery_result(cid) == result
 
 
-async def test_v2_carries_the_json_state_of_v1_over(db_path: pathlib.Path, clock: FakeClock) -> None:
+async def test_v2_carries_the_json_state_of_v1_over(db_path: pathlib.Path, clock: SettableClock) -> None:
     """Upgrading a V1 file turns its JSON feed check and delivery results into typed rows, losing none."""
     async with await open_store(db_path, clock=clock, migrations=load_migrations()[:1]) as old:
         with raw(db_path) as connection:  # V1's columns: the store's own INSERT writes V2's too

@@ -1,0 +1,212 @@
+"""The fake Bot API's state: chats, users, files, updates, recorded calls, and the helpers on them."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import mimetypes
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.common import Changes, FaultQueue
+from tests.fakes.telegram_model import (
+    DEFAULT_TOKEN,
+    Fault,
+    RateLimits,
+    RecordedCall,
+    _Answer,
+    _Chat,
+    _StoredFile,
+    _suffix,
+)
+
+log = logging.getLogger(__name__)
+
+
+class TelegramState:
+    """What the fake Bot API knows: chats, users, files, queued updates, recorded calls, faults."""
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        bot_username: str = "arxiv_digest_test_bot",
+        strict_html: bool = True,
+        auto_create_chats: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """A server for one bot token; unknown chats are created on first use unless told otherwise."""
+        self.token = token
+        self.strict_html = strict_html
+        self.auto_create_chats = auto_create_chats
+        self.clock = clock
+        bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 123456789
+        self.bot_user: dict[str, Any] = {
+            "id": bot_id,
+            "is_bot": True,
+            "first_name": "arXiv Digest (test)",
+            "username": bot_username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
+        self.calls: list[RecordedCall] = []
+        self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.rate_limits: RateLimits | None = None
+        self.rate_limited_count = 0
+        self.url = ""
+        self._chats: dict[str, _Chat] = {}
+        self._users: dict[int, dict[str, Any]] = {}
+        self._files: dict[str, _StoredFile] = {}
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(100_001)
+        self._file_ids = itertools.count(1)
+        self._callback_ids = itertools.count(1)
+        self._faults: FaultQueue[Fault] = FaultQueue()
+        self._sent_overall: deque[float] = deque()
+        self._sent_per_chat: dict[str, deque[float]] = {}
+        self._changes = Changes()
+        self._poller: object | None = None
+        self._closing = False
+        self._runner: web.AppRunner | None = None
+
+    def add_file(self, data: bytes, file_name: str, mime_type: str | None = None) -> dict[str, Any]:
+        """Store a file the bot can fetch with getFile; returns its Document JSON."""
+        number = next(self._file_ids)
+        mime = mime_type or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+        stored = _StoredFile(
+            file_id=f"BQACAgFake{number:06d}",
+            file_unique_id=f"AgADFake{number:06d}",
+            file_path=f"documents/file_{number}{_suffix(file_name)}",
+            file_name=file_name,
+            mime_type=mime,
+            data=data,
+        )
+        self._files[stored.file_id] = stored
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_name": file_name,
+            "mime_type": mime,
+            "file_size": len(data),
+        }
+
+    # -- internals: state -------------------------------------------------------------------------
+
+    def _chat_state(self, chat_id: int | str, *, create: bool) -> _Chat:
+        """A known chat, or a new one when allowed; "chat not found" otherwise."""
+        key = str(chat_id)
+        chat = self._chats.get(key)
+        if chat is not None:
+            return chat
+        if not create:
+            raise _Answer(400, "Bad Request: chat not found")
+        if isinstance(chat_id, str) and chat_id.startswith("@"):
+            number = -1_001_000_000_000 - len(self._chats)
+            self.add_chat(number, "channel", username=chat_id[1:])
+            self._chats[key] = self._chats[str(number)]
+            return self._chats[key]
+        number = int(chat_id)
+        if number > 0:
+            self.add_chat(number, "private")
+        else:
+            self.add_chat(number, "supergroup" if key.startswith("-100") else "group")
+        return self._chats[key]
+
+    def _chat_for_push(self, chat_id: int, chat_type: str | None) -> _Chat:
+        """The chat a pushed message comes from, registered on first use."""
+        chat = self._chats.get(str(chat_id))
+        if chat is None or (chat_type is not None and chat.data["type"] != chat_type):
+            kind = chat_type or ("private" if chat_id > 0 else "supergroup")
+            if kind == "private" and chat_id < 0:
+                raise ValueError("a private chat's id is the user's (positive) id")
+            self.add_chat(chat_id, kind)
+            chat = self._chats[str(chat_id)]
+        return chat
+
+    def _chat_json(self, chat: int | dict[str, Any]) -> dict[str, Any]:
+        """Chat JSON for an id (registered on first use) or as given."""
+        if isinstance(chat, dict):
+            return chat
+        return dict(self._chat_state(chat, create=True).data)
+
+    def _user_json(self, user: int | dict[str, Any]) -> dict[str, Any]:
+        """User JSON for an id (a plausible test user unless registered) or as given."""
+        if isinstance(user, dict):
+            self._users.setdefault(user["id"], user)
+            return dict(user)
+        if user not in self._users:
+            self._users[user] = {
+                "id": user,
+                "is_bot": False,
+                "first_name": f"User{user}",
+                "username": f"user{user}",
+                "language_code": "en",
+            }
+        return dict(self._users[user])
+
+    def _is_group(self, chat_id: str) -> bool:
+        """Whether the 20-per-minute group limit applies (groups, supergroups, channels)."""
+        chat = self._chats.get(chat_id)
+        if chat is not None:
+            return bool(chat.data["type"] != "private")
+        return chat_id.startswith(("-", "@"))
+
+    def _check_rate_limits(self, chat_id: str | None) -> None:
+        """Answer 429 (counted) when one more message would break a flood limit."""
+        limits = self.rate_limits
+        if limits is None:
+            return
+        now = self.clock()
+        windows: list[tuple[deque[float], int, float]] = [
+            (self._sent_overall, limits.overall, limits.overall_window)
+        ]
+        if chat_id is not None:
+            sent = self._sent_per_chat.setdefault(chat_id, deque())
+            windows.append((sent, limits.chat, limits.chat_window))
+            if self._is_group(chat_id):
+                windows.append((sent, limits.group, limits.group_window))
+        longest = max(window for _, _, window in windows)
+        wait = 0.0
+        for sent, limit, window in windows:
+            while sent and sent[0] <= now - longest:
+                sent.popleft()
+            in_window = [stamp for stamp in sent if stamp > now - window]
+            if len(in_window) >= limit:
+                # Free again when the oldest message that still counts leaves the window.
+                wait = max(wait, in_window[-limit] + window - now)
+        if wait > 0:
+            self.rate_limited_count += 1
+            seconds = max(1, math.ceil(wait))
+            raise _Answer(429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds})
+
+    def _count_sent(self, chat_id: str | None) -> None:
+        """Count a delivered message for the flood limits."""
+        if self.rate_limits is None:
+            return
+        now = self.clock()
+        self._sent_overall.append(now)
+        if chat_id is not None:
+            self._sent_per_chat.setdefault(chat_id, deque()).append(now)
+
+    def _take_fault(self, method: str, chat_id: str | None) -> Fault | None:
+        """The scripted fault for this call, if any, used up one time (tests' subclasses script more)."""
+        return self._faults.take(method, chat_id)
+
+    def _message(self, chat_id: int | str, **content: Any) -> dict[str, Any]:
+        """A Message the bot sent into a chat."""
+        chat = self._chat_state(chat_id, create=self.auto_create_chats)
+        return {
+            "message_id": next(chat.message_ids),
+            "from": dict(self.bot_user),
+            "chat": dict(chat.data),
+            "date": int(time.time()),
+            **content,
+        }
