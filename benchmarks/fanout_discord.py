@@ -142,7 +142,9 @@ async def run(options: argparse.Namespace) -> int:
                 guild_ready_timeout=0.05,
             )
             rendered = sum(len(adapter.render_digest(d, channel)) for channel, d in digests)
-            delivery = DeliveryService(store, {"discord": adapter}, defaults, clock=lambda: noon, chats=chats)
+            delivery = DeliveryService(
+                store, {"discord": adapter}, defaults, clock=lambda: noon, channels=chats
+            )
             stop = asyncio.Event()
             task = asyncio.create_task(adapter.run(stop), name="discord adapter")
             await fake.wait_ready(timeout=30)

@@ -120,7 +120,7 @@ async def run(options: argparse.Namespace) -> int:
             commands = CommandService(store, defaults, clock=lambda: noon)
             adapter = TelegramAdapter(server.token, commands, chats, api_url=server.url, poll_timeout=10.0)
             delivery = DeliveryService(
-                store, {"telegram": adapter}, defaults, clock=lambda: noon, chats=chats
+                store, {"telegram": adapter}, defaults, clock=lambda: noon, channels=chats
             )
             expected_messages = sum(len(adapter.render_digest(d, channel)) for channel, d in digests)
             stop = asyncio.Event()

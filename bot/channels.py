@@ -25,14 +25,14 @@ class ChannelRegistry:
         self._store = store
         self._on_change = on_change
 
-    async def chat_gone(self, platform: str, chat_id: str, reason: str) -> bool:
+    async def gone_by_id(self, platform: str, chat_id: str, reason: str) -> bool:
         """The bot can no longer post into this chat: turn its daily digest off; True if it was on."""
         channel = await self._store.get_channel(platform, chat_id)
         if channel is None:
             return False
         return await self._turn_off(channel, reason) is not None
 
-    async def channel_gone(self, channel: Channel, reason: str) -> Channel:
+    async def gone(self, channel: Channel, reason: str) -> Channel:
         """`chat_gone` for a channel in hand; returns it as it now is (inactive)."""
         stored = await self._store.get_channel(channel.platform, channel.chat_id)
         turned_off = await self._turn_off(stored or channel, reason)
@@ -48,7 +48,7 @@ class ChannelRegistry:
             log.info("%s server %s: %d channel(s) turned off (%s)", platform, server_id, count, reason)
         return count
 
-    async def chat_moved(self, platform: str, old_chat_id: str, new_chat_id: str) -> Channel | None:
+    async def moved(self, platform: str, old_chat_id: str, new_chat_id: str) -> Channel | None:
         """The chat has a new id: keep its settings, topics and ledger under the new one."""
         moved = await self._store.move_channel(platform, old_chat_id, new_chat_id)
         log.info("%s chat %s moved to %s", platform, old_chat_id, new_chat_id)

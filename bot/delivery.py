@@ -95,14 +95,14 @@ class DeliveryService:
         concurrency: int = 64,
         max_attempts: int = 5,
         retention_days: int = 14,
-        chats: ChannelRegistry | None = None,
+        channels: ChannelRegistry | None = None,
         stop_grace: float = STOP_GRACE,
     ) -> None:
         """`stop_grace`: seconds a send in progress may still take once `run` is told to stop."""
         self._store = store
         self._stop_grace = stop_grace
         self._abandon = asyncio.Event()  # set `stop_grace` after stopping: sends in progress are cancelled
-        self._chats = chats or ChannelRegistry(store)
+        self._channels = channels or ChannelRegistry(store)
         self._adapters = dict(adapters)
         self._default_categories = tuple(default_categories)
         self._clock = clock
@@ -253,7 +253,7 @@ class DeliveryService:
             return outcome
         except ChannelGoneError as error:
             outcome.result = "gone"
-            channel = await self._chats.channel_gone(channel, str(error))
+            channel = await self._channels.gone(channel, str(error))
         except DeliveryError as error:
             outcome.result = "failed"
             log.warning("delivery to %s chat %s failed: %s", channel.platform, channel.chat_id, error)
@@ -308,7 +308,7 @@ class DeliveryService:
             try:
                 await self._abandonable(adapter.send(channel, message))
             except ChannelMovedError as moved:
-                relocated = await self._chats.chat_moved(channel.platform, channel.chat_id, moved.new_chat_id)
+                relocated = await self._channels.moved(channel.platform, channel.chat_id, moved.new_chat_id)
                 channel = relocated or replace(channel, chat_id=moved.new_chat_id)
                 continue
             except TemporaryDeliveryError as error:

@@ -106,7 +106,7 @@ def from_settings(
     return DiscordAdapter(
         settings.discord_bot_token.get_secret_value(),
         services.commands,
-        services.chats,
+        services.channels,
         api_url=settings.discord_api_url,
         gateway_url=settings.discord_gateway_url,
         guild_id=settings.discord_guild_id,
@@ -148,7 +148,7 @@ class DiscordAdapter:
         self,
         token: str,
         commands: CommandService,
-        chats: ChannelRegistry,
+        channels: ChannelRegistry,
         *,
         api_url: str = DEFAULT_API_URL,
         gateway_url: str = DEFAULT_GATEWAY_URL,
@@ -163,7 +163,7 @@ class DiscordAdapter:
         self._token = token
         self._startup_backoff = startup_backoff
         self._commands = commands
-        self._chats = chats
+        self._channels = channels
         self._api_url = api_url.rstrip("/")
         self._gateway_url = gateway_url
         self._guild_id = guild_id
@@ -375,11 +375,11 @@ class DiscordAdapter:
     # -- gateway events ------------------------------------------------------------------------------
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """The bot was removed from a server (kicked, banned, or the server deleted)."""
-        await self._chats.server_left(PLATFORM, str(guild.id), "the bot was removed from the server")
+        await self._channels.server_left(PLATFORM, str(guild.id), "the bot was removed from the server")
 
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
         """A channel was deleted."""
-        await self._chats.chat_gone(PLATFORM, str(channel.id), "the channel was deleted")
+        await self._channels.gone_by_id(PLATFORM, str(channel.id), "the channel was deleted")
 
     # -- interactions -----------------------------------------------------------------------------------
     def _may_change(self, interaction: discord.Interaction) -> bool:

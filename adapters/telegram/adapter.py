@@ -112,7 +112,7 @@ def from_settings(
     return TelegramAdapter(
         settings.telegram_bot_token.get_secret_value(),
         services.commands,
-        services.chats,
+        services.channels,
         api_url=settings.telegram_api_url,
         admin_user_ids=services.admin_user_ids,
         **options,
@@ -128,7 +128,7 @@ class TelegramAdapter:
         self,
         token: str,
         commands: CommandService,
-        chats: ChannelRegistry,
+        channels: ChannelRegistry,
         *,
         api_url: str = "https://api.telegram.org",
         admin_user_ids: Collection[int] = (),
@@ -142,7 +142,7 @@ class TelegramAdapter:
         opt_into_timedelta()
         guard_logs(token)
         self._commands = commands
-        self._chats = chats
+        self._channels = channels
         self._admin_user_ids = frozenset(admin_user_ids)
         self._poll_timeout = poll_timeout
         self._monotonic = monotonic
@@ -476,7 +476,7 @@ class TelegramAdapter:
         message = update.effective_message
         if message is None or message.migrate_to_chat_id is None:
             return
-        await self._chats.chat_moved(PLATFORM, str(message.chat.id), str(message.migrate_to_chat_id))
+        await self._channels.moved(PLATFORM, str(message.chat.id), str(message.migrate_to_chat_id))
 
     async def _on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The bot was removed from a chat: stop delivering there."""
@@ -484,7 +484,9 @@ class TelegramAdapter:
         if change is None:
             return
         if change.new_chat_member.status in (ChatMember.LEFT, ChatMember.BANNED):
-            await self._chats.chat_gone(PLATFORM, str(change.chat.id), "the bot was removed from the chat")
+            await self._channels.gone_by_id(
+                PLATFORM, str(change.chat.id), "the bot was removed from the chat"
+            )
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log a handler's error (never with a token) and keep running."""

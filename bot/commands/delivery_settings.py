@@ -42,12 +42,12 @@ def _time_of_day(text: str) -> dt.time | None:
 class DeliveryCommands:
     """The commands that change when and how a chat's digest comes."""
 
-    def __init__(self, chats: ChannelEditor) -> None:
-        self._chats = chats
+    def __init__(self, editor: ChannelEditor) -> None:
+        self._editor = editor
 
     async def time(self, context: CommandContext, command: SetTime) -> CommandReply:
         """Set when the daily digest comes: a local time (and time zone), or as soon as possible."""
-        channel = await self._chats.load(context)
+        channel = await self._editor.load(context)
         if command.time is None and command.zone is None:
             return CommandReply(
                 f"Your digest comes {delivery_time_text(channel)}.\n"
@@ -56,12 +56,12 @@ class DeliveryCommands:
         time_of_day = channel.delivery_time if command.time is None else _time_of_day(command.time)
         zone = channel.timezone if command.zone is None else resolve_zone(command.zone)
         updated = replace(channel, delivery_time=time_of_day, timezone=zone)
-        saved = await self._chats.save(updated, before=channel)
+        saved = await self._editor.save(updated, before=channel)
         return CommandReply(f"Your digest now comes {delivery_time_text(saved)}.")
 
     async def settings(self, context: CommandContext, command: ChangeSettings) -> CommandReply:
         """Per-chat digest settings: how many papers go as messages, and the empty-day notice."""
-        channel = await self._chats.load(context)
+        channel = await self._editor.load(context)
         if command.max_inline is None and command.notify_empty is None:
             return CommandReply(
                 f"Papers as messages before the rest comes as a file: {channel.max_inline_papers}"
@@ -82,14 +82,14 @@ class DeliveryCommands:
         if command.notify_empty is not None:
             updated = replace(updated, notify_empty=command.notify_empty)
             lines.append(f"Notice on days with no match: {'on' if command.notify_empty else 'off'}.")
-        await self._chats.save(updated, before=channel)
+        await self._editor.save(updated, before=channel)
         return CommandReply("\n".join(lines))
 
     async def unsubscribe(self, context: CommandContext) -> CommandReply:
         """Turn the daily digest off, keeping the filters."""
-        channel = await self._chats.store.get_channel(context.platform, context.chat_id)
+        channel = await self._editor.store.get_channel(context.platform, context.chat_id)
         if channel is None or channel.id is None or not channel.active:
             return CommandReply("The daily digest is off already. /subscribe turns it on.")
-        await self._chats.store.set_channel_active(channel.id, False)
-        await self._chats.changed()
+        await self._editor.store.set_channel_active(channel.id, False)
+        await self._editor.changed()
         return CommandReply("Daily digest off. Your filters are kept; /subscribe turns it back on.")

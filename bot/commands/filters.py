@@ -97,8 +97,8 @@ def _without(current: tuple[str, ...], items: Sequence[str], label: str) -> tupl
 class FilterCommands:
     """The commands that change what a chat looks for."""
 
-    def __init__(self, chats: ChannelEditor) -> None:
-        self._chats = chats
+    def __init__(self, editor: ChannelEditor) -> None:
+        self._editor = editor
 
     async def run(self, context: CommandContext, command: FilterCommand) -> CommandReply:
         """The handler of each filter command (mypy checks that every one has one)."""
@@ -123,7 +123,7 @@ class FilterCommands:
     async def subscribe(self, context: CommandContext, command: Subscribe) -> CommandReply:
         """Add keywords to the first topic and turn the daily digest on."""
         keywords = unique(command.keywords)
-        channel = await self._chats.load(context)
+        channel = await self._editor.load(context)
         if not keywords and not keyword_count(channel):
             return CommandReply(SUBSCRIBE_USAGE, ok=False)
         if not keywords and channel.active:
@@ -139,13 +139,13 @@ class FilterCommands:
         if channel.active:
             if not added:
                 return CommandReply(f"You follow {listing(keywords, 200)} already.")
-            await self._chats.save(updated, before=channel)
+            await self._editor.save(updated, before=channel)
             return CommandReply(f"Added. Keywords{_of(channel, topic)}: {listing(topic.keywords)}")
         # The first digest is the next announcement's: the cursor says the latest stored one is done.
-        report = await gather_status(self._chats.store, self._chats.clock(), count_papers=False)
+        report = await gather_status(self._editor.store, self._editor.clock(), count_papers=False)
         latest = report.latest_date
         cursor = max((each for each in (channel.done_up_to, latest) if each is not None), default=None)
-        saved = await self._chats.save(replace(updated, active=True, done_up_to=cursor), before=channel)
+        saved = await self._editor.save(replace(updated, active=True, done_up_to=cursor), before=channel)
         if len(saved.topics) > 1 and not added:
             keywords_line = f"Topics: {listing([each.name for each in saved.topics])}"
         else:
@@ -157,7 +157,7 @@ class FilterCommands:
 
     async def edit(self, context: CommandContext, command: EditFilters) -> CommandReply:
         """Show, add to, remove from, set or clear one topic's keywords or exclusions."""
-        channel = await self._chats.load(context)
+        channel = await self._editor.load(context)
         index = None if command.topic is None else find_topic(channel, command.topic)
         if command.topic is not None and index is None:
             raise no_topic_error(command.topic, command.name)
@@ -187,7 +187,7 @@ class FilterCommands:
         else:
             changed = replace(topic, excludes=updated)
         new_topic = checked(changed, topic)
-        saved = await self._chats.save(with_topic(channel, index, new_topic), before=channel)
+        saved = await self._editor.save(with_topic(channel, index, new_topic), before=channel)
         text = f"{title}: {listing(updated, FULL_LIST_CHARS) if updated else '(none)'}"
         if command.field == "keywords" and saved.active and not keyword_count(saved):
             text += "\nNo keywords left, so your daily digest has nothing to look for."
@@ -195,7 +195,7 @@ class FilterCommands:
 
     async def categories(self, context: CommandContext, command: SetCategories) -> CommandReply:
         """Show or set the categories of every topic of the chat, or of the one named."""
-        channel = await self._chats.load(context)
+        channel = await self._editor.load(context)
         index = None if command.topic is None else find_topic(channel, command.topic)
         codes = command.codes
         if command.topic is not None and index is None:
@@ -215,14 +215,14 @@ class FilterCommands:
                 channel, topics=tuple(replace(topic, categories=categories) for topic in topics)
             )
             where = f" for all {len(topics)} topics" if len(topics) > 1 else ""
-        await self._chats.save(updated, before=channel)
-        shown = shown_categories(categories or self._chats.default_categories)
+        await self._editor.save(updated, before=channel)
+        shown = shown_categories(categories or self._editor.default_categories)
         return CommandReply(f"Categories{where}: {shown}{'' if categories else ' (default)'}")
 
     def _categories_text(self, channel: Channel, index: int | None) -> str:
         """The categories of the picked topic, or of every topic (one line when they agree)."""
         topics = [topic_at(channel, index)] if index is not None or not channel.topics else channel.topics
-        defaults = self._chats.default_categories
+        defaults = self._editor.default_categories
 
         def shown(topic: Topic) -> str:
             """One topic's categories."""
@@ -238,20 +238,20 @@ class FilterCommands:
 
     async def list_topics(self, context: CommandContext) -> CommandReply:
         """The chat's topics, each with its filters."""
-        channel = await self._chats.load(context)
+        channel = await self._editor.load(context)
         if not channel.topics:
             return CommandReply(
                 "No topics yet. /subscribe WORDS starts one; /topics add NAME: keywords adds a named one."
             )
         lines = ["Topics (each a section of the digest):"]
         for topic in channel.topics:
-            lines.extend(describe_topic(topic, self._chats.default_categories))
+            lines.extend(describe_topic(topic, self._editor.default_categories))
         lines.append("Add: /topics add NAME: keywords · remove: /topics remove NAME · or send a config.yml")
         return CommandReply("\n".join(lines))
 
     async def add_topic(self, context: CommandContext, command: AddTopic) -> CommandReply:
         """Add a named topic, with the first topic's categories."""
-        channel = await self._chats.load(context)
+        channel = await self._editor.load(context)
         name = clean_name(command.topic)
         keywords = unique(command.keywords)
         if not name or not keywords:
@@ -268,7 +268,7 @@ class FilterCommands:
             raise CommandError(f"A chat holds at most {MAX_TOPICS_PER_CHAT} topics.")
         categories = channel.topics[0].categories if channel.topics else ()
         topic = checked(Topic(name=name, keywords=keywords, categories=categories))
-        saved = await self._chats.save(replace(channel, topics=(*channel.topics, topic)), before=channel)
+        saved = await self._editor.save(replace(channel, topics=(*channel.topics, topic)), before=channel)
         text = f"Topic {name!r} added: {listing(topic.keywords)}"
         if not saved.active:
             text += "\nThe daily digest is off: /subscribe turns it on."
@@ -276,14 +276,14 @@ class FilterCommands:
 
     async def remove_topic(self, context: CommandContext, command: RemoveTopic) -> CommandReply:
         """Remove a topic by name (any case)."""
-        channel = await self._chats.load(context)
+        channel = await self._editor.load(context)
         name = clean_name(command.topic)
         if not name:
             raise CommandError("Which topic? e.g. /topics remove Robots")
         kept = tuple(topic for topic in channel.topics if topic.name.casefold() != name.casefold())
         if len(kept) == len(channel.topics):
             raise CommandError(f"No topic {clip(name, 40)!r}. /topics lists them.")
-        saved = await self._chats.save(replace(channel, topics=kept), before=channel)
+        saved = await self._editor.save(replace(channel, topics=kept), before=channel)
         text = f"Topic {clip(name, MAX_TOPIC_NAME)!r} removed."
         if saved.active and not keyword_count(saved):
             text += "\nNo keywords left, so your daily digest has nothing to look for."
@@ -301,8 +301,8 @@ class FilterCommands:
             )
         for topic in topics:
             checked(topic)
-        channel = await self._chats.load(context)
-        saved = await self._chats.save(
+        channel = await self._editor.load(context)
+        saved = await self._editor.save(
             replace(channel, topics=tuple(topics)), before=replace(channel, topics=())
         )
         names = listing([topic.name for topic in topics], 300)

@@ -18,12 +18,12 @@ PREVIEW_TITLES = 3
 class OnDemandCommands:
     """/digest and /preview: they read the store, and change nothing."""
 
-    def __init__(self, chats: ChannelEditor) -> None:
-        self._chats = chats
+    def __init__(self, editor: ChannelEditor) -> None:
+        self._editor = editor
 
     async def digest(self, context: CommandContext, command: DigestNow) -> CommandReply:
         """Today's digest for the chat's filters, or an ad-hoc one for given keywords (nothing saved)."""
-        store = self._chats.store
+        store = self._editor.store
         keywords = unique(command.keywords)
         channel = await store.get_channel(context.platform, context.chat_id)
         if keywords:
@@ -41,7 +41,7 @@ class OnDemandCommands:
             return CommandReply(
                 "No announcement stored yet; I check arXiv regularly, try again later.", ok=False
             )
-        digest = build_digest(announcement, topics, self._chats.default_categories)
+        digest = build_digest(announcement, topics, self._editor.default_categories)
         return CommandReply(
             f"Digest of {day(announcement.date)}: {digest.matched_count} of "
             f"{plural(digest.announced_count, 'paper')} match.",
@@ -51,13 +51,13 @@ class OnDemandCommands:
 
     async def preview(self, context: CommandContext, command: Preview) -> CommandReply:
         """How many papers these keywords matched on each stored announcement of the last week."""
-        store, defaults = self._chats.store, self._chats.default_categories
+        store, defaults = self._editor.store, self._editor.default_categories
         keywords = unique(command.keywords)
         if not keywords:
             return CommandReply("Which keywords? e.g. /preview =VLM, vision language model", ok=False)
         channel = await store.get_channel(context.platform, context.chat_id)
         topic = checked(Topic(name="preview", keywords=keywords, categories=ad_hoc_categories(channel)))
-        since = self._chats.today() - dt.timedelta(days=PREVIEW_DAYS - 1)
+        since = self._editor.today() - dt.timedelta(days=PREVIEW_DAYS - 1)
         dates = await store.announcement_dates(since)
         if not dates:
             return CommandReply(

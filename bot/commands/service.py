@@ -96,11 +96,11 @@ class CommandService:
         clock: Clock = utc_now,
         on_change: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._chats = ChannelEditor(store, tuple(default_categories), clock, on_change)
-        self._filters = FilterCommands(self._chats)
-        self._delivery = DeliveryCommands(self._chats)
-        self._on_demand = OnDemandCommands(self._chats)
-        self._status = StatusCommands(self._chats)
+        self._editor = ChannelEditor(store, tuple(default_categories), clock, on_change)
+        self._filters = FilterCommands(self._editor)
+        self._delivery = DeliveryCommands(self._editor)
+        self._on_demand = OnDemandCommands(self._editor)
+        self._status = StatusCommands(self._editor)
         # Commands that change a chat read it, change it and write it back; one at a time, so two
         # quick edits (two admins, or a double tap) never undo each other.
         self._write_lock = asyncio.Lock()
@@ -162,7 +162,7 @@ class CommandService:
         """Parse the text (knowing the chat's topic names when a `NAME:` prefix may be one), then run it."""
         topic_names: tuple[str, ...] = ()
         if needs_topic_names(name, args):
-            topic_names = tuple(topic.name for topic in (await self._chats.load(context)).topics)
+            topic_names = tuple(topic.name for topic in (await self._editor.load(context)).topics)
         return await self._dispatch(context, parse_command(name, args, topic_names))
 
     async def _dispatch(self, context: CommandContext, command: Command) -> CommandReply:

@@ -134,37 +134,37 @@ def announcement_lines(report: StatusReport) -> list[str]:
 class StatusCommands:
     """/status and /start."""
 
-    def __init__(self, chats: ChannelEditor) -> None:
-        self._chats = chats
+    def __init__(self, editor: ChannelEditor) -> None:
+        self._editor = editor
 
     async def status(self, context: CommandContext) -> CommandReply:
         """The last announcement, why nothing came today, the chat's filters, the next and last delivery."""
-        chats = self._chats
-        channel = await chats.load(context)
-        report = await gather_status(chats.store, chats.clock())
+        editor = self._editor
+        channel = await editor.load(context)
+        report = await gather_status(editor.store, editor.clock())
         lines = announcement_lines(report)
-        lines.extend(settings_lines(channel, chats.default_categories))
+        lines.extend(settings_lines(channel, editor.default_categories))
         if channel.active:
             if keyword_count(channel):
                 lines.append(next_digest_line(report, channel))
             else:
                 lines.append("No keywords, so nothing is sent: /subscribe WORDS.")
         if channel.id is not None:
-            last = await chats.store.last_delivery_result(channel.id)
+            last = await editor.store.last_delivery_result(channel.id)
             if last is not None:
                 lines.append(last_delivery_line(last, channel))
         return CommandReply("\n".join(lines))
 
     async def start(self, context: CommandContext) -> CommandReply:
         """Register the chat and explain the bot."""
-        channel = await self._chats.load(context)
+        channel = await self._editor.load(context)
         if channel.id is None:
-            channel = await self._chats.store.save_channel(channel)
+            channel = await self._editor.store.save_channel(channel)
         lines = [
             "I post each day's new arXiv papers that match your keywords.",
             "Subscribe with keywords, comma-separated: /subscribe VLM, vision language model",
             "/digest shows today's matches at once; /help lists every command.",
             "",
-            *settings_lines(channel, self._chats.default_categories),
+            *settings_lines(channel, self._editor.default_categories),
         ]
         return CommandReply("\n".join(lines))

@@ -97,7 +97,7 @@ async def serve(
         chats = ChannelRegistry(store, on_change=schedule_changed)
         adapters: dict[str, ChatAdapter] = {}
         for spec, own_settings in configured:
-            services = AdapterServices(commands=commands, chats=chats, admin_user_ids=admins[spec.name])
+            services = AdapterServices(commands=commands, channels=chats, admin_user_ids=admins[spec.name])
             adapter = spec.build(own_settings, services, options.get(spec.name, {}))
             adapters[adapter.platform] = adapter
         log.info("starting the %s adapter(s)", ", ".join(adapters))
@@ -107,7 +107,7 @@ async def serve(
             settings.default_categories,
             clock=clock,
             retention_days=settings.retention_days,
-            chats=chats,
+            channels=chats,
         )
         ingest = IngestService(
             store,

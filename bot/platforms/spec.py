@@ -27,7 +27,7 @@ class AdapterServices:
     """What the wiring hands an adapter: the commands to run, the chat rules, its ADMIN_USER_IDS."""
 
     commands: CommandService
-    chats: ChannelRegistry
+    channels: ChannelRegistry
     admin_user_ids: frozenset[int] = field(default_factory=frozenset)  # this platform's operators
 
 

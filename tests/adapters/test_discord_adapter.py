@@ -93,7 +93,7 @@ async def start_bot(
         messages_per_second=0,
     )
     delivery = DeliveryService(
-        store, {"discord": adapter}, ("cs.CV", "cs.LG"), clock=lambda: NOW, chats=chats
+        store, {"discord": adapter}, ("cs.CV", "cs.LG"), clock=lambda: NOW, channels=chats
     )
     stop = asyncio.Event()
     task = asyncio.create_task(adapter.run(stop))

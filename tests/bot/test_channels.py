@@ -32,8 +32,8 @@ async def test_a_gone_chat_is_turned_off_and_logged_once(
     changes = Changes()
     chats = ChannelRegistry(store, on_change=changes)
     with caplog.at_level(logging.WARNING, logger="bot.channels"):
-        assert await chats.chat_gone("discord", "10", "403 Missing Access") is True
-        assert await chats.chat_gone("discord", "10", "403 Missing Access") is False
+        assert await chats.gone_by_id("discord", "10", "403 Missing Access") is True
+        assert await chats.gone_by_id("discord", "10", "403 Missing Access") is False
     stored = await store.get_channel("discord", "10")
     assert stored is not None
     assert not stored.active
@@ -46,7 +46,7 @@ async def test_a_gone_chat_is_turned_off_and_logged_once(
 
 async def test_an_unknown_chat_reported_gone_changes_nothing(store: Any) -> None:
     """A chat the store never saw is not created by a 'gone' report."""
-    assert await ChannelRegistry(store).chat_gone("telegram", "404", "kicked") is False
+    assert await ChannelRegistry(store).gone_by_id("telegram", "404", "kicked") is False
     assert await store.list_channels(active_only=False) == []
 
 
@@ -66,7 +66,7 @@ async def test_a_moved_chat_keeps_its_settings(store: Any) -> None:
     saved = await store.save_channel(
         Channel("telegram", "-5", active=True, timezone="Europe/Berlin", topics=(TOPIC,))
     )
-    moved = await ChannelRegistry(store).chat_moved("telegram", "-5", "-1005")
+    moved = await ChannelRegistry(store).moved("telegram", "-5", "-1005")
     assert moved is not None
     assert (moved.id, moved.chat_id, moved.timezone, moved.topics) == (
         saved.id,
