@@ -234,7 +234,7 @@ async def simulate(
     deliver: bool = True,
 ) -> DayRun:
     """Run the ingest (and delivery on each new announcement) from `start` to `end`, simulated."""
-    settings = Settings(_env_file=None, arxiv_rss_url=arxiv.rss_url, arxiv_api_url=arxiv.api_url)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, arxiv_rss_url=arxiv.rss_url, arxiv_api_url=arxiv.api_url)
     gate = ArxivGate(settings.arxiv_request_interval, clock=clock.monotonic, sleep=clock.sleep)
     source = ArxivSource(
         rss_url=settings.arxiv_rss_url,
@@ -315,7 +315,7 @@ async def announcement_day(
         await seed(store, channels, topics, TUESDAY)
         categories = sorted(
             {*Settings(_env_file=None).default_categories, *await store.subscribed_categories()}
-        )  # type: ignore[call-arg]
+        )
         parsed = parse_feed(_common.feed_xml(TUESDAY, tuesday), categories)
         assert isinstance(parsed, Announcement)
         await store.save_announcement(parsed)

@@ -176,9 +176,25 @@ def _day_papers(papers: list[Paper], number: int) -> list[Paper]:
     return [dataclasses.replace(p, arxiv_id=f"{3000 + number}.{i:05d}") for i, p in enumerate(papers)]
 
 
+@dataclasses.dataclass(frozen=True)
+class SimulatedDays:
+    """What the simulated days left: the database's size, announcements kept and pruned, the ledger."""
+
+    size: int
+    free: int
+    kept: int
+    pruned: int
+    ledger: int
+    ledger_rows_written: int
+    ledger_bytes: int
+    papers: int
+    seconds: float
+    last_date_ordinal: int
+
+
 async def simulate_days(
     database: Path, papers: list[Paper], today: dt.date, days: int, sample: int
-) -> dict[str, float]:
+) -> SimulatedDays:
     """`days` more announcement days after `today` through the store API, pruning as the bot does."""
     day = today
     dates: list[dt.date] = []
@@ -223,18 +239,18 @@ async def simulate_days(
         (stored_papers,) = db.execute("SELECT count(*) FROM papers").fetchone()
         ledger_bytes = _table_bytes(db, ("deliveries",))
     size = _file_size(database)
-    return {
-        "size": size,
-        "free": free * page_size,
-        "kept": kept,
-        "pruned": pruned,
-        "ledger": ledger,
-        "ledger_rows_written": rows,
-        "ledger_bytes": ledger_bytes,
-        "papers": stored_papers,
-        "seconds": took,
-        "last_date_ordinal": dates[-1].toordinal(),
-    }
+    return SimulatedDays(
+        size=size,
+        free=free * page_size,
+        kept=kept,
+        pruned=pruned,
+        ledger=ledger,
+        ledger_rows_written=rows,
+        ledger_bytes=ledger_bytes,
+        papers=stored_papers,
+        seconds=took,
+        last_date_ordinal=dates[-1].toordinal(),
+    )
 
 
 def _file_size(database: Path) -> int:
@@ -302,15 +318,15 @@ async def run(options: argparse.Namespace) -> int:
         problems.append(f"{child.tracebacks} tracebacks in the bot's log")
     expected_kept = sum(
         1
-        for ordinal in range(days["last_date_ordinal"] - RETENTION_DAYS, days["last_date_ordinal"] + 1)
+        for ordinal in range(days.last_date_ordinal - RETENTION_DAYS, days.last_date_ordinal + 1)
         if dt.date.fromordinal(ordinal).weekday() < 5
     )
-    if days["kept"] != expected_kept:
-        problems.append(f"{days['kept']} announcements kept after pruning, expected {expected_kept}")
+    if days.kept != expected_kept:
+        problems.append(f"{days.kept} announcements kept after pruning, expected {expected_kept}")
 
     scale = options.channels / max(min(options.ledger_sample, options.channels), 1)
-    per_row = days["ledger_bytes"] / days["ledger"] if days["ledger"] else 0.0
-    per_day_rows = days["ledger_rows_written"] / options.days / max(options.ledger_sample, 1)
+    per_row = days.ledger_bytes / days.ledger if days.ledger else 0.0
+    per_day_rows = days.ledger_rows_written / options.days / max(options.ledger_sample, 1)
     rows = [
         (
             "channels",
@@ -349,28 +365,28 @@ async def run(options: argparse.Namespace) -> int:
         ("exit on SIGTERM", f"{child.exit_status}", "target 0"),
         (
             f"database after {options.days} days",
-            f"{days['size'] / MB:.1f} MB",
-            f"incl. WAL after a checkpoint; {days['free'] / MB:.1f} MB of it free pages "
+            f"{days.size / MB:.1f} MB",
+            f"incl. WAL after a checkpoint; {days.free / MB:.1f} MB of it free pages "
             "(reused, not returned to the disk)",
         ),
         (
             "announcements kept",
-            f"{days['kept']}",
-            f"{days['pruned']} pruned (RETENTION_DAYS {RETENTION_DAYS}); {days['papers']:,} papers stored",
+            f"{days.kept}",
+            f"{days.pruned} pruned (RETENTION_DAYS {RETENTION_DAYS}); {days.papers:,} papers stored",
         ),
         (
             "delivery ledger",
-            f"{days['ledger']:,} rows",
+            f"{days.ledger:,} rows",
             f"{options.ledger_sample:,} channels' matches ({per_day_rows:.0f} a channel a day); "
-            f"{days['ledger_bytes'] / MB:.1f} MB, {per_row:.0f} B a row; never pruned",
+            f"{days.ledger_bytes / MB:.1f} MB, {per_row:.0f} B a row; never pruned",
         ),
         (
             "database with every channel's ledger",
-            f"{(days['size'] + days['ledger_bytes'] * (scale - 1)) / MB:.0f} MB",
+            f"{(days.size + days.ledger_bytes * (scale - 1)) / MB:.0f} MB",
             f"extrapolated: the ledger × {scale:.0f}; it grows by "
-            f"{days['ledger_bytes'] * scale / options.days / MB:.1f} MB an announcement day",
+            f"{days.ledger_bytes * scale / options.days / MB:.1f} MB an announcement day",
         ),
-        ("simulated days took", f"{days['seconds']:.1f} s", "through the store API"),
+        ("simulated days took", f"{days.seconds:.1f} s", "through the store API"),
     ]
     _common.print_table("footprint", rows)
     if problems:
@@ -378,7 +394,7 @@ async def run(options: argparse.Namespace) -> int:
         print(child.log_tail, file=sys.stderr)
     print(
         f"footprint: peak RSS {child.peak / MB:.0f} MB with {options.channels} channels; "
-        f"ready in {child.ready_s:.2f} s; db {days['size'] / MB:.1f} MB after {options.days} days"
+        f"ready in {child.ready_s:.2f} s; db {days.size / MB:.1f} MB after {options.days} days"
     )
     return 1 if problems else 0
 

@@ -95,6 +95,17 @@ def first_send_since(telegram: FakeTelegramServer, begin: int) -> Callable[[], b
     return check
 
 
+def sending_or_done(
+    child: Child, sent: Callable[[], bool], database: Path, today: dt.date
+) -> Callable[[], bool]:
+    """Whether the child is alive and has sent (or finds every digest of `today` already complete)."""
+
+    def check() -> bool:
+        return child.alive() and (sent() or complete(database, today))
+
+    return check
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("heavy")  # timing-sensitive child processes: one at a time
 async def test_sigkill_20_times_mid_fan_out_loses_nothing_and_repeats_only_in_flight_messages(
@@ -144,7 +155,7 @@ async def test_sigkill_20_times_mid_fan_out_loses_nothing_and_repeats_only_in_fl
             spawned = time.monotonic()
             sent = first_send_since(telegram, run.begin)
             await until(
-                lambda child=child, sent=sent: child.alive() and (sent() or complete(database, today)),
+                sending_or_done(child, sent, database, today),
                 timeout=30,
                 what=f"run {number}'s first sendMessage",
             )

@@ -60,7 +60,7 @@ async def discord_server() -> AsyncIterator[FakeDiscord]:
 def settings(db_path: Path, discord_server: FakeDiscord, arxiv_server: FakeArxiv) -> Settings:
     """The core's settings aimed at the fake arXiv; RunningBot aims Discord's (only) at the fake Discord."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite:///{db_path}",
         arxiv_rss_url=arxiv_server.rss_url,
         arxiv_api_url=arxiv_server.api_url,
@@ -89,7 +89,7 @@ class RunningBot:
                 self.stop,
                 platform_settings={
                     "discord": DiscordSettings(
-                        _env_file=None,  # type: ignore[call-arg]
+                        _env_file=None,
                         discord_bot_token=self.fake.token,
                         discord_api_url=self.fake.api_url,
                         discord_gateway_url=self.fake.gateway_url,

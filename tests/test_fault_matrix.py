@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import random
 import re
@@ -142,7 +143,7 @@ async def telegram(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ScriptedTel
 def settings(db_path: Path, telegram: ScriptedTelegram, arxiv_server: FakeArxiv) -> Settings:
     """The core's settings aimed at the fake arXiv (no .env); RunningBot aims Telegram's at the fake."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite:///{db_path}",
         arxiv_rss_url=arxiv_server.rss_url,
         arxiv_api_url=arxiv_server.api_url,
@@ -478,15 +479,18 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
             )
         )
     caplog.set_level(logging.INFO, logger="bot.channels")
+
+    def posted_at_least(count: int) -> bool:
+        """Whether the planned channels hold `count` messages between them."""
+        return sum(len(discord_fake.channel_messages(p.channel)) for p in plans) >= count
+
     bot, stop, task = await start_bot(discord_fake, store, guild_id=GUILDS[0])
     began = time.monotonic()
     try:
         round_one = asyncio.create_task(bot.delivery.deliver_due())
         for created in (100, 300):  # the gateway drops twice during the fan-out; REST goes on
             await until(
-                lambda created=created: (
-                    sum(len(discord_fake.channel_messages(p.channel)) for p in plans) >= created
-                ),
+                functools.partial(posted_at_least, created),
                 timeout=20,
                 what=f"{created} messages",
             )

@@ -62,14 +62,13 @@ class Clock:
         return self.now
 
 
-async def until(check: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0, what: str = "") -> None:
+async def until(check: Callable[[], Awaitable[object] | bool], timeout: float = 10.0, what: str = "") -> None:
     """Wait until `check()` holds (polled every 20 ms); fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
+        holds = result if isinstance(result, bool) else await result
+        if holds:
             return
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what or check}")
@@ -139,7 +138,7 @@ def settings(db_path: Path, telegram_server: FakeTelegramServer, arxiv: FakeArxi
     `RunningBot` aims the Telegram settings at the fake Telegram it is given.
     """
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite:///{db_path}",
         arxiv_rss_url=arxiv.rss_url,
         arxiv_api_url=arxiv.api_url,
@@ -156,7 +155,7 @@ def settings(db_path: Path, telegram_server: FakeTelegramServer, arxiv: FakeArxi
 def telegram_settings(server: FakeTelegramServer) -> TelegramSettings:
     """Telegram's settings (no .env) aimed at this fake Bot API server."""
     return TelegramSettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         telegram_bot_token=server.token,
         telegram_api_url=server.url,
     )

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -75,9 +76,13 @@ class ToyStyle:
         return f"[{paper.arxiv_id}]"
 
 
-def make_paper(number: int, **fields: object) -> Paper:
+def make_paper(number: int, **fields: Any) -> Paper:
     """A small paper titled "Title <number>", so the style's own text is what fills a message."""
-    defaults = {"title": f"Title {number}", "abstract": "A short abstract.", "authors": ("Ada", "Alan")}
+    defaults: dict[str, Any] = {
+        "title": f"Title {number}",
+        "abstract": "A short abstract.",
+        "authors": ("Ada", "Alan"),
+    }
     return builders.make_paper(number, **{**defaults, "categories": ("cs.CV",), **fields})
 
 

@@ -26,6 +26,7 @@ from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
 from bot.feeds import parse_feed
 from bot.main.app import run_bot
+from bot.models import Announcement
 from bot.platforms.port import (
     AdapterStartupError,
     AdapterUnreachableError,
@@ -596,13 +597,13 @@ async def test_run_bot_exits_5_when_unreachable_and_2_when_refused(
         telegram_server.fail(Fault(404, raw_body=page), method="getMe", times=None)
         api_url, status, fragment = telegram_server.url, 2, "answered with an HTML page"
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite:///{tmp_path}/db.sqlite",
         arxiv_rss_url=str(FIXTURES / "rss" / "empty-feed.xml"),
         recovery_days=0,
     )
     telegram = TelegramSettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         telegram_bot_token=telegram_server.token,
         telegram_api_url=api_url,
     )
@@ -626,7 +627,9 @@ async def test_stopping_cuts_off_a_long_command_answer_after_the_grace(
 ) -> None:
     """A /digest still answering at 1 message/s when stopping is cut off after `stop_grace`; run() ends."""
     listing = (FIXTURES / "anchor" / "listing-2025-11-12.rss.xml").read_bytes()
-    await store.save_announcement(parse_feed(listing, ["cs.AI", "cs.CL", "cs.CV", "cs.LG"]))
+    announcement = parse_feed(listing, ["cs.AI", "cs.CL", "cs.CV", "cs.LG"])
+    assert isinstance(announcement, Announcement)
+    await store.save_announcement(announcement)
     adapter = startup_adapter(
         store,
         telegram_server.url,

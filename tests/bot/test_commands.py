@@ -69,6 +69,10 @@ class Recorder:
     sent: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     changes: int = 0
 
+    async def run(self, stop: asyncio.Event) -> None:
+        """Nothing to connect to: wait for `stop` (these tests never run the adapter)."""
+        await stop.wait()
+
     def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
         """One message per paper."""
         return [OutgoingMessage(text=paper.title, paper_ids=(paper.arxiv_id,)) for paper in digest.papers]
@@ -1263,7 +1267,7 @@ async def test_an_internal_failure_gets_an_apology_not_a_traceback(
     command: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A store failure is logged and answered with a short apology."""
-    service = CommandService(BrokenStore(), DEFAULTS, clock=Clock(NOW))  # type: ignore[arg-type]
+    service = CommandService(BrokenStore(), DEFAULTS, clock=Clock(NOW))
     with caplog.at_level(logging.ERROR, logger="bot.commands"):
         reply = await run(service, command, ADMIN_ARGS.get(command, "VLM"))
     if command == "help":
@@ -1308,7 +1312,7 @@ async def test_a_delivery_during_a_command_is_not_undone(service: CommandService
     """A digest marked done while a command runs stays done after the command saves the chat."""
     await store.save_announcement(announcement(WED, paper("2511.0", "x")))
     await ok(service, "subscribe", "diffusion")
-    racing = CommandService(CursorRace(store, THU), DEFAULTS, clock=Clock(NOW))  # type: ignore[arg-type]
+    racing = CommandService(CursorRace(store, THU), DEFAULTS, clock=Clock(NOW))
     assert (await run(racing, "keywords", "add GAN")).ok
     channel = await channel_of(store)
     assert channel.done_up_to == THU
@@ -1462,7 +1466,7 @@ async def test_one_command_is_one_store_write(
     topics = (Topic("Papers", ("diffusion",)), Topic("Robots", ("embodied",)))
     await store.save_channel(Channel("telegram", "100", active=active, topics=topics))
     counting = CountingStore(store)
-    service = CommandService(counting, DEFAULTS, clock=clock)  # type: ignore[arg-type]
+    service = CommandService(counting, DEFAULTS, clock=clock)
     reply = await run(service, name, args)
     assert reply.ok, reply.text
     assert len(counting.writes) <= 1, counting.writes
@@ -1473,6 +1477,6 @@ async def test_one_command_is_one_store_write(
 async def test_a_config_import_is_one_store_write(store: SqliteStore, clock: Clock) -> None:
     """Importing a config replaces the chat's topics with one write call."""
     counting = CountingStore(store)
-    service = CommandService(counting, DEFAULTS, clock=clock)  # type: ignore[arg-type]
+    service = CommandService(counting, DEFAULTS, clock=clock)
     assert (await import_config(service, ANCHOR_CONFIG.read_bytes())).ok
     assert counting.writes == ["save_channel"]

@@ -45,6 +45,10 @@ class RecordingAdapter:
     sent: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)
     failures: dict[str, list[Exception]] = field(default_factory=dict)
 
+    async def run(self, stop: asyncio.Event) -> None:
+        """Nothing to connect to: wait for `stop` (delivery tests never run the adapter)."""
+        await stop.wait()
+
     def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
         """One message per paper, so partial deliveries can be scripted."""
         return [OutgoingMessage(text=p.title, paper_ids=(p.arxiv_id,)) for p in digest.papers]
@@ -153,24 +157,27 @@ async def test_temporary_errors_are_retried_without_duplicates(store: SqliteStor
     assert adapter.papers_to("c1") == ["1", "2"]
 
 
+@dataclass
+class FailsSecondSend(RecordingAdapter):
+    """The second send ever fails for good (a DeliveryError); every other one is recorded."""
+
+    calls: int = 0
+
+    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
+        """Fail the second call, else record."""
+        self.calls += 1
+        if self.calls == 2:
+            raise DeliveryError("Bad Request: something odd")
+        await super().send(channel, message)
+
+
 async def test_failed_message_is_sent_next_round_and_nothing_twice(store: SqliteStore) -> None:
     """A message that fails for good is released and sent in a later round; sent ones are not repeated."""
     await store.save_announcement(announcement(DAY1, paper("1", "diffusion"), paper("2", "diffusion")))
     channel = await subscribe(store, "c1", "diffusion")
-    adapter = RecordingAdapter()
+    adapter = FailsSecondSend()
     clock = Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))
     delivery = service(store, adapter, clock)
-    original_send = adapter.send
-    calls = 0
-
-    async def fail_second(target: Channel, message: OutgoingMessage) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise DeliveryError("Bad Request: something odd")
-        await original_send(target, message)
-
-    adapter.send = fail_second  # type: ignore[method-assign]
     report = await delivery.deliver_due()
     assert report.outcomes[0].result == "failed"
     assert adapter.papers_to("c1") == ["1"]

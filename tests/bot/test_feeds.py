@@ -184,6 +184,7 @@ def test_empty_feed_on_a_skip_day_names_the_weekday() -> None:
         (FIXTURES / "rss" / "empty-feed.xml").read_bytes().replace(b"Thu, 28 Nov 2024", b"Sat, 30 Nov 2024")
     )
     result = parse_feed(data, ["test"])
+    assert isinstance(result, NoAnnouncement)
     assert result == NoAnnouncement(dt.date(2024, 11, 30), result.reason)
     assert "Saturday" in result.reason
     assert "skipDays" in result.reason

@@ -381,4 +381,4 @@ def test_watch_refuses_values_that_would_spin() -> None:
     """A zero interval or budget is refused."""
     for bad in ({"interval": 0}, {"rare": 0}, {"daily_requests": 0}, {"lead": -1}):
         with pytest.raises(ValueError, match="watch"):
-            Watch(**bad)  # type: ignore[arg-type]
+            Watch(**bad)

@@ -57,9 +57,16 @@ def topic(
     return Topic("T", tuple(keywords), tuple(excludes), tuple(categories), kinds)
 
 
-def hit(keyword: str, title: str = "", abstract: str = "", **fields: object) -> bool:
-    """Whether a one-keyword topic matches a paper with this title and abstract."""
-    return matches(topic(keyword), paper(title, abstract, **fields), DEFAULTS)  # type: ignore[arg-type]
+def hit(
+    keyword: str,
+    title: str = "",
+    abstract: str = "",
+    *,
+    authors: Sequence[str] = ("Ann Author",),
+    categories: Sequence[str] = ("cs.CV",),
+) -> bool:
+    """Whether a one-keyword topic matches a paper with this title, abstract, authors and categories."""
+    return matches(topic(keyword), paper(title, abstract, authors=authors, categories=categories), DEFAULTS)
 
 
 # -- the anchor's rule ---------------------------------------------------------------------------------------
@@ -239,19 +246,19 @@ def test_author_field() -> None:
 
 def test_category_field() -> None:
     """cat: is a category code, exact but any case; an archive name or archive.* is any of its categories."""
-    robots = {"categories": ("cs.RO", "cs.CV")}
-    assert hit("cat:cs.RO", "x", **robots)
-    assert hit("cat:CS.ro", "x", **robots)
-    assert not hit("cat:cs.LG", "x", **robots)
-    assert hit("cat:cs", "x", **robots)
-    assert hit("cat:cs.*", "x", **robots)
-    assert not hit("cat:math", "x", **robots)
+    robots = ("cs.RO", "cs.CV")
+    assert hit("cat:cs.RO", "x", categories=robots)
+    assert hit("cat:CS.ro", "x", categories=robots)
+    assert not hit("cat:cs.LG", "x", categories=robots)
+    assert hit("cat:cs", "x", categories=robots)
+    assert hit("cat:cs.*", "x", categories=robots)
+    assert not hit("cat:math", "x", categories=robots)
     assert hit("cat:math", "x", categories=("cs.CV", "math.AG"))
     assert not hit("cat:math", "x", categories=("cs.CV", "math-ph"))
     assert hit("cat:math-ph", "x", categories=("cs.CV", "math-ph"))
     assert hit("cat:hep-th", "x", categories=("cs.CV", "hep-th"))
     assert hit("VLM AND NOT cat:cs.RO", "VLM", categories=("cs.CV",))
-    assert not hit("VLM AND NOT cat:cs.RO", "VLM", **robots)
+    assert not hit("VLM AND NOT cat:cs.RO", "VLM", categories=robots)
 
 
 def test_boolean_operators_and_precedence() -> None:

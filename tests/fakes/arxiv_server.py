@@ -224,7 +224,8 @@ class FakeArxiv:
             ]
         page = entries[start : start + size]
         nsmap = {None: ATOM, "opensearch": OPENSEARCH, "arxiv": "http://arxiv.org/schemas/atom"}
-        feed = etree.Element(f"{{{ATOM}}}feed", nsmap=nsmap)  # type: ignore[dict-item]
+        # lxml takes None for the default namespace; its stubs type the keys as str only.
+        feed = etree.Element(f"{{{ATOM}}}feed", nsmap=nsmap)  # type: ignore[arg-type]
         etree.SubElement(feed, f"{{{ATOM}}}id").text = "https://arxiv.org/api/fake"
         etree.SubElement(feed, f"{{{ATOM}}}title").text = "arXiv Query (fake)"
         etree.SubElement(feed, f"{{{OPENSEARCH}}}itemsPerPage").text = str(size)

@@ -110,7 +110,7 @@ def _problem(error: ValidationError) -> tuple[tuple[str, ...], str, str]:
         return path, "BASE_TYPE_MAX_LENGTH", f"Must be {leaf.validator_value} or fewer in length."
     if kind in ("minLength", "minItems"):
         return path, "BASE_TYPE_MIN_LENGTH", f"Must be {leaf.validator_value} or more in length."
-    if kind == "required" and isinstance(leaf.instance, dict):
+    if kind == "required" and isinstance(leaf.instance, dict) and isinstance(leaf.validator_value, list):
         missing = [name for name in leaf.validator_value if name not in leaf.instance]
         return (*path, *missing[:1]), "BASE_TYPE_REQUIRED", "This field is required"
     message = leaf.message if len(leaf.message) <= 200 else leaf.message[:197] + "..."

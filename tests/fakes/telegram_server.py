@@ -37,7 +37,6 @@ from tests.fakes.telegram_model import (
     Fault,
     RateLimits,
     RecordedCall,
-    _Chat,
     _command_entities,
 )
 
@@ -92,22 +91,6 @@ class FakeTelegramServer(TelegramBotAPI):
         )
 
     # -- what tests inject ------------------------------------------------------------------------
-
-    def add_chat(
-        self, chat_id: int, chat_type: str = "private", *, title: str | None = None, **extra: Any
-    ) -> dict[str, Any]:
-        """Register a chat (private, group, supergroup or channel) and return its Chat JSON."""
-        if chat_type == "private":
-            data: dict[str, Any] = {"id": chat_id, "type": "private", "first_name": f"User {chat_id}"}
-        else:
-            data = {"id": chat_id, "type": chat_type, "title": title or f"Test {chat_type} {chat_id}"}
-        data.update(extra)
-        self._chats[str(chat_id)] = _Chat(data=data)
-        return dict(data)
-
-    def remove_chat(self, chat_id: int | str) -> None:
-        """Forget a chat: with `auto_create_chats=False`, calls to it answer "chat not found"."""
-        self._chats.pop(str(chat_id), None)
 
     def add_user(self, user_id: int, first_name: str = "Test", **extra: Any) -> dict[str, Any]:
         """Register a user and return its User JSON."""

@@ -98,6 +98,22 @@ class TelegramState:
             "file_size": len(data),
         }
 
+    def add_chat(
+        self, chat_id: int, chat_type: str = "private", *, title: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """Register a chat (private, group, supergroup or channel) and return its Chat JSON."""
+        if chat_type == "private":
+            data: dict[str, Any] = {"id": chat_id, "type": "private", "first_name": f"User {chat_id}"}
+        else:
+            data = {"id": chat_id, "type": chat_type, "title": title or f"Test {chat_type} {chat_id}"}
+        data.update(extra)
+        self._chats[str(chat_id)] = _Chat(data=data)
+        return dict(data)
+
+    def remove_chat(self, chat_id: int | str) -> None:
+        """Forget a chat: with `auto_create_chats=False`, calls to it answer "chat not found"."""
+        self._chats.pop(str(chat_id), None)
+
     # -- internals: state -------------------------------------------------------------------------
 
     def _chat_state(self, chat_id: int | str, *, create: bool) -> _Chat:

@@ -38,7 +38,7 @@ CHAT = "alice"
 def settings(tmp_path: Path, arxiv_server: FakeArxiv) -> Settings:
     """The core's settings (no .env) aimed at the fake arXiv."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite:///{tmp_path}/db.sqlite",
         arxiv_rss_url=arxiv_server.rss_url,
         arxiv_api_url=arxiv_server.api_url,
@@ -85,7 +85,7 @@ async def test_a_third_platform_registered_from_the_tests_gets_commands_and_the_
             settings,
             stop,
             platforms=(*PLATFORMS, CONSOLE),
-            platform_settings={"console": ConsoleSettings(_env_file=None, console_token="on")},  # type: ignore[call-arg]
+            platform_settings={"console": ConsoleSettings(_env_file=None, console_token="on")},
             clock=clock,
             delivery_tick=0.05,
             adapter_options={"console": {"console": console}},
@@ -150,6 +150,6 @@ async def test_without_a_configured_platform_the_message_names_every_registered_
             settings,
             asyncio.Event(),
             platforms=(*PLATFORMS, CONSOLE),
-            platform_settings={"console": ConsoleSettings(_env_file=None)},  # type: ignore[call-arg]
+            platform_settings={"console": ConsoleSettings(_env_file=None)},
         )
     assert "set TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN and/or CONSOLE_TOKEN (" in str(three.value)
