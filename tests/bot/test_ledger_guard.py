@@ -8,6 +8,7 @@ between a send and its confirmation) and papers sent to other chats are delivere
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import sqlite3
 from collections.abc import AsyncIterator
@@ -17,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from bot.delivery import DeliveryService
-from bot.models import Announcement, AnnounceType, Channel, Digest, Paper, Topic
-from bot.platforms import OutgoingMessage
+from bot.models import Announcement, AnnounceType, Channel, Digest, Paper, Topic, TopicDigest
+from bot.platforms import DeliveryError, OutgoingMessage
 from storage.sqlite_store import SqliteStore, open_store
 
 DAY1 = dt.date(2025, 11, 12)
@@ -73,6 +74,31 @@ class PackingAdapter:
     def papers(self) -> list[str]:
         """Every paper id sent, in order, duplicates kept."""
         return [arxiv_id for message in self.sent for arxiv_id in message.paper_ids]
+
+
+@dataclass
+class FailingAdapter(PackingAdapter):
+    """Refuses for good (a DeliveryError) the message carrying paper `fail_with`."""
+
+    fail_with: str = ""
+
+    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
+        """Fail on that paper's message, else record."""
+        if self.fail_with in message.paper_ids:
+            raise DeliveryError("Bad Request: refused")
+        await super().send(channel, message)
+
+
+@dataclass
+class StoppingAdapter(PackingAdapter):
+    """Sets the service's stop event during its first send (the send itself succeeds)."""
+
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
+        """Record, then ask the service to stop."""
+        await super().send(channel, message)
+        self.stop.set()
 
 
 @pytest.fixture
@@ -219,3 +245,91 @@ async def test_a_pending_paper_and_one_sent_to_another_chat_are_delivered(store:
     assert await store.delivered_ids(mine.id) == {"1", "2"}
     assert await store.delivered_ids(other.id) == {"1", "2"}
     assert sorted(adapter.papers()) == ["1", "1", "2"]  # c1 gets both, c2 only the one it lacked
+
+
+async def test_delivered_ids_answers_only_about_the_papers_asked(store: SqliteStore) -> None:
+    """delivered_ids(channel, ids) is the sent papers among `ids`; without ids, all sent papers."""
+    channel = await subscribed(store)
+    assert channel.id is not None
+    for arxiv_id in ("1", "2"):
+        await store.record_delivery(channel.id, DAY1, arxiv_id)
+    await store.reserve_deliveries(channel.id, DAY1, ["3"])
+    assert await store.delivered_ids(channel.id, ["1", "3", "9"]) == {"1"}
+    assert await store.delivered_ids(channel.id, []) == set()
+    assert await store.delivered_ids(channel.id) == {"1", "2"}
+
+
+async def test_deliver_digest_skips_a_message_whose_papers_were_all_sent(store: SqliteStore) -> None:
+    """Handed a digest with a paper already sent, deliver_digest leaves out the message carrying only it."""
+    papers = (paper("1", "diffusion one"), paper("2", "diffusion two"), paper("3", "diffusion three"))
+    channel = await subscribed(store)
+    assert channel.id is not None
+    await store.record_delivery(channel.id, DAY1, "3")
+    digest = Digest(DAY1, (TopicDigest(channel.topics[0], papers),), announced_count=3, channel=channel)
+    adapter = PackingAdapter()
+    outcome = await delivery(store, adapter).deliver_digest(channel, digest)
+    assert [message.paper_ids for message in adapter.sent] == [(), ("1", "2")]  # header, then [1, 2]
+    assert outcome.papers_sent == 2
+    assert await store.delivered_ids(channel.id) == {"1", "2", "3"}
+
+
+async def test_a_message_that_failed_for_good_leaves_no_row_in_the_ledger(
+    store: SqliteStore, db_path: Path
+) -> None:
+    """A permanent send error releases the message's papers: the ledger holds only what was sent."""
+    await store.save_announcement(
+        Announcement(
+            DAY1,
+            ("cs.CV",),
+            tuple(paper(str(n), f"diffusion {n}") for n in range(1, 5)),
+        )
+    )
+    channel = await subscribed(store)
+    assert channel.id is not None
+    adapter = FailingAdapter(fail_with="3")
+    report = await delivery(store, adapter).deliver_due()
+    assert [outcome.result for outcome in report.outcomes] == ["failed"]
+    with sqlite3.connect(db_path) as db:
+        rows = sorted(
+            db.execute("SELECT arxiv_id, status FROM deliveries WHERE channel_id = ?", (channel.id,))
+        )
+    db.close()
+    assert rows == [("1", "sent"), ("2", "sent")]
+    assert await cursor_of(store) is None
+
+
+async def test_each_chats_round_is_recorded_for_status(store: SqliteStore) -> None:
+    """After a round every chat served has its last delivery result: the day, the outcome, the papers."""
+    await store.save_announcement(
+        Announcement(DAY1, ("cs.CV",), (paper("1", "diffusion one"), paper("2", "robots")))
+    )
+    served = await subscribed(store, "c1")
+    quiet = await subscribed(store, "c2", Topic("Whales", ("whale",)))
+    assert served.id is not None
+    assert quiet.id is not None
+    await delivery(store, PackingAdapter()).deliver_due()
+    first = await store.last_delivery_result(served.id)
+    second = await store.last_delivery_result(quiet.id)
+    assert first is not None
+    assert second is not None
+    assert (first.announcement_date, first.result, first.papers) == (DAY1, "ok", 1)
+    assert (second.announcement_date, second.result, second.papers) == (DAY1, "empty", 0)
+
+
+async def test_a_chat_not_started_before_the_stop_gets_nothing_and_keeps_its_cursor(
+    store: SqliteStore,
+) -> None:
+    """Stopping mid-round: a chat not yet started gets no message (not even an empty day's) and no record."""
+    await store.save_announcement(
+        Announcement(DAY1, ("cs.CV",), (paper("1", "diffusion one"), paper("2", "diffusion two")))
+    )
+    await subscribed(store, "c1")
+    quiet = await subscribed(store, "c2", Topic("Whales", ("whale",)))
+    assert quiet.id is not None
+    stop, wake = asyncio.Event(), asyncio.Event()
+    adapter = StoppingAdapter(stop=stop)
+    service = DeliveryService(store, {"test": adapter}, ("cs.CV",), clock=lambda: LATER, concurrency=1)
+    await asyncio.wait_for(service.run(stop, wake, tick=60), 5)
+    assert [message.text for message in adapter.sent] == ["2 of 2 papers"]  # c1's header, then the stop
+    assert await cursor_of(store, "c2") is None
+    assert await store.last_delivery_result(quiet.id) is None

@@ -56,15 +56,34 @@ TELEGRAM_TESTS = (
 )
 DISCORD_TESTS = (
     "tests/adapters/test_discord_permissions.py",
-    "tests/adapters/test_discord_adapter.py",
-    "-k",
-    "permission or refused or admin or dm or subscribes or import or digest_for_anyone",
+    *(
+        f"tests/adapters/test_discord_adapter.py::{name}"
+        for name in (
+            "test_a_member_without_manage_channels_is_refused_privately",
+            "test_admin_user_ids_may_change_any_channel",
+            "test_a_dm_is_a_personal_subscription",
+            "test_config_import_is_refused_before_download_for_members",
+            "test_digest_for_anyone_is_deferred_then_followed_up",
+        )
+    ),
 )
 CORE_TESTS = ("tests/bot/test_commands.py", "-k", "admin or anyone or import")
 LEDGER_TESTS = (
     "tests/bot/test_ledger_guard.py",
     "tests/bot/test_delivery.py",
-    "tests/storage/test_sqlite_store.py",
+    *(
+        f"tests/storage/test_sqlite_store.py::{name}"
+        for name in (
+            "test_the_ledger_refuses_a_second_delivery",
+            "test_record_delivery_refuses_a_pending_paper_too",
+            "test_two_channels_have_independent_ledgers",
+            "test_reserve_returns_new_ids_in_order_without_duplicates",
+            "test_pending_rows_come_back_after_a_crash",
+            "test_release_drops_only_pending_rows",
+            "test_thousands_of_ids_work",
+            "test_move_channel_keeps_id_topics_and_ledger",
+        )
+    ),
 )
 MATCHING_TESTS = ("tests/bot/test_matching.py", "tests/bot/test_query.py")
 
