@@ -46,10 +46,10 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 
 class Monotonic:
-    """A monotonic clock that stands still unless a test moves it (the admin cache never expires)."""
+    """A monotonic clock that stands still unless a test moves it (far from 0, as a real one is)."""
 
     def __init__(self) -> None:
-        self.now = 0.0
+        self.now = 86_400.0
 
     def __call__(self) -> float:
         """The current reading."""
@@ -60,6 +60,7 @@ async def run_adapter(
     server: FakeTelegramServer, store: SqliteStore, **options: Any
 ) -> tuple[TelegramAdapter, asyncio.Event, asyncio.Task[None]]:
     """Start the adapter polling `server` (no rate limits); returns it, its stop event and its task."""
+    options.setdefault("monotonic", Monotonic())
     adapter = TelegramAdapter(
         server.token,
         store,
@@ -67,7 +68,6 @@ async def run_adapter(
         api_url=server.url,
         rate_limits=NO_LIMITS,
         poll_timeout=1.0,
-        monotonic=Monotonic(),
         **options,
     )
     stop = asyncio.Event()
@@ -182,6 +182,40 @@ async def test_a_foreign_sender_chat_is_refused_a_config_file_before_download(
     assert await keywords_of(store) is None
 
 
+async def test_in_a_private_chat_and_a_channel_the_sender_may_change_settings_without_a_look_up(
+    running: TelegramAdapter, telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """One's own private chat, and a channel (only its admins can post), are changed without getChatMember."""
+    telegram_server.push_message(55, "/subscribe diffusion")
+    telegram_server.push_message(OTHER_CHANNEL, "/subscribe robots")
+    assert (await reply(telegram_server, chat_id=55)).startswith("Subscribed")
+    assert (await reply(telegram_server, chat_id=OTHER_CHANNEL)).startswith("Subscribed")
+    assert await keywords_of(store, 55) == [("diffusion",)]
+    assert await keywords_of(store, OTHER_CHANNEL) == [("robots",)]
+    assert telegram_server.calls_to("getChatMember") == []
+
+
+async def test_a_group_message_without_any_sender_is_refused(
+    running: TelegramAdapter, telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """A group message with neither `from` nor `sender_chat` (an unknown sender) is refused, not trusted."""
+    text = "/subscribe diffusion"
+    telegram_server.push_update(
+        {
+            "message": {
+                "message_id": 9002,
+                "date": int(time.time()),
+                "chat": {"id": GROUP, "type": "supergroup", "title": "Reading group"},
+                "text": text,
+                "entities": command_entities(text),
+            }
+        }
+    )
+    assert (await reply(telegram_server)).startswith(ADMINS_ONLY)
+    assert await keywords_of(store) is None
+    assert telegram_server.calls_to("getChatMember") == []
+
+
 async def test_a_listed_admin_user_id_may_change_any_group_without_a_look_up(
     running: TelegramAdapter, telegram_server: FakeTelegramServer, store: SqliteStore
 ) -> None:
@@ -205,6 +239,81 @@ async def test_a_member_is_refused_and_an_admin_applied(
     assert await keywords_of(store) == [("diffusion",)]
     asked = [call.params["user_id"] for call in telegram_server.calls_to("getChatMember")]
     assert asked == [MEMBER, ADMIN]
+
+
+# -- config files: the same rule, decided before anything is downloaded -----------------------------------
+
+
+async def test_an_admins_captioned_config_file_is_downloaded_and_imported(
+    running: TelegramAdapter, telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """A group admin's YAML file captioned /topics replaces the topics (downloaded once)."""
+    telegram_server.push_message(GROUP, "/topics", from_user=ADMIN, document=("config.yml", CONFIG))
+    assert (await reply(telegram_server)).startswith("Imported 1 topic: MLLM")
+    assert await keywords_of(store) == [("MLLM",)]
+    assert len(telegram_server.calls_to("getFile")) == 1
+
+
+async def test_in_a_private_chat_an_uncaptioned_config_file_is_imported(
+    running: TelegramAdapter, telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """In one's own private chat a YAML file needs no caption."""
+    telegram_server.push_message(55, None, document=("config.yml", CONFIG))
+    assert (await reply(telegram_server, chat_id=55)).startswith("Imported 1 topic: MLLM")
+    assert await keywords_of(store, 55) == [("MLLM",)]
+
+
+async def test_in_a_group_an_uncaptioned_file_is_left_alone(
+    running: TelegramAdapter, telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """In a group a YAML file without /topics (or /import) is just a file: not fetched, not answered."""
+    telegram_server.push_message(GROUP, None, from_user=ADMIN, document=("shared.yml", CONFIG))
+    telegram_server.push_message(GROUP, "/topics@other_bot", from_user=ADMIN, document=("x.yml", CONFIG))
+    telegram_server.push_message(GROUP, "/help", from_user=ADMIN)  # answered after the files (in order)
+    assert "/subscribe" in await reply(telegram_server)
+    assert len(telegram_server.calls_to("sendMessage", chat_id=GROUP)) == 1
+    assert telegram_server.calls_to("getFile") == []
+    assert await keywords_of(store) is None
+
+
+async def test_a_config_file_over_256_kib_is_refused_before_download(
+    running: TelegramAdapter, telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """An admin's YAML file of 256 KiB is imported; one byte more is refused by its size, never downloaded."""
+    limit = 256 * 1024
+    padded = CONFIG + b"#" * (limit - len(CONFIG) - 1) + b"\n"
+    assert len(padded) == limit
+    telegram_server.push_message(GROUP, "/topics", from_user=ADMIN, document=("big.yml", padded + b"\n"))
+    telegram_server.push_message(GROUP, "/topics", from_user=ADMIN, document=("fits.yml", padded))
+    assert "larger than 256 KiB" in await reply(telegram_server)
+    assert (await reply(telegram_server, 2)).startswith("Imported 1 topic: MLLM")
+    assert len(telegram_server.calls_to("getFile")) == 1  # only the one that fits
+    assert await keywords_of(store) == [("MLLM",)]
+
+
+async def test_an_admin_answer_is_remembered_for_a_minute_on_a_real_clock(
+    telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """One getChatMember per user a minute, with the monotonic clock far from zero: then asked again."""
+    telegram_server.add_chat(GROUP, "supergroup", title="Reading group")
+    clock = Monotonic()
+    _, stop, task = await run_adapter(telegram_server, store, monotonic=clock)
+    try:
+        telegram_server.push_message(GROUP, "/subscribe a", from_user=MEMBER)
+        telegram_server.push_message(GROUP, "/subscribe b", from_user=MEMBER)
+        await reply(telegram_server, 2)
+        assert len(telegram_server.calls_to("getChatMember")) == 1
+        telegram_server.set_admins(GROUP, [MEMBER])  # promoted: seen once the cached answer is a minute old
+        clock.now += 59.0
+        telegram_server.push_message(GROUP, "/subscribe c", from_user=MEMBER)
+        assert (await reply(telegram_server, 3)).startswith(ADMINS_ONLY)
+        clock.now += 2.0
+        telegram_server.push_message(GROUP, "/subscribe d", from_user=MEMBER)
+        assert (await reply(telegram_server, 4)).startswith("Subscribed")
+        assert len(telegram_server.calls_to("getChatMember")) == 2
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
 
 
 # -- a failed admin look-up refuses (fail closed) and is not cached -------------------------------------
