@@ -88,7 +88,7 @@ LEDGER_TESTS = (
         )
     ),
 )
-MATCHING_TESTS = ("tests/bot/test_matching.py", "tests/bot/test_query.py")
+MATCHING_TESTS = ("tests/bot/test_query_edges.py", "tests/bot/test_matching.py", "tests/bot/test_query.py")
 
 
 @dataclass(frozen=True)
@@ -194,6 +194,7 @@ _OK_IGNORED = "Telegram's answer ignores CommandReply.ok"
 _FAST_PATH = "a shortcut: without it the same result is computed"
 _IDEMPOTENT = "no ids: the SQL does nothing; repeated ids: the SQL is idempotent"
 _DEBUG_ONLY = "the count is only logged at debug level"
+_NO_AUTOMATON = "a scanner without keys is never asked to scan (and would find nothing)"
 _ISO_DATE = "Python 3.11's sqlite3 stores a date as the same ISO text (its adapter is deprecated in 3.12)"
 KNOWN_EQUIVALENT: dict[tuple[str, str], str] = {
     ("TelegramAdapter._is_admin", "condition -> True: len(self._admin_cache) >="): _CACHE_CAP,
@@ -246,6 +247,49 @@ KNOWN_EQUIVALENT: dict[tuple[str, str], str] = {
     ("SqliteStore.release_deliveries", "delete guard's exit (if not ids)"): _IDEMPOTENT,
     ("SqliteStore.delivered_ids", "skip call: _unique("): _IDEMPOTENT,
     ("SqliteStore.record_delivery", "skip call: _date_text("): _ISO_DATE,
+    # Matching: shortcuts and strategies that compute the same masks.
+    ("Matcher._category_atom_masks", "condition -> False: not self._category_atoms"): _FAST_PATH,
+    ("Matcher._category_atom_masks", "delete guard's exit (if not self._category_atoms)"): _FAST_PATH,
+    ("Matcher._scan_papers", "condition -> False: not (text_scan or author_scan)"): _FAST_PATH,
+    ("Matcher._scan_papers", "delete guard's exit (if not (text_scan or author_scan))"): _FAST_PATH,
+    ("Matcher._scan_papers", "condition -> True: text_scan"): _NO_AUTOMATON,
+    ("Matcher._scan_papers", "condition -> True: author_scan and paper.authors"): _NO_AUTOMATON,
+    ("Matcher._scan_papers", "swap and/or: author_scan and paper.authors"): _NO_AUTOMATON,
+    ("Matcher._select", "condition -> True: selected"): "0 & anything is 0, and no bits give no indices",
+    ("Matcher._select", "condition -> False: not selected"): _FAST_PATH,
+    ("Matcher._select", "delete guard's exit (if not selected)"): _FAST_PATH,
+    ("Matcher.match", "condition -> True: hits[atom]"): "a term without hits has mask 0 either way",
+    ("Matcher.match", "swap operator: 1 << len(papers)"): (
+        "full becomes -1 (every bit), and every use of full is masked by a paper scope"
+    ),
+    ("_Scanner.scan", "condition -> False: self.automaton is None"): _NO_AUTOMATON,
+    ("_Scanner.scan", "delete guard's exit (if self.automaton is None)"): _NO_AUTOMATON,
+    ("_Scanner.scan", "condition -> False: not hits"): _FAST_PATH,
+    ("_Scanner.scan", "delete guard's exit (if not hits)"): _FAST_PATH,
+    ("_Scanner.scan", "condition -> False: self.first_id == 0"): "adding a first_id of 0 changes nothing",
+    ("_Scanner.scan", "condition -> True: self.title or self.abstract"): _FAST_PATH,
+    ("_Scanner.scan", "condition -> True: self.whole and"): _FAST_PATH,
+    ("_Scanner.scan", "swap and/or: self.whole and"): _FAST_PATH,
+    ("_evaluate", "condition -> False: not result"): _FAST_PATH,
+    ("_evaluate", "delete guard's exit (if not result)"): _FAST_PATH,
+    **{
+        ("_indices", start): "three ways to list a mask's bits, chosen by size, with the same result"
+        for start in (
+            "condition -> True: count <=",
+            "condition -> False: count <=",
+            "flip comparison: count <=",
+            "shift boundary: count <=",
+            "delete guard's exit (if count <= _MANY_BITS)",
+        )
+    },
+    ("_Parser.parse_unary", "condition -> False: token is None"): "_parse refuses an empty token list first",
+    (
+        "_Parser.parse_unary",
+        "delete guard's exit (if token is None)",
+    ): "_parse refuses an empty token list first",
+    ("_make_term", 'condition -> True: "." in code'): "every archive name is also in the category table",
+    ("fold", "condition -> False: text.isascii()"): _FAST_PATH,
+    ("fold", "delete guard's exit (if text.isascii())"): _FAST_PATH,
 }
 
 
