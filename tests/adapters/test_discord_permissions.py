@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,14 +18,9 @@ from adapters.discord.adapter import DiscordAdapter
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
 from bot.models import Channel, Topic
-from storage.sqlite_store import SqliteStore, open_store
-from tests.fakes.discord_server import (
-    ADMINISTRATOR,
-    EVERYONE_PERMISSIONS,
-    MANAGE_CHANNELS,
-    MANAGE_GUILD,
-    FakeDiscord,
-)
+from storage.sqlite_store import SqliteStore
+from tests.fakes.discord_model import ADMINISTRATOR, EVERYONE_PERMISSIONS, MANAGE_CHANNELS, MANAGE_GUILD
+from tests.fakes.discord_server import FakeDiscord
 
 GUILD = 900000000000000101
 CHANNEL = 900000000000000111
@@ -61,16 +55,6 @@ CHANGES: dict[str, tuple[str, list[dict[str, Any]]]] = {
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """A real SQLite store."""
-    opened = await open_store(tmp_path / "db.sqlite")
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
 async def fake() -> AsyncIterator[FakeDiscord]:
     """The fake Discord with one guild of one text channel."""
     server = FakeDiscord()
@@ -87,9 +71,8 @@ async def adapter(fake: FakeDiscord, store: SqliteStore) -> AsyncIterator[Discor
     """The adapter connected to the fake (commands synced to the guild); stopped afterwards."""
     running = DiscordAdapter(
         fake.token,
-        store,
         CommandService(store, ("cs.CV", "cs.LG")),
-        chats=ChannelRegistry(store),
+        ChannelRegistry(store),
         api_url=fake.api_url,
         gateway_url=fake.gateway_url,
         guild_id=GUILD,

@@ -11,15 +11,18 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from adapters.telegram.adapter import RateLimits, TelegramAdapter
+from adapters.telegram.adapter import TelegramAdapter
+from adapters.telegram.ratelimit import RateLimits
+from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
-from storage.sqlite_store import SqliteStore, open_store
-from tests.fakes.telegram_server import FakeTelegramServer, Fault, UploadedFile
+from storage.sqlite_store import SqliteStore
+from tests.fakes.common import UploadedFile
+from tests.fakes.telegram_model import Fault
+from tests.fakes.telegram_server import FakeTelegramServer
 
 GROUP = -100700
 OTHER_CHANNEL = -100701
@@ -33,16 +36,6 @@ TELEGRAM_SERVICE = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
 ADMINS_ONLY = "Only chat admins can change"
 NO_LIMITS = RateLimits(overall_per_second=0, group_per_minute=0, chat_interval=0.0, padding=0.0)
 CONFIG = b"category:\n  cs.CV: Computer Vision\ntopic:\n  MLLM:\n    keywords: [MLLM]\n    filters:\n"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """A real SQLite store."""
-    opened = await open_store(tmp_path / "db.sqlite")
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 class Monotonic:
@@ -63,8 +56,8 @@ async def run_adapter(
     options.setdefault("monotonic", Monotonic())
     adapter = TelegramAdapter(
         server.token,
-        store,
         CommandService(store, ("cs.CV",)),
+        ChannelRegistry(store),
         api_url=server.url,
         rate_limits=NO_LIMITS,
         poll_timeout=1.0,

@@ -11,16 +11,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from bot.delivery import DeliveryService
 from bot.models import Announcement, AnnounceType, Channel, Digest, Paper, Topic, TopicDigest
-from bot.platforms import DeliveryError, OutgoingMessage
-from storage.sqlite_store import SqliteStore, open_store
+from bot.platforms.port import DeliveryError, OutgoingMessage
+from storage.sqlite_store import SqliteStore
 
 DAY1 = dt.date(2025, 11, 12)
 DAY2 = dt.date(2025, 11, 13)
@@ -67,6 +64,10 @@ class PackingAdapter:
         """The one-liner of a day without a match."""
         return OutgoingMessage(text=f"0 of {digest.announced_count} matched")
 
+    async def run(self, stop: asyncio.Event) -> None:
+        """Nothing to connect to: wait for the stop."""
+        await stop.wait()
+
     async def send(self, channel: Channel, message: OutgoingMessage) -> None:
         """Record the message."""
         self.sent.append(message)
@@ -99,22 +100,6 @@ class StoppingAdapter(PackingAdapter):
         """Record, then ask the service to stop."""
         await super().send(channel, message)
         self.stop.set()
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    """Where the store's SQLite file lives (the tests reset a cursor in it by hand)."""
-    return tmp_path / "ledger.sqlite"
-
-
-@pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
-    """The real SQLite store, migrations applied."""
-    opened = await open_store(db_path)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def delivery(store: SqliteStore, adapter: PackingAdapter, now: dt.datetime = LATER) -> DeliveryService:
@@ -265,7 +250,7 @@ async def test_deliver_digest_skips_a_message_whose_papers_were_all_sent(store: 
     channel = await subscribed(store)
     assert channel.id is not None
     await store.record_delivery(channel.id, DAY1, "3")
-    digest = Digest(DAY1, (TopicDigest(channel.topics[0], papers),), announced_count=3, channel=channel)
+    digest = Digest(DAY1, (TopicDigest(channel.topics[0], papers),), announced_count=3)
     adapter = PackingAdapter()
     outcome = await delivery(store, adapter).deliver_digest(channel, digest)
     assert [message.paper_ids for message in adapter.sent] == [(), ("1", "2")]  # header, then [1, 2]

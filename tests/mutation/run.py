@@ -114,15 +114,24 @@ TARGETS = (
         (
             "DiscordAdapter._may_change",
             "DiscordAdapter._refuse",
-            "DiscordAdapter._request",
+            "DiscordAdapter._context",
             "DiscordAdapter.run_command",
+            "DiscordAdapter.digest",
             "DiscordAdapter.import_config",
-            "DiscordAdapter.settings_both",
         ),
         DISCORD_TESTS,
     ),
     Target(
-        "permissions", "bot/commands", ("CommandService.handle", "CommandService.import_config"), CORE_TESTS
+        "permissions",
+        "bot/commands",
+        (
+            "CommandService.run",
+            "CommandService.handle",
+            "CommandService.import_config",
+            "CommandService._refusal",
+            "CommandService._guarded",
+        ),
+        CORE_TESTS,
     ),
     Target(
         "ledger",
@@ -139,11 +148,11 @@ TARGETS = (
         "ledger",
         "storage",
         (
-            "SqliteStore.reserve_deliveries",
-            "SqliteStore.confirm_deliveries",
-            "SqliteStore.release_deliveries",
-            "SqliteStore.record_delivery",
-            "SqliteStore.delivered_ids",
+            "SqliteLedger.reserve_deliveries",
+            "SqliteLedger.confirm_deliveries",
+            "SqliteLedger.release_deliveries",
+            "SqliteLedger.record_delivery",
+            "SqliteLedger.delivered_ids",
             "_select_ids",
             "_unique",
         ),
@@ -218,7 +227,7 @@ KNOWN_EQUIVALENT: dict[tuple[str, str], str] = {
     ("TelegramAdapter._on_config_file", "condition -> True: message.from_user"): _USER_ID,
     ("TelegramAdapter._on_config_file", "condition -> False: message.from_user"): _USER_ID,
     ("TelegramAdapter._on_config_file", "flip constant: False -> True"): _OK_IGNORED,
-    ("DiscordAdapter._request", "swap and/or: info.admin_only and self._may_change"): (
+    ("DiscordAdapter._context", "swap and/or: info.admin_only and self._may_change"): (
         "the core reads is_admin only for admin-only commands"
     ),
     ("DeliveryService._deliver_announcement", "condition -> True: ids -> (True)"): _FAST_PATH,
@@ -233,20 +242,20 @@ KNOWN_EQUIVALENT: dict[tuple[str, str], str] = {
     ),
     ("_leaving_out", "condition -> False: not delivered"): _FAST_PATH,
     ("_leaving_out", "delete guard's exit (if not delivered)"): _FAST_PATH,
-    ("SqliteStore.reserve_deliveries", "condition -> False: not ids"): _IDEMPOTENT,
-    ("SqliteStore.reserve_deliveries", "delete guard's exit (if not ids)"): _IDEMPOTENT,
-    ("SqliteStore.reserve_deliveries", "skip call: _date_text("): _ISO_DATE,
-    ("SqliteStore.confirm_deliveries", "skip call: _unique("): _IDEMPOTENT,
-    ("SqliteStore.confirm_deliveries", "condition -> False: not ids"): _IDEMPOTENT,
-    ("SqliteStore.confirm_deliveries", "delete guard's exit (if not ids)"): _IDEMPOTENT,
-    ("SqliteStore.confirm_deliveries", "condition -> True: cursor.rowcount"): _DEBUG_ONLY,
-    ("SqliteStore.confirm_deliveries", "condition -> False: cursor.rowcount"): _DEBUG_ONLY,
-    ("SqliteStore.confirm_deliveries", "flip comparison: cursor.rowcount"): _DEBUG_ONLY,
-    ("SqliteStore.release_deliveries", "skip call: _unique("): _IDEMPOTENT,
-    ("SqliteStore.release_deliveries", "condition -> False: not ids"): _IDEMPOTENT,
-    ("SqliteStore.release_deliveries", "delete guard's exit (if not ids)"): _IDEMPOTENT,
-    ("SqliteStore.delivered_ids", "skip call: _unique("): _IDEMPOTENT,
-    ("SqliteStore.record_delivery", "skip call: _date_text("): _ISO_DATE,
+    ("SqliteLedger.reserve_deliveries", "condition -> False: not ids"): _IDEMPOTENT,
+    ("SqliteLedger.reserve_deliveries", "delete guard's exit (if not ids)"): _IDEMPOTENT,
+    ("SqliteLedger.reserve_deliveries", "skip call: date_text("): _ISO_DATE,
+    ("SqliteLedger.confirm_deliveries", "skip call: _unique("): _IDEMPOTENT,
+    ("SqliteLedger.confirm_deliveries", "condition -> False: not ids"): _IDEMPOTENT,
+    ("SqliteLedger.confirm_deliveries", "delete guard's exit (if not ids)"): _IDEMPOTENT,
+    ("SqliteLedger.confirm_deliveries", "condition -> True: cursor.rowcount"): _DEBUG_ONLY,
+    ("SqliteLedger.confirm_deliveries", "condition -> False: cursor.rowcount"): _DEBUG_ONLY,
+    ("SqliteLedger.confirm_deliveries", "flip comparison: cursor.rowcount"): _DEBUG_ONLY,
+    ("SqliteLedger.release_deliveries", "skip call: _unique("): _IDEMPOTENT,
+    ("SqliteLedger.release_deliveries", "condition -> False: not ids"): _IDEMPOTENT,
+    ("SqliteLedger.release_deliveries", "delete guard's exit (if not ids)"): _IDEMPOTENT,
+    ("SqliteLedger.delivered_ids", "skip call: _unique("): _IDEMPOTENT,
+    ("SqliteLedger.record_delivery", "skip call: date_text("): _ISO_DATE,
     # Matching: shortcuts and strategies that compute the same masks.
     ("Matcher._category_atom_masks", "condition -> False: not self._category_atoms"): _FAST_PATH,
     ("Matcher._category_atom_masks", "delete guard's exit (if not self._category_atoms)"): _FAST_PATH,
@@ -423,7 +432,7 @@ class _Offsets:
             if byte == 0x0A:
                 self.starts.append(index + 1)
 
-    def span(self, node: ast.AST) -> tuple[int, int]:
+    def span(self, node: ast.expr | ast.stmt) -> tuple[int, int]:
         """Where a node's text begins and ends."""
         assert node.end_lineno is not None
         assert node.end_col_offset is not None
@@ -446,19 +455,25 @@ def _is_log_call(node: ast.AST) -> bool:
 
 
 def _changes(
-    node: ast.AST, function: ast.FunctionDef | ast.AsyncFunctionDef
-) -> Iterator[tuple[str, ast.AST, str]]:
+    node: ast.AST, function: ast.FunctionDef | ast.AsyncFunctionDef, own_returns: set[ast.Return]
+) -> Iterator[tuple[str, ast.expr | ast.stmt, str]]:
     """(kind, node replaced, replacement text) for every mutation of this node."""
+    yield from _operator_changes(node)
+    yield from _flow_changes(node, function, own_returns)
+
+
+def _operator_changes(node: ast.AST) -> Iterator[tuple[str, ast.expr | ast.stmt, str]]:
+    """Mutations of what a node computes: comparisons, and/or, not, constants, operators, calls."""
     if isinstance(node, ast.Compare):
         for index, op in enumerate(node.ops):
             for kind, new_op in COMPARISON_FLIPS.get(type(op), ()):
-                changed = copy.deepcopy(node)
-                changed.ops[index] = new_op()
-                yield kind, node, f"({ast.unparse(changed)})"
+                compared = copy.deepcopy(node)
+                compared.ops[index] = new_op()
+                yield kind, node, f"({ast.unparse(compared)})"
     elif isinstance(node, ast.BoolOp):
-        changed = copy.deepcopy(node)
-        changed.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
-        yield "swap and/or", node, f"({ast.unparse(changed)})"
+        swapped = copy.deepcopy(node)
+        swapped.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+        yield "swap and/or", node, f"({ast.unparse(swapped)})"
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not | ast.Invert):
         kind = "drop not" if isinstance(node.op, ast.Not) else "drop ~"
         yield kind, node, f"({ast.unparse(node.operand)})"
@@ -469,13 +484,13 @@ def _changes(
             if old in node.value:
                 yield "swap ledger status", node, repr(node.value.replace(old, new))
     elif isinstance(node, ast.BinOp) and type(node.op) in OPERATOR_SWAPS:
-        changed = copy.deepcopy(node)
-        changed.op = OPERATOR_SWAPS[type(node.op)]()
-        yield "swap operator", node, f"({ast.unparse(changed)})"
+        computed = copy.deepcopy(node)
+        computed.op = OPERATOR_SWAPS[type(node.op)]()
+        yield "swap operator", node, f"({ast.unparse(computed)})"
     elif isinstance(node, ast.AugAssign) and type(node.op) in OPERATOR_SWAPS:
-        changed = copy.deepcopy(node)
-        changed.op = OPERATOR_SWAPS[type(node.op)]()
-        yield "swap operator", node, ast.unparse(changed)
+        assigned = copy.deepcopy(node)
+        assigned.op = OPERATOR_SWAPS[type(node.op)]()
+        yield "swap operator", node, ast.unparse(assigned)
     elif (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)  # a function, not a method: its argument may stand in
@@ -484,6 +499,12 @@ def _changes(
         and node.func.id not in NOT_SKIPPED
     ):
         yield "skip call", node, f"({node.args[0].id})"
+
+
+def _flow_changes(
+    node: ast.AST, function: ast.FunctionDef | ast.AsyncFunctionDef, own_returns: set[ast.Return]
+) -> Iterator[tuple[str, ast.expr | ast.stmt, str]]:
+    """Mutations of control: conditions forced, guards' exits deleted, calls gone, returns negated."""
     if isinstance(node, ast.If | ast.While | ast.IfExp) and not isinstance(node.test, ast.Constant):
         yield "condition -> True", node.test, "(True)"
         yield "condition -> False", node.test, "(False)"
@@ -505,7 +526,7 @@ def _changes(
         and not isinstance(node.value, ast.Constant | ast.Compare)  # a comparison is flipped already
         and isinstance(function.returns, ast.Name)
         and function.returns.id == "bool"
-        and node in function.body_returns  # type: ignore[attr-defined]
+        and node in own_returns
     ):
         yield "negate return", node.value, f"(not ({ast.unparse(node.value)}))"
 
@@ -550,10 +571,10 @@ def mutants_of(tree: Path, target: Target) -> tuple[list[Mutant], list[str]]:
         for path, function in found.get(name, []):
             source = sources[path]
             offsets = _Offsets(source)
-            function.body_returns = _own_returns(function)  # type: ignore[attr-defined]
+            own_returns = _own_returns(function)
             seen: set[bytes] = set()
             for node in _body_nodes(function):
-                for kind, replaced, replacement in _changes(node, function):
+                for kind, replaced, replacement in _changes(node, function, own_returns):
                     start, end = offsets.span(replaced)
                     before = source[start:end].decode()
                     mutant = Mutant(
@@ -780,8 +801,8 @@ def _diff(mutant: Mutant) -> str:
     return "\n".join(difflib.unified_diff(before, after, mutant.path, mutant.path, n=2, lineterm=""))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Generate the mutants, run them, print the table; exit 1 if any survived (not counting equivalents)."""
+def _parser() -> argparse.ArgumentParser:
+    """The command line."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -794,7 +815,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--diff", action="store_true", help="show each survivor's change")
     parser.add_argument("--match", default="", help="only mutations whose text contains this")
     parser.add_argument("--tests", help="pytest arguments to run instead of the targets' own subsets")
-    options = parser.parse_args(argv)
+    return parser
+
+
+def _print_survivors(survivors: Sequence[Outcome], *, diff: bool) -> None:
+    """Each surviving mutant, with its change when asked."""
+    if survivors:
+        print("survivors:")
+        for outcome in survivors:
+            mutant = outcome.mutant
+            print(f"  {mutant.path}:{mutant.line} {mutant.function}: {mutant.mutation}")
+            if diff:
+                print("    " + _diff(mutant).replace("\n", "\n    "))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Generate the mutants, run them, print the table; exit 1 if any survived (not counting equivalents)."""
+    options = _parser().parse_args(argv)
 
     def wanted(mutant: Mutant) -> bool:
         """Whether --only and --match select this mutant."""
@@ -872,13 +909,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(_table(outcomes))
     print()
     survivors = [o for o in outcomes if o.result == "survived"]
-    if survivors:
-        print("survivors:")
-        for outcome in survivors:
-            mutant = outcome.mutant
-            print(f"  {mutant.path}:{mutant.line} {mutant.function}: {mutant.mutation}")
-            if options.diff:
-                print("    " + _diff(mutant).replace("\n", "\n    "))
+    _print_survivors(survivors, diff=options.diff)
     print(_summary(outcomes, missing, _stale(everything), time.monotonic() - began))
     if runner.stopping.is_set():
         return 130
