@@ -731,3 +731,24 @@ async def test_channels_know_their_server(store: SqliteStore) -> None:
 def test_a_schema_too_new_is_a_store_error() -> None:
     """A database written by a newer version is refused as a StoreError (the CLI's exit status 6)."""
     assert issubclass(SchemaTooNewError, StoreError)
+
+
+async def test_a_version_2_database_keeps_each_channels_cursor_under_its_new_name(
+    db_path: pathlib.Path, clock: SettableClock
+) -> None:
+    """Upgrading a file made before V3 (the cursor column was last_digest_date) keeps every cursor."""
+    before_v3 = [migration for migration in load_migrations() if migration.version < 3]
+    async with await open_store(db_path, clock=clock, migrations=before_v3):
+        pass
+    with raw(db_path) as db:
+        db.execute(
+            "INSERT INTO channels (platform, chat_id, timezone, active, max_inline_papers, notify_empty,"
+            " last_digest_date, created_at, updated_at)"
+            " VALUES ('telegram', '42', 'UTC', 1, 30, 1, '2025-11-12', '2025-11-12T00:00:00Z',"
+            " '2025-11-12T00:00:00Z')"
+        )
+    async with await open_store(db_path, clock=clock) as store:
+        channel = await store.get_channel("telegram", "42")
+    assert channel is not None
+    assert (channel.done_up_to, channel.active) == (dt.date(2025, 11, 12), True)
+    assert rows(db_path, "SELECT max(version) FROM schema_migrations") == [(3,)]
