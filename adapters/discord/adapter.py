@@ -47,7 +47,7 @@ from adapters.discord.format import DiscordMessage, render_digest, render_empty_
 from adapters.discord.settings import DEFAULT_API_URL, DEFAULT_GATEWAY_URL, DiscordSettings
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
-from bot.commands.table import COMMANDS
+from bot.commands.table import COMMANDS_BY_NAME
 from bot.commands.values import Command, CommandContext, CommandReply, DigestNow, ImportTopics
 from bot.models import Channel, Digest
 from bot.platforms.lifecycle import (
@@ -75,7 +75,6 @@ DEFER_AFTER = 2.0  # seconds a command may take before its answer is deferred (D
 # Discord's global limit is 50 requests/s per bot; stay below it so a large fan-out is spread, not
 # answered with 429s (discord.py already honours each route's bucket headers).
 MESSAGES_PER_SECOND = 40.0
-_INFO = {info.name: info for info in COMMANDS}
 
 
 class _Pacer:
@@ -396,14 +395,14 @@ class DiscordAdapter:
             platform=PLATFORM,
             chat_id=str(interaction.channel_id),
             user_id=str(interaction.user.id),
-            is_admin=_INFO[command].admin_only and self._may_change(interaction),
+            is_admin=COMMANDS_BY_NAME[command].admin_only and self._may_change(interaction),
             server_id=None if interaction.guild_id is None else str(interaction.guild_id),
             syntax=SYNTAX,
         )
 
     async def _refuse(self, interaction: discord.Interaction, command: str) -> bool:
         """Answer a member who may not change settings (ephemeral); True if refused."""
-        if not _INFO[command].admin_only or self._may_change(interaction):
+        if not COMMANDS_BY_NAME[command].admin_only or self._may_change(interaction):
             return False
         await interaction.response.send_message(
             "Only members who can Manage Channels here can change this channel's settings. "

@@ -1,6 +1,6 @@
 """Discord's slash commands: declared once here, each building the core's typed command from its options.
 
-The names, descriptions and meaning are the core's (`bot.commands.COMMANDS`), the same as on
+The names, descriptions and meaning are the core's (`bot.commands.table.COMMANDS`), the same as on
 Telegram; this module only gives them Discord's shape (sub-commands, typed options, autocomplete)
 and the default permissions that hide the settings commands from members without Manage Channels
 (discord.py honours `default_permissions` only on a command or group, not on a sub-command). The
@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 import discord
 from discord import app_commands
 
-from bot.commands.table import COMMANDS, CommandExample, CommandInfo
+from bot.commands.table import COMMANDS_BY_NAME, CommandExample, CommandInfo
 from bot.commands.text import category_codes
 from bot.commands.values import (
     AddTopic,
@@ -36,7 +36,6 @@ from bot.commands.values import (
 from bot.suggestions import suggest_categories, suggest_timezones
 
 MANAGE = discord.Permissions(manage_channels=True)
-_INFO = {info.name: info for info in COMMANDS}
 
 
 class CommandHandlers(Protocol):
@@ -54,7 +53,7 @@ class CommandHandlers(Protocol):
 
 def _describe(name: str) -> str:
     """A command's description from the core's table (Discord allows 1–100 characters)."""
-    return _INFO[name].description[:100]
+    return COMMANDS_BY_NAME[name].description[:100]
 
 
 class DiscordSyntax:

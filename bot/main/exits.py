@@ -17,8 +17,3 @@ class ExitError(Exception):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
-
-
-def plural(count: int, word: str) -> str:
-    """`1 paper`, `2 papers`."""
-    return f"{count} {word}{'' if count == 1 else 's'}"

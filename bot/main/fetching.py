@@ -14,6 +14,7 @@ from adapters.markdown_output import render_json, render_markdown, render_text, 
 from bot.arxiv_client.common import ArxivUnavailableError
 from bot.arxiv_client.source import ArxivSource
 from bot.categories import UnknownCategoryError, expand_categories
+from bot.commands.wording import plural
 from bot.digests import build_digest
 from bot.feeds import ArxivError, ArxivFeedError, BrokenFeedError, NoAnnouncement
 from bot.gate import ArxivGate
@@ -25,7 +26,6 @@ from bot.main.exits import (
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
     ExitError,
-    plural,
 )
 from bot.main.progress import tell_terminal, terminal_progress
 from bot.matching import validate_topic

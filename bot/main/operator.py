@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.commands.status import gather_status
+from bot.commands.wording import plural
 from bot.main.exits import (
     EXIT_DATABASE,
     EXIT_OK,
     EXIT_USAGE,
     ExitError,
-    plural,
 )
 from bot.models import Channel
 from bot.ports import Store
