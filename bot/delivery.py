@@ -1,10 +1,13 @@
 """Delivering digests: each channel at its own time, each paper exactly once, through any error.
 
-The core decides what is due and keeps the ledger; a `ChatAdapter` renders a digest into platform
-messages and sends them. For every message the papers it carries are reserved in the ledger first,
-then sent, then confirmed; a message that surely never left is released again. A crash between a send
-and its confirmation leaves the papers pending, and they are sent again on restart: the only window in
-which a paper can arrive twice, and it is milliseconds wide.
+The core decides what is due and keeps the ledger; a `ChatAdapter` renders a digest and sends it. A
+chat's digest of one announcement is one paged message: its view (papers, counts, topics) is stored
+first (`bot.views.ViewService.daily`), then the message showing its first page, whose buttons turn the
+other pages, carries every paper in the ledger: reserved, sent, confirmed; a message that surely never
+left is released again. A crash between a send and its confirmation leaves the papers pending, and the
+next start sends the same stored view again (the same counts, the same pages): the only window in
+which a digest can arrive twice, and it is milliseconds wide. The Markdown file, when the chat asked
+for it, follows silently and carries no paper of its own, so it can promise nothing it does not keep.
 
 Stopping (SIGTERM) is prompt, whatever the fan-out: once `run`'s stop event is set no chat is started
 and every chat in progress stops before its next message; the sends already handed to an adapter get
@@ -37,6 +40,7 @@ from bot.platforms.port import (
 from bot.ports import Store
 from bot.retry import unless_stopped
 from bot.schedule import due_at
+from bot.views import ViewService
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +101,11 @@ class DeliveryService:
         retention_days: int = 14,
         channels: ChannelRegistry | None = None,
         stop_grace: float = STOP_GRACE,
+        views: ViewService | None = None,
     ) -> None:
         """`stop_grace`: seconds a send in progress may still take once `run` is told to stop."""
         self._store = store
+        self._views = views or ViewService(store, default_categories, clock=clock)
         self._stop_grace = stop_grace
         self._abandon = asyncio.Event()  # set `stop_grace` after stopping: sends in progress are cancelled
         self._channels = channels or ChannelRegistry(store)
@@ -235,7 +241,8 @@ class DeliveryService:
                         adapter, channel, adapter.render_empty_day(digest, channel), outcome
                     )
             else:
-                for message in adapter.render_digest(digest, channel):
+                view = await self._views.daily(channel, digest)
+                for message in adapter.render_digest(view, channel):
                     if self._is_stopping():
                         raise _Stopped
                     channel = await self._send_with_ledger(adapter, channel, digest.date, message, outcome)

@@ -88,6 +88,14 @@ class Topic:
     announce_types: frozenset[AnnounceType] = DEFAULT_ANNOUNCE_TYPES
 
 
+class Style(StrEnum):
+    """How a chat's digest pages show each paper (`/settings style`)."""
+
+    COMPACT = "compact"  # linked title, first authors, category and type, matched keywords, a TL;DR
+    FULL = "full"  # the whole block: every author, categories, the abstract (collapsed on Telegram)
+    TITLES = "titles"  # a linked title per line
+
+
 @dataclass(frozen=True, slots=True)
 class Channel:
     """A chat or channel on one platform that the bot posts to, with its delivery settings."""
@@ -105,6 +113,11 @@ class Channel:
     topics: tuple[Topic, ...] = ()
     # The newest announcement this channel's digest is done for; later ones are still to deliver.
     done_up_to: dt.date | None = None
+    style: Style = Style.COMPACT  # how the digest's pages show papers
+    send_file: bool = False  # also send the day's Markdown file (silently) with each digest
+    # Where in the chat digests go: a Telegram forum topic (`message_thread_id`); None: the chat itself.
+    thread_id: str | None = None
+    own_thread: bool = False  # Discord: post each day's digest into a thread of its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,3 +177,75 @@ class DeliveryResult:
     announcement_date: dt.date
     result: str  # ok, empty, gone, failed
     papers: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ViewEntry:
+    """One paper of a stored digest view, in the digest's order.
+
+    `topic` is the section the paper is shown under (the first topic that matched it), `also_in` the
+    chat's other topics that matched it, and `matched` the keywords of `topic` that matched it.
+    """
+
+    arxiv_id: str
+    topic: str
+    also_in: tuple[str, ...] = ()
+    matched: tuple[str, ...] = ()
+
+
+class ViewKind(StrEnum):
+    """Why a digest view exists."""
+
+    DAILY = "daily"  # a chat's daily digest of one announcement (at most one per chat and date)
+    ON_DEMAND = "on_demand"  # a /digest answer
+
+
+@dataclass(frozen=True, slots=True)
+class DigestView:
+    """A digest as stored before its message is sent, so that its pages can be turned later.
+
+    Buttons carry only the view's id and a page number; the papers are looked up in the stored
+    announcement, so pages keep working after a restart for as long as the announcement is kept.
+    The counts are the digest's as it was built: a digest resumed after a crash says the same.
+    """
+
+    platform: str
+    chat_id: str
+    announcement_date: dt.date
+    entries: tuple[ViewEntry, ...]
+    announced_count: int  # papers announced in the watched categories
+    topics: tuple[str, ...] = ()  # the digest's topic names, in order
+    style: Style = Style.COMPACT  # the style its message was sent in
+    kind: ViewKind = ViewKind.DAILY
+    request_key: str = ""  # ON_DEMAND: what was asked (the keywords, or "" for the chat's filters)
+    created_at: dt.datetime | None = None  # UTC-aware; set by the store
+    id: int | None = None  # the store's key; None until stored
+    # The adapter's reference to the message showing it (opaque to the core), once sent.
+    message_ref: str | None = None
+
+    @property
+    def matched_count(self) -> int:
+        """How many papers the digest holds."""
+        return len(self.entries)
+
+    @property
+    def paper_ids(self) -> tuple[str, ...]:
+        """The papers, in digest order."""
+        return tuple(entry.arxiv_id for entry in self.entries)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedView:
+    """A digest view with its papers (same order as its entries): what an adapter renders pages of.
+
+    A paper the store no longer has (its announcement pruned) is left out of `papers` and `entries`.
+    """
+
+    view: DigestView
+    entries: tuple[ViewEntry, ...]
+    papers: tuple[Paper, ...]
+
+    @property
+    def matched_count(self) -> int:
+        """How many papers the digest held when it was built."""
+        return self.view.matched_count

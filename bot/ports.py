@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
-from bot.models import Announcement, Channel, DeliveryResult, FeedCheck
+from bot.models import Announcement, Channel, DeliveryResult, DigestView, FeedCheck, Paper
 
 
 class StoreError(Exception):
@@ -51,7 +51,32 @@ class Store(Protocol):
         """Dates of stored announcements on or after `since`, oldest first."""
 
     async def prune_announcements(self, before: dt.date) -> int:
-        """Forget announcements older than `before` (the ledger is kept); return how many."""
+        """Forget announcements older than `before`, and their digest views (the ledger is kept)."""
+
+    async def get_papers(self, date: dt.date, arxiv_ids: Sequence[str]) -> list[Paper]:
+        """These papers as the announcement of `date` has them, in the given order; unknown ones left out."""
+
+    # -- digest views: a digest stored before its paged message is sent -------------------------------
+    async def save_view(self, view: DigestView) -> DigestView:
+        """Store a new view and return it with its id and time.
+
+        A DAILY view for a (platform, chat, date) that already has one is not stored twice: the one
+        already stored is returned instead.
+        """
+
+    async def get_view(self, view_id: int) -> DigestView | None:
+        """The view with this id, or None (never stored, or pruned)."""
+
+    async def daily_view(self, platform: str, chat_id: str, date: dt.date) -> DigestView | None:
+        """The chat's DAILY view of that announcement, if one was stored."""
+
+    async def recent_view(
+        self, platform: str, chat_id: str, date: dt.date, request_key: str, *, since: dt.datetime
+    ) -> DigestView | None:
+        """The newest ON_DEMAND view with this request, created at or after `since`, whose message was sent."""
+
+    async def set_view_message(self, view_id: int, message_ref: str) -> None:
+        """Remember the adapter's reference to the message showing a view."""
 
     # -- channels and their topics ------------------------------------------------------------
     async def save_channel(self, channel: Channel) -> Channel:

@@ -9,7 +9,8 @@ from bot.commands.values import CommandContext, CommandReply, DigestNow, Preview
 from bot.commands.wording import clip, day, listing, plural, unique
 from bot.digests import announced_count, build_digest, effective_categories
 from bot.matching import Matcher
-from bot.models import Channel, Topic
+from bot.models import Style, Topic
+from bot.views import ViewService
 
 PREVIEW_DAYS = 7
 PREVIEW_TITLES = 3
@@ -18,11 +19,17 @@ PREVIEW_TITLES = 3
 class OnDemandCommands:
     """/digest and /preview: they read the store, and change nothing."""
 
-    def __init__(self, editor: ChannelEditor) -> None:
+    def __init__(self, editor: ChannelEditor, views: ViewService) -> None:
         self._editor = editor
+        self._views = views
 
     async def digest(self, context: CommandContext, command: DigestNow) -> CommandReply:
-        """Today's digest for the chat's filters, or an ad-hoc one for given keywords (nothing saved)."""
+        """Today's digest for the chat's filters, or an ad-hoc one for given keywords, as one paged message.
+
+        The answer is a stored view (its pages turn later, nothing of the chat's settings changes). The
+        same request in the same chat within `bot.views.REPEAT_WINDOW` points to the message already
+        there instead, unless the answer is private (a Discord ephemeral reply nobody else sees).
+        """
         store = self._editor.store
         keywords = unique(command.keywords)
         channel = await store.get_channel(context.platform, context.chat_id)
@@ -41,13 +48,30 @@ class OnDemandCommands:
             return CommandReply(
                 "No announcement stored yet; I check arXiv regularly, try again later.", ok=False
             )
+        # What was asked, to recognise the same request: the keywords as typed, or the chat's filters.
+        request_key = "k:" + "\n".join(keywords) if keywords else "chat"
+        if not context.private:
+            earlier = await self._views.repeated(
+                context.platform, context.chat_id, announcement.date, request_key
+            )
+            if earlier is not None:
+                return CommandReply(
+                    f"This digest of {day(announcement.date)} was posted here a moment ago: "
+                    f"{plural(earlier.matched_count, 'paper')}, pages a tap away in that message.",
+                    repeat_of=earlier,
+                )
         digest = build_digest(announcement, topics, self._editor.default_categories)
-        return CommandReply(
+        summary = (
             f"Digest of {day(announcement.date)}: {digest.matched_count} of "
-            f"{plural(digest.announced_count, 'paper')} match.",
-            digest=digest,
-            max_inline_papers=(channel or Channel(context.platform, context.chat_id)).max_inline_papers,
+            f"{plural(digest.announced_count, 'paper')} match."
         )
+        if not digest.matched_count:
+            return CommandReply(summary)
+        style = channel.style if channel is not None else Style.COMPACT
+        loaded = await self._views.on_demand(
+            context.platform, context.chat_id, digest, style=style, request_key=request_key
+        )
+        return CommandReply(summary, view=loaded)
 
     async def preview(self, context: CommandContext, command: Preview) -> CommandReply:
         """How many papers these keywords matched on each stored announcement of the last week."""

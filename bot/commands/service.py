@@ -50,6 +50,7 @@ from bot.commands.values import (
 )
 from bot.commands.wording import clean, clip
 from bot.ports import Store
+from bot.views import ViewService
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +96,14 @@ class CommandService:
         *,
         clock: Clock = utc_now,
         on_change: Callable[[], Awaitable[None]] | None = None,
+        views: ViewService | None = None,
     ) -> None:
+        """`views`: where /digest stores its paged answers (default: one over the same store)."""
         self._editor = ChannelEditor(store, tuple(default_categories), clock, on_change)
+        self.views = views or ViewService(store, default_categories, clock=clock)
         self._filters = FilterCommands(self._editor)
         self._delivery = DeliveryCommands(self._editor)
-        self._on_demand = OnDemandCommands(self._editor)
+        self._on_demand = OnDemandCommands(self._editor, self.views)
         self._status = StatusCommands(self._editor)
         # Commands that change a chat read it, change it and write it back; one at a time, so two
         # quick edits (two admins, or a double tap) never undo each other.

@@ -7,11 +7,12 @@ it with a `match` that mypy checks for exhaustiveness.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from bot.commands.table import TEXT_SYNTAX, CommandSyntax
-from bot.models import Digest
+from bot.models import DigestView, LoadedView
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,11 @@ class CommandContext:
     is_admin: bool = False  # may change this chat's settings
     server_id: str | None = None  # the server (Discord guild) of the chat, if the platform has them
     syntax: CommandSyntax = TEXT_SYNTAX
+    # When the platform says the command was sent (UTC-aware); None: now. A /subscribe is judged by
+    # it, so one sent before an announcement was stored still gets that announcement.
+    sent_at: dt.datetime | None = None
+    thread_id: str | None = None  # the Telegram forum topic the command was sent in
+    private: bool = False  # the answer is seen by the asker only (a Discord ephemeral reply)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +44,21 @@ class CommandRequest:
     is_admin: bool = False
     server_id: str | None = None
     syntax: CommandSyntax = TEXT_SYNTAX
+    sent_at: dt.datetime | None = None
+    thread_id: str | None = None
 
     @property
     def context(self) -> CommandContext:
         """Who asks, and where."""
         return CommandContext(
-            self.platform, self.chat_id, self.user_id, self.is_admin, self.server_id, self.syntax
+            self.platform,
+            self.chat_id,
+            self.user_id,
+            self.is_admin,
+            self.server_id,
+            self.syntax,
+            sent_at=self.sent_at,
+            thread_id=self.thread_id,
         )
 
 
@@ -67,6 +82,7 @@ class Subscribe:
     """/subscribe [keywords]: add keywords to the first topic and turn the daily digest on."""
 
     keywords: tuple[str, ...] = ()
+    own_thread: bool | None = None  # Discord: each day's digest in a thread of its own; None: unchanged
     name: ClassVar[str] = "subscribe"
 
 
@@ -162,6 +178,7 @@ class DigestNow:
     """/digest [keywords]: today's digest for the chat's filters, or for these keywords (nothing saved)."""
 
     keywords: tuple[str, ...] = ()
+    public: bool = False  # Discord: an admin asks for the answer to be seen by everyone
     name: ClassVar[str] = "digest"
 
 
@@ -188,13 +205,17 @@ Command = Start | Help | Status | Unsubscribe | SetTime | ChangeSettings | Diges
 
 @dataclass(frozen=True, slots=True)
 class CommandReply:
-    """What to answer: plain text, and/or a digest to render with the platform's digest format."""
+    """What to answer: plain text, or a stored digest view to send as one paged message.
+
+    With `view`, the platform sends the view's first page (its header says what `text` would) and then
+    tells `ViewService.sent` where that message is. With `repeat_of`, the same /digest was answered in
+    this chat moments ago: `text` says so, and the platform points to (replies to) that message.
+    """
 
     text: str
-    digest: Digest | None = None
     ok: bool = True
-    # With a digest: the chat's `max_inline_papers` (above it the whole digest also goes as a file).
-    max_inline_papers: int | None = None
+    view: LoadedView | None = None
+    repeat_of: DigestView | None = None
 
 
 class CommandError(Exception):

@@ -97,7 +97,9 @@ async def serve(
         chats = ChannelRegistry(store, on_change=schedule_changed)
         adapters: dict[str, ChatAdapter] = {}
         for spec, own_settings in configured:
-            services = AdapterServices(commands=commands, channels=chats, admin_user_ids=admins[spec.name])
+            services = AdapterServices(
+                commands=commands, channels=chats, views=commands.views, admin_user_ids=admins[spec.name]
+            )
             adapter = spec.build(own_settings, services, options.get(spec.name, {}))
             adapters[adapter.platform] = adapter
         log.info("starting the %s adapter(s)", ", ".join(adapters))
@@ -108,6 +110,7 @@ async def serve(
             clock=clock,
             retention_days=settings.retention_days,
             channels=chats,
+            views=commands.views,
         )
         ingest = IngestService(
             store,

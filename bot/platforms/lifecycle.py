@@ -4,8 +4,8 @@
 - `CommandsInFlight`: the command handlers running now, so that stopping lets them answer for a short
   grace (`STOP_GRACE`) and then cuts them off.
 - `answer_or_apologise`: a core call whose unexpected failure is logged and answered with `APOLOGY`.
-- `reply_messages`: a `CommandReply` as the platform's messages: its text in pieces, then the digest's
-  messages (or the empty-day line).
+- `reply_messages`: a `CommandReply` as the platform's messages: its text in pieces, or the first page
+  of the digest view it carries (one paged message).
 
 An adapter supplies only what is its platform's: the library's errors, its markup and its limits.
 """
@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from bot.commands.values import CommandReply
-from bot.models import Channel, Digest
+from bot.models import LoadedView
 from bot.platforms.port import AdapterUnreachableError
 from bot.retry import STARTUP_BACKOFF, Backoff, RetriesExhaustedError, keep_trying
 
@@ -29,8 +29,6 @@ M = TypeVar("M")
 
 APOLOGY = "Something went wrong on my side; please try again later."
 STOP_GRACE = 1.5  # seconds the commands in hand may take to answer once stopping; then they are cut off
-#: A chat's digest limit when the reply does not say (a chat the store does not know yet).
-DEFAULT_MAX_INLINE_PAPERS = Channel(platform="", chat_id="").max_inline_papers
 
 
 async def connect_with_retries(
@@ -100,24 +98,14 @@ def reply_messages(
     reply: CommandReply,
     *,
     text: Callable[[str], Sequence[M]],
-    digest: Callable[[Digest, int], Sequence[M]],
-    empty_day: Callable[[Digest], M],
-    text_with_digest: bool = True,
+    view: Callable[[LoadedView], M],
 ) -> list[M]:
     """A command's reply as the platform's messages, in order.
 
-    The reply's text in pieces (`text` splits it under the platform's limit), then, when it carries a
-    digest with topics, the digest's messages (`digest`, given the chat's inline-paper limit) or, on a
-    day without a match, the empty-day line. `text_with_digest=False`: a digest replaces the text
-    (a platform whose first digest message already says what the text would).
+    A reply carrying a digest view is that view's one paged message (`view` renders its first page,
+    whose header says what the text would); otherwise the reply's text in pieces (`text` splits it
+    under the platform's limit).
     """
-    shown = reply.digest if reply.digest is not None and reply.digest.topics else None
-    messages: list[M] = list(text(reply.text)) if shown is None or text_with_digest else []
-    if shown is None:
-        return messages
-    if not shown.matched_count:
-        messages.append(empty_day(shown))
-        return messages
-    limit = reply.max_inline_papers if reply.max_inline_papers is not None else DEFAULT_MAX_INLINE_PAPERS
-    messages.extend(digest(shown, limit))
-    return messages
+    if reply.view is not None:
+        return [view(reply.view)]
+    return list(text(reply.text))

@@ -14,7 +14,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.models import Channel, Digest
+from bot.models import Channel, Digest, LoadedView
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class OutgoingMessage:
     document_name: str | None = None  # set: send `document` as a file, with `text` as its caption
     document: bytes | None = None
     payload: object = None
+    silent: bool = False  # sent without a notification (Telegram disable_notification, Discord's flag)
 
 
 class DeliveryError(Exception):
@@ -87,11 +88,22 @@ class ChatAdapter(Protocol):
         after a short grace are cut off (`bot.platforms.lifecycle.CommandsInFlight`).
         """
 
-    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
-        """The messages that carry this digest to this channel, every paper in exactly one of them."""
+    def render_digest(self, view: LoadedView, channel: Channel) -> list[OutgoingMessage]:
+        """The messages that carry this stored digest to this channel, in the channel's style.
+
+        The first is the digest's one paged message: its first page, with the buttons that turn
+        pages (they name only `view.view.id` and a page), and `paper_ids` naming every paper of the
+        view, since every page is a tap away. A second, silent message with the Markdown file follows
+        when `channel.send_file` is on. Nothing else.
+        """
 
     def render_empty_day(self, digest: Digest, channel: Channel) -> OutgoingMessage:
         """The short line for an announcement day with no match."""
 
-    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
-        """Send one message; raises ChannelGoneError, ChannelMovedError or TemporaryDeliveryError."""
+    async def send(self, channel: Channel, message: OutgoingMessage) -> str | None:
+        """Send one message; return the adapter's reference to it (for a later "it's up there").
+
+        Raises ChannelGoneError, ChannelMovedError or TemporaryDeliveryError. Posts into
+        `channel.thread_id` when set (a Telegram forum topic), or into a thread of its own when
+        `channel.own_thread` (Discord), as the platform has them.
+        """

@@ -18,16 +18,18 @@ from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
 from bot.platforms.port import ChatAdapter
 from bot.settings import SettingsError
+from bot.views import ViewService
 
 S = TypeVar("S", bound=BaseSettings)
 
 
 @dataclass(frozen=True, slots=True)
 class AdapterServices:
-    """What the wiring hands an adapter: the commands to run, the chat rules, its ADMIN_USER_IDS."""
+    """What the wiring hands an adapter: the commands to run, the chat rules, the digest views, its ADMIN_USER_IDS."""
 
     commands: CommandService
     channels: ChannelRegistry
+    views: ViewService  # pages of stored digests, for button presses
     admin_user_ids: frozenset[int] = field(default_factory=frozenset)  # this platform's operators
 
 

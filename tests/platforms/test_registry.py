@@ -41,7 +41,8 @@ def test_building_the_telegram_adapter_never_loads_discord() -> None:
         spec = next(spec for spec in PLATFORMS if spec.name == "telegram")
         settings = TelegramSettings(_env_file=None, telegram_bot_token="1:secret")
         assert spec.is_configured(settings)
-        services = AdapterServices(commands=CommandService(None, ("cs.CV",)), channels=ChannelRegistry(None))
+        commands = CommandService(None, ("cs.CV",))
+        services = AdapterServices(commands=commands, channels=ChannelRegistry(None), views=commands.views)
         assert spec.build(settings, services, {}).platform == "telegram"
     """
     assert loaded_chat_libraries(code) == {"telegram"}
