@@ -18,6 +18,7 @@ from discord.http import MultipartParameters
 from tests.fakes.discord_faults import Fault
 from tests.fakes.discord_model import (
     ATTACH_FILES,
+    CREATE_PUBLIC_THREADS,
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_USER_ID,
     MANAGE_CHANNELS,
@@ -721,3 +722,277 @@ async def test_hidden_rate_limit_gets_429s_that_discord_py_retries(fake: FakeDis
     assert limited.answer["retry_after"] > 0
     assert fake.rate_limited_count == 1
     assert fake.invalid_request_count == 1
+
+
+# -- buttons, page turns, ephemeral and silent messages, threads ------------------------------------------
+
+MEMBER_ID = DEFAULT_USER_ID + 1  # another member of the guild
+
+
+def page_view(page: int) -> discord.ui.View:
+    """◀ n/N ▶ buttons whose custom ids name the page they lead to (the view itself is not kept)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(discord.ui.Button(label="◀", custom_id=f"pg:1:{page - 1}:c"))
+    view.add_item(discord.ui.Button(label=f"{page + 1}/3", custom_id="noop", disabled=False))
+    view.add_item(discord.ui.Button(label="▶", custom_id=f"pg:1:{page + 1}:c"))
+    view.stop()  # finished: discord.py does not route presses to it; the listener below answers them
+    return view
+
+
+async def test_a_press_is_a_component_interaction_answered_by_updating_the_message(fake: FakeDiscord) -> None:
+    """A press arrives as type 3 with custom_id, the message and the member; UPDATE_MESSAGE edits it."""
+    client, _ = make_client()
+    seen: list[tuple[str, int, int, bool, int]] = []
+
+    @client.event
+    async def on_interaction(interaction: discord.Interaction) -> None:
+        """Turn to the page the button names."""
+        assert interaction.type is discord.InteractionType.component
+        assert interaction.data is not None
+        assert interaction.message is not None
+        custom_id = str(interaction.data.get("custom_id"))
+        seen.append(
+            (
+                custom_id,
+                int(interaction.data.get("component_type", 0)),
+                interaction.message.id,
+                interaction.permissions.manage_channels,
+                interaction.user.id,
+            )
+        )
+        page = int(custom_id.split(":")[2])
+        await interaction.response.edit_message(content=f"page {page + 1}", view=page_view(page))
+
+    async with fake.run_client(client):
+        sent = await text_channel(client).send("page 1", view=page_view(0))
+        shown = fake.posted_message(sent.id)
+        assert shown.custom_ids() == ["pg:1:-1:c", "noop", "pg:1:1:c"]
+        assert shown.message["components"][0]["id"] == 1  # Discord numbers stored components
+        press = await fake.press_button(sent.id, "pg:1:1:c", user_id=MEMBER_ID)
+        (callback,) = await fake.wait_for_responses(press.id)
+        with pytest.raises(ValueError, match="no enabled button"):
+            await fake.press_button(sent.id, "pg:1:9:c")
+    assert seen == [("pg:1:1:c", 2, sent.id, False, MEMBER_ID)]
+    assert (callback["kind"], callback["type"], callback["message_id"]) == ("callback", 7, str(sent.id))
+    assert shown.message["content"] == "page 2"
+    assert shown.custom_ids() == ["pg:1:0:c", "noop", "pg:1:2:c"]
+    assert len(fake.posted(CHANNEL_ID)) == 1  # a page turn sends no new message
+    delay = fake.answer_delay(press.id)
+    assert delay is not None
+    assert delay < 3.0
+    assert fake.failed_interactions() == []
+    assert fake.validation_errors == []
+
+
+async def test_a_deferred_update_then_an_edit_of_the_original_turns_the_page(fake: FakeDiscord) -> None:
+    """DEFERRED_UPDATE_MESSAGE (6) then PATCH .../messages/@original edits the pressed message."""
+    client, _ = make_client()
+
+    @client.event
+    async def on_interaction(interaction: discord.Interaction) -> None:
+        """Acknowledge first, edit after."""
+        await interaction.response.defer()
+        await interaction.edit_original_response(content="page 2", view=page_view(1))
+
+    async with fake.run_client(client):
+        sent = await text_channel(client).send("page 1", view=page_view(0))
+        press = await fake.press_button(sent.id, "pg:1:1:c")
+        callback, edit = await fake.wait_for_responses(press.id, count=2)
+    assert (callback["type"], edit["kind"]) == (6, "edit_original")
+    assert fake.posted_message(sent.id).message["content"] == "page 2"
+    assert fake.failed_interactions() == []
+
+
+async def test_a_press_unanswered_for_3_seconds_has_failed() -> None:
+    """A press nobody answers fails once 3 s pass; one answered later is refused 10062 and failed too."""
+    now = [0.0]
+    server = FakeDiscord(clock=lambda: now[0])
+    await server.start()
+    server.add_guild(GUILD_ID, [(CHANNEL_ID, "papers")])
+    client, _ = make_client()
+    codes: list[int] = []
+
+    @client.event
+    async def on_interaction(interaction: discord.Interaction) -> None:
+        """Answer only the second press, too late."""
+        if interaction.data and interaction.data.get("custom_id") == "pg:1:1:c":
+            now[0] += 3.5
+            try:
+                await interaction.response.defer()
+            except discord.NotFound as error:
+                codes.append(error.code)
+
+    try:
+        with server.aimed():
+            async with server.run_client(client):
+                sent = await text_channel(client).send("page 1", view=page_view(0))
+                ignored = await server.press_button(sent.id, "noop")
+                assert server.failed_interactions() == []  # no time has passed yet
+                late = await server.press_button(sent.id, "pg:1:1:c")
+                await _until(lambda: codes)
+    finally:
+        await server.close()
+    assert codes == [10062]
+    assert server.failed_interactions() == [
+        f"interaction {ignored.id}: not answered within 3 s",
+        f"interaction {late.id}: answered after the 3 s deadline",
+    ]
+
+
+async def test_an_ephemeral_answer_is_seen_by_its_asker_only_and_its_buttons_work(fake: FakeDiscord) -> None:
+    """An ephemeral reply is shown to the asker alone; only they can press it; an update keeps it theirs."""
+    client, tree = make_client()
+
+    @tree.command(name="digest", description="A digest", guild=discord.Object(GUILD_ID))
+    async def digest(interaction: discord.Interaction) -> None:
+        """Answer privately with pages."""
+        await interaction.response.send_message("page 1", view=page_view(0), ephemeral=True)
+
+    @client.event
+    async def on_interaction(interaction: discord.Interaction) -> None:
+        """Turn pages of the private message."""
+        if interaction.type is discord.InteractionType.component:
+            await interaction.response.edit_message(content="page 2", view=page_view(1))
+
+    async with fake.run_client(client):
+        await tree.sync(guild=discord.Object(GUILD_ID))
+        asked = await fake.send_interaction("digest", guild_id=GUILD_ID, user_id=MEMBER_ID)
+        (answer,) = await fake.wait_for_responses(asked.id)
+        (shown,) = fake.posted(CHANNEL_ID)
+        with pytest.raises(ValueError, match="cannot see"):
+            await fake.press_button(shown.id, "pg:1:1:c", user_id=DEFAULT_USER_ID)
+        press = await fake.press_button(shown.id, "pg:1:1:c", user_id=MEMBER_ID)
+        await fake.wait_for_responses(press.id)
+    assert answer["ephemeral"]
+    assert (shown.audience, shown.source, shown.notifies) == (MEMBER_ID, "callback", False)
+    assert fake.seen_by(CHANNEL_ID, DEFAULT_USER_ID) == []
+    assert fake.seen_by(CHANNEL_ID, MEMBER_ID) == [shown]
+    assert shown.message["content"] == "page 2"
+    assert shown.flags & (1 << 6)
+    assert fake.validation_errors == []
+
+
+async def test_silent_messages_do_not_notify_and_other_flags_are_refused(fake: FakeDiscord) -> None:
+    """SUPPRESS_NOTIFICATIONS (1<<12) marks a message as not notifying; flags a bot may not set are 400."""
+    client, _ = make_client()
+    async with fake.run_client(client):
+        loud = await text_channel(client).send("digest")
+        quiet = await text_channel(client).send("the file", silent=True)
+        raw = MultipartParameters(payload={"content": "x", "flags": 1 << 1}, multipart=None, files=None)
+        with pytest.raises(discord.HTTPException) as raised:
+            await client.http.send_message(CHANNEL_ID, params=raw)
+    assert [(p.id, p.notifies) for p in fake.posted(CHANNEL_ID)] == [(loud.id, True), (quiet.id, False)]
+    assert fake.channel_messages(CHANNEL_ID)[1]["body"]["flags"] == 1 << 12
+    assert raised.value.code == 50035
+    assert fake.validation_errors == [
+        f"POST /channels/{CHANNEL_ID}/messages: flags: MESSAGE_FLAGS_INVALID: Invalid message flags"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("components", "field", "code"),
+    [
+        (
+            [{"type": 1, "components": [{"type": 2, "style": 1, "label": "x", "custom_id": "x" * 101}]}],
+            "components.0.components.0.custom_id",
+            "BASE_TYPE_MAX_LENGTH",
+        ),
+        (
+            [
+                {
+                    "type": 1,
+                    "components": [
+                        {"type": 2, "style": 1, "label": "◀", "custom_id": "pg:1:1:c"},
+                        {"type": 2, "style": 1, "label": "▶", "custom_id": "pg:1:1:c"},
+                    ],
+                }
+            ],
+            "components.0.components.1.custom_id",
+            "COMPONENT_CUSTOM_ID_DUPLICATED",
+        ),
+        (
+            [{"type": 1, "components": [{"type": 2, "style": 1, "label": "x"}]}],
+            "components.0.components.0.custom_id",
+            "BASE_TYPE_REQUIRED",
+        ),
+        (
+            [
+                {"type": 1, "components": [{"type": 2, "style": 1, "label": str(n), "custom_id": str(n)}]}
+                for n in range(6)
+            ],
+            "components",
+            "BASE_TYPE_MAX_LENGTH",
+        ),
+        (
+            [
+                {
+                    "type": 1,
+                    "components": [
+                        {"type": 2, "style": 1, "label": str(n), "custom_id": str(n)} for n in range(6)
+                    ],
+                }
+            ],
+            "components.0.components",
+            "BASE_TYPE_MAX_LENGTH",
+        ),
+    ],
+    ids=["custom-id-101", "duplicate-custom-id", "no-custom-id", "six-rows", "six-buttons"],
+)
+async def test_components_over_discord_limits_are_refused(
+    fake: FakeDiscord, components: list[dict[str, Any]], field: str, code: str
+) -> None:
+    """Buttons are checked: custom_id 1–100 and unique, ≤ 5 rows of ≤ 5; a failing body is 400 50035."""
+    client, _ = make_client()
+    async with fake.run_client(client):
+        raw = MultipartParameters(
+            payload={"content": "x", "components": components}, multipart=None, files=None
+        )
+        with pytest.raises(discord.HTTPException) as raised:
+            await client.http.send_message(CHANNEL_ID, params=raw)
+    assert raised.value.code == 50035
+    assert any(f": {field}: {code}: " in error for error in fake.validation_errors), fake.validation_errors
+    assert fake.posted(CHANNEL_ID) == []
+
+
+async def test_threads_are_started_and_take_messages(fake: FakeDiscord) -> None:
+    """POST .../threads starts a public thread (a message's thread takes its id); messages go into it."""
+    client, _ = make_client()
+    async with fake.run_client(client):
+        channel = text_channel(client)
+        thread = await channel.create_thread(
+            name="arXiv digest 2025-11-11", type=discord.ChannelType.public_thread
+        )
+        inside = await thread.send("page 1", silent=True)
+        starter = await channel.send("a digest")
+        from_message = await starter.create_thread(name="Discussion")
+        with pytest.raises(discord.Forbidden):
+            await channel.create_thread(name="private", type=discord.ChannelType.private_thread)
+        await _until(lambda: client.get_channel(thread.id) is not None)
+    assert (thread.name, thread.parent_id, thread.type) == (
+        "arXiv digest 2025-11-11",
+        CHANNEL_ID,
+        discord.ChannelType.public_thread,
+    )
+    assert from_message.id == starter.id
+    assert [t["name"] for t in fake.threads_of(CHANNEL_ID)] == ["arXiv digest 2025-11-11", "Discussion"]
+    assert [p.id for p in fake.posted(thread.id)] == [inside.id]
+    assert [p.id for p in fake.posted(CHANNEL_ID)] == [starter.id]
+    assert fake.validation_errors == []
+
+
+async def test_a_thread_needs_create_public_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without Create Public Threads starting a thread is 403 50013, as on Discord."""
+    server = FakeDiscord()
+    await server.start()
+    server.aim(monkeypatch)
+    server.add_guild(
+        GUILD_ID, [(CHANNEL_ID, "papers")], bot_permissions=DEFAULT_BOT_PERMISSIONS & ~CREATE_PUBLIC_THREADS
+    )
+    client, _ = make_client()
+    try:
+        async with server.run_client(client):
+            with pytest.raises(discord.Forbidden) as raised:
+                await text_channel(client).create_thread(name="x", type=discord.ChannelType.public_thread)
+    finally:
+        await server.close()
+    assert raised.value.code == 50013

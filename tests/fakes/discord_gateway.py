@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 import secrets
@@ -15,10 +16,12 @@ from aiohttp import WSMsgType, web
 from tests.fakes.discord_model import (
     APPLICATION_COMMAND,
     APPLICATION_COMMAND_AUTOCOMPLETE,
+    BUTTON,
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_USER_ID,
     GUILDS_INTENT,
     HEARTBEAT_INTERVAL_MS,
+    MESSAGE_COMPONENT,
     PRIVILEGED_INTENTS,
     GatewayConnection,
     SentInteraction,
@@ -106,14 +109,112 @@ class DiscordGateway(DiscordState):
             "entitlements": [],
             "entitlement_sku_ids": [],
         }
+        payload |= self._interaction_place(guild_id, channel_id, user, permissions, roles)
+        channel_id = int(payload["channel_id"])
+        interaction = _Interaction(
+            id=interaction_id,
+            token=token,
+            payload=payload,
+            created=self.clock(),
+            channel_id=channel_id,
+            user_id=user_id,
+        )
+        self._interactions[interaction_id] = interaction
+        self._interactions_by_token[token] = interaction
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return SentInteraction(interaction_id, token)
+
+    async def press_button(
+        self,
+        message_id: int | str,
+        custom_id: str,
+        *,
+        user_id: int = DEFAULT_USER_ID,
+        username: str = "tester",
+        permissions: int | str = 0,
+        roles: Sequence[int] = (),
+        locale: str = "en-US",
+    ) -> SentInteraction:
+        """A user presses a button of a message: INTERACTION_CREATE type 3 (MESSAGE_COMPONENT).
+
+        As a real gateway sends it: `data` with the button's `custom_id` and `component_type` 2, the
+        message as it is now (its flags say whether it is ephemeral), the channel, and in a guild the
+        `member` with `permissions`, in a DM the `user`. Only who sees the message can press it (an
+        ephemeral one: its asker), and only a button it has: otherwise ValueError, a test's mistake.
+        Answer it within `interaction_deadline` with a callback: 7 (UPDATE_MESSAGE) or 6 (deferred,
+        then PATCH .../messages/@original) edit the pressed message; `answer_delay` says how long it took.
+        """
+        posted = self._posted_index.get(int(message_id))
+        if posted is None:
+            raise ValueError(f"no message {message_id} to press a button on")
+        if not posted.seen_by(user_id):
+            raise ValueError(f"user {user_id} cannot see message {message_id} (it is ephemeral)")
+        buttons = [
+            item
+            for row in posted.message.get("components") or ()
+            for item in row.get("components") or ()
+            if item.get("type") == BUTTON and item.get("custom_id") == custom_id
+        ]
+        if not buttons or buttons[0].get("disabled"):
+            raise ValueError(
+                f"message {message_id} has no enabled button {custom_id!r}: {posted.custom_ids()}"
+            )
+        guild_id = next(
+            (
+                guild.id
+                for guild in self._guilds.values()
+                if posted.channel_id in guild.channels or posted.channel_id in guild.threads
+            ),
+            None,
+        )
+        interaction_id = self._snowflake()
+        token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
+        user = _user_object(user_id, username)
+        payload: dict[str, Any] = {
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": MESSAGE_COMPONENT,
+            "token": token,
+            "version": 1,
+            "data": {"custom_id": custom_id, "component_type": BUTTON},
+            "message": copy.deepcopy(posted.message),
+            "locale": locale,
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "entitlements": [],
+            "entitlement_sku_ids": [],
+        }
+        payload |= self._interaction_place(guild_id, posted.channel_id, user, permissions, roles)
+        interaction = _Interaction(
+            id=interaction_id,
+            token=token,
+            payload=payload,
+            created=self.clock(),
+            channel_id=posted.channel_id,
+            user_id=user_id,
+            message=posted.message,
+        )
+        self._interactions[interaction_id] = interaction
+        self._interactions_by_token[token] = interaction
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return SentInteraction(interaction_id, token)
+
+    def _interaction_place(
+        self,
+        guild_id: int | None,
+        channel_id: int | None,
+        user: dict[str, Any],
+        permissions: int | str,
+        roles: Sequence[int],
+    ) -> dict[str, Any]:
+        """Where an interaction happens: a guild channel or thread with a `member`, or a DM with a `user`."""
         if guild_id is not None:
             guild = self._guilds[guild_id]
             if channel_id is None:
                 channel_id = next(iter(guild.channels))
-            channel = dict(guild.channels[channel_id])
+            channel = dict(guild.channels.get(channel_id) or guild.threads[channel_id])
             app_permissions = str(guild.bot_permissions | guild.everyone_permissions)
             channel["permissions"] = app_permissions
-            payload |= {
+            return {
                 "guild_id": str(guild_id),
                 "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
                 "guild_locale": "en-US",
@@ -139,28 +240,20 @@ class DiscordGateway(DiscordState):
                     "permissions": str(permissions),
                 },
             }
-        else:
-            if channel_id is None:
-                channel_id = self._snowflake()
-            channel = self._dm_channels.setdefault(
-                channel_id,
-                {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0, "recipients": [user]},
-            )
-            payload |= {
-                "channel_id": str(channel_id),
-                "channel": dict(channel),
-                "app_permissions": str(DEFAULT_BOT_PERMISSIONS),
-                "authorizing_integration_owners": {"0": "0"},
-                "context": 1,
-                "user": user,
-            }
-        interaction = _Interaction(
-            id=interaction_id, token=token, payload=payload, created=self.clock(), channel_id=channel_id
+        if channel_id is None:
+            channel_id = self._snowflake()
+        dm = self._dm_channels.setdefault(
+            channel_id,
+            {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0, "recipients": [user]},
         )
-        self._interactions[interaction_id] = interaction
-        self._interactions_by_token[token] = interaction
-        await self.dispatch("INTERACTION_CREATE", payload)
-        return SentInteraction(interaction_id, token)
+        return {
+            "channel_id": str(channel_id),
+            "channel": dict(dm),
+            "app_permissions": str(DEFAULT_BOT_PERMISSIONS),
+            "authorizing_integration_owners": {"0": "0"},
+            "context": 1,
+            "user": user,
+        }
 
     async def send_autocomplete(
         self, name: str, options: Sequence[dict[str, Any]], **kwargs: Any

@@ -38,6 +38,7 @@ EMBED_LINKS = 1 << 14
 ATTACH_FILES = 1 << 15
 READ_MESSAGE_HISTORY = 1 << 16
 USE_APPLICATION_COMMANDS = 1 << 31
+CREATE_PUBLIC_THREADS = 1 << 35
 SEND_MESSAGES_IN_THREADS = 1 << 38
 DEFAULT_BOT_PERMISSIONS = (
     VIEW_CHANNEL
@@ -46,6 +47,7 @@ DEFAULT_BOT_PERMISSIONS = (
     | ATTACH_FILES
     | READ_MESSAGE_HISTORY
     | USE_APPLICATION_COMMANDS
+    | CREATE_PUBLIC_THREADS
     | SEND_MESSAGES_IN_THREADS
 )
 EVERYONE_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY | USE_APPLICATION_COMMANDS
@@ -56,6 +58,7 @@ PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, mess
 
 # Interaction and callback types.
 APPLICATION_COMMAND = 2
+MESSAGE_COMPONENT = 3
 APPLICATION_COMMAND_AUTOCOMPLETE = 4
 CHANNEL_MESSAGE_WITH_SOURCE = 4
 DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE = 5
@@ -64,6 +67,27 @@ UPDATE_MESSAGE = 7
 AUTOCOMPLETE_RESULT = 8
 EPHEMERAL_FLAG = 1 << 6
 LOADING_FLAG = 1 << 7
+
+# Message flags and components.
+SUPPRESS_EMBEDS_FLAG = 1 << 2
+SUPPRESS_NOTIFICATIONS_FLAG = 1 << 12
+IS_VOICE_MESSAGE_FLAG = 1 << 13
+IS_COMPONENTS_V2_FLAG = 1 << 15
+# The flags a bot may set when it creates a message (others are Discord's to set): 400 otherwise.
+SETTABLE_MESSAGE_FLAGS = (
+    SUPPRESS_EMBEDS_FLAG | SUPPRESS_NOTIFICATIONS_FLAG | IS_VOICE_MESSAGE_FLAG | IS_COMPONENTS_V2_FLAG
+)
+ACTION_ROW = 1
+BUTTON = 2
+LINK_BUTTON_STYLE = 5
+PREMIUM_BUTTON_STYLE = 6
+MAX_ACTION_ROWS = 5  # without components v2
+MAX_CUSTOM_ID = 100
+
+# Channel types.
+GUILD_TEXT = 0
+PUBLIC_THREAD = 11
+PRIVATE_THREAD = 12
 
 
 @dataclass
@@ -110,6 +134,7 @@ class _Guild:
     joined_at: str
     bot_role_id: int
     removed: bool = False
+    threads: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -125,6 +150,56 @@ class _Interaction:
     original: dict[str, Any] | None = None
     followups: dict[int, dict[str, Any]] = field(default_factory=dict)
     responses: list[dict[str, Any]] = field(default_factory=list)
+    user_id: int = 0  # who sent it (pressed the button, ran the command)
+    message: dict[str, Any] | None = None  # a button press: the message the button is on
+    answered_at: float | None = None  # when its callback came (the fake's clock)
+    late: bool = False  # its callback came after the deadline (Discord shows "This interaction failed")
+
+
+@dataclass
+class PostedMessage:
+    """A message as it appears in a channel, whichever route made it, and who can see it.
+
+    `audience` is None for a message everyone in the channel sees, or the one user an ephemeral
+    message is shown to. `message` is the live message object (edits and page turns apply to it);
+    `notifies` is false when it was sent with SUPPRESS_NOTIFICATIONS (or is ephemeral: Discord never
+    notifies for those). `source`: "channel" (POST /channels/{id}/messages), "callback", "followup".
+    """
+
+    channel_id: int
+    message: dict[str, Any]
+    audience: int | None
+    source: str
+    time: float
+    interaction_id: int | None = None
+
+    @property
+    def id(self) -> int:
+        """The message's id."""
+        return int(self.message["id"])
+
+    @property
+    def flags(self) -> int:
+        """The message's flags now."""
+        return int(self.message.get("flags") or 0)
+
+    @property
+    def notifies(self) -> bool:
+        """Whether posting it notified the channel: public and without SUPPRESS_NOTIFICATIONS."""
+        return self.audience is None and not self.flags & SUPPRESS_NOTIFICATIONS_FLAG
+
+    def seen_by(self, user_id: int) -> bool:
+        """Whether this user can see it."""
+        return self.audience is None or self.audience == user_id
+
+    def custom_ids(self) -> list[str]:
+        """The custom ids of the message's buttons, row by row."""
+        return [
+            str(item["custom_id"])
+            for row in self.message.get("components") or ()
+            for item in row.get("components") or ()
+            if item.get("custom_id")
+        ]
 
 
 @dataclass

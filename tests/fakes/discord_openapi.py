@@ -16,8 +16,15 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from tests.fakes.discord_model import (
+    ACTION_ROW,
+    BUTTON,
+    IS_COMPONENTS_V2_FLAG,
+    LINK_BUTTON_STYLE,
+    MAX_ACTION_ROWS,
     MAX_CONTENT_LENGTH,
+    MAX_CUSTOM_ID,
     MAX_EMBED_TOTAL,
+    PREMIUM_BUTTON_STYLE,
 )
 
 log = logging.getLogger(__name__)
@@ -142,6 +149,59 @@ def _message_limit_problems(
                 f"Embed size exceeds maximum size of {MAX_EMBED_TOTAL}",
             )
         )
+    return problems
+
+
+def _component_problems(body: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str, str]]:
+    """What Discord refuses in a message's components beyond the spec's schema.
+
+    Without components v2 (flag 1<<15) a message has at most 5 top-level components, each an action
+    row; a button other than a link or premium one needs a `custom_id` (the spec marks it optional,
+    since link buttons have none) of at most 100 characters, and custom ids are unique per message.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("components"), list):
+        return []
+    problems: list[tuple[tuple[str, ...], str, str]] = []
+    components = body["components"]
+    v2 = bool(int(body.get("flags") or 0) & IS_COMPONENTS_V2_FLAG)
+    if not v2 and len(components) > MAX_ACTION_ROWS:
+        problems.append(((*prefix, "components"), "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length."))
+    seen: set[str] = set()
+    for row_index, row in enumerate(components):
+        where = (*prefix, "components", str(row_index))
+        if not isinstance(row, dict):
+            continue
+        if not v2 and row.get("type") != ACTION_ROW:
+            problems.append(((*where, "type"), "UNION_TYPE_CHOICES", 'Value of field "type" must be 1.'))
+        for item_index, item in enumerate(row.get("components") or ()):
+            if not isinstance(item, dict):
+                continue
+            at = (*where, "components", str(item_index))
+            custom_id = item.get("custom_id")
+            needs_id = item.get("type") != BUTTON or item.get("style") not in (
+                LINK_BUTTON_STYLE,
+                PREMIUM_BUTTON_STYLE,
+            )
+            if needs_id and not custom_id:
+                problems.append(((*at, "custom_id"), "BASE_TYPE_REQUIRED", "This field is required"))
+            if isinstance(custom_id, str):
+                if len(custom_id) > MAX_CUSTOM_ID:
+                    problems.append(
+                        (
+                            (*at, "custom_id"),
+                            "BASE_TYPE_MAX_LENGTH",
+                            f"Must be {MAX_CUSTOM_ID} or fewer in length.",
+                        )
+                    )
+                if custom_id in seen:
+                    problems.append(
+                        (
+                            (*at, "custom_id"),
+                            "COMPONENT_CUSTOM_ID_DUPLICATED",
+                            "Component custom id cannot be duplicated",
+                        )
+                    )
+                seen.add(custom_id)
     return problems
 
 

@@ -18,13 +18,21 @@ from tests.fakes.discord_model import (
     ATTACH_FILES,
     AUTOCOMPLETE_RESULT,
     CHANNEL_MESSAGE_WITH_SOURCE,
+    CREATE_PUBLIC_THREADS,
     DEFAULT_USER_ID,
     DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE,
+    DEFERRED_UPDATE_MESSAGE,
     EMBED_LINKS,
     EPHEMERAL_FLAG,
+    GUILD_TEXT,
+    GUILDS_INTENT,
     LOADING_FLAG,
     MAX_AUTOCOMPLETE_CHOICES,
+    PRIVATE_THREAD,
+    PUBLIC_THREAD,
     SEND_MESSAGES,
+    SEND_MESSAGES_IN_THREADS,
+    SETTABLE_MESSAGE_FLAGS,
     UPDATE_MESSAGE,
     RecordedRequest,
     _Answer,
@@ -37,12 +45,13 @@ from tests.fakes.discord_model import (
     _route_pattern,
 )
 from tests.fakes.discord_openapi import (
+    _component_problems,
     _errors_object,
     _message_limit_problems,
     _normalised_for_spec,
     _problems,
 )
-from tests.fakes.discord_state import DiscordState
+from tests.fakes.discord_state import DiscordState, _stored_components
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +113,8 @@ class DiscordRest(DiscordState):
             ("POST", "/channels/{channel_id}/messages", self._create_message, True),
             ("PATCH", "/channels/{channel_id}/messages/{message_id}", self._edit_message, True),
             ("DELETE", "/channels/{channel_id}/messages/{message_id}", self._delete_message, True),
+            ("POST", "/channels/{channel_id}/threads", self._create_thread, True),
+            ("POST", "/channels/{channel_id}/messages/{message_id}/threads", self._create_thread, True),
         ]
         return [_Route(method, _route_pattern(t), t, handler, auth) for method, t, handler, auth in table]
 
@@ -198,14 +209,23 @@ class DiscordRest(DiscordState):
         if route.template.endswith("/callback"):
             if isinstance(body, dict) and body.get("type") in (CHANNEL_MESSAGE_WITH_SOURCE, UPDATE_MESSAGE):
                 problems += _message_limit_problems(body.get("data"), ("data",))
+                problems += _component_problems(body.get("data"), ("data",))
             if isinstance(body, dict) and body.get("type") == AUTOCOMPLETE_RESULT:
                 choices = (body.get("data") or {}).get("choices") or []
                 if len(choices) > MAX_AUTOCOMPLETE_CHOICES:
                     problems.append(
                         (("data", "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
                     )
+        elif route.template.endswith("/threads"):
+            pass
         elif "messages" in route.template or route.template == "/webhooks/{webhook_id}/{webhook_token}":
             problems += _message_limit_problems(body)
+            problems += _component_problems(body)
+            if route.method == "POST" and isinstance(body, dict):
+                flags = int(body.get("flags") or 0)
+                settable = SETTABLE_MESSAGE_FLAGS | (EPHEMERAL_FLAG if "webhooks" in route.template else 0)
+                if flags & ~settable:
+                    problems.append((("flags",), "MESSAGE_FLAGS_INVALID", "Invalid message flags"))
         unique = list(dict.fromkeys(problems))
         if not unique:
             return
@@ -352,18 +372,28 @@ class DiscordRest(DiscordState):
             self.interaction_deadline is not None
             and self.clock() - interaction.created > self.interaction_deadline
         ):
+            interaction.late = True  # the user saw "This interaction failed"
             raise _error(404, 10062, "Unknown interaction")
         return interaction
 
     async def _callback(self, call: _Call) -> tuple[int, Any]:
-        """The first answer to an interaction; a JSON InteractionCallbackResponse (with_response)."""
+        """The first answer to an interaction; a JSON InteractionCallbackResponse (with_response).
+
+        A button press (type 3) may also be answered by updating the message the button is on: at
+        once (7, UPDATE_MESSAGE) or later through PATCH .../messages/@original (6, DEFERRED_UPDATE_MESSAGE);
+        other interactions may not (400), as on Discord.
+        """
         interaction = self._interaction(call.int_param("interaction_id"), call.params["interaction_token"])
         if interaction.acknowledged:
             raise _error(400, 40060, "Interaction has already been acknowledged.")
         body = call.body or {}
         callback_type = int(body.get("type", 0))
         data = body.get("data") or {}
+        updates = callback_type in (UPDATE_MESSAGE, DEFERRED_UPDATE_MESSAGE)
+        if updates and interaction.message is None:
+            raise _error(400, 40043, "This interaction type cannot be used with that response type.")
         interaction.acknowledged = True
+        interaction.answered_at = self.clock()
         info: dict[str, Any] = {
             "id": str(interaction.id),
             "type": interaction.payload["type"],
@@ -380,13 +410,31 @@ class DiscordRest(DiscordState):
             )
             interaction.original = message
             message_id = message["id"]
+            ephemeral = bool(int(data.get("flags") or 0) & EPHEMERAL_FLAG)
+            self._post(
+                interaction.channel_id,
+                message,
+                source="callback",
+                audience=interaction.user_id if ephemeral else None,
+                interaction_id=interaction.id,
+            )
             info |= {
                 "response_message_id": message["id"],
                 "response_message_loading": callback_type == DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE,
-                "response_message_ephemeral": bool(int(data.get("flags") or 0) & EPHEMERAL_FLAG),
+                "response_message_ephemeral": ephemeral,
             }
             if callback_type == CHANNEL_MESSAGE_WITH_SOURCE:
                 answer["resource"] = {"type": callback_type, "message": message}
+        elif updates:
+            assert interaction.message is not None
+            message_id = interaction.message["id"]
+            info |= {"response_message_id": message_id, "response_message_loading": False}
+            info["response_message_ephemeral"] = bool(
+                int(interaction.message.get("flags") or 0) & EPHEMERAL_FLAG
+            )
+            if callback_type == UPDATE_MESSAGE:
+                self._apply_edit(interaction.message, data, call.files)
+                answer["resource"] = {"type": callback_type, "message": interaction.message}
         self._record_response(
             interaction, "callback", body, call.files, callback_type=callback_type, message_id=message_id
         )
@@ -411,16 +459,29 @@ class DiscordRest(DiscordState):
         body = call.body or {}
         message = self._message_object(interaction.channel_id, body, call.files, interaction=interaction)
         interaction.followups[int(message["id"])] = message
+        ephemeral = bool(int(body.get("flags") or 0) & EPHEMERAL_FLAG)
+        self._post(
+            interaction.channel_id,
+            message,
+            source="followup",
+            audience=interaction.user_id if ephemeral else None,
+            interaction_id=interaction.id,
+        )
         self._record_response(interaction, "followup", body, call.files, message_id=message["id"])
         if call.record.query.get("wait", "").lower() in ("1", "true"):
             return 200, message
         return 204, None
 
     def _webhook_message(self, call: _Call, interaction: _Interaction) -> dict[str, Any]:
-        """The original response or a follow-up, or 10008 Unknown Message."""
+        """The original response or a follow-up, or 10008 Unknown Message.
+
+        After a button press answered with an update (6 or 7), the original is the pressed message.
+        """
         message_id = call.params.get("message_id")
         if message_id is None:
             message = interaction.original
+            if message is None and interaction.message is not None and interaction.acknowledged:
+                message = interaction.message
         else:
             message = interaction.followups.get(int(message_id)) if message_id.isdigit() else None
         if message is None:
@@ -451,17 +512,26 @@ class DiscordRest(DiscordState):
         else:
             interaction.original = None
             kind = "delete_original"
+        self._unpost(int(message["id"]))
         self._record_response(interaction, kind, None, [], message_id=message["id"])
         return 204, None
+
+    def _unpost(self, message_id: int) -> None:
+        """A deleted message is no longer shown in its channel."""
+        posted = self._posted_index.pop(message_id, None)
+        if posted is not None:
+            self._posted[posted.channel_id].remove(posted)
 
     def _apply_edit(
         self, message: dict[str, Any], body: dict[str, Any], files: Sequence[UploadedFile]
     ) -> None:
-        """Apply a message edit: content, embeds, flags, kept and new attachments."""
+        """Apply a message edit: content, embeds, components, flags, kept and new attachments."""
         if "content" in body:
             message["content"] = body["content"] or ""
         if "embeds" in body:
             message["embeds"] = [{**e, "type": e.get("type") or "rich"} for e in body["embeds"] or ()]
+        if "components" in body:
+            message["components"] = _stored_components(body["components"])
         if "attachments" in body or files:
             kept_ids = {str(a.get("id")) for a in body.get("attachments") or () if isinstance(a, dict)}
             kept = [a for a in message["attachments"] if a["id"] in kept_ids]
@@ -475,14 +545,16 @@ class DiscordRest(DiscordState):
         return 200, dict(channel)
 
     async def _create_message(self, call: _Call) -> tuple[int, Any]:
-        """Post a message into a channel, checking the bot's permissions as Discord does."""
+        """Post a message into a channel or thread, checking the bot's permissions as Discord does."""
         channel_id = call.int_param("channel_id")
         channel, guild = self._channel(channel_id)
         body = dict(call.body or {})
         if guild is not None:
             allowed = guild.bot_permissions | guild.everyone_permissions
+            in_thread = channel.get("type") in (PUBLIC_THREAD, PRIVATE_THREAD)
+            send = SEND_MESSAGES_IN_THREADS if in_thread else SEND_MESSAGES
             if not allowed & ADMINISTRATOR:
-                if not allowed & SEND_MESSAGES or (call.files and not allowed & ATTACH_FILES):
+                if not allowed & send or (call.files and not allowed & ATTACH_FILES):
                     raise _error(403, 50013, "Missing Permissions")
                 if not allowed & EMBED_LINKS:
                     body.pop("embeds", None)  # Discord drops embeds silently without Embed Links
@@ -496,6 +568,7 @@ class DiscordRest(DiscordState):
             {"body": call.body, "files": list(call.files), "message": message, "time": call.record.time}
         )
         self._message_index[int(message["id"])] = message
+        self._post(channel_id, message, source="channel")
         return 200, message
 
     def _channel_message(self, call: _Call) -> dict[str, Any]:
@@ -516,7 +589,63 @@ class DiscordRest(DiscordState):
         """Delete one of the bot's messages."""
         message = self._channel_message(call)
         del self._message_index[int(message["id"])]
+        self._unpost(int(message["id"]))
         return 204, None
+
+    async def _create_thread(self, call: _Call) -> tuple[int, Any]:
+        """Start a thread in a text channel (of a message, or of none); 201 with the thread channel.
+
+        Needs Create Public Threads (Create Private Threads for type 12, which the fake refuses as
+        well: a bot's digest threads are public). A thread of a message takes the message's id, as on
+        Discord. A connected client with the guilds intent gets THREAD_CREATE.
+        """
+        parent_id = call.int_param("channel_id")
+        parent, guild = self._channel(parent_id)
+        if guild is None or parent.get("type") != GUILD_TEXT:
+            raise _error(400, 50024, "Cannot execute action on this channel type")
+        body = call.body or {}
+        kind = PUBLIC_THREAD
+        thread_id: int
+        if "message_id" in call.params:
+            message = self._message_index.get(call.int_param("message_id"))
+            if message is None or message["channel_id"] != str(parent_id):
+                raise _error(404, 10008, "Unknown Message")
+            thread_id = int(message["id"])
+            if thread_id in guild.threads:
+                raise _error(400, 160004, "A thread has already been created for this message")
+        else:
+            kind = int(body.get("type") or PRIVATE_THREAD)  # v10's default is a private thread
+            thread_id = self._snowflake()
+        allowed = guild.bot_permissions | guild.everyone_permissions
+        if kind != PUBLIC_THREAD or not allowed & (CREATE_PUBLIC_THREADS | ADMINISTRATOR):
+            raise _error(403, 50013, "Missing Permissions")
+        now = _iso()
+        thread: dict[str, Any] = {
+            "id": str(thread_id),
+            "type": kind,
+            "guild_id": str(guild.id),
+            "parent_id": str(parent_id),
+            "name": str(body.get("name") or ""),
+            "owner_id": str(self.bot_user_id),
+            "flags": 0,
+            "last_message_id": None,
+            "last_pin_timestamp": None,
+            "rate_limit_per_user": int(body.get("rate_limit_per_user") or 0),
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "thread_metadata": {
+                "archived": False,
+                "archive_timestamp": now,
+                "auto_archive_duration": int(body.get("auto_archive_duration") or 4320),
+                "locked": False,
+                "create_timestamp": now,
+            },
+        }
+        guild.threads[thread_id] = thread
+        if self._session is not None and self._session.intents & GUILDS_INTENT:
+            self._emit("THREAD_CREATE", {**thread, "newly_created": True})
+        return 201, dict(thread)
 
     async def _handle_attachment(self, request: web.Request) -> web.Response:
         """Serve a stored attachment's bytes (like cdn.discordapp.com) and record the download."""

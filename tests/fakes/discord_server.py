@@ -96,9 +96,11 @@ from tests.fakes.common import serve_on_free_port
 from tests.fakes.discord_faults import Fault
 from tests.fakes.discord_gateway import DiscordGateway
 from tests.fakes.discord_model import (
+    APPLICATION_COMMAND_AUTOCOMPLETE,
     DEFAULT_BOT_PERMISSIONS,
     EVERYONE_PERMISSIONS,
     GUILDS_INTENT,
+    PostedMessage,
     RecordedRequest,
     _Guild,
     _iso,
@@ -297,6 +299,62 @@ class FakeDiscord(DiscordGateway, DiscordRest):
             ),
         )
         return self.channel_messages(channel_id)
+
+    def posted(self, channel_id: int) -> list[PostedMessage]:
+        """Every message shown in a channel or thread, whichever route made it (ephemeral ones too)."""
+        return list(self._posted.get(channel_id, []))
+
+    def seen_by(self, channel_id: int, user_id: int) -> list[PostedMessage]:
+        """The messages of a channel this user can see: the public ones and those shown to them alone."""
+        return [posted for posted in self.posted(channel_id) if posted.seen_by(user_id)]
+
+    def posted_message(self, message_id: int | str) -> PostedMessage:
+        """One shown message by id (KeyError if there is none)."""
+        return self._posted_index[int(message_id)]
+
+    async def wait_for_posted(
+        self, channel_id: int, count: int = 1, timeout: float = 5.0
+    ) -> list[PostedMessage]:
+        """Wait until a channel shows at least `count` messages (any route) and return them."""
+        await self._changes.until(
+            lambda: len(self._posted.get(channel_id, [])) >= count,
+            timeout,
+            lambda: f"{count} messages shown in channel {channel_id} (have {self.posted(channel_id)})",
+        )
+        return self.posted(channel_id)
+
+    def threads_of(self, channel_id: int) -> list[dict[str, Any]]:
+        """The threads started in a text channel, oldest first."""
+        return [
+            dict(thread)
+            for guild in self._guilds.values()
+            for thread in guild.threads.values()
+            if thread["parent_id"] == str(channel_id)
+        ]
+
+    def answer_delay(self, interaction_id: int | str) -> float | None:
+        """Seconds from an interaction's dispatch to its callback; None while unanswered."""
+        interaction = self._interactions[int(interaction_id)]
+        return None if interaction.answered_at is None else interaction.answered_at - interaction.created
+
+    def failed_interactions(self) -> list[str]:
+        """Interactions a user saw fail: answered after the deadline, or unanswered once it passed."""
+        deadline = self.interaction_deadline if self.interaction_deadline is not None else 3.0
+        now = self.clock()
+        failed = []
+        for interaction in self._interactions.values():
+            if interaction.payload["type"] == APPLICATION_COMMAND_AUTOCOMPLETE:
+                continue  # a late autocomplete only shows no choices
+            if interaction.late:
+                failed.append(f"interaction {interaction.id}: answered after the {deadline:g} s deadline")
+            elif interaction.answered_at is None and now - interaction.created > deadline:
+                failed.append(f"interaction {interaction.id}: not answered within {deadline:g} s")
+            elif (
+                interaction.answered_at is not None
+                and interaction.answered_at - interaction.created > deadline
+            ):
+                failed.append(f"interaction {interaction.id}: answered after the {deadline:g} s deadline")
+        return failed
 
     def responses(self, interaction_id: int | str) -> list[dict[str, Any]]:
         """What was answered to an interaction so far: callback, follow-ups, edits, in order."""

@@ -21,6 +21,7 @@ from tests.fakes.discord_model import (
     EPHEMERAL_FLAG,
     VIEW_CHANNEL,
     GatewayConnection,
+    PostedMessage,
     RecordedRequest,
     _error,
     _Guild,
@@ -93,6 +94,8 @@ class DiscordState:
         self._deleted_channels: set[int] = set()
         self._messages: dict[int, list[dict[str, Any]]] = {}
         self._message_index: dict[int, dict[str, Any]] = {}
+        self._posted: dict[int, list[PostedMessage]] = {}  # every message by channel, whichever route
+        self._posted_index: dict[int, PostedMessage] = {}
         self._interactions: dict[int, _Interaction] = {}
         self._interactions_by_token: dict[str, _Interaction] = {}
         self._attachments: dict[int, tuple[str, str, bytes]] = {}
@@ -149,11 +152,34 @@ class DiscordState:
         if channel_id in self._dm_channels:
             return self._dm_channels[channel_id], None
         for guild in self._guilds.values():
-            if channel_id in guild.channels:
+            found = guild.channels.get(channel_id) or guild.threads.get(channel_id)
+            if found is not None:
                 if guild.removed or not (guild.bot_permissions | guild.everyone_permissions) & VIEW_CHANNEL:
                     raise _error(403, 50001, "Missing Access")
-                return guild.channels[channel_id], guild
+                return found, guild
         raise _error(404, 10003, "Unknown Channel")
+
+    def _post(
+        self,
+        channel_id: int,
+        message: dict[str, Any],
+        *,
+        source: str,
+        audience: int | None = None,
+        interaction_id: int | None = None,
+    ) -> PostedMessage:
+        """Note a message as shown in a channel (to everyone, or to `audience` only)."""
+        posted = PostedMessage(
+            channel_id=channel_id,
+            message=message,
+            audience=audience,
+            source=source,
+            time=self.clock(),
+            interaction_id=interaction_id,
+        )
+        self._posted.setdefault(channel_id, []).append(posted)
+        self._posted_index[int(message["id"])] = posted
+        return posted
 
     def _attachment_object(self, attachment_id: int) -> dict[str, Any]:
         """The attachment object of a stored file, its URL served by this fake."""
@@ -199,7 +225,7 @@ class DiscordState:
             "mention_roles": [],
             "attachments": attachments,
             "embeds": [{**embed, "type": embed.get("type") or "rich"} for embed in body.get("embeds") or ()],
-            "components": [],
+            "components": _stored_components(body.get("components")),
             "pinned": False,
             "flags": flags | (body.get("flags") or 0),
         }
@@ -239,3 +265,22 @@ class DiscordState:
     def _build_routes(self) -> list[_Route]:
         """The REST routes the fake answers (the REST part defines them)."""
         raise NotImplementedError
+
+    def _emit(self, event: str, data: dict[str, Any]) -> asyncio.Future[None] | None:
+        """Queue a gateway dispatch for the client (the gateway part defines it)."""
+        raise NotImplementedError
+
+
+def _stored_components(components: Any) -> list[dict[str, Any]]:
+    """Components as Discord stores and answers them: no null fields, each with its numeric `id`."""
+    counter = itertools.count(1)
+
+    def stored(component: dict[str, Any]) -> dict[str, Any]:
+        """One component (and its children), cleaned and numbered in Discord's depth-first order."""
+        item = {key: value for key, value in component.items() if value is not None and key != "components"}
+        item["id"] = component.get("id") or next(counter)
+        if "components" in component:
+            item["components"] = [stored(child) for child in component["components"] or ()]
+        return item
+
+    return [stored(component) for component in components or () if isinstance(component, dict)]
