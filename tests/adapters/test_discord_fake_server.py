@@ -754,7 +754,7 @@ async def test_a_press_is_a_component_interaction_answered_by_updating_the_messa
         seen.append(
             (
                 custom_id,
-                int(interaction.data.get("component_type", 0)),
+                int(str(interaction.data.get("component_type", 0))),
                 interaction.message.id,
                 interaction.permissions.manage_channels,
                 interaction.user.id,
