@@ -332,7 +332,7 @@ class DeliveryService:
             return channel
         raise TemporaryDeliveryError(f"gave up after {self._max_attempts} attempts")
 
-    async def _abandonable(self, send: Awaitable[None]) -> None:
+    async def _abandonable(self, send: Awaitable[object]) -> None:
         """Run one send; once stopping and `stop_grace` has passed, cancel it and raise _Stopped."""
         stopped, _ = await unless_stopped(self._abandon, send)
         if stopped:

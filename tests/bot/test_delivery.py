@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from bot.delivery import DeliveryService
-from bot.models import Announcement, AnnounceType, Channel, Digest, Paper, Topic
+from bot.models import Announcement, AnnounceType, Channel, Digest, LoadedView, Paper, Topic
 from bot.platforms.port import (
     ChannelGoneError,
     ChannelMovedError,
@@ -49,9 +49,9 @@ class RecordingAdapter:
         """Nothing to connect to: wait for `stop` (delivery tests never run the adapter)."""
         await stop.wait()
 
-    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
+    def render_digest(self, view: LoadedView, channel: Channel) -> list[OutgoingMessage]:
         """One message per paper, so partial deliveries can be scripted."""
-        return [OutgoingMessage(text=p.title, paper_ids=(p.arxiv_id,)) for p in digest.papers]
+        return [OutgoingMessage(text=p.title, paper_ids=(p.arxiv_id,)) for p in view.papers]
 
     def render_empty_day(self, digest: Digest, channel: Channel) -> OutgoingMessage:
         """A one-liner naming the counts."""
