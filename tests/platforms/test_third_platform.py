@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from bot.main.app import StartupError, serve
 from bot.main.platforms import PLATFORMS
+from bot.platforms.port import OutgoingMessage
 from bot.settings import Settings
 from storage.sqlite_store import SqliteStore, open_store
 from tests.fakes.arxiv_server import FakeArxiv, Reply
@@ -59,6 +61,11 @@ async def store(settings: Settings) -> AsyncIterator[SqliteStore]:
         await opened.close()
 
 
+def turned(console: Console, index: int, before: OutgoingMessage) -> bool:
+    """Whether the chat's message `index` is no longer `before`."""
+    return console.posted[CHAT][index] is not before
+
+
 async def paged_ids(console: Console, index: int) -> list[str]:
     """Every paper the chat's message `index` shows, pressing "next" until it is back on its first page."""
     first = console.posted[CHAT][index].text
@@ -68,7 +75,7 @@ async def paged_ids(console: Console, index: int) -> list[str]:
         seen.extend(ids_in(message.text))
         assert isinstance(message.payload, tuple)
         console.press(CHAT, index, message.payload[1])
-        await until(lambda shown=message: console.posted[CHAT][index] is not shown, what="the page turn")
+        await until(partial(turned, console, index, message), what="the page turn")
         if console.posted[CHAT][index].text == first:
             return seen
     raise AssertionError("the pages never came round to the first")
