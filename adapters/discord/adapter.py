@@ -13,19 +13,29 @@ channel is gone for the bot, and the core turns it off once, so the bot never co
 - Changing a channel's settings needs Manage Channels there: declared as the commands' default
   permissions and checked again here on the interaction's permissions (discord.py enforces nothing);
   ADMIN_USER_IDS may do everything; in a DM with the bot the user is the admin.
-- `/digest` is deferred at once (Discord's 3-second deadline) and answered with follow-ups; other
-  commands are answered directly, or deferred if the core is slower than `DEFER_AFTER` seconds.
+- A digest is one message showing a page of a stored view (`adapters.discord.paging`); its buttons
+  carry only the view, page and style, and `on_interaction` answers each press by updating that
+  message (UPDATE_MESSAGE) with the page looked up in the store, well within Discord's 3 s: any
+  member may turn pages, after a restart too, on ephemeral messages too. The file comes silently
+  (SUPPRESS_NOTIFICATIONS), so a digest notifies once; with `own_thread` each day's digest starts a
+  thread of its own.
+- `/digest` is deferred at once (Discord's 3-second deadline), ephemerally for a member in a server
+  (only an admin's `public: True` posts it for everyone), then answered by editing that response
+  into the digest's paged message; other commands are answered directly, or deferred if the core is
+  slower than `DEFER_AFTER` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import io
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any, TypeVar
 
 import aiohttp
 import discord
@@ -43,20 +53,39 @@ from adapters.discord.errors import (
     retry_after,
     status_text,
 )
-from adapters.discord.format import DiscordMessage, render_digest, render_empty_day, render_text
+from adapters.discord.format import (
+    DiscordMessage,
+    DiscordPage,
+    render_chat_file,
+    render_empty_day,
+    render_page,
+    render_text,
+)
+from adapters.discord.paging import (
+    DIGEST_THREAD_ARCHIVE_MINUTES,
+    GONE,
+    UNKNOWN_BUTTON,
+    DigestPart,
+    button_view,
+    file_caption,
+    message_ref,
+    page_part,
+    press_of,
+    repeat_text,
+    thread_name,
+)
 from adapters.discord.settings import DEFAULT_API_URL, DEFAULT_GATEWAY_URL, DiscordSettings
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
 from bot.commands.table import COMMANDS_BY_NAME
 from bot.commands.values import Command, CommandContext, CommandReply, DigestNow, ImportTopics
-from bot.models import Channel, Digest
+from bot.models import Channel, Digest, LoadedView
 from bot.platforms.lifecycle import (
     APOLOGY,
     STOP_GRACE,
     CommandsInFlight,
     answer_or_apologise,
     connect_with_retries,
-    reply_messages,
 )
 from bot.platforms.port import (
     AdapterStartupError,
@@ -65,6 +94,7 @@ from bot.platforms.port import (
 )
 from bot.platforms.spec import AdapterServices
 from bot.retry import STARTUP_BACKOFF, Backoff, RetryableError
+from bot.views import FilePress, NoopPress, PagePress, ViewService
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +102,8 @@ PLATFORM = "discord"
 DISCORD_HINT = "check DISCORD_API_URL"
 MAX_CONFIG_FILE = 256 * 1024
 DEFER_AFTER = 2.0  # seconds a command may take before its answer is deferred (Discord allows 3)
+MAX_KNOWN_THREADS = 1024  # the digest threads remembered for the file that follows a page into its thread
+T = TypeVar("T")
 # Discord's global limit is 50 requests/s per bot; stay below it so a large fan-out is spread, not
 # answered with 429s (discord.py already honours each route's bucket headers).
 MESSAGES_PER_SECOND = 40.0
@@ -106,6 +138,7 @@ def from_settings(
         settings.discord_bot_token.get_secret_value(),
         services.commands,
         services.channels,
+        views=services.views,
         api_url=settings.discord_api_url,
         gateway_url=settings.discord_gateway_url,
         guild_id=settings.discord_guild_id,
@@ -128,6 +161,8 @@ def _file(message: DiscordMessage) -> discord.File | None:
 
 def _discord_message(message: OutgoingMessage) -> DiscordMessage:
     """The Discord rendering an OutgoingMessage carries (or a plain one built from its text)."""
+    if isinstance(message.payload, DigestPart):
+        return message.payload.message
     if isinstance(message.payload, DiscordMessage):
         return message.payload
     return DiscordMessage(
@@ -149,6 +184,7 @@ class DiscordAdapter:
         commands: CommandService,
         channels: ChannelRegistry,
         *,
+        views: ViewService | None = None,
         api_url: str = DEFAULT_API_URL,
         gateway_url: str = DEFAULT_GATEWAY_URL,
         guild_id: int | None = None,
@@ -158,8 +194,14 @@ class DiscordAdapter:
         startup_backoff: Backoff = STARTUP_BACKOFF,
         stop_grace: float = STOP_GRACE,
     ) -> None:
-        """`startup_backoff`: how long start-up keeps trying to reach Discord (tests shorten it)."""
+        """`views`: the stored digests whose pages buttons turn (None: the command service's).
+
+        `startup_backoff`: how long start-up keeps trying to reach Discord (tests shorten it).
+        """
         self._token = token
+        self._views = views if views is not None else commands.views
+        # (chat, day) -> the thread that day's digest started, for the file that follows the page.
+        self._threads: OrderedDict[tuple[str, dt.date], int] = OrderedDict()
         self._startup_backoff = startup_backoff
         self._commands = commands
         self._channels = channels
@@ -188,43 +230,90 @@ class DiscordAdapter:
         install_commands(self.tree, self)
         self.client.event(self.on_guild_remove)
         self.client.event(self.on_guild_channel_delete)
+        self.client.event(self.on_interaction)
 
     # -- the ChatAdapter port ---------------------------------------------------------------------
-    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
-        """Embed messages for the digest; over the channel's limit, the whole digest also as a file."""
-        return [
+    def render_digest(self, view: LoadedView, channel: Channel) -> list[OutgoingMessage]:
+        """The digest's one paged message (its first page, naming every paper), then the file if asked.
+
+        The file message is silent and names no paper: the page already carries them all.
+        """
+        page = render_page(view)
+        date = view.view.announcement_date
+        messages = [
             OutgoingMessage(
-                text=message.content,
-                paper_ids=message.paper_ids,
-                document_name=message.file_name,
-                document=message.file,
-                payload=message,
+                text=page.message.content,
+                paper_ids=view.view.paper_ids,
+                payload=page_part(page, date),
             )
-            for message in render_digest(digest, max_inline_papers=channel.max_inline_papers)
         ]
+        if channel.send_file:
+            name, data = render_chat_file(view)
+            caption = file_caption(date)
+            file_message = DiscordMessage(content=caption, file_name=name, file=data)
+            messages.append(
+                OutgoingMessage(
+                    text=caption,
+                    document_name=name,
+                    document=data,
+                    payload=DigestPart(file_message, (), date),
+                    silent=True,
+                )
+            )
+        return messages
 
     def render_empty_day(self, digest: Digest, channel: Channel) -> OutgoingMessage:
         """The one-liner for a day with no match."""
         message = render_empty_day(digest)
         return OutgoingMessage(text=message.content, payload=message)
 
-    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
-        """Post one message into the channel, mapping Discord's answers to the core's delivery errors."""
+    async def send(self, channel: Channel, message: OutgoingMessage) -> str | None:
+        """Post one message (silently if asked); its reference `channel_id/message_id`.
+
+        A digest's message goes into that day's thread of its own when the channel has `own_thread`
+        (the page starts the thread, the file follows it). Discord's answers become the core's
+        delivery errors.
+        """
         await self._wait_until_ready()
         rendered = _discord_message(message)
-        target = self.client.get_partial_messageable(int(channel.chat_id))
-        await self._pacer.wait()
         try:
-            await target.send(
+            target_id = await self._target(channel, message.payload)
+            target = self.client.get_partial_messageable(target_id)
+            view = button_view(message.payload.buttons) if isinstance(message.payload, DigestPart) else None
+            await self._pacer.wait()
+            sent = await target.send(
                 content=rendered.content or None,
                 embeds=_embeds(rendered),
                 file=_file(rendered) or discord.utils.MISSING,
+                view=view or discord.utils.MISSING,
+                silent=message.silent,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.HTTPException as error:
             raise delivery_error(error) from error
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             raise TemporaryDeliveryError(f"cannot reach Discord: {error}") from error
+        return message_ref(target_id, sent.id)
+
+    async def _target(self, channel: Channel, payload: object) -> int:
+        """Where a message goes: the channel, or with `own_thread` the digest's thread of that day."""
+        if not channel.own_thread or not isinstance(payload, DigestPart):
+            return int(channel.chat_id)
+        key = (channel.chat_id, payload.date)
+        thread_id = self._threads.get(key)
+        if thread_id is None:
+            await self._pacer.wait()
+            thread = await self.client.http.start_thread_without_message(
+                int(channel.chat_id),
+                name=thread_name(payload.date),
+                auto_archive_duration=DIGEST_THREAD_ARCHIVE_MINUTES,
+                type=discord.ChannelType.public_thread.value,
+            )
+            thread_id = int(thread["id"])
+            self._threads[key] = thread_id
+            while len(self._threads) > MAX_KNOWN_THREADS:
+                self._threads.popitem(last=False)
+        return thread_id
 
     async def _wait_until_ready(self) -> None:
         """Wait for the login (REST needs no gateway); a send during shutdown fails instead of hanging."""
@@ -389,8 +478,10 @@ class DiscordAdapter:
             return True  # a DM with the bot: a personal subscription
         return interaction.permissions.manage_channels
 
-    def _context(self, interaction: discord.Interaction, command: str) -> CommandContext:
-        """Who asks, and where, for the core."""
+    def _context(
+        self, interaction: discord.Interaction, command: str, *, private: bool = False
+    ) -> CommandContext:
+        """Who asks, where and when, for the core; `private`: the answer is ephemeral."""
         return CommandContext(
             platform=PLATFORM,
             chat_id=str(interaction.channel_id),
@@ -398,6 +489,8 @@ class DiscordAdapter:
             is_admin=COMMANDS_BY_NAME[command].admin_only and self._may_change(interaction),
             server_id=None if interaction.guild_id is None else str(interaction.guild_id),
             syntax=SYNTAX,
+            sent_at=interaction.created_at,
+            private=private,
         )
 
     async def _refuse(self, interaction: discord.Interaction, command: str) -> bool:
@@ -430,49 +523,207 @@ class DiscordAdapter:
         )
 
     async def _answer(self, interaction: discord.Interaction, reply: CommandReply) -> None:
-        """Send a reply: text pieces, then the digest's messages as follow-ups."""
-        messages = reply_messages(
-            reply,
-            text=lambda text: [DiscordMessage(content=piece) for piece in render_text(text)],
-            digest=lambda digest, limit: render_digest(digest, max_inline_papers=limit),
-            empty_day=render_empty_day,
-        )
+        """Send a reply: the digest's paged message, a pointer to the one already there, or text pieces."""
         ephemeral = not reply.ok
-        for message in messages:
-            await self._respond(interaction, message, ephemeral=ephemeral)
+        if reply.view is not None:
+            await self._respond(interaction, render_page(reply.view), ephemeral=ephemeral)
+            return
+        if reply.repeat_of is not None:
+            text = repeat_text(reply.text, reply.repeat_of.message_ref, interaction.guild_id)
+            await self._respond(interaction, DiscordMessage(content=text), ephemeral=ephemeral)
+            return
+        for piece in render_text(reply.text):
+            await self._respond(interaction, DiscordMessage(content=piece), ephemeral=ephemeral)
 
     async def _respond(
-        self, interaction: discord.Interaction, message: DiscordMessage, *, ephemeral: bool
-    ) -> None:
-        """The first answer through the interaction response (unless deferred), the rest as follow-ups."""
-        file = _file(message)
+        self,
+        interaction: discord.Interaction,
+        message: DiscordMessage | DiscordPage,
+        *,
+        ephemeral: bool,
+    ) -> discord.Message | None:
+        """The first answer through the interaction response (unless deferred), the rest as follow-ups.
+
+        A page comes with its buttons. Returns the message sent, when Discord says which it is.
+        """
+        page = message if isinstance(message, DiscordPage) else None
+        shown = page.message if page is not None else message
+        assert isinstance(shown, DiscordMessage)
+        view = button_view(page.buttons) if page is not None else None
+        file = _file(shown)
         if not interaction.response.is_done():
-            await interaction.response.send_message(
-                content=message.content or None,
-                embeds=_embeds(message),
+            callback = await interaction.response.send_message(
+                content=shown.content or None,
+                embeds=_embeds(shown),
                 file=file or discord.utils.MISSING,
+                view=view or discord.utils.MISSING,
                 ephemeral=ephemeral,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
-            return
-        await interaction.followup.send(
-            content=message.content or discord.utils.MISSING,
-            embeds=_embeds(message),
+            resource = callback.resource if callback is not None else None
+            return resource if isinstance(resource, discord.Message) else None
+        return await interaction.followup.send(
+            content=shown.content or discord.utils.MISSING,
+            embeds=_embeds(shown),
             file=file or discord.utils.MISSING,
+            view=view or discord.utils.MISSING,
             ephemeral=ephemeral,
             allowed_mentions=discord.AllowedMentions.none(),
+            wait=True,
         )
 
+    async def _answer_deferred(self, interaction: discord.Interaction, reply: CommandReply) -> str | None:
+        """Turn a deferred /digest response into its answer; the digest message's reference, if one."""
+        if reply.view is not None:
+            page = render_page(reply.view)
+            edited = await interaction.edit_original_response(
+                content=page.message.content or None,
+                embeds=_embeds(page.message),
+                view=button_view(page.buttons),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+            return message_ref(interaction.channel_id or edited.channel.id, edited.id)
+        if reply.repeat_of is not None:
+            text = repeat_text(reply.text, reply.repeat_of.message_ref, interaction.guild_id)
+        else:
+            text, *rest = render_text(reply.text)
+        await interaction.edit_original_response(
+            content=text, allowed_mentions=discord.AllowedMentions.none()
+        )
+        if reply.repeat_of is None:
+            for piece in rest:
+                await self._respond(interaction, DiscordMessage(content=piece), ephemeral=False)
+        return None
+
     async def digest(self, interaction: discord.Interaction, command: DigestNow) -> None:
-        """/digest: deferred at once, then follow-ups (a digest can take a moment to build and send)."""
+        """/digest: deferred at once, then that response becomes the digest's one paged message.
+
+        In a server it is ephemeral (seen by the asker alone), unless a member who may change the
+        channel's settings asks for it `public`; then the message is remembered for a repeated request.
+        """
         self._in_flight.track()
-        await interaction.response.defer(thinking=True)
-        reply = await self._handle(self._context(interaction, command.name), command)
-        if not reply.ok:
+        in_server = interaction.guild_id is not None
+        public = bool(command.public) and self._may_change(interaction)
+        private = in_server and not public
+        await interaction.response.defer(thinking=True, ephemeral=private)
+        context = self._context(interaction, command.name, private=private)
+        reply = await self._handle(context, command)
+        if not reply.ok and not private:
             # The deferred answer is public; a refusal should not be: replace it with a private one.
             with contextlib.suppress(discord.HTTPException):
                 await interaction.delete_original_response()
-        await self._answer(interaction, reply)
+            for piece in render_text(reply.text):
+                await interaction.followup.send(
+                    piece, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+                )
+            return
+        ref = await self._answer_deferred(interaction, reply)
+        if reply.view is not None and not private:
+            await self._views.sent(reply.view.view, ref)
+        if command.public and not public:
+            await interaction.followup.send(
+                "Only members who can Manage Channels here can post a digest for everyone; "
+                "this one is for you alone.",
+                ephemeral=True,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+
+    # -- button presses -----------------------------------------------------------------------------
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A press on a digest's button: turn the page, send the file, or nothing (the "n/N" label).
+
+        Answered within Discord's 3 s: the page is looked up and rendered at once (a few ms), and
+        if that ever takes longer than `DEFER_AFTER` the press is acknowledged first and the message
+        edited after. Any member may press; the view must belong to the channel the message is in
+        (for a digest thread, the channel the thread belongs to).
+        """
+        if interaction.type is not discord.InteractionType.component:
+            return
+        self._in_flight.track()
+        data: Mapping[str, Any] = interaction.data or {}
+        custom_id = str(data.get("custom_id") or "")
+        press = press_of(custom_id)
+        try:
+            if isinstance(press, NoopPress):
+                await interaction.response.defer()
+            elif isinstance(press, PagePress):
+                await self._turn_page(interaction, press)
+            elif isinstance(press, FilePress):
+                await self._send_view_file(interaction, press.view_id)
+            else:
+                await self._press_refused(interaction, UNKNOWN_BUTTON)
+        except discord.HTTPException as error:
+            log.warning("a Discord button press could not be answered: %s", error)
+
+    async def _turn_page(self, interaction: discord.Interaction, press: PagePress) -> None:
+        """Show the asked page of the view in the pressed message (UPDATE_MESSAGE)."""
+
+        async def page() -> DiscordPage | None:
+            """The asked page, or None when the view is gone or another channel's."""
+            loaded = await self._load(interaction, press.view_id)
+            return None if loaded is None else render_page(loaded, style=press.style, page=press.page)
+
+        shown = await self._in_time(interaction, page())
+        if shown is None:
+            await self._press_refused(interaction, GONE)
+            return
+        content = shown.message.content or None
+        embeds = _embeds(shown.message)
+        view = button_view(shown.buttons)
+        if not interaction.response.is_done():
+            await interaction.response.edit_message(
+                content=content, embeds=embeds, view=view, allowed_mentions=discord.AllowedMentions.none()
+            )
+        else:
+            await interaction.edit_original_response(
+                content=content, embeds=embeds, view=view, allowed_mentions=discord.AllowedMentions.none()
+            )
+
+    async def _send_view_file(self, interaction: discord.Interaction, view_id: int) -> None:
+        """The view's Markdown file, to the presser alone (no one else is notified or flooded)."""
+        loaded = await self._in_time(interaction, self._load(interaction, view_id))
+        if loaded is None:
+            await self._press_refused(interaction, GONE)
+            return
+        name, data = render_chat_file(loaded)
+        file = discord.File(io.BytesIO(data), filename=name)
+        if not interaction.response.is_done():
+            await interaction.response.send_message(file=file, ephemeral=True)
+        else:
+            await interaction.followup.send(file=file, ephemeral=True)
+
+    async def _in_time(self, interaction: discord.Interaction, work: Awaitable[T]) -> T:
+        """The work's result; if it takes longer than `DEFER_AFTER`, the press is acknowledged meanwhile."""
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait({task}, timeout=DEFER_AFTER)
+        if not done:
+            await interaction.response.defer()
+        return await task
+
+    async def _load(self, interaction: discord.Interaction, view_id: int) -> LoadedView | None:
+        """The pressed message's view, if it belongs to this channel (or the thread's channel)."""
+        candidates = [interaction.channel_id]
+        parent_id = getattr(interaction.channel, "parent_id", None)
+        if isinstance(parent_id, int):
+            candidates.append(parent_id)
+        for chat_id in candidates:
+            if chat_id is None:
+                continue
+            try:
+                loaded = await self._views.load(view_id, PLATFORM, str(chat_id))
+            except Exception:
+                log.exception("cannot look up digest view %s", view_id)
+                return None
+            if loaded is not None:
+                return loaded
+        return None
+
+    async def _press_refused(self, interaction: discord.Interaction, text: str) -> None:
+        """A press that cannot be served: one private line to the presser."""
+        if not interaction.response.is_done():
+            await interaction.response.send_message(text, ephemeral=True)
+        else:
+            await interaction.followup.send(text, ephemeral=True)
 
     async def import_config(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """/topics import: admins only (refused before download), size-capped, then the core parses it."""

@@ -13,7 +13,7 @@ import re
 import socket
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -38,6 +38,9 @@ DAY = dt.date(2025, 11, 12)
 NOW = dt.datetime(2025, 11, 12, 12, 0, tzinfo=dt.UTC)
 EPHEMERAL = 1 << 6
 ARXIV_ID = re.compile(r"arXiv:(\d{4}\.\d{4,5})")
+PAGE_LINK = re.compile(r"https://arxiv\.org/abs/(\d{4}\.\d{4,5})")
+MEMBER = 1100000000000000888  # a member without Manage Channels
+OTHER_MEMBER = 1100000000000000999
 
 
 def paper(number: int, title: str = "", abstract: str = "") -> Paper:
@@ -154,6 +157,19 @@ async def subscribed_channel(
             "discord", str(chat_id), server_id=str(GUILD), active=True, topics=(Topic("Papers", keywords),)
         )
     )
+
+
+def shown_ids(message: dict[str, Any]) -> list[str]:
+    """arXiv ids of the papers a page shows, in order (from the links in its embeds)."""
+    text = "\n".join(
+        f"{embed.get('url', '')}\n{embed.get('description', '')}" for embed in message.get("embeds") or ()
+    )
+    return list(dict.fromkeys(PAGE_LINK.findall(text)))
+
+
+def unescaped(text: str) -> str:
+    """Discord markdown's escapes undone: a backslash before punctuation shows that character."""
+    return re.sub(r"\\([^0-9A-Za-z\s])", r"\1", text)
 
 
 def embeds_ids(message: dict[str, Any]) -> list[str]:
@@ -387,19 +403,23 @@ async def test_a_dm_is_a_personal_subscription(bot: Bot) -> None:
     assert channel.server_id is None
 
 
-async def test_digest_for_anyone_is_deferred_then_followed_up(bot: Bot) -> None:
-    """/digest keywords:diffusion from a non-admin is deferred at once, then answered with embeds."""
+async def test_a_members_digest_is_one_ephemeral_paged_message(bot: Bot) -> None:
+    """A member's /digest keywords:diffusion is deferred ephemerally at once, then becomes one paged page.
+
+    No line before the digest's header; nobody but the asker sees anything; nothing is saved.
+    """
     await seed_announcement(bot.store, [paper(1), paper(2, title="Robots", abstract="Grasping.")])
     sent = await bot.fake.send_interaction(
-        "digest", string_options(keywords="diffusion"), guild_id=GUILD, permissions=0
+        "digest", string_options(keywords="diffusion"), guild_id=GUILD, permissions=0, user_id=MEMBER
     )
-    responses = await bot.fake.wait_for_responses(sent.id, count=3)
-    assert responses[0]["kind"] == "callback"
-    assert responses[0]["type"] == 5  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
-    assert [r["kind"] for r in responses[1:]] == ["followup", "followup"]
-    assert "1 of 2" in text_of(responses[1])
-    embeds = responses[2]["data"]["embeds"]
-    assert [embed["url"] for embed in embeds] == ["https://arxiv.org/abs/2511.00001"]
+    callback, edit = await bot.fake.wait_for_responses(sent.id, count=2)
+    assert (callback["kind"], callback["type"], callback["ephemeral"]) == ("callback", 5, True)
+    assert edit["kind"] == "edit_original"
+    assert edit["data"]["content"].startswith("📚 **arXiv digest · 2025-11-12")
+    (shown,) = bot.fake.posted(CHANNEL)
+    assert shown_ids(shown.message) == ["2511.00001"]
+    assert shown.audience == MEMBER
+    assert bot.fake.seen_by(CHANNEL, OTHER_MEMBER) == []
     assert await bot.store.list_channels(active_only=False) == []  # an ad-hoc digest saves nothing
 
 
@@ -407,10 +427,11 @@ async def test_digest_without_keywords_is_a_private_one_liner(bot: Bot) -> None:
     """/digest in a channel with no filters answers privately how to set some."""
     await seed_announcement(bot.store, [paper(1)])
     sent = await bot.fake.send_interaction("digest", guild_id=GUILD, permissions=0)
-    responses = await bot.fake.wait_for_responses(sent.id, count=3)
-    assert [r["kind"] for r in responses] == ["callback", "delete_original", "followup"]
-    assert responses[2]["ephemeral"]
-    assert "/subscribe" in text_of(responses[2])
+    responses = await bot.fake.wait_for_responses(sent.id, count=2)
+    assert [r["kind"] for r in responses] == ["callback", "edit_original"]
+    assert responses[0]["ephemeral"]
+    assert "/subscribe" in text_of(responses[1])
+    assert all(not p.notifies for p in bot.fake.posted(CHANNEL))
 
 
 async def test_help_uses_slash_syntax(bot: Bot) -> None:
@@ -522,43 +543,42 @@ async def test_a_hostile_title_pings_nobody_and_shows_as_written(bot: Bot) -> No
     (message,) = bot.fake.channel_messages(CHANNEL)
     body = message["body"]
     assert body["allowed_mentions"] == {"parse": []}
-    title = body["embeds"][0]["title"]
-    assert "@everyone" not in title  # broken by a zero-width space
-    assert "\\*\\*bold\\*\\*" in title
-    assert "\\<@&1>" in title  # a backslash keeps the role mention from rendering
-    assert "\\_x\\_" in title
+    text = body["embeds"][0]["description"]
+    assert "@everyone" not in text  # broken by a zero-width space
+    assert "\\*\\*bold\\*\\*" in text
+    assert "\\<@&1>" in text  # a backslash keeps the role mention from rendering
+    assert "\\_x\\_" in text
+    assert "@\u200beveryone **bold** <@&1> diffusion _x_" in unescaped(text)
 
 
-async def test_a_150_paper_digest_is_embeds_plus_one_markdown_file(bot: Bot) -> None:
-    """150 matches: the first 30 as embeds, then one Markdown file with all 150; each paper once."""
+async def test_a_150_paper_digest_is_one_paged_message_and_the_file_comes_silently(bot: Bot) -> None:
+    """150 matches: one message showing page 1 of 15 (◀ 1/15 ▶) naming all 150; the file, silent, after."""
     await seed_announcement(bot.store, [paper(n) for n in range(1, 151)])
     channel = await subscribed_channel(bot.store)
+    await bot.store.save_channel(replace(channel, send_file=True))
     await bot.delivery.deliver_due()
-    messages = bot.fake.channel_messages(CHANNEL)
-    inline = [paper_id for message in messages for paper_id in embeds_ids(message)]
-    assert len(inline) == 30
-    assert len(set(inline)) == 30
-    files = [file for message in messages for file in message["files"]]
-    assert len(files) == 1
-    assert files[0].filename.endswith(".md")
-    assert len(set(ARXIV_ID.findall(files[0].data.decode()))) == 150
-    for message in messages:
-        assert len(message["body"].get("embeds", [])) <= 10
-        assert len(message["body"].get("content") or "") <= 2000
+    page, file_message = bot.fake.posted(CHANNEL)
+    assert shown_ids(page.message) == [f"2511.{n:05d}" for n in range(1, 11)]
+    assert "papers 1–10 of 150" in page.message["content"]
+    assert [b["label"] for b in page.message["components"][0]["components"]] == ["◀", "1/15", "▶"]
+    assert (page.notifies, file_message.notifies) == (True, False)
+    (upload,) = bot.fake.channel_messages(CHANNEL)[1]["files"]
+    assert upload.filename.endswith(".md")
+    assert len(set(ARXIV_ID.findall(upload.data.decode()))) == 150
     assert channel.id is not None
     assert len(await bot.store.delivered_ids(channel.id)) == 150
 
 
 async def test_429_and_500_are_retried_without_duplicates(bot: Bot) -> None:
-    """A 429 with Retry-After (and Via) and a 500 are retried; every paper arrives exactly once."""
+    """A 429 with Retry-After (and Via) and a 500 are retried; the one paged message arrives once."""
     await seed_announcement(bot.store, [paper(n) for n in range(1, 9)])
     channel = await subscribed_channel(bot.store)
     bot.fake.fail_next("POST", rf"/channels/{CHANNEL}/messages", Fault.rate_limited(0.1))
     bot.fake.fail_next("POST", rf"/channels/{CHANNEL}/messages", Fault.server_error(500))
     report = await bot.delivery.deliver_due()
     assert report.papers_sent == 8
-    inline = [paper_id for message in bot.fake.channel_messages(CHANNEL) for paper_id in embeds_ids(message)]
-    assert sorted(inline) == [f"2511.{n:05d}" for n in range(1, 9)]
+    (shown,) = bot.fake.posted(CHANNEL)
+    assert shown_ids(shown.message) == [f"2511.{n:05d}" for n in range(1, 9)]
     assert channel.id is not None
     assert len(await bot.store.delivered_ids(channel.id)) == 8
 
@@ -624,19 +644,17 @@ async def test_a_day_without_a_match_is_one_short_line(bot: Bot) -> None:
 
 
 async def test_a_fan_out_follows_the_advertised_buckets_without_429s(bot: Bot) -> None:
-    """With buckets of 2 messages a second per channel, a fan-out of several messages each gets no 429."""
-    bot.fake.enforce_rate_limits(per_channel=2, per_seconds=1.0)
+    """With buckets of 1 message a second per channel, page and file to each channel get no 429."""
+    bot.fake.enforce_rate_limits(per_channel=1, per_seconds=1.0)
     await seed_announcement(bot.store, [paper(n) for n in range(1, 25)])
     channels = [CHANNEL, OTHER_CHANNEL]
     for chat_id in channels:
-        await subscribed_channel(bot.store, chat_id)
+        channel = await subscribed_channel(bot.store, chat_id)
+        await bot.store.save_channel(replace(channel, send_file=True))
     report = await bot.delivery.deliver_due()
     assert report.papers_sent == 24 * 2
-    assert all(len(bot.fake.channel_messages(chat_id)) > 2 for chat_id in channels)  # the bucket bound
+    assert all(len(bot.fake.channel_messages(chat_id)) == 2 for chat_id in channels)  # the bucket bound
     assert bot.fake.rate_limited_count == 0
-    for chat_id in channels:
-        ids = [paper_id for message in bot.fake.channel_messages(chat_id) for paper_id in embeds_ids(message)]
-        assert sorted(ids) == [f"2511.{n:05d}" for n in range(1, 25)]
 
 
 class CountingStore:
