@@ -16,18 +16,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+import discord
 import pytest
+from discord import app_commands
 
 from adapters.discord.adapter import DiscordAdapter
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
+from bot.commands.values import DigestNow
 from bot.delivery import DeliveryService
 from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
 from bot.platforms.port import AdapterStartupError, AdapterUnreachableError
 from bot.retry import Backoff
 from storage.sqlite_store import SqliteStore
 from tests.fakes.discord_faults import Fault
-from tests.fakes.discord_model import MANAGE_CHANNELS
+from tests.fakes.discord_model import MANAGE_CHANNELS, PostedMessage
 from tests.fakes.discord_server import FakeDiscord
 
 GUILD = 900000000000000001
@@ -704,3 +707,215 @@ async def test_settings_with_both_options_is_one_command_and_one_write(
         async with asyncio.timeout(10):
             await task
     assert fake.validation_errors == []
+
+
+# -- pages and buttons ------------------------------------------------------------------------------------
+
+
+def buttons_of(message: dict[str, Any]) -> dict[str, str]:
+    """A message's buttons: label -> custom_id."""
+    return {
+        str(item["label"]): str(item["custom_id"])
+        for row in message.get("components") or ()
+        for item in row.get("components") or ()
+    }
+
+
+async def press(fake: FakeDiscord, message_id: int, label: str, *, user_id: int = MEMBER) -> dict[str, Any]:
+    """A member presses the button with this label; the first answer to the press."""
+    posted = fake.posted_message(message_id)
+    sent = await fake.press_button(message_id, buttons_of(posted.message)[label], user_id=user_id)
+    (first, *_) = await fake.wait_for_responses(sent.id)
+    return first
+
+
+async def delivered_page(bot: Bot, count: int, **changes: Any) -> PostedMessage:
+    """Deliver a digest of `count` diffusion papers to #papers; its paged message."""
+    await seed_announcement(bot.store, [paper(n) for n in range(1, count + 1)])
+    channel = await subscribed_channel(bot.store)
+    if changes:
+        await bot.store.save_channel(replace(channel, **changes))
+    await bot.delivery.deliver_due()
+    threads = bot.fake.threads_of(CHANNEL)
+    return bot.fake.posted(int(threads[0]["id"]) if threads else CHANNEL)[0]
+
+
+async def test_any_member_turns_pages_in_place_and_every_paper_is_on_one_page(bot: Bot) -> None:
+    """▶ from a member without any permission updates the same message (type 7) to the next page.
+
+    Pressing ▶ through all 3 pages of 25 papers shows each paper once and wraps to page 1; ◀ from page
+    1 wraps to the last; each press is answered in well under Discord's 3 s; no message is added.
+    """
+    page = await delivered_page(bot, 25)
+    seen = shown_ids(page.message)
+    for _ in range(2):
+        answer = await press(bot.fake, page.id, "▶")
+        assert (answer["kind"], answer["type"]) == ("callback", 7)
+        seen += shown_ids(page.message)
+    assert seen == [f"2511.{n:05d}" for n in range(1, 26)]
+    assert "papers 21–25 of 25" in page.message["content"]
+    await press(bot.fake, page.id, "▶")
+    assert shown_ids(page.message)[0] == "2511.00001"
+    await press(bot.fake, page.id, "◀")
+    assert "3/3" in buttons_of(page.message)
+    assert len(bot.fake.posted(CHANNEL)) == 1
+    delays = bot.fake.press_delays()
+    assert len(delays) == 4
+    assert all(delay is not None and delay < 1.0 for delay in delays), delays
+    assert bot.fake.failed_interactions() == []
+
+
+async def test_a_two_page_digest_has_unique_custom_ids_that_both_turn(bot: Bot) -> None:
+    """With 2 pages ◀ and ▶ lead to the same page: their custom ids still differ, and both work."""
+    page = await delivered_page(bot, 15)
+    ids = buttons_of(page.message)
+    assert ids["◀"] != ids["▶"]
+    assert ids["◀"].split("#")[0] == ids["▶"].split("#")[0]
+    await press(bot.fake, page.id, "◀")
+    assert shown_ids(page.message)[0] == "2511.00011"
+    await press(bot.fake, page.id, "▶")
+    assert shown_ids(page.message)[0] == "2511.00001"
+
+
+async def test_the_label_press_is_a_deferred_update_and_the_file_goes_to_the_presser(bot: Bot) -> None:
+    """ "1/3" is answered with a deferred update (6); "📄 .md file" sends the file to the presser alone."""
+    page = await delivered_page(bot, 25)
+    before = dict(page.message)
+    label = await press(bot.fake, page.id, "1/3")
+    assert label["type"] == 6
+    assert page.message["content"] == before["content"]
+    answer = await press(bot.fake, page.id, "📄 .md file")
+    assert (answer["type"], answer["ephemeral"]) == (4, True)
+    (upload,) = answer["files"]
+    assert len(set(ARXIV_ID.findall(upload.data.decode()))) == 25
+    assert [p.audience for p in bot.fake.posted(CHANNEL)] == [None, MEMBER]
+
+
+async def test_the_style_toggle_shows_abstracts_and_back(bot: Bot) -> None:
+    """ "📖 Abstracts" shows the full style at the current paper; "📋 Compact" returns to it."""
+    page = await delivered_page(bot, 25)
+    await press(bot.fake, page.id, "▶")
+    await press(bot.fake, page.id, "📖 Abstracts")
+    assert shown_ids(page.message)[0] == "2511.00011"
+    assert len(page.message["embeds"]) > 1  # one embed per paper
+    await press(bot.fake, page.id, "📋 Compact")
+    assert shown_ids(page.message)[0] == "2511.00011"
+
+
+async def test_a_press_for_another_channels_or_a_gone_view_says_so_privately(bot: Bot) -> None:
+    """A forged or outdated custom_id gets one private line, never a page of another channel."""
+    page = await delivered_page(bot, 5)
+    view_id = int(buttons_of(page.message)["📖 Abstracts"].split(":")[1])
+    other = await subscribed_channel(bot.store, OTHER_CHANNEL)
+    await bot.delivery.deliver_due()
+    forged = bot.fake.posted(OTHER_CHANNEL)[0]
+    assert other.id is not None
+    forged.message["components"][0]["components"][0]["custom_id"] = f"pg:{view_id}:0:f"
+    answer = await press(bot.fake, forged.id, "📖 Abstracts")
+    assert answer["ephemeral"]
+    assert text_of(answer) == "This digest is no longer kept."
+    forged.message["components"][0]["components"][0]["custom_id"] = "vote:1"
+    answer = await press(bot.fake, forged.id, "📖 Abstracts")
+    assert answer["ephemeral"]
+    assert "no longer works" in text_of(answer)
+
+
+async def test_own_thread_puts_each_days_digest_into_a_thread_of_its_own(bot: Bot) -> None:
+    """With own_thread the page starts a thread "arXiv digest 2025-11-12", the silent file follows it.
+
+    The channel itself gets nothing else, and the pages turn inside the thread.
+    """
+    page = await delivered_page(bot, 15, own_thread=True, send_file=True)
+    (thread,) = bot.fake.threads_of(CHANNEL)
+    assert thread["name"] == "arXiv digest 2025-11-12"
+    assert thread["type"] == 11
+    shown = bot.fake.posted(int(thread["id"]))
+    assert [p.notifies for p in shown] == [True, False]
+    assert page.channel_id == int(thread["id"])
+    assert bot.fake.channel_messages(CHANNEL) == []
+    await press(bot.fake, page.id, "▶")
+    assert shown_ids(page.message)[0] == "2511.00011"
+
+
+def with_public_digest(adapter: DiscordAdapter) -> None:
+    """A test-only `/digest_public` running `/digest` with `public` set (its option is declared elsewhere)."""
+
+    async def public_digest(interaction: discord.Interaction) -> None:
+        """/digest public: True."""
+        await adapter.digest(interaction, DigestNow(public=True))
+
+    adapter.tree.add_command(
+        app_commands.Command(name="digest_public", description="digest, public", callback=public_digest)
+    )
+
+
+async def test_an_admins_public_digest_is_posted_and_a_repeat_points_to_it(bot: Bot) -> None:
+    """An admin's /digest public:True is one public paged message; the same again answers with its link."""
+    await seed_announcement(bot.store, [paper(1), paper(2)])
+    await subscribed_channel(bot.store)
+    with_public_digest(bot.adapter)
+    sent = await bot.fake.send_interaction("digest_public", guild_id=GUILD, permissions=ADMIN)
+    callback, _ = await bot.fake.wait_for_responses(sent.id, count=2)
+    assert not callback["ephemeral"]
+    (shown,) = bot.fake.posted(CHANNEL)
+    assert (shown.audience, shown.notifies) == (None, True)
+    assert shown_ids(shown.message) == ["2511.00001", "2511.00002"]
+    again = await bot.fake.send_interaction("digest_public", guild_id=GUILD, permissions=ADMIN)
+    _, pointer = await bot.fake.wait_for_responses(again.id, count=2)
+    assert f"https://discord.com/channels/{GUILD}/{CHANNEL}/{shown.id}" in text_of(pointer)
+    assert len([p for p in bot.fake.posted(CHANNEL) if shown_ids(p.message)]) == 1
+    assert bot.fake.failed_interactions() == []
+
+
+async def test_a_members_public_ask_is_answered_privately(bot: Bot) -> None:
+    """A member without Manage Channels asking public gets the digest privately, and a line saying why."""
+    await seed_announcement(bot.store, [paper(1)])
+    await subscribed_channel(bot.store)
+    with_public_digest(bot.adapter)
+    sent = await bot.fake.send_interaction("digest_public", guild_id=GUILD, permissions=0, user_id=MEMBER)
+    callback, _, note = await bot.fake.wait_for_responses(sent.id, count=3)
+    assert callback["ephemeral"]
+    assert note["ephemeral"]
+    assert "Manage Channels" in text_of(note)
+    assert bot.fake.seen_by(CHANNEL, OTHER_MEMBER) == []
+
+
+class RecordingCommands(CommandService):
+    """The real command service, remembering the context of every command it runs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """As CommandService."""
+        super().__init__(*args, **kwargs)
+        self.contexts: list[Any] = []
+
+    async def run(self, context: Any, command: Any) -> Any:
+        """Remember the context, then run the command."""
+        self.contexts.append(context)
+        return await super().run(context, command)
+
+
+async def test_a_command_carries_when_discord_says_it_was_sent(fake: FakeDiscord, store: SqliteStore) -> None:
+    """The CommandContext's sent_at is the interaction's creation time (its snowflake), not the clock."""
+    commands = RecordingCommands(store, ("cs.CV", "cs.LG"), clock=lambda: NOW)
+    adapter = DiscordAdapter(
+        fake.token,
+        commands,
+        ChannelRegistry(store),
+        api_url=fake.api_url,
+        gateway_url=fake.gateway_url,
+        guild_id=GUILD,
+        guild_ready_timeout=0.05,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(adapter.run(stop))
+    try:
+        await fake.wait_ready()
+        before = dt.datetime.now(dt.UTC)
+        await answer(fake, "status", guild_id=GUILD)
+    finally:
+        stop.set()
+        await task
+    (context,) = commands.contexts
+    assert context.sent_at is not None
+    assert abs((context.sent_at - before).total_seconds()) < 2
+    assert context.sent_at != NOW

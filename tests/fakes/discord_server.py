@@ -337,6 +337,14 @@ class FakeDiscord(DiscordGateway, DiscordRest):
         interaction = self._interactions[int(interaction_id)]
         return None if interaction.answered_at is None else interaction.answered_at - interaction.created
 
+    def press_delays(self) -> list[float | None]:
+        """For every button press so far, seconds until its callback (None while unanswered)."""
+        return [
+            self.answer_delay(interaction.id)
+            for interaction in self._interactions.values()
+            if interaction.message is not None
+        ]
+
     def failed_interactions(self) -> list[str]:
         """Interactions a user saw fail: answered after the deadline, or unanswered once it passed."""
         deadline = self.interaction_deadline if self.interaction_deadline is not None else 3.0
