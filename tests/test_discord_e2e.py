@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from adapters.discord.settings import DiscordSettings
@@ -23,7 +26,7 @@ from bot.settings import Settings
 from storage.sqlite_store import SqliteStore
 from tests.fakes.arxiv_server import FakeArxiv, Reply
 from tests.fakes.discord_faults import Fault
-from tests.fakes.discord_model import MANAGE_CHANNELS
+from tests.fakes.discord_model import MANAGE_CHANNELS, PostedMessage
 from tests.fakes.discord_openapi import embeds_total_length
 from tests.fakes.discord_server import FakeDiscord
 from tests.test_cli import arxiv_digest
@@ -38,6 +41,10 @@ from tests.test_telegram_e2e import (
 )
 
 UTC = dt.UTC
+PAGE_LINK = re.compile(r"https://arxiv\.org/abs/(\d{4}\.\d{4,5})")
+HOSTILE = "2511.08195"  # UI2Code$^\text{N}$: dollar, caret, backslash and braces in one title
+MEMBER = 1100000000000000888  # members without Manage Channels
+OTHER_MEMBER = 1100000000000000999
 GUILD = 910000000000000001
 PAPERS = 910000000000000011
 ROBOTS = 910000000000000012
@@ -74,8 +81,12 @@ def settings(db_path: Path, discord_server: FakeDiscord, arxiv_server: FakeArxiv
 class RunningBot:
     """`serve()` in a task until the fake Discord has a ready gateway; stopped (promptly) on exit."""
 
-    def __init__(self, settings: Settings, fake: FakeDiscord, clock: Clock) -> None:
+    def __init__(self, settings: Settings, fake: FakeDiscord, clock: Clock, *, paced: bool = False) -> None:
+        """`paced`: the adapter keeps its real pacing of sends (else none, for speed)."""
         self.settings = settings
+        self.options: dict[str, Any] = {"guild_ready_timeout": 0.05}
+        if not paced:
+            self.options["messages_per_second"] = 0
         self.fake = fake
         self.clock = clock
         self.stop = asyncio.Event()
@@ -98,7 +109,7 @@ class RunningBot:
                 },
                 clock=self.clock,
                 delivery_tick=0.05,
-                adapter_options={"discord": {"guild_ready_timeout": 0.05, "messages_per_second": 0}},
+                adapter_options={"discord": self.options},
             )
         )
         await self.fake.wait_ready(timeout=10)
@@ -129,79 +140,200 @@ def option(name: str, value: Any, kind: int = 3) -> dict[str, Any]:
 
 
 def paper_ids(message: dict[str, Any]) -> list[str]:
-    """The papers a created message carries as embeds (from each embed's own url)."""
-    return [e["url"].rsplit("/", 1)[-1] for e in message["body"].get("embeds", []) if "url" in e]
+    """The papers a message shows, in order (from the abstract links of its embeds)."""
+    text = "\n".join(
+        f"{embed.get('url', '')}\n{embed.get('description', '')}" for embed in message.get("embeds") or ()
+    )
+    return list(dict.fromkeys(PAGE_LINK.findall(text)))
 
 
-async def test_a_channel_gets_the_anchor_digest_at_its_local_time(
+def delivered(fake: FakeDiscord, channel_id: int) -> list[PostedMessage]:
+    """The messages deliveries posted into a channel (not the answers to commands)."""
+    return [posted for posted in fake.posted(channel_id) if posted.source == "channel"]
+
+
+def unescaped(text: str) -> str:
+    """Discord markdown's escapes undone (a backslash before punctuation shows that character)."""
+    return re.sub(r"\\([^0-9A-Za-z\s])", r"\1", text)
+
+
+def button(message: dict[str, Any], label: str) -> str:
+    """The custom_id of the message's button with this label."""
+    for row in message.get("components") or ():
+        for item in row.get("components") or ():
+            if item.get("label") == label:
+                return str(item["custom_id"])
+    raise AssertionError(f"no button {label!r} in {message.get('components')}")
+
+
+async def turn(fake: FakeDiscord, message_id: int, label: str, user_id: int = MEMBER) -> float:
+    """A member presses a button of the message; seconds until Discord got the answer."""
+    posted = fake.posted_message(message_id)
+    sent = await fake.press_button(message_id, button(posted.message, label), user_id=user_id)
+    await fake.wait_for_responses(sent.id, timeout=10)
+    delay = fake.answer_delay(sent.id)
+    assert delay is not None
+    return delay
+
+
+async def subscribed_at_eight(
+    discord_server: FakeDiscord, arxiv_server: FakeArxiv, store: SqliteStore
+) -> None:
+    """An admin subscribes #papers to the MLLM keywords at 08:00 Berlin (defaults otherwise)."""
+    await until(lambda: len(arxiv_server.of_kind("rss")) >= 1, what="the first feed check")
+    assert "Subscribed" in await command(discord_server, "subscribe", [option("keywords", MLLM_KEYWORDS)])
+    assert "08:00 Europe/Berlin" in await command(
+        discord_server, "time", [option("time", "08:00"), option("timezone", "Europe/Berlin")]
+    )
+    arxiv_server.default_rss = Reply.feed(ANCHOR_FEED)
+    await until(lambda: store.latest_announcement(), timeout=15, what="the anchor announcement")
+
+
+async def digest_done(store: SqliteStore) -> bool:
+    """Whether #papers has the anchor day's digest."""
+    channel = await store.get_channel("discord", str(PAPERS))
+    return channel is not None and channel.done_up_to == ANNOUNCED
+
+
+async def test_the_anchor_digest_is_one_quiet_paged_message_whose_pages_turn_after_a_restart(
     settings: Settings,
     discord_server: FakeDiscord,
     arxiv_server: FakeArxiv,
     store: SqliteStore,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """An admin subscribes #papers to the MLLM keywords at 08:00 Berlin: at 08:00 it gets the 34 papers.
+    """Issue 12's Discord acceptance on the anchor day, MLLM keywords, default settings.
 
-    Each paper exactly once, as embeds (after `/settings max:50`), every message within Discord's limits
-    (≤ 10 embeds, ≤ 6000 characters across them, content ≤ 2000, each embed linking only its paper),
-    no message pinging anyone; #robots, not subscribed, gets nothing.
+    At 08:00 Berlin #papers gets at most 2 messages for the digest and only 1 notifies. A member
+    pressing ▶ again and again sees all 34 papers, each on exactly one page (UI2Code$^\\text{N}$
+    shown literally), every press answered within 1 s, the message never multiplied. After a restart
+    (a new process on the same database) a press on yesterday's message still turns its page. A
+    member's /digest is seen by nobody else; #robots gets nothing.
     """
     caplog.set_level(logging.DEBUG)
     arxiv_server.default_rss = Reply.feed(EMPTY_FEED)
     clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))  # 07:00 in Berlin
     async with RunningBot(settings, discord_server, clock):
-        await until(lambda: len(arxiv_server.of_kind("rss")) >= 1, what="the first feed check")
-        assert "Subscribed" in await command(discord_server, "subscribe", [option("keywords", MLLM_KEYWORDS)])
-        assert "08:00 Europe/Berlin" in await command(
-            discord_server, "time", [option("time", "08:00"), option("timezone", "Europe/Berlin")]
-        )
-        assert "50" in await command(discord_server, "settings", [option("max", 50, kind=4)])
-        arxiv_server.default_rss = Reply.feed(ANCHOR_FEED)
-        await until(lambda: store.latest_announcement(), timeout=15, what="the anchor announcement")
+        await subscribed_at_eight(discord_server, arxiv_server, store)
         await asyncio.sleep(0.3)  # several delivery rounds: nothing is due before 08:00
-        assert discord_server.channel_messages(PAPERS) == []
+        assert delivered(discord_server, PAPERS) == []
         clock.now = dt.datetime(2025, 11, 12, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
+        await until(lambda: digest_done(store), timeout=15, what="the digest of 2025-11-12")
 
-        async def done() -> bool:
-            channel = await store.get_channel("discord", str(PAPERS))
-            return channel is not None and channel.done_up_to == ANNOUNCED
+        shown = delivered(discord_server, PAPERS)
+        assert len(shown) <= 2
+        assert len([p for p in shown if p.notifies]) == 1
+        page = shown[0]
+        content = page.message["content"]
+        assert "34 of" in content
+        assert "papers 1–10 of 34" in content
+        pages = [paper_ids(page.message)]
+        delays = []
+        while True:
+            delays.append(await turn(discord_server, page.id, "▶"))
+            ids = paper_ids(page.message)
+            if ids == pages[0]:
+                break  # wrapped around to the first page
+            pages.append(ids)
+            assert len(pages) <= 34
+            body = page.message
+            assert len(body.get("content") or "") <= 2000
+            assert embeds_total_length(body.get("embeds") or []) <= 6000
+        everything = [paper for ids in pages for paper in ids]
+        assert Counter(everything) == Counter(mllm_ids())
+        assert max(delays) < 1.0
+        assert delivered(discord_server, PAPERS) == shown  # page turns send nothing new
 
-        await until(done, timeout=15, what="the digest of 2025-11-12")
+        # the hostile title, as written: back on the page that holds it
+        holder = next(n for n, ids in enumerate(pages) if HOSTILE in ids)
+        for _ in range(holder):
+            await turn(discord_server, page.id, "▶")
+        description = page.message["embeds"][0]["description"]
+        assert "UI2Code$^\\text{N}$" in unescaped(description)
 
-    messages = discord_server.channel_messages(PAPERS)
-    sent = Counter(paper for message in messages for paper in paper_ids(message))
-    assert set(sent) == mllm_ids()
-    assert set(sent.values()) == {1}
-    assert "34 of" in messages[0]["body"]["content"]
-    for message in messages:
-        body = message["body"]
-        embeds = body.get("embeds", [])
-        assert len(embeds) <= 10
-        assert embeds_total_length(embeds) <= 6000
-        assert len(body.get("content") or "") <= 2000
-        urls = [embed["url"] for embed in embeds if "url" in embed]
-        assert len(urls) == len(set(urls))  # Discord would merge embeds that share a url
-        assert body["allowed_mentions"] == {"parse": []}
-        assert message["files"] == []
-    assert discord_server.channel_messages(ROBOTS) == []
+        # a member's /digest: one paged message that only they see
+        before = discord_server.seen_by(PAPERS, OTHER_MEMBER)
+        asked = await discord_server.send_interaction(
+            "digest", [], guild_id=GUILD, channel_id=PAPERS, permissions=0, user_id=MEMBER
+        )
+        await discord_server.wait_for_responses(asked.id, count=2, timeout=10)
+        mine = [p for p in discord_server.seen_by(PAPERS, MEMBER) if p.interaction_id == asked.id]
+        assert [p.audience for p in mine] == [MEMBER]
+        assert len(paper_ids(mine[0].message)) == 10
+        assert discord_server.seen_by(PAPERS, OTHER_MEMBER) == before
+        await turn(discord_server, mine[0].id, "▶")  # its pages turn too, for the asker
+        assert "papers 11–20 of 34" in mine[0].message["content"]
+
+    for message in discord_server.channel_messages(PAPERS):
+        assert message["body"]["allowed_mentions"] == {"parse": []}
+    assert discord_server.posted(ROBOTS) == []
     channel = await store.get_channel("discord", str(PAPERS))
     assert channel is not None
     assert channel.id is not None
     assert await store.delivered_ids(channel.id) == mllm_ids()
+
+    # the next day, a new process on the same database: yesterday's message still turns its pages
+    clock.now = dt.datetime(2025, 11, 13, 9, 0, tzinfo=UTC)
+    async with RunningBot(settings, discord_server, clock):
+        first = paper_ids(page.message)
+        delay = await turn(discord_server, page.id, "▶")
+        assert paper_ids(page.message) != first
+        assert delay < 1.0
+    assert discord_server.failed_interactions() == []
     assert discord_server.token not in caplog.text
+
+
+async def test_status_during_a_delivery_is_answered_within_2_seconds(
+    settings: Settings, discord_server: FakeDiscord, arxiv_server: FakeArxiv, store: SqliteStore
+) -> None:
+    """An admin's /status while #papers' 34-paper digest is on its way is answered within 2 s.
+
+    At Discord's real limits: 5 messages per 5 s in a channel (advertised, as Discord does) and the
+    adapter's own pacing; the channel's bucket is spent just before the digest is due, so the digest's
+    message waits for it, and /status (an interaction answer, another route) is answered meanwhile.
+    """
+    discord_server.enforce_rate_limits(per_channel=5, per_seconds=5.0)
+    arxiv_server.default_rss = Reply.feed(EMPTY_FEED)
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, discord_server, clock, paced=True):
+        await subscribed_at_eight(discord_server, arxiv_server, store)
+        await spend_the_bucket(discord_server)
+        clock.now = dt.datetime(2025, 11, 12, 7, 0, tzinfo=UTC)
+        await until(
+            lambda: bool(discord_server.requests_to("POST", rf"^/channels/{PAPERS}/messages$")[5:]),
+            timeout=10,
+            what="the digest's message under way",
+        )
+        asked = time.monotonic()
+        status = await command(discord_server, "status", [])
+        answered = time.monotonic() - asked
+        assert "Last announcement" in status
+        assert not await digest_done(store)  # the digest was still being delivered
+        await until(lambda: digest_done(store), timeout=20, what="the digest after the wait")
+    assert answered < 2.0
+    assert len([p for p in discord_server.posted(PAPERS) if paper_ids(p.message)]) == 1
+
+
+async def spend_the_bucket(fake: FakeDiscord) -> None:
+    """Post 5 messages into #papers as the bot (another process of it, say): its bucket is empty."""
+    headers = {"Authorization": f"Bot {fake.token}"}
+    async with aiohttp.ClientSession() as session:
+        for n in range(5):
+            url = f"{fake.api_url}/channels/{PAPERS}/messages"
+            async with session.post(url, json={"content": f"earlier {n}"}, headers=headers) as response:
+                assert response.status == 200
 
 
 @pytest.mark.slow
 async def test_faults_deliver_every_paper_exactly_once(
     settings: Settings, discord_server: FakeDiscord, arxiv_server: FakeArxiv, store: SqliteStore
 ) -> None:
-    """429 (with rate-limit headers), 500 and a dropped gateway mid-run: the ledger has every paper once."""
+    """429 (with rate-limit headers), 500 and a dropped gateway: one page sent, every paper in the ledger."""
     arxiv_server.default_rss = Reply.feed(EMPTY_FEED)
     clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
     async with RunningBot(settings, discord_server, clock):
         await until(lambda: len(arxiv_server.of_kind("rss")) >= 1, what="the first feed check")
         await command(discord_server, "subscribe", [option("keywords", MLLM_KEYWORDS)])
-        await command(discord_server, "settings", [option("max", 50, kind=4)])
         path = rf"/channels/{PAPERS}/messages"
         discord_server.fail_next("POST", path, Fault.rate_limited(0.2))
         discord_server.fail_next("POST", path, Fault.server_error(500))
@@ -217,10 +349,8 @@ async def test_faults_deliver_every_paper_exactly_once(
         await discord_server.wait_ready(timeout=10)
         assert "Last digest" in await command(discord_server, "status", [])
 
-    messages = discord_server.channel_messages(PAPERS)
-    sent = Counter(paper for message in messages for paper in paper_ids(message))
-    assert set(sent) == mllm_ids()
-    assert set(sent.values()) == {1}
+    pages = [p for p in discord_server.posted(PAPERS) if paper_ids(p.message)]
+    assert len(pages) == 1  # the digest's one paged message, sent once despite the faults
     failed = [
         r for r in discord_server.requests_to("POST", rf"/channels/{PAPERS}/messages") if r.status >= 400
     ]
