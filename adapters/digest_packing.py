@@ -25,7 +25,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from adapters.markdown_output import authors_line
@@ -519,10 +519,14 @@ def _initials(name: str) -> str:
 
 def short_authors(authors: Sequence[str]) -> str:
     """At most three names as initials and surname: all of up to three, else two and "et al."."""
-    names = [_initials(one_line(name)) for name in authors if one_line(name)]
-    if len(names) <= MAX_SHOWN_AUTHORS:
-        return ", ".join(names)
-    return ", ".join(names[: MAX_SHOWN_AUTHORS - 1]) + " et al."
+    names: list[str] = []
+    for name in authors:  # only the first few matter: a paper may list thousands
+        folded = one_line(name)
+        if folded:
+            names.append(_initials(folded))
+            if len(names) > MAX_SHOWN_AUTHORS:
+                return ", ".join(names[: MAX_SHOWN_AUTHORS - 1]) + " et al."
+    return ", ".join(names)
 
 
 def matched_line(entry: ViewEntry) -> str:
@@ -532,6 +536,33 @@ def matched_line(entry: ViewEntry) -> str:
         also = ", ".join(clip(one_line(name), MAX_TOPIC_NAME) for name in entry.also_in)
         line = f"{line} · also in: {also}" if line else f"also in: {also}"
     return clip(line, MATCHED_LIMIT)
+
+
+@lru_cache(maxsize=8192)  # a day's papers are rendered for every chat they matched in
+def short_fields(paper: Paper) -> tuple[str, str, str]:
+    """The paper's compact title (clipped, never empty), first authors and TL;DR, plain text."""
+    title = clip(one_line(paper.title), SHORT_TITLE) or f"arXiv:{paper.arxiv_id}"
+    return title, short_authors(paper.authors), tldr(paper.abstract)
+
+
+def compact_fields(paper: Paper, entry: ViewEntry) -> PaperText:
+    """A compact block's fields: short title, first authors, the TL;DR as the abstract, and the
+    matched keywords and other topics (`matched_line`) as `also_in`, the last to give way."""
+    title, authors, summary = short_fields(paper)
+    return PaperText(
+        title=title, authors=authors, abstract=summary, topic=entry.topic, also_in=matched_line(entry)
+    )
+
+
+def full_fields(paper: Paper, entry: ViewEntry) -> PaperText:
+    """A full block's fields (`paper_text`: every field one line, at most six authors)."""
+    return _full_fields(paper, entry.topic, entry.also_in)
+
+
+@lru_cache(maxsize=8192)
+def _full_fields(paper: Paper, topic: str, also_in: tuple[str, ...]) -> PaperText:
+    """`paper_text`, remembered (a day's papers are rendered for every chat they matched in)."""
+    return paper_text(paper, topic, also_in)
 
 
 # Words that end with a period but rarely end a sentence in an abstract (compared in lower case).
@@ -547,17 +578,22 @@ _CLOSERS = "\"')]”’»"
 _MIN_SENTENCE = 30  # a shorter "first sentence" ("Context.", "Background.") takes the next one too
 
 
+@lru_cache(maxsize=8192)  # a day's papers are rendered for every chat they matched in
 def tldr(abstract: str, limit: int = TLDR_LIMIT) -> str:
     """The abstract's first sentence, cut sensibly, at most `limit` characters (clipped with "…").
 
     A period ends a sentence only before white space and a word that does not start in lower case,
     and not after an abbreviation ("e.g.", "et al.", "Fig."), an initial or inside a number ("3.5").
     """
-    text = one_line(abstract)
+    window = 3 * limit  # a sentence end further on would be clipped away anyway
+    text = one_line(abstract[:window])
+    cut_short = len(abstract) > window
     for mark in _SENTENCE_END.finditer(text):
         end = mark.end()
         while end < len(text) and text[end] in _CLOSERS:
             end += 1
+        if end >= len(text) and cut_short:
+            break  # the window ends here, not the sentence
         if end < len(text) and not text[end].isspace():
             continue  # "3.5", "e.g.,", a URL
         if mark.group() == "." and _abbreviation_before(text, mark.start()):
@@ -568,6 +604,8 @@ def tldr(abstract: str, limit: int = TLDR_LIMIT) -> str:
         if end < _MIN_SENTENCE and rest:
             continue
         return clip(text[:end], limit)
+    if cut_short and len(text) <= limit:  # only white space folded the window this short
+        return text.rstrip() + ELLIPSIS
     return clip(text, limit)
 
 

@@ -19,6 +19,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from adapters.digest_packing import (
@@ -26,7 +27,6 @@ from adapters.digest_packing import (
     ELLIPSIS,
     MAX_PER_PAGE,
     MAX_TOPIC_NAME,
-    SHORT_TITLE,
     Button,
     ChosenPage,
     Pages,
@@ -35,23 +35,21 @@ from adapters.digest_packing import (
     Size,
     choose_page,
     clip,
+    compact_fields,
     digest_file_name,
     empty_day_words,
     file_caption_words,
     fit_fields,
+    full_fields,
     header_words,
-    matched_line,
     next_header_words,
     one_line,
     pack_digest,
     paginate,
-    paper_text,
-    short_authors,
-    tldr,
     type_label,
 )
 from adapters.markdown_output import render_chat_markdown, render_markdown
-from bot.models import AnnounceType, Digest, LoadedView, Paper, Style, ViewEntry
+from bot.models import AnnounceType, Digest, LoadedView, Paper, Style
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +186,15 @@ def _field(name: str, value: str, *, inline: bool) -> list[dict[str, Any]]:
 
 def _paper_embed(
     paper: Paper, text: PaperText, *, several_topics: bool, abstract_limit: int = ABSTRACT_PREVIEW
+) -> dict[str, Any]:
+    """One paper: linked title, abstract, authors, categories and type; topics in the footer (a copy)."""
+    embed = _cached_paper_embed(paper, text, several_topics, abstract_limit)
+    return {**embed, "fields": [dict(field) for field in embed["fields"]], "footer": dict(embed["footer"])}
+
+
+@lru_cache(maxsize=8192)  # the same paper goes to many chats; callers get copies, never this dict
+def _cached_paper_embed(
+    paper: Paper, text: PaperText, several_topics: bool, abstract_limit: int
 ) -> dict[str, Any]:
     """One paper: linked title, abstract, authors, categories and type; topics in the footer."""
     embed: dict[str, Any] = {
@@ -394,10 +401,22 @@ def _section_line(name: str) -> str:
     return f"**▍{escape_markdown(clip(one_line(name), MAX_TOPIC_NAME))}**"
 
 
+@lru_cache(maxsize=16384)  # the same papers' texts are escaped for every chat they go to
+def _escaped(text: str) -> str:
+    """`escape_markdown`, remembered."""
+    return escape_markdown(text)
+
+
+@lru_cache(maxsize=16384)
+def _link_text_cached(text: str) -> str:
+    """`_link_text`, remembered."""
+    return _link_text(text)
+
+
 def _compact_item(number: int, paper: Paper, fields: PaperText) -> str:
     """Numbered bold masked-link title; authors, category and type; matched keywords; italic TL;DR."""
-    lines = [f"**{number}. [{_link_text(fields.title)}]({paper.abs_url})**"]
-    meta = [escape_markdown(fields.authors)] if fields.authors else []
+    lines = [f"**{number}. [{_link_text_cached(fields.title)}]({paper.abs_url})**"]
+    meta = [_escaped(fields.authors)] if fields.authors else []
     if paper.primary_category:
         meta.append(f"`{paper.primary_category.replace('`', '')}`")
     meta.append(type_label(paper))
@@ -405,24 +424,13 @@ def _compact_item(number: int, paper: Paper, fields: PaperText) -> str:
     if fields.also_in:
         lines.append(f"🔑 {escape_markdown(fields.also_in)}")
     if fields.abstract:
-        lines.append(f"*{escape_markdown(fields.abstract)}*")
+        lines.append(f"*{_escaped(fields.abstract)}*")
     return "\n".join(lines)
 
 
 def _title_item(number: int, paper: Paper, fields: PaperText) -> str:
     """A numbered masked-link title on one line."""
-    return f"**{number}.** [{_link_text(fields.title)}]({paper.abs_url})"
-
-
-def _compact_fields(paper: Paper, entry: ViewEntry) -> PaperText:
-    """A compact item's fields: short title, first authors, TL;DR as the abstract, matches as also_in."""
-    return PaperText(
-        title=clip(one_line(paper.title), SHORT_TITLE) or f"arXiv:{paper.arxiv_id}",
-        authors=short_authors(paper.authors),
-        abstract=tldr(paper.abstract),
-        topic=entry.topic,
-        also_in=matched_line(entry),
-    )
+    return f"**{number}.** [{_link_text_cached(fields.title)}]({paper.abs_url})"
 
 
 def _list_layout(loaded: LoadedView, style: Style) -> Pages[str]:
@@ -444,7 +452,7 @@ def _list_layout(loaded: LoadedView, style: Style) -> Pages[str]:
 
     def block(index: int, lead: bool) -> str:
         """Paper `index`'s item."""
-        return render(index, lead, _compact_fields(papers[index], entries[index]))
+        return render(index, lead, compact_fields(papers[index], entries[index]))
 
     def size(text: str) -> Size:
         """Characters, with the separator before the item (the first has none: a little slack)."""
@@ -454,7 +462,7 @@ def _list_layout(loaded: LoadedView, style: Style) -> Pages[str]:
         """Paper `index`'s item shortened until it fits a page of its own."""
         paper = papers[index]
         return fit_fields(
-            _compact_fields(paper, entries[index]),
+            compact_fields(paper, entries[index]),
             lambda fields: render(index, lead, fields),
             fits,
             lambda: section(index, lead) + f"**{index + 1}.** [arXiv:{paper.arxiv_id}]({paper.abs_url})",
@@ -475,7 +483,7 @@ def _full_layout(loaded: LoadedView) -> Pages[dict[str, Any]]:
 
     def fields_of(index: int) -> PaperText:
         """Paper `index`'s fields."""
-        return paper_text(papers[index], entries[index].topic, entries[index].also_in)
+        return full_fields(papers[index], entries[index])
 
     def size(embed: dict[str, Any]) -> Size:
         """An embed's characters, and one embed."""

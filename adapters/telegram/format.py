@@ -17,13 +17,13 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from adapters import digest_packing
 from adapters.digest_packing import (
     ANNOUNCED_LABEL,
     MAX_PER_PAGE,
     MAX_TOPIC_NAME,
-    SHORT_TITLE,
     Button,
     Pages,
     PageWords,
@@ -31,17 +31,16 @@ from adapters.digest_packing import (
     Size,
     choose_page,
     clip,
+    compact_fields,
     empty_day_words,
     file_caption_words,
     fit_fields,
+    full_fields,
     header_words,
-    matched_line,
     next_header_words,
     one_line,
     pack_digest,
     paginate,
-    short_authors,
-    tldr,
     type_label,
     widest_page_words,
 )
@@ -132,6 +131,7 @@ def render_plain_text(message: TelegramMessage) -> str:
     return _unescape(_TAG.sub("", message.text))
 
 
+@lru_cache(maxsize=16384)  # the same blocks are measured for every chat they go to
 def _visible_length(html: str) -> int:
     """Visible length of HTML this module wrote (tags stripped, its four entities unescaped)."""
     return telegram_length(_unescape(_TAG.sub("", html)))
@@ -150,6 +150,7 @@ def _marks(paper: Paper) -> list[str]:
     return marks
 
 
+@lru_cache(maxsize=8192)  # the same paper goes to many chats
 def _paper_html(paper: Paper, fields: PaperText) -> str:
     """One paper: linked bold title, id/categories/marks line, authors, abstract in an expandable quote."""
     url = escape_attribute(paper.abs_url)
@@ -318,17 +319,6 @@ def _section_html(name: str) -> str:
     return f"<b>▍{escape_html(clip(one_line(name), MAX_TOPIC_NAME))}</b>"
 
 
-def _compact_fields(paper: Paper, entry: ViewEntry) -> PaperText:
-    """A compact block's fields: short title, first authors, TL;DR as the abstract, matches as also_in."""
-    return PaperText(
-        title=clip(one_line(paper.title), SHORT_TITLE) or f"arXiv:{paper.arxiv_id}",
-        authors=short_authors(paper.authors),
-        abstract=tldr(paper.abstract),
-        topic=entry.topic,
-        also_in=matched_line(entry),
-    )
-
-
 def _compact_html(number: int, paper: Paper, fields: PaperText) -> str:
     """Numbered linked bold title; authors, category and type; matched keywords; an italic TL;DR."""
     url = escape_attribute(paper.abs_url)
@@ -353,8 +343,8 @@ def _titles_html(number: int, paper: Paper, fields: PaperText) -> str:
 def _fields(style: Style, paper: Paper, entry: ViewEntry) -> PaperText:
     """The paper's displayable fields in this style."""
     if style is Style.FULL:
-        return digest_packing.paper_text(paper, entry.topic, entry.also_in)
-    return _compact_fields(paper, entry)
+        return full_fields(paper, entry)
+    return compact_fields(paper, entry)
 
 
 def _block(style: Style, number: int, paper: Paper, fields: PaperText) -> str:
