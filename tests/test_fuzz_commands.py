@@ -55,12 +55,10 @@ from adapters.discord.format import (
     embed_length,
     render_text,
 )
-from adapters.discord.format import render_digest as discord_render_digest
-from adapters.discord.format import render_empty_day as discord_render_empty_day
+from adapters.discord.format import render_page as discord_render_page
 from adapters.telegram.adapter import MAX_CAPTION, MAX_TEXT, TelegramAdapter
-from adapters.telegram.format import render_digest as telegram_render_digest
-from adapters.telegram.format import render_empty_day as telegram_render_empty_day
-from adapters.telegram.format import render_file_caption, split_text
+from adapters.telegram.format import render_page as telegram_render_page
+from adapters.telegram.format import split_text
 from adapters.telegram.ratelimit import RateLimits
 from bot.channels import ChannelRegistry
 from bot.commands.service import INTERNAL_ERROR_MESSAGE, CommandService
@@ -68,7 +66,7 @@ from bot.commands.table import COMMANDS, TEXT_SYNTAX
 from bot.commands.values import CommandReply, CommandRequest
 from bot.feeds import parse_feed_file
 from bot.matching import Matcher
-from bot.models import Announcement, AnnounceType, Channel, Paper, Topic
+from bot.models import Announcement, AnnounceType, Channel, Paper, Style, Topic
 from storage.sqlite_store import SqliteStore, open_store
 from tests.fakes.discord_model import MANAGE_CHANNELS
 from tests.fakes.discord_server import FakeDiscord
@@ -465,21 +463,25 @@ def check_telegram_text(text: str, *, html: bool, limit: int = MAX_TEXT) -> None
     assert utf16_length(visible) <= limit, f"{utf16_length(visible)} UTF-16 units, more than {limit}"
 
 
-def check_telegram_reply(reply: CommandReply, max_inline_papers: int) -> None:
-    """What the Telegram adapter would send for this reply fits Telegram (see TelegramAdapter._answer)."""
-    digest = reply.digest
-    if digest is None or not digest.topics:
+def every_page(pages: Callable[[Style, int], Any], style: Style) -> list[Any]:
+    """Every page of a view in one style (`pages(style, n)` renders page n; the last is clamped)."""
+    first = pages(style, 0)
+    return [first, *(pages(style, number) for number in range(1, first.page_count))]
+
+
+def check_telegram_reply(reply: CommandReply) -> None:
+    """What the Telegram adapter would send for this reply fits Telegram: its text, or every page, every style."""
+    if reply.view is None:
         for piece in split_text(reply.text):
             check_telegram_text(piece, html=False)
         return
-    if digest.matched_count == 0:
-        check_telegram_text(telegram_render_empty_day(digest).text, html=True)
-        return
-    messages, needs_file = telegram_render_digest(digest, max_inline_papers=max_inline_papers)
-    for message in messages:
-        check_telegram_text(message.text, html=True)
-    if needs_file:
-        check_telegram_text(render_file_caption(digest), html=True, limit=MAX_CAPTION)
+    view = reply.view
+    for style in Style:
+        for page in every_page(
+            lambda style, number: telegram_render_page(view, style=style, page=number), style
+        ):
+            check_telegram_text(page.text, html=True)
+            assert all(len(button.data.encode()) <= 64 for row in page.buttons for button in row)
 
 
 def _escaped_at(text: str, index: int) -> bool:
@@ -521,19 +523,22 @@ def check_discord_message(message: DiscordMessage) -> None:
         check_discord_text(footer, markdown=False)  # footers render no markdown
 
 
-def check_discord_reply(reply: CommandReply, max_inline_papers: int) -> None:
-    """What the Discord adapter would send for this reply fits Discord (see DiscordAdapter._answer)."""
+def check_discord_reply(reply: CommandReply) -> None:
+    """What the Discord adapter would send for this reply fits Discord: its text, or every page, every style."""
     pieces = render_text(reply.text)
     assert pieces
     for piece in pieces:
         check_discord_message(DiscordMessage(content=piece))
-    digest = reply.digest
-    if digest is not None and digest.topics:
-        if digest.matched_count:
-            for message in discord_render_digest(digest, max_inline_papers=max_inline_papers):
-                check_discord_message(message)
-        else:
-            check_discord_message(discord_render_empty_day(digest))
+    if reply.view is None:
+        return
+    view = reply.view
+    for style in Style:
+        for page in every_page(
+            lambda style, number: discord_render_page(view, style=style, page=number), style
+        ):
+            check_discord_message(page.message)
+            assert len(page.buttons) <= 5
+            assert all(len(row) <= 5 and all(len(b.data) <= 100 for b in row) for row in page.buttons)
 
 
 def check_no_apology(text: str) -> None:
@@ -674,10 +679,8 @@ def core(loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         loop.run(store.close())
 
 
-async def core_round(
-    state: Core, command: CoreCommand
-) -> tuple[CommandReply, int, dict[tuple[str, str], Any]]:
-    """Run one command; return its reply, the chat's digest size limit, and every watched chat now."""
+async def core_round(state: Core, command: CoreCommand) -> tuple[CommandReply, dict[tuple[str, str], Any]]:
+    """Run one command; return its reply and every watched chat now."""
     request = CommandRequest(
         platform=command.platform,
         chat_id=command.chat_id,
@@ -693,9 +696,7 @@ async def core_round(
     else:
         reply = await state.service.handle(request)
     now = await stored_channels(state.store, list(state.last_seen))
-    channel = now[(command.platform, command.chat_id)]
-    limit = channel.max_inline_papers if channel is not None else Channel("", "").max_inline_papers
-    return reply, limit, now
+    return reply, now
 
 
 def _core(name: str, args: str, platform: str = "telegram") -> CoreCommand:
@@ -732,10 +733,10 @@ KNOWN_HOSTILE = [
 def fuzz_core_command(core: Core, error_log: ErrorLog, command: CoreCommand) -> None:
     """Any command gets an answer that renders within both platforms' limits; only its own chat changes."""
     logged = len(error_log.records)
-    reply, limit, now = core.loop.run(core_round(core, command))
+    reply, now = core.loop.run(core_round(core, command))
     check_core_reply(reply)
-    check_telegram_reply(reply, limit)
-    check_discord_reply(reply, limit)
+    check_telegram_reply(reply)
+    check_discord_reply(reply)
     assert error_log.since(logged) == []
     target = (command.platform, command.chat_id)
     changed = [key for key in now if key != target and now[key] != core.last_seen[key]]
@@ -749,7 +750,7 @@ def fuzz_core_command(core: Core, error_log: ErrorLog, command: CoreCommand) -> 
         texts = [text for topic in channel.topics for text in (topic.name, *topic.keywords, *topic.excludes)]
         assert not [text for text in texts if _CONTROL.search(text)], "control characters were stored"
     core.last_seen = now
-    outcome = "digest" if reply.digest else "stored" if stored else "answered" if reply.ok else "refused"
+    outcome = "digest" if reply.view else "stored" if stored else "answered" if reply.ok else "refused"
     core.counts[outcome] = core.counts.get(outcome, 0) + 1
     if stored and re.search(r"[<>&@'`*_\"\\]|[^\x00-\x7f]", command.args):
         core.counts["stored hostile"] = core.counts.get("stored hostile", 0) + 1
