@@ -470,7 +470,7 @@ def every_page(pages: Callable[[Style, int], Any], style: Style) -> list[Any]:
 
 
 def check_telegram_reply(reply: CommandReply) -> None:
-    """What the Telegram adapter would send for this reply fits Telegram: its text, or every page, every style."""
+    """What Telegram would get for this reply fits it: the text, or every page in every style."""
     if reply.view is None:
         for piece in split_text(reply.text):
             check_telegram_text(piece, html=False)
@@ -524,7 +524,7 @@ def check_discord_message(message: DiscordMessage) -> None:
 
 
 def check_discord_reply(reply: CommandReply) -> None:
-    """What the Discord adapter would send for this reply fits Discord: its text, or every page, every style."""
+    """What Discord would get for this reply fits it: the text, or every page in every style."""
     pieces = render_text(reply.text)
     assert pieces
     for piece in pieces:
