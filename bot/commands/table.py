@@ -180,10 +180,12 @@ COMMANDS: tuple[CommandInfo, ...] = (
 COMMANDS_BY_NAME = {info.name: info for info in COMMANDS}
 
 
-def usage(syntax: CommandSyntax, name: str, args: str = "", action: str | None = None, **options: str) -> str:
+def usage(
+    syntax: CommandSyntax, command: str, args: str = "", action: str | None = None, /, **options: str
+) -> str:
     """One way to write a command on the asking platform: `/time 08:00` as text, `/time time: 08:00` as a
     slash command. `args` is the text form; `action` and `options` the slash form (see CommandExample)."""
-    return syntax.example(COMMANDS_BY_NAME[name], _example(args, action, **options))
+    return syntax.example(COMMANDS_BY_NAME[command], CommandExample(args, action, tuple(options.items())))
 
 
 def help_text(syntax: CommandSyntax) -> str:
