@@ -92,8 +92,8 @@ def count_lines(counts: Sequence[DayCount], culprits: Sequence[str]) -> list[str
         named = listing([repr(clip(keyword, 40)) for keyword in culprits], 200)
         lines.append(
             f"⚠ That is more than half of the announced papers ({share}): each digest would be a flood. "
-            f"{named} alone match{'es' if len(culprits) == 1 else ''} that much, since a keyword matches "
-            "inside words too (VLM matches LVLMs): use =WORD for a whole word, or a longer keyword."
+            f"{named} alone match{'es' if len(culprits) == 1 else ''} that much. A keyword matches inside "
+            "words too (VLM matches LVLMs): =WORD matches the whole word only."
         )
     else:
         lines.append(

@@ -18,6 +18,7 @@ import difflib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields, replace
+from enum import Enum
 from typing import Any, assert_never
 
 from bot.clock import Clock, utc_now
@@ -90,6 +91,8 @@ def _cleaned(command: Command) -> Command:
     changes: dict[str, Any] = {}
     for field in fields(command):
         value = getattr(command, field.name)
+        if isinstance(value, Enum):
+            continue  # a choice (Style), not user text: it must stay the enum
         if isinstance(value, str):
             changes[field.name] = clean(value).strip()
         elif isinstance(value, tuple):
