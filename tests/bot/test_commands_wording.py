@@ -250,9 +250,5 @@ def test_only_the_always_changing_commands_are_hidden_from_members(
 ) -> None:
     """Reads are for everyone, so only /subscribe and /unsubscribe keep the Manage Channels default."""
     declared, _ = tree
-    hidden = {
-        each.name
-        for each in declared.get_commands()
-        if each.default_permissions is not None  # type: ignore[union-attr]
-    }
+    hidden = {each.name for each in declared.get_commands() if each.default_permissions is not None}
     assert hidden == {"subscribe", "unsubscribe"}
