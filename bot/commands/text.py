@@ -12,6 +12,7 @@ from typing import Literal
 
 from bot.commands.delivery_settings import ASAP_WORDS, MAX_GONE, SETTINGS_USAGE
 from bot.commands.filters import edit_usage, no_topic_error
+from bot.commands.table import COMMANDS_BY_NAME
 from bot.commands.values import (
     AddTopic,
     ChangeSettings,
@@ -50,6 +51,23 @@ _SETTING_VALUES = {
 }
 _AM_PM = frozenset({"am", "pm", "a.m.", "p.m."})
 _TOPIC_PREFIXED = frozenset({"keywords", "exclude", "categories"})
+
+
+#: The commands that only read when sent without arguments (every other admin-only form may change).
+READ_WITHOUT_ARGUMENTS = frozenset({"keywords", "exclude", "categories", "time", "topics", "settings"})
+
+
+def needs_admin(name: str, args: str) -> bool:
+    """Whether a text platform must find out if the sender is an admin before running `/name args`.
+
+    True for every admin-only command (`table.CommandInfo.admin_only`) except the reads sent without
+    arguments; a look-up where none is needed costs only a call, one skipped refuses a change (the core
+    decides with `values.changes_chat`, and `is_admin` defaults to False).
+    """
+    info = COMMANDS_BY_NAME.get(name)
+    if info is None or not info.admin_only:
+        return False
+    return bool(args.strip()) or name not in READ_WITHOUT_ARGUMENTS
 
 
 def needs_topic_names(name: str, args: str) -> bool:

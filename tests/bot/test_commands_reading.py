@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot.commands.service import ADMIN_ONLY_MESSAGE, CommandService
+from bot.commands.text import needs_admin, parse_command
 from bot.commands.values import (
     AddTopic,
     ChangeSettings,
@@ -243,6 +244,21 @@ def test_the_refusal_says_what_members_may_do() -> None:
     assert ADMIN_ONLY_MESSAGE.startswith("Only chat admins can change this chat's settings.")
     for named in ("/settings", "/keywords", "/digest", "/preview", "/status", "/help"):
         assert named in ADMIN_ONLY_MESSAGE
+
+
+@pytest.mark.parametrize(("command", "args"), READS + CHANGES)
+def test_text_platforms_know_when_to_look_up_an_admin(command: str, args: str) -> None:
+    """`needs_admin` is False exactly for the text forms that parse into a read, True for every change."""
+    assert needs_admin(command, args) == ((command, args) not in READS)
+    if (command, args) in READS:
+        assert not changes_chat(parse_command(command, args))
+
+
+@pytest.mark.parametrize("command", ["help", "start", "digest", "preview", "status", "nonsense"])
+def test_open_commands_need_no_admin_look_up(command: str) -> None:
+    """Commands open to everyone (and unknown ones) never need the look-up, whatever their arguments."""
+    assert not needs_admin(command, "")
+    assert not needs_admin(command, "diffusion")
 
 
 READ_VALUES: list[Command] = [
