@@ -132,6 +132,9 @@ def announcement_lines(report: StatusReport) -> list[str]:
     return lines
 
 
+_EXAMPLE = "VLM, vision language model"
+
+
 class StatusCommands:
     """/status and /start."""
 
@@ -163,9 +166,10 @@ class StatusCommands:
         channel = await self._editor.load(context)
         if channel.id is None:
             channel = await self._editor.store.save_channel(channel)
+        example = usage(context.syntax, "subscribe", _EXAMPLE, keywords=_EXAMPLE)
         lines = [
             "I post each day's new arXiv papers that match your keywords.",
-            "Subscribe with keywords, comma-separated: /subscribe VLM, vision language model",
+            f"Subscribe with keywords, comma-separated: {example}",
             "/digest shows today's matches at once; /help lists every command.",
             "",
             *settings_lines(channel, self._editor.default_categories),
