@@ -42,8 +42,11 @@ class OnDemandCommands:
         else:
             topics = tuple(topic for topic in (channel.topics if channel else ()) if topic.keywords)
             if not topics:
+                syntax = context.syntax
                 return CommandReply(
-                    "No keywords yet: /subscribe WORDS, or /digest WORDS for a one-off.", ok=False
+                    f"No keywords yet: {usage(syntax, 'subscribe', 'WORDS', keywords='WORDS')}, or "
+                    f"{usage(syntax, 'digest', 'WORDS', keywords='WORDS')} for a one-off.",
+                    ok=False,
                 )
         announcement = await store.latest_announcement()
         if announcement is None:
