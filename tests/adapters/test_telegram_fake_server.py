@@ -91,12 +91,16 @@ async def test_invalid_html_raises_bad_request(
     assert telegram_server.sent_texts() == []
 
 
-async def test_too_long_messages_are_rejected(telegram_bot: telegram.Bot) -> None:
+async def test_too_long_messages_are_rejected(
+    telegram_bot: telegram.Bot, telegram_server: FakeTelegramServer
+) -> None:
     """More than 4096 visible UTF-16 units is "message is too long"; tags do not count, emoji count 2."""
     await telegram_bot.send_message(42, "<b>" + "x" * 4096 + "</b>", parse_mode=ParseMode.HTML)
     await telegram_bot.send_message(42, "😀" * 2048)
     with pytest.raises(BadRequest, match=r"(?i)message is too long"):
         await telegram_bot.send_message(42, "😀" * 2048 + "x")
+    (violation,) = telegram_server.take_violations()
+    assert str(violation) == "sendMessage.text: is 4097 characters after entities parsing; the spec allows 1-4096"
 
 
 async def test_retry_after_fault(telegram_bot: telegram.Bot, telegram_server: FakeTelegramServer) -> None:
@@ -180,6 +184,7 @@ async def test_send_document_records_name_and_bytes(
     assert call.params["caption"] == "<b>All</b> papers"
     with pytest.raises(BadRequest, match=r"(?i)caption is too long"):
         await telegram_bot.send_document(-1001, content, filename="x.md", caption="c" * 1025)
+    assert [violation.path for violation in telegram_server.take_violations()] == ["caption"]
 
 
 async def test_rendered_digests_pass_telegram_checks(
