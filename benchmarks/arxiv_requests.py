@@ -63,7 +63,7 @@ from bot.delivery import DeliveryService
 from bot.feeds import parse_feed
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
-from bot.models import Announcement, Channel, Digest, Paper
+from bot.models import Announcement, Channel, Digest, LoadedView, Paper
 from bot.platforms.port import OutgoingMessage
 from bot.schedule import ARXIV_TZ, arxiv_today
 from bot.settings import Settings
@@ -157,9 +157,9 @@ class NoOpAdapter:
         """Nothing to connect."""
         await stop.wait()
 
-    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
+    def render_digest(self, view: LoadedView, channel: Channel) -> list[OutgoingMessage]:
         """One message carrying every paper."""
-        return [OutgoingMessage(text="digest", paper_ids=tuple(p.arxiv_id for p in digest.papers))]
+        return [OutgoingMessage(text="digest", paper_ids=tuple(p.arxiv_id for p in view.papers))]
 
     def render_empty_day(self, digest: Digest, channel: Channel) -> OutgoingMessage:
         """The no-match line."""

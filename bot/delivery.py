@@ -85,6 +85,17 @@ def _leaving_out(digest: Digest, delivered: set[str]) -> Digest:
     return replace(digest, topics=sections)
 
 
+def _with_followers(messages: Sequence[OutgoingMessage]) -> list[list[OutgoingMessage]]:
+    """The messages in groups: each one carrying papers with the paper-less ones that follow it."""
+    groups: list[list[OutgoingMessage]] = []
+    for message in messages:
+        if message.paper_ids or not groups:
+            groups.append([message])
+        else:
+            groups[-1].append(message)
+    return groups
+
+
 class DeliveryService:
     """Finds due digests and delivers them through the adapters, exactly once per channel and paper."""
 
@@ -242,10 +253,10 @@ class DeliveryService:
                     )
             else:
                 view = await self._views.daily(channel, digest)
-                for message in adapter.render_digest(view, channel):
+                for group in _with_followers(adapter.render_digest(view, channel)):
                     if self._is_stopping():
                         raise _Stopped
-                    channel = await self._send_with_ledger(adapter, channel, digest.date, message, outcome)
+                    channel = await self._send_with_ledger(adapter, channel, digest.date, group, outcome)
         except _Stopped:
             # Left for the next start: the cursor stays, the ledger knows what this chat already has.
             log.debug(
@@ -286,24 +297,37 @@ class DeliveryService:
         adapter: ChatAdapter,
         channel: Channel,
         date: dt.date,
-        message: OutgoingMessage,
+        group: Sequence[OutgoingMessage],
         outcome: ChannelOutcome,
     ) -> Channel:
-        """Reserve the message's papers, send it, confirm them; release them if it surely never left."""
+        """Reserve the group's papers, send its messages, confirm them; release them if none left.
+
+        A group is a message with papers and the paper-less ones that belong to it (the file after
+        the page): confirmed together, so a crash between them sends both again rather than the
+        page alone and never the file.
+        """
         assert channel.id is not None
-        if message.paper_ids:
-            pending = await self._store.reserve_deliveries(channel.id, date, message.paper_ids)
+        paper_ids = tuple(paper_id for message in group for paper_id in message.paper_ids)
+        if paper_ids:
+            pending = await self._store.reserve_deliveries(channel.id, date, paper_ids)
             if not pending:
                 return channel  # every paper here was delivered before
+        sent_any = False
         try:
-            channel = await self._send(adapter, channel, message, outcome)
+            for message in group:
+                channel = await self._send(adapter, channel, message, outcome)
+                sent_any = True
         except DeliveryError:
             assert channel.id is not None
-            await self._store.release_deliveries(channel.id, message.paper_ids)
+            if not sent_any:  # the papers' message surely never left: they are free again
+                await self._store.release_deliveries(channel.id, paper_ids)
+            else:  # the page is there, a follower failed: the papers did arrive
+                await self._store.confirm_deliveries(channel.id, paper_ids)
+                outcome.papers_sent += len(paper_ids)
             raise
         assert channel.id is not None
-        await self._store.confirm_deliveries(channel.id, message.paper_ids)
-        outcome.papers_sent += len(message.paper_ids)
+        await self._store.confirm_deliveries(channel.id, paper_ids)
+        outcome.papers_sent += len(paper_ids)
         return channel
 
     async def _send(
@@ -332,7 +356,7 @@ class DeliveryService:
             return channel
         raise TemporaryDeliveryError(f"gave up after {self._max_attempts} attempts")
 
-    async def _abandonable(self, send: Awaitable[None]) -> None:
+    async def _abandonable(self, send: Awaitable[object]) -> None:
         """Run one send; once stopping and `stop_grace` has passed, cancel it and raise _Stopped."""
         stopped, _ = await unless_stopped(self._abandon, send)
         if stopped:

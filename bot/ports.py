@@ -73,7 +73,7 @@ class Store(Protocol):
     async def recent_view(
         self, platform: str, chat_id: str, date: dt.date, request_key: str, *, since: dt.datetime
     ) -> DigestView | None:
-        """The newest ON_DEMAND view with this request, created at or after `since`, whose message was sent."""
+        """The newest sent ON_DEMAND view of this request, created at or after `since`."""
 
     async def set_view_message(self, view_id: int, message_ref: str) -> None:
         """Remember the adapter's reference to the message showing a view."""

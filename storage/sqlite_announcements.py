@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 from collections.abc import Iterable
 
 import aiosqlite
@@ -129,7 +130,7 @@ class SqliteAnnouncements(SqliteBase):
         return [dt.date.fromisoformat(row[0]) for row in rows]
 
     async def prune_announcements(self, before: dt.date) -> int:
-        """Forget announcements older than `before` (the ledger is kept); return how many.
+        """Forget announcements older than `before`, and their digest views (the ledger is kept).
 
         Never forgets one younger than `MIN_RETENTION` by the store's clock. Papers that no remaining
         announcement lists go too; `deliveries` rows are never touched.
@@ -142,6 +143,8 @@ class SqliteAnnouncements(SqliteBase):
         async with self._write() as db:
             cursor = await db.execute("DELETE FROM announcements WHERE date < ?", (cutoff.isoformat(),))
             pruned = cursor.rowcount
+            # A view's pages show its announcement's papers: it goes with it.
+            await db.execute("DELETE FROM digest_views WHERE announcement_date < ?", (cutoff.isoformat(),))
             papers = await db.execute(
                 "DELETE FROM papers WHERE NOT EXISTS"
                 " (SELECT 1 FROM announcement_papers AS ap WHERE ap.arxiv_id = papers.arxiv_id)"
@@ -165,25 +168,27 @@ async def _load_announcement(db: aiosqlite.Connection, day: str) -> Announcement
         " WHERE ap.announcement_date = ? ORDER BY ap.position",
         (day,),
     )
-    papers = tuple(
-        Paper(
-            arxiv_id=row["arxiv_id"],
-            version=int(row["version"]),
-            title=row["title"],
-            abstract=row["abstract"],
-            authors=load_strings(row["authors"]),
-            categories=load_strings(row["categories"]),
-            announce_type=AnnounceType(row["announce_type"]),
-            doi=row["doi"],
-            journal_ref=row["journal_ref"],
-        )
-        for row in paper_rows
-    )
+    papers = tuple(paper_from_row(row) for row in paper_rows)
     return Announcement(
         date=dt.date.fromisoformat(day),
         categories=load_strings(rows[0]["categories"]),
         papers=papers,
         source=str(rows[0]["source"]),
+    )
+
+
+def paper_from_row(row: sqlite3.Row) -> Paper:
+    """A paper as one announcement lists it (a row of papers joined with announcement_papers)."""
+    return Paper(
+        arxiv_id=row["arxiv_id"],
+        version=int(row["version"]),
+        title=row["title"],
+        abstract=row["abstract"],
+        authors=load_strings(row["authors"]),
+        categories=load_strings(row["categories"]),
+        announce_type=AnnounceType(row["announce_type"]),
+        doi=row["doi"],
+        journal_ref=row["journal_ref"],
     )
 
 

@@ -9,15 +9,15 @@ from collections.abc import Sequence
 
 import aiosqlite
 
-from bot.models import ANNOUNCE_TYPE_ORDER, AnnounceType, Channel, Topic
+from bot.models import ANNOUNCE_TYPE_ORDER, AnnounceType, Channel, Style, Topic
 from storage.sqlite_base import SqliteBase, date_text, json_text, load_strings
 
 log = logging.getLogger(__name__)
 
 _UPSERT_CHANNEL = """
 INSERT INTO channels (platform, chat_id, timezone, delivery_time, active, max_inline_papers, notify_empty,
-                      done_up_to, created_at, updated_at, server_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      done_up_to, created_at, updated_at, server_id, style, send_file, thread_id, own_thread)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (platform, chat_id) DO UPDATE SET
     -- A copy that does not know its server (an older caller) leaves the stored one alone.
     server_id = coalesce(excluded.server_id, channels.server_id),
@@ -26,6 +26,10 @@ ON CONFLICT (platform, chat_id) DO UPDATE SET
     active = excluded.active,
     max_inline_papers = excluded.max_inline_papers,
     notify_empty = excluded.notify_empty,
+    style = excluded.style,
+    send_file = excluded.send_file,
+    thread_id = excluded.thread_id,
+    own_thread = excluded.own_thread,
     -- The delivery cursor only moves forward: a stale copy of a channel cannot un-deliver a day.
     done_up_to = CASE
         WHEN channels.done_up_to IS NULL OR excluded.done_up_to > channels.done_up_to
@@ -85,6 +89,10 @@ class SqliteChannels(SqliteBase):
                     now,
                     now,
                     channel.server_id,
+                    channel.style.value,
+                    int(channel.send_file),
+                    channel.thread_id,
+                    int(channel.own_thread),
                 ),
             )
             rows = list(
@@ -259,6 +267,10 @@ def _channel_from_row(row: sqlite3.Row, topics: Sequence[Topic]) -> Channel:
         active=bool(row["active"]),
         max_inline_papers=int(row["max_inline_papers"]),
         notify_empty=bool(row["notify_empty"]),
+        style=Style(row["style"]),
+        send_file=bool(row["send_file"]),
+        thread_id=row["thread_id"],
+        own_thread=bool(row["own_thread"]),
         topics=tuple(topics),
         done_up_to=None if row["done_up_to"] is None else dt.date.fromisoformat(row["done_up_to"]),
     )

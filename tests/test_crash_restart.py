@@ -1,35 +1,38 @@
 """Crash and restart: `arxiv-digest run` SIGKILLed 20 times mid-fan-out loses nothing, repeats only in flight.
 
-A real child process (as in tests/test_shutdown.py) serves 40 Telegram chats, each due a 17-message
-digest (the anchor's 34 MLLM papers, all inline) of a feed the fake arXiv serves re-dated to today.
-It is killed with SIGKILL at a seeded random moment after the first sendMessage of each run, restarted
-on the same database, 20 times, and then left to finish.
+A real child process (as in tests/test_shutdown.py) serves 700 Telegram chats, each due one paged
+digest message of the anchor's 34 MLLM papers (and every fourth chat, with `/settings file on`, the
+day's Markdown file after it) of a feed the fake arXiv serves re-dated to today. It is killed with
+SIGKILL at a seeded random moment after the first sendMessage of each run, restarted on the same
+database, 20 times, and then left to finish.
 
-Why nothing is lost and only the message in flight can come twice (`bot.delivery`, `storage`):
+Why nothing is lost, the counts stay right and only the message in flight can come twice
+(`bot.delivery`, `bot.views`, `storage`):
 
-- Before a message leaves, the papers it carries are *reserved*: written to the `deliveries` ledger
-  as `pending` and committed. Only then is it sent; once Telegram has answered, they are *confirmed*
-  (`sent`). A chat's messages go one at a time, reserve → send → confirm, before the next reservation.
-- A restart rebuilds each chat's digest leaving out only its `sent` papers, and a chat's cursor
-  (`done_up_to`) moves only after its last message, so every chat cut short is due again.
-- A kill before a reservation commits, or while the request still waits in the rate limiter, leaves
-  nothing at Telegram: the papers are not `sent`, so the restart sends them (no loss). A kill after the
-  confirmation: the restart leaves them out (no repeat).
-- A kill after Telegram accepted a message but before its confirmation committed leaves its papers
-  `pending`: the restart sends them again. That is the only at-least-once window, and because a chat
-  has at most one message between reserve and confirm, a kill repeats at most one message per chat:
-  the last one Telegram accepted from the killed process.
+- Before a chat's message leaves, its digest *view* is stored (papers in order, counts, topics), then
+  the papers the message carries (all of them: every page is a tap away) are *reserved* in the ledger
+  as `pending` and committed. Only then is it sent, then the file if the chat wants one; once Telegram
+  has answered both, the papers are *confirmed* (`sent`).
+- A restart finds each chat's stored view again, so a resumed digest says the same "34 of N" and
+  keeps every page; a chat's cursor (`done_up_to`) moves only after its message (and file) went out.
+- A kill before the reservation commits, or while a request still waits in the rate limiter, leaves
+  nothing at Telegram: the restart sends it (no loss). A kill after the confirmation: the restart
+  leaves it out (no repeat). A kill between the page and the file: both again, so the file is never
+  lost and the page never comes without the file it belongs to.
+- A kill after Telegram accepted the page but before the confirmation committed sends it again: the
+  only at-least-once window, at most one page (and its file) per chat and kill.
 
-The test asserts exactly that from the fake's records and the ledger: every chat ends with all 34
-papers, each chat's repeated papers all belong to the last message it got from some killed process,
-each chat has at most one repeated message per kill that found it being served, and there are at most
-20 repeats overall.
+The test asserts exactly that from the fake's records and the database: every chat's view holds all
+34 papers and every page message says "34 of", every file chat got its file, every chat's ledger has
+34 `sent` rows and none pending, a chat's page came twice only after a kill caught it in flight, and
+the last page message's buttons name the chat's stored view.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import random
 import signal
 import sqlite3
@@ -42,16 +45,19 @@ from pathlib import Path
 import pytest
 
 from bot.models import Channel, Topic
+from bot.views import decode_press
 from storage.sqlite_store import open_store
 from tests.fakes.arxiv_server import FakeArxiv, Reply
+from tests.fakes.telegram_model import RecordedCall
 from tests.fakes.telegram_server import FakeTelegramServer
 from tests.test_both_platforms import EASTERN, anchor_feed_dated
 from tests.test_shutdown import Child, cursors
-from tests.test_telegram_e2e import MLLM_KEYWORDS, ids_in, mllm_ids, until
+from tests.test_telegram_e2e import MLLM_KEYWORDS, mllm_ids, until
 
 KILLS = 20
-CHATS = [8_100 + n for n in range(40)]  # private chats: 17 messages each, 680 in all
-MAX_KILL_DELAY = 1.5  # s after a run's first sendMessage; at ~30 messages/s the 20 kills span ~2/3 of it
+CHATS = [8_100 + n for n in range(700)]  # private chats: one page message each
+FILE_CHATS = set(CHATS[::4])  # these asked for the Markdown file too: 875 messages in all
+MAX_KILL_DELAY = 1.0  # s after a run's first sendMessage; at ~30 messages/s 20 kills send ≤ ~600
 CATEGORIES = "cs.AI,cs.CL,cs.CV,cs.LG"
 
 
@@ -78,6 +84,33 @@ def ledger(database: Path) -> dict[str, Counter[str]]:
     for chat, status, count in rows:
         counts.setdefault(str(chat), Counter())[str(status)] = int(count)
     return counts
+
+
+def daily_views(database: Path, today: dt.date) -> dict[str, tuple[int, list[str], int]]:
+    """Per chat id: its daily view of `today` (id, paper ids in order, announced count)."""
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT chat_id, id, entries, announced_count FROM digest_views"
+            " WHERE kind = 'daily' AND announcement_date = ?",
+            (today.isoformat(),),
+        ).fetchall()
+    return {
+        str(chat): (int(view), [entry[0] for entry in json.loads(entries)], int(n))
+        for chat, view, entries, n in rows
+    }
+
+
+def button_views(call: RecordedCall) -> set[int]:
+    """The view ids a message's inline buttons name."""
+    markup = call.params.get("reply_markup") or {}
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    pressed = [
+        decode_press(button.get("callback_data", ""))
+        for row in markup.get("inline_keyboard", [])
+        for button in row
+    ]
+    return {press.view_id for press in pressed if press is not None and hasattr(press, "view_id")}
 
 
 def complete(database: Path, today: dt.date) -> bool:
@@ -126,7 +159,7 @@ async def test_sigkill_20_times_mid_fan_out_loses_nothing_and_repeats_only_in_fl
                 platform="telegram",
                 chat_id=str(chat),
                 active=True,  # delivery time unset: as soon as the announcement is stored
-                max_inline_papers=50,  # all 34 papers as messages, no file
+                send_file=chat in FILE_CHATS,
                 topics=(Topic("MLLM", keywords),),
             )
         )
@@ -198,36 +231,48 @@ async def test_sigkill_20_times_mid_fan_out_loses_nothing_and_repeats_only_in_fl
 
     assert "Traceback" not in "".join(child.log for child in children)
     expected = mllm_ids()
+    views = daily_views(database, today)
+    announced = {view[2] for view in views.values()}
+    assert len(announced) == 1, announced  # every chat's view counts the same announced papers
     repeats: dict[int, int] = {}
     for chat in CHATS:
-        seen: set[str] = set()
-        maybe_unconfirmed: set[str] = set()  # papers of the last message a killed process got accepted
-        repeated_messages = 0
-        served_kills = 0
+        view_id, paper_ids, _ = views[str(chat)]
+        assert set(paper_ids) == expected, f"chat {chat}'s view"
+        assert len(paper_ids) == len(expected), f"chat {chat}'s view lists a paper twice"
+        pages_seen = files_seen = repeated_messages = served_kills = 0
+        in_flight = False  # the last thing a killed process got accepted for this chat was its page
+        last_page: RecordedCall | None = None
         for run in runs:
             calls = [
                 call
                 for call in telegram.calls[run.begin : run.end]
-                if call.method == "sendMessage" and call.chat_id == str(chat)
+                if call.method in {"sendMessage", "sendDocument"} and call.chat_id == str(chat) and call.ok
             ]
-            messages = [ids_in(call.params["text"]) for call in calls if call.ok]
-            for message in messages:
-                assert message, f"chat {chat} got a message without papers (a 'nothing matched' notice?)"
-                again = seen & set(message)
-                if again:
+            for call in calls:
+                if call.method == "sendDocument":
+                    assert chat in FILE_CHATS, f"chat {chat} got a file it never asked for"
+                    assert pages_seen > files_seen, f"chat {chat}: a file without its page"
+                    files_seen += 1
+                    continue
+                text = call.params["text"]
+                assert f"{len(expected)} of " in text, f"chat {chat}: wrong counts in {text[:200]!r}"
+                assert "attached" not in text.lower(), f"chat {chat}: a page promising a file"
+                if pages_seen:
                     repeated_messages += 1
-                    assert again <= maybe_unconfirmed, (
-                        f"chat {chat}: {sorted(again)} came again but were not in flight at a kill"
-                    )
-                seen |= set(message)
+                    assert in_flight, f"chat {chat}: its page came again without a kill catching it in flight"
+                pages_seen += 1
+                last_page = call
             if run.killed:
                 served_kills += bool(calls)
-                if messages:
-                    maybe_unconfirmed |= set(messages[-1])
-        assert seen == expected, f"chat {chat} is missing {sorted(expected - seen)}"
+                in_flight = bool(calls) or in_flight
+        assert pages_seen >= 1, f"chat {chat} never got its digest"
+        if chat in FILE_CHATS:
+            assert files_seen >= 1, f"chat {chat} never got the file it asked for"
         assert repeated_messages <= served_kills, (
             f"chat {chat}: {repeated_messages} repeats, {served_kills} kills"
         )
+        assert last_page is not None
+        assert view_id in button_views(last_page), f"chat {chat}: its buttons do not name its view {view_id}"
         repeats[chat] = repeated_messages
     rows = ledger(database)
     assert all(rows[str(chat)] == Counter(sent=len(expected)) for chat in CHATS), rows  # none left pending
@@ -245,7 +290,8 @@ async def test_sigkill_20_times_mid_fan_out_loses_nothing_and_repeats_only_in_fl
         for run in runs
     ]
     print(
-        f"\ncrash-restart: {KILLS} SIGKILLs mid-fan-out ({len(CHATS)} chats x 17 messages); "
+        f"\ncrash-restart: {KILLS} SIGKILLs mid-fan-out ({len(CHATS)} chats x 1 paged message, "
+        f"{len(FILE_CHATS)} with a file); "
         f"{total_repeats} repeated messages in all (chats by number of repeats: {per_chat}); "
         f"messages accepted per run {accepted}; chats incomplete at each kill "
         f"{[run.incomplete_at_kill for run in runs if run.killed]}; "

@@ -25,7 +25,7 @@ S = TypeVar("S", bound=BaseSettings)
 
 @dataclass(frozen=True, slots=True)
 class AdapterServices:
-    """What the wiring hands an adapter: the commands to run, the chat rules, the digest views, its ADMIN_USER_IDS."""
+    """What the wiring hands an adapter: commands, chat rules, digest views, its ADMIN_USER_IDS."""
 
     commands: CommandService
     channels: ChannelRegistry

@@ -39,7 +39,7 @@ from bot.commands.values import (
 from bot.delivery import DeliveryService
 from bot.digests import build_digests
 from bot.matching import Matcher
-from bot.models import Announcement, Channel, Digest, FeedCheck, Paper, Topic
+from bot.models import Announcement, Channel, Digest, FeedCheck, LoadedView, Paper, Topic
 from bot.platforms.port import OutgoingMessage
 from bot.ports import NO_ANNOUNCEMENT_KEY
 from storage.sqlite_store import SqliteStore
@@ -73,9 +73,9 @@ class Recorder:
         """Nothing to connect to: wait for `stop` (these tests never run the adapter)."""
         await stop.wait()
 
-    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
+    def render_digest(self, view: LoadedView, channel: Channel) -> list[OutgoingMessage]:
         """One message per paper."""
-        return [OutgoingMessage(text=paper.title, paper_ids=(paper.arxiv_id,)) for paper in digest.papers]
+        return [OutgoingMessage(text=paper.title, paper_ids=(paper.arxiv_id,)) for paper in view.papers]
 
     def render_empty_day(self, digest: Digest, channel: Channel) -> OutgoingMessage:
         """A one-liner."""
@@ -628,11 +628,12 @@ async def test_each_topic_is_a_section_of_the_digest(service: CommandService, st
     await ok(service, "subscribe", "VLM")
     await ok(service, "topics", "add Robots: embodied")
     reply = await run(service, "digest")
-    assert reply.digest is not None
-    assert [(s.topic.name, [p.arxiv_id for p in s.papers]) for s in reply.digest.topics] == [
-        ("Papers", ["2511.1"]),
-        ("Robots", ["2511.2"]),
+    assert reply.view is not None
+    assert [(entry.topic, entry.arxiv_id) for entry in reply.view.entries] == [
+        ("Papers", "2511.1"),
+        ("Robots", "2511.2"),
     ]
+    assert reply.view.view.topics == ("Papers", "Robots")
 
 
 @pytest.mark.parametrize(
@@ -813,9 +814,9 @@ async def test_digest_of_the_chats_filters(service: CommandService, store: Sqlit
     await ok(service, "categories", "cs.CV")
     reply = await run(service, "digest", admin=False)
     assert reply.ok
-    assert reply.digest is not None
-    assert reply.digest.date == THU
-    assert [p.arxiv_id for p in reply.digest.papers] == ["2511.1"]
+    assert reply.view is not None
+    assert reply.view.view.announcement_date == THU
+    assert [p.arxiv_id for p in reply.view.papers] == ["2511.1"]
     assert "1 of 3 papers" in reply.text
 
 
@@ -832,15 +833,15 @@ async def test_adhoc_digest_saves_nothing_and_records_no_delivery(
     """/digest WORDS answers for those words; no chat, topic, cursor, ledger row or state is written."""
     await store.save_announcement(announcement(THU, paper("2511.1", "diffusion"), paper("2511.2", "GAN")))
     reply = await run(service, "digest", "GAN", chat="200", admin=False)
-    assert reply.digest is not None
-    assert [p.arxiv_id for p in reply.digest.papers] == ["2511.2"]
+    assert reply.view is not None
+    assert [p.arxiv_id for p in reply.view.papers] == ["2511.2"]
     assert await store.get_channel("telegram", "200") is None
     await ok(service, "subscribe", "diffusion", chat="300")
     before = await channel_of(store, "300")
     changes = recorder.changes
     reply = await run(service, "digest", "GAN", chat="300")
-    assert reply.digest is not None
-    assert [p.arxiv_id for p in reply.digest.papers] == ["2511.2"]
+    assert reply.view is not None
+    assert [p.arxiv_id for p in reply.view.papers] == ["2511.2"]
     after = await channel_of(store, "300")
     assert after == before
     assert after.id is not None
@@ -856,8 +857,8 @@ async def test_adhoc_digest_uses_the_chats_categories(service: CommandService, s
     )
     await ok(service, "categories", "cs.RO")
     reply = await run(service, "digest", "robot")
-    assert reply.digest is not None
-    assert [p.arxiv_id for p in reply.digest.papers] == ["2511.1"]
+    assert reply.view is not None
+    assert [p.arxiv_id for p in reply.view.papers] == ["2511.1"]
 
 
 async def test_adhoc_digest_refuses_bad_keywords(service: CommandService, store: SqliteStore) -> None:

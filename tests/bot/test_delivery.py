@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from bot.delivery import DeliveryService
-from bot.models import Announcement, AnnounceType, Channel, Digest, Paper, Topic
+from bot.models import Announcement, AnnounceType, Channel, Digest, LoadedView, Paper, Topic
 from bot.platforms.port import (
     ChannelGoneError,
     ChannelMovedError,
@@ -49,9 +49,9 @@ class RecordingAdapter:
         """Nothing to connect to: wait for `stop` (delivery tests never run the adapter)."""
         await stop.wait()
 
-    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
+    def render_digest(self, view: LoadedView, channel: Channel) -> list[OutgoingMessage]:
         """One message per paper, so partial deliveries can be scripted."""
-        return [OutgoingMessage(text=p.title, paper_ids=(p.arxiv_id,)) for p in digest.papers]
+        return [OutgoingMessage(text=p.title, paper_ids=(p.arxiv_id,)) for p in view.papers]
 
     def render_empty_day(self, digest: Digest, channel: Channel) -> OutgoingMessage:
         """A one-liner naming the counts."""
@@ -362,3 +362,56 @@ async def test_a_wake_up_during_a_round_starts_the_next_round_at_once(store: Sql
         await asyncio.wait_for(task, 5)
     assert adapter.papers_to("early") == ["1"]
     assert adapter.papers_to("late") == ["1"]
+
+
+@dataclass
+class PageAndFileAdapter(RecordingAdapter):
+    """Renders like the real adapters: one page carrying every paper, then a paper-less file.
+
+    `ledger_at_file` records what the ledger said had been sent when the file went out; `fail_file`
+    makes the file's send fail for good.
+    """
+
+    store: SqliteStore | None = None
+    ledger_at_file: list[set[str]] = field(default_factory=list)
+    fail_file: bool = False
+
+    def render_digest(self, view: LoadedView, channel: Channel) -> list[OutgoingMessage]:
+        """The page (all papers), then the file (none)."""
+        page = OutgoingMessage(text="page", paper_ids=view.view.paper_ids)
+        file = OutgoingMessage(text="file", document_name="d.md", document=b"x", silent=True)
+        return [page, file]
+
+    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
+        """Note the ledger when the file goes; fail it if told."""
+        if message.document is not None:
+            assert self.store is not None
+            assert channel.id is not None
+            self.ledger_at_file.append(await self.store.delivered_ids(channel.id))
+            if self.fail_file:
+                raise DeliveryError("Bad Request: file refused")
+        await super().send(channel, message)
+
+
+async def test_the_file_belongs_to_its_page_the_papers_are_confirmed_after_both(store: SqliteStore) -> None:
+    """Page and file are one unit: the papers count as sent only once the file is out too."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion a"), paper("2", "diffusion b")))
+    channel = await subscribe(store, "c1", "diffusion")
+    adapter = PageAndFileAdapter(store=store)
+    report = await service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))).deliver_due()
+    assert [text for _, _, text in adapter.sent] == ["page", "file"]
+    assert adapter.ledger_at_file == [set()]  # a crash before the file would send both again
+    assert channel.id is not None
+    assert await store.delivered_ids(channel.id) == {"1", "2"}
+    assert report.outcomes[0].messages_sent == 2
+
+
+async def test_a_file_that_fails_after_its_page_keeps_the_papers_sent(store: SqliteStore) -> None:
+    """The page arrived, the file was refused: the papers are sent (never again), the round failed."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion a")))
+    channel = await subscribe(store, "c1", "diffusion")
+    adapter = PageAndFileAdapter(store=store, fail_file=True)
+    report = await service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))).deliver_due()
+    assert report.outcomes[0].result == "failed"
+    assert channel.id is not None
+    assert await store.delivered_ids(channel.id) == {"1"}

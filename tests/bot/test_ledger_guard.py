@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.delivery import DeliveryService
-from bot.models import Announcement, AnnounceType, Channel, Digest, Paper, Topic, TopicDigest
+from bot.models import Announcement, AnnounceType, Channel, Digest, LoadedView, Paper, Topic, TopicDigest
 from bot.platforms.port import DeliveryError, OutgoingMessage
 from storage.sqlite_store import SqliteStore
 
@@ -44,13 +44,13 @@ class PackingAdapter:
 
     platform: str = "test"
     sent: list[OutgoingMessage] = field(default_factory=list)
-    digests: list[Digest] = field(default_factory=list)
+    views: list[LoadedView] = field(default_factory=list)
 
-    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
+    def render_digest(self, view: LoadedView, channel: Channel) -> list[OutgoingMessage]:
         """A header naming the count, then PER_MESSAGE papers a message."""
-        self.digests.append(digest)
-        papers = digest.papers
-        header = OutgoingMessage(text=f"{digest.matched_count} of {digest.announced_count} papers")
+        self.views.append(view)
+        papers = view.papers
+        header = OutgoingMessage(text=f"{view.matched_count} of {view.view.announced_count} papers")
         packed = [
             OutgoingMessage(
                 text="\n".join(p.title for p in papers[start : start + PER_MESSAGE]),
@@ -209,8 +209,9 @@ async def test_a_paper_in_two_topics_already_sent_is_left_out_of_both(store: Sql
     await store.record_delivery(channel.id, DAY1, "1")
     adapter = PackingAdapter()
     await delivery(store, adapter).deliver_due()
-    (digest,) = adapter.digests
-    assert [[p.arxiv_id for p in section.papers] for section in digest.topics] == [["2"], []]
+    (view,) = adapter.views
+    assert [(entry.arxiv_id, entry.topic) for entry in view.entries] == [("2", "Diffusion")]
+    assert view.view.topics == ("Diffusion", "Robots")
     assert adapter.papers() == ["2"]
 
 

@@ -1,9 +1,9 @@
 """A third chat platform, written only in the test tree: a console of plain-text chats kept in memory.
 
-It shows what a new platform needs and nothing more: its settings, a `PlatformSpec`, a format (the
-shared packer `adapters.digest_packing` in its own plain style) and an adapter (the shared
-lifecycle of `bot.platforms.lifecycle`). Registered by passing `platforms=(*PLATFORMS, CONSOLE)` to
-`bot.main.app.serve`; the core, the settings and the CLI are not touched.
+It shows what a new platform needs and nothing more: its settings, a `PlatformSpec`, a format (pages
+of plain text whose "buttons" are `bot.views` press data) and an adapter (the shared lifecycle of
+`bot.platforms.lifecycle`, pages turned through `AdapterServices.views`). Registered by passing
+`platforms=(*PLATFORMS, CONSOLE)` to `bot.main.app.serve`; the core, the settings and the CLI are not touched.
 """
 
 from __future__ import annotations
@@ -11,17 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import SecretStr
 
 from adapters import digest_packing
-from adapters.digest_packing import PaperText, Size, pack_digest
-from adapters.markdown_output import render_markdown
 from bot.commands.values import CommandRequest
-from bot.models import Channel, Digest, Paper
+from bot.models import Channel, Digest, LoadedView
 from bot.platforms.lifecycle import (
     STOP_GRACE,
     CommandsInFlight,
@@ -32,74 +29,49 @@ from bot.platforms.lifecycle import (
 from bot.platforms.port import ChannelGoneError, OutgoingMessage, TemporaryDeliveryError
 from bot.platforms.spec import AdapterServices, PlatformSpec
 from bot.settings import EnvSettings
+from bot.views import PagePress, decode_press, encode_page
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "console"
+PRESS = "\x00press:"  # what `Console.press` puts in the inbox: no one types it
 MAX_MESSAGE = 2000  # characters in one console message
 _SEPARATOR = "\n\n"
 
 
-# -- the format: the shared packer in a plain-text style ---------------------------------------------------
+# -- the format: pages of plain text ---------------------------------------------------------------------
+
+PAPERS_PER_PAGE = 5
 
 
-class ConsoleStyle:
-    """Plain text, measured in characters: a `digest_packing.DigestStyle[str]`."""
-
-    budget: Size = (MAX_MESSAGE,)
-
-    def header_size(self, header: str) -> Size:
-        """A header's characters."""
-        return (len(header),)
-
-    def block_size(self, block: str) -> Size:
-        """A block's characters, with the blank line before it."""
-        return (len(_SEPARATOR) + len(block),)
-
-    def first_header(self, digest: Digest, *, inline: int, part: int, total: int) -> str:
-        """Date and part, the count, the topics, where the rest are."""
-        words = digest_packing.header_words(digest, digest_packing.ANNOUNCED_LABEL, inline, part, total)
-        lines = [f"{words.title}{words.part}", words.count, words.topics, words.notice or ""]
-        return "\n".join(line for line in lines if line)
-
-    def next_header(self, digest: Digest, *, part: int, total: int) -> str:
-        """The header of every later message."""
-        return digest_packing.next_header_words(digest, part, total)
-
-    def section_block(self, name: str, count: int, notes: Sequence[str], *, continued: bool) -> str | None:
-        """A topic's line: `# name (count; notes)`."""
-        label = digest_packing.clip(name, digest_packing.MAX_TOPIC_NAME)
-        details = "continued" if continued else "; ".join([str(count), *notes])
-        return f"# {label} ({details})"
-
-    def paper_block(self, paper: Paper, text: PaperText) -> str:
-        """Title, authors, abstract and the paper's id and link."""
-        also = f"\nalso in: {text.also_in}" if text.also_in else ""
-        return f"{text.title}\n{text.authors}\n{text.abstract}{also}\narXiv:{paper.arxiv_id} {paper.abs_url}"
-
-    def bare_paper_block(self, paper: Paper) -> str:
-        """The paper's id and link alone."""
-        return f"arXiv:{paper.arxiv_id} {paper.abs_url}"
+def page_count(view: LoadedView) -> int:
+    """How many pages the view has (at least one)."""
+    return max(1, -(-len(view.papers) // PAPERS_PER_PAGE))
 
 
-def render_digest(digest: Digest, *, max_inline_papers: int) -> list[OutgoingMessage]:
-    """The digest as console messages; over the limit, the whole digest also as a Markdown file."""
-    packed = pack_digest(digest, ConsoleStyle(), max_inline_papers=max_inline_papers)
-    messages = [
-        OutgoingMessage(text=_SEPARATOR.join([part.header, *part.blocks]), paper_ids=part.paper_ids)
-        for part in packed.parts
+def render_page(view: LoadedView, page: int) -> OutgoingMessage:
+    """One page of the view as plain text; its "buttons" are the press data of the other pages."""
+    count = page_count(view)
+    page = min(max(page, 0), count - 1)
+    first = page * PAPERS_PER_PAGE
+    shown = view.papers[first : first + PAPERS_PER_PAGE]
+    header = (
+        f"arXiv digest · {view.view.announcement_date.isoformat()}\n"
+        f"{view.matched_count} of {view.view.announced_count} matched"
+        f" · papers {first + 1}-{first + len(shown)} of {len(view.papers)}"
+    )
+    blocks = [
+        digest_packing.clip(f"{paper.title}\narXiv:{paper.arxiv_id} {paper.abs_url}", MAX_MESSAGE // 8)
+        for paper in shown
     ]
-    if packed.needs_file:
-        caption, names = digest_packing.file_caption_words(digest)
-        messages.append(
-            OutgoingMessage(
-                text=f"{caption}: {names}" if names else caption,
-                paper_ids=packed.file_only,
-                document_name=digest_packing.digest_file_name(digest.date),
-                document=render_markdown(digest).encode("utf-8"),
-            )
-        )
-    return messages
+    assert view.view.id is not None
+    buttons = tuple(
+        encode_page(view.view.id, target, view.view.style)
+        for target in ((page - 1) % count, (page + 1) % count)
+    )
+    return OutgoingMessage(
+        text=_SEPARATOR.join([header, *blocks]), paper_ids=view.view.paper_ids, payload=buttons
+    )
 
 
 def split_text(text: str) -> list[str]:
@@ -121,6 +93,10 @@ class Console:
     def type(self, chat_id: str, line: str) -> None:
         """A user types a line (a command) into a chat."""
         self.inbox.put_nowait((chat_id, line))
+
+    def press(self, chat_id: str, index: int, data: str) -> None:
+        """A user presses a button (`data`) of the chat's message number `index`."""
+        self.inbox.put_nowait((chat_id, f"{PRESS}{index} {data}"))
 
     async def connect(self) -> bool:
         """Nothing to reach: connected at once."""
@@ -151,21 +127,22 @@ class ConsoleAdapter:
         self._handlers: set[asyncio.Task[None]] = set()
         self._running = False
 
-    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
-        """The digest as console messages, within the channel's inline limit."""
-        return render_digest(digest, max_inline_papers=channel.max_inline_papers)
+    def render_digest(self, view: LoadedView, channel: Channel) -> list[OutgoingMessage]:
+        """The digest's first page: one message carrying every paper."""
+        return [render_page(view, 0)]
 
     def render_empty_day(self, digest: Digest, channel: Channel) -> OutgoingMessage:
         """The one-liner for a day with no match."""
         return OutgoingMessage(text=digest_packing.empty_day_words(digest))
 
-    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
-        """Post one message; a closed chat is gone for the bot."""
+    async def send(self, channel: Channel, message: OutgoingMessage) -> str | None:
+        """Post one message and return its index in the chat; a closed chat is gone for the bot."""
         if not self._running:
             raise TemporaryDeliveryError("the console adapter is not running")
         if channel.chat_id in self._console.closed_chats:
             raise ChannelGoneError("the console chat was closed")
         self._console.posted[channel.chat_id].append(message)
+        return str(len(self._console.posted[channel.chat_id]) - 1)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read the console until `stop`; then let the commands in hand finish within the grace."""
@@ -192,6 +169,9 @@ class ConsoleAdapter:
     async def _on_line(self, chat_id: str, line: str) -> None:
         """Run a `/command args` line through the core and post the reply into the chat."""
         self._in_flight.track()
+        if line.startswith(PRESS):
+            await self._on_press(chat_id, line.removeprefix(PRESS))
+            return
         name, _, args = line.removeprefix("/").partition(" ")
         request = CommandRequest(
             platform=PLATFORM, chat_id=chat_id, command=name, args=args, user_id=chat_id, is_admin=True
@@ -199,14 +179,24 @@ class ConsoleAdapter:
         reply = await answer_or_apologise(
             self._services.commands.handle(request), f"/{name} in console chat {chat_id}"
         )
-        holder = Channel(platform=PLATFORM, chat_id=chat_id)
         for message in reply_messages(
             reply,
             text=lambda text: [OutgoingMessage(text=piece) for piece in split_text(text)],
-            digest=lambda digest, limit: self.render_digest(digest, replace(holder, max_inline_papers=limit)),
-            empty_day=lambda digest: self.render_empty_day(digest, holder),
+            view=lambda view: render_page(view, 0),
         ):
             self._console.posted[chat_id].append(message)
+        if reply.view is not None:
+            await self._services.views.sent(reply.view.view, str(len(self._console.posted[chat_id]) - 1))
+
+    async def _on_press(self, chat_id: str, press: str) -> None:
+        """Turn the pressed message's page in place: any reader may, and nothing new is posted."""
+        index, _, data = press.partition(" ")
+        pressed = decode_press(data)
+        if not isinstance(pressed, PagePress):
+            return
+        view = await self._services.views.load(pressed.view_id, PLATFORM, chat_id)
+        if view is not None:
+            self._console.posted[chat_id][int(index)] = render_page(view, pressed.page)
 
 
 def _build(

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from bot.main.app import StartupError, serve
 from bot.main.platforms import PLATFORMS
+from bot.platforms.port import OutgoingMessage
 from bot.settings import Settings
 from storage.sqlite_store import SqliteStore, open_store
 from tests.fakes.arxiv_server import FakeArxiv, Reply
@@ -59,23 +61,30 @@ async def store(settings: Settings) -> AsyncIterator[SqliteStore]:
         await opened.close()
 
 
-def posted_ids(console: Console, start: int = 0) -> tuple[list[str], set[str]]:
-    """Papers in the chat's messages since `start` (in order, repeats kept) and in its attached files."""
-    messages = console.posted[CHAT][start:]
-    inline = [paper for message in messages if message.document is None for paper in ids_in(message.text)]
-    in_files = {
-        paper
-        for message in messages
-        if message.document is not None
-        for paper in ids_in(message.document.decode("utf-8"))
-    }
-    return inline, in_files
+def turned(console: Console, index: int, before: OutgoingMessage) -> bool:
+    """Whether the chat's message `index` is no longer `before`."""
+    return console.posted[CHAT][index] is not before
+
+
+async def paged_ids(console: Console, index: int) -> list[str]:
+    """Every paper the chat's message `index` shows, pressing "next" until it is back on its first page."""
+    first = console.posted[CHAT][index].text
+    seen: list[str] = []
+    for _ in range(50):
+        message = console.posted[CHAT][index]
+        seen.extend(ids_in(message.text))
+        assert isinstance(message.payload, tuple)
+        console.press(CHAT, index, message.payload[1])
+        await until(partial(turned, console, index, message), what="the page turn")
+        if console.posted[CHAT][index].text == first:
+            return seen
+    raise AssertionError("the pages never came round to the first")
 
 
 async def test_a_third_platform_registered_from_the_tests_gets_commands_and_the_daily_digest(
     settings: Settings, arxiv_server: FakeArxiv, store: SqliteStore
 ) -> None:
-    """/start, /subscribe, the announcement's digest by the delivery loop; /digest keeps /settings max."""
+    """/start, /subscribe, the daily digest as one paged message, /digest; pages turn in place."""
     console = Console()
     arxiv_server.default_rss = Reply.feed(EMPTY_FEED)
     clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=dt.UTC))
@@ -108,27 +117,20 @@ async def test_a_third_platform_registered_from_the_tests_gets_commands_and_the_
             return channel is not None and channel.done_up_to == ANNOUNCED
 
         await until(digest_done, timeout=15, what="the digest of 2025-11-12")
-        inline, in_file = posted_ids(console, start=2)
-        assert len(inline) == len(set(inline)) == 30  # the chat's default limit, the rest in the file
-        assert in_file == mllm_ids()
+        assert len(console.posted[CHAT]) == 3  # /start, /subscribe, and the digest: one message
+        shown = await paged_ids(console, 2)
+        assert len(shown) == len(set(shown))  # each paper on exactly one page
+        assert set(shown) == mllm_ids()
+        assert len(console.posted[CHAT]) == 3  # turning pages posted nothing
         assert all(len(message.text) <= MAX_MESSAGE for message in console.posted[CHAT])
         channel = await store.get_channel("console", CHAT)
         assert channel is not None
         assert channel.id is not None
         assert await store.delivered_ids(channel.id) == mllm_ids()
 
-        before = len(console.posted[CHAT])
-        console.type(CHAT, "/settings max 5")
-        await until(lambda: len(console.posted[CHAT]) > before, what="the /settings reply")
-        assert console.posted[CHAT][-1].text.startswith("Up to 5 papers come as messages")
-        before = len(console.posted[CHAT])
         console.type(CHAT, "/digest")
-        await until(lambda: any(m.document for m in console.posted[CHAT][before:]), what="the /digest file")
-        inline, in_file = posted_ids(console, start=before)
-        assert (
-            len(inline) == 5
-        )  # the chat's new limit reached the reply without the adapter reading the store
-        assert in_file == mllm_ids()
+        await until(lambda: len(console.posted[CHAT]) == 4, what="the /digest reply")
+        assert set(await paged_ids(console, 3)) == mllm_ids()
     finally:
         stop.set()
         async with asyncio.timeout(15):
