@@ -12,7 +12,7 @@ import re
 import textwrap
 from typing import Any
 
-from bot.models import AnnounceType, Digest, Paper, TopicDigest
+from bot.models import AnnounceType, Digest, LoadedView, Paper, TopicDigest, ViewEntry
 
 MAX_AUTHORS = 6
 
@@ -186,3 +186,78 @@ def render_text(digest: Digest, *, width: int = 100, abstract_chars: int = 300) 
         if not section.papers:
             lines.append("(no matching papers)")
     return "\n".join(lines) + "\n"
+
+
+# -- the chat file: a digest view as Markdown that reads well in phone viewers -------------------------
+# Telegram's and Discord's file viewers (and most phone Markdown apps) show inline HTML as raw tags and
+# badges as broken images, so this variant uses nothing but headings, emphasis, links and paragraphs,
+# with every piece of paper text backslash-escaped so it shows as written.
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&!])")
+_LINE_START = re.compile(r"^([-+>=]|\d+[.)])")
+
+
+def escape_markdown_text(text: str) -> str:
+    """Text on one line that any CommonMark viewer shows literally (no emphasis, link, tag or list)."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", _one_line(text))
+    return _LINE_START.sub(r"\\\1", escaped)
+
+
+def _chat_type_label(paper: Paper) -> str:
+    """new, cross-list, updated vN, updated cross-list vN."""
+    label = _TYPE_LABELS[paper.announce_type]
+    return f"{label} v{paper.version}" if paper.announce_type in _UPDATED else label
+
+
+_UPDATED = (AnnounceType.REPLACE, AnnounceType.REPLACE_CROSS)
+
+
+def _chat_paper(number: int, paper: Paper, entry: ViewEntry) -> list[str]:
+    """One paper's block: numbered title heading, link line, authors, match line, abstract."""
+    title = escape_markdown_text(paper.title) or f"arXiv:{paper.arxiv_id}"
+    meta = [f"[arXiv:{paper.arxiv_id}]({paper.abs_url})"]
+    if paper.categories:
+        meta.append(escape_markdown_text(", ".join(paper.categories)))
+    meta.append(_chat_type_label(paper))
+    lines = [f"### {number}. {title}", "", " · ".join(meta), ""]
+    if paper.authors:
+        lines += [f"*{escape_markdown_text(authors_line(paper.authors))}*", ""]
+    match = []
+    if entry.matched:
+        match.append("Matched: " + escape_markdown_text(", ".join(entry.matched)))
+    if entry.also_in:
+        match.append("also in: " + escape_markdown_text(", ".join(entry.also_in)))
+    if match:
+        lines += [" · ".join(match), ""]
+    abstract = escape_markdown_text(paper.abstract)
+    if abstract:
+        lines += [abstract, ""]
+    return lines
+
+
+def render_chat_markdown(loaded: LoadedView) -> str:
+    """A digest view as one phone-friendly Markdown document: a heading, counts, then every paper.
+
+    The papers come in the view's order, numbered as on the pages, under a `##` heading per topic
+    when the digest has several.
+    """
+    view = loaded.view
+    date = view.announcement_date.isoformat()
+    names = ", ".join(_one_line(name) for name in view.topics if _one_line(name))
+    lines = [f"# arXiv digest · {date}", ""]
+    if names:
+        lines += [f"**{escape_markdown_text(names)}**", ""]
+    count = f"{loaded.matched_count} of {view.announced_count} announced papers matched"
+    lines += [count, ""]
+    several = len(view.topics) > 1
+    topic: str | None = None
+    for number, (paper, entry) in enumerate(zip(loaded.papers, loaded.entries, strict=True), start=1):
+        if several and entry.topic != topic:
+            topic = entry.topic
+            lines += ["---", "", f"## {escape_markdown_text(topic) or '…'}", ""]
+        elif number > 1:
+            lines += ["---", ""]
+        lines += _chat_paper(number, paper, entry)
+    if not loaded.papers:
+        lines += ["The papers of this digest are no longer stored.", ""]
+    return "\n".join(lines)

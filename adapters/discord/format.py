@@ -19,25 +19,37 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from adapters.digest_packing import (
     ANNOUNCED_LABEL,
     ELLIPSIS,
+    MAX_PER_PAGE,
     MAX_TOPIC_NAME,
+    Button,
+    ChosenPage,
+    Pages,
+    PageWords,
     PaperText,
     Size,
+    choose_page,
     clip,
+    compact_fields,
     digest_file_name,
     empty_day_words,
     file_caption_words,
+    fit_fields,
+    full_fields,
     header_words,
     next_header_words,
     one_line,
     pack_digest,
+    paginate,
+    type_label,
 )
-from adapters.markdown_output import render_markdown
-from bot.models import AnnounceType, Digest, Paper
+from adapters.markdown_output import render_chat_markdown, render_markdown
+from bot.models import AnnounceType, Digest, LoadedView, Paper, Style
 
 log = logging.getLogger(__name__)
 
@@ -163,13 +175,7 @@ def _next_header(digest: Digest, part: int, total: int) -> str:
 
 def _type_label(paper: Paper) -> str:
     """How the paper was announced: new, cross-list, updated vN, updated cross-list vN."""
-    if paper.announce_type is AnnounceType.CROSS:
-        return "cross-list"
-    if paper.announce_type is AnnounceType.REPLACE:
-        return f"updated v{paper.version}"
-    if paper.announce_type is AnnounceType.REPLACE_CROSS:
-        return f"updated cross-list v{paper.version}"
-    return "new"
+    return type_label(paper)
 
 
 def _field(name: str, value: str, *, inline: bool) -> list[dict[str, Any]]:
@@ -178,7 +184,18 @@ def _field(name: str, value: str, *, inline: bool) -> list[dict[str, Any]]:
     return [{"name": name, "value": _capped(value, MAX_FIELD_VALUE), "inline": inline}] if value else []
 
 
-def _paper_embed(paper: Paper, text: PaperText, *, several_topics: bool) -> dict[str, Any]:
+def _paper_embed(
+    paper: Paper, text: PaperText, *, several_topics: bool, abstract_limit: int = ABSTRACT_PREVIEW
+) -> dict[str, Any]:
+    """One paper: linked title, abstract, authors, categories and type; topics in the footer (a copy)."""
+    embed = _cached_paper_embed(paper, text, several_topics, abstract_limit)
+    return {**embed, "fields": [dict(field) for field in embed["fields"]], "footer": dict(embed["footer"])}
+
+
+@lru_cache(maxsize=8192)  # the same paper goes to many chats; callers get copies, never this dict
+def _cached_paper_embed(
+    paper: Paper, text: PaperText, several_topics: bool, abstract_limit: int
+) -> dict[str, Any]:
     """One paper: linked title, abstract, authors, categories and type; topics in the footer."""
     embed: dict[str, Any] = {
         "title": _capped(text.title, MAX_TITLE),  # never empty: the packer gives "…" at the least
@@ -186,7 +203,7 @@ def _paper_embed(paper: Paper, text: PaperText, *, several_topics: bool) -> dict
         "color": _COLOURS[paper.announce_type],
     }
     if text.abstract:
-        embed["description"] = _capped(clip(text.abstract, ABSTRACT_PREVIEW), MAX_DESCRIPTION)
+        embed["description"] = _capped(clip(text.abstract, abstract_limit), MAX_DESCRIPTION)
     elif text.abstract_clipped:
         embed["description"] = ELLIPSIS  # nothing of it fitted; the title links to it
     embed["fields"] = [
@@ -342,3 +359,186 @@ def render_text(text: str) -> list[str]:
         pieces.append("\n".join(lines))
     pieces = [piece.rstrip() for piece in pieces if piece.strip()]
     return pieces or [_EMPTY_REPLY]
+
+
+# -- pages of a digest view -----------------------------------------------------------------------
+# One message per digest, showing one page of a stored view; the layout is digest_packing's. The
+# header is the message's content (what a notification shows). Compact and titles pages are one embed
+# whose description lists the papers with masked links: on a phone that reads as one card, not ten.
+# Full pages are one embed per paper (today's look) with a longer abstract, as many as fit.
+
+PAGE_ABSTRACT = 1500  # full pages: most abstracts whole; the title links to the rest
+_PAGE_COLOUR = _COLOURS[AnnounceType.NEW]
+_ITEM_SEPARATORS = {Style.COMPACT: "\n\n", Style.TITLES: "\n"}
+_NO_PAPERS = "*The papers of this digest are no longer stored.*"
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordPage:
+    """One page of a digest view as a Discord message, with its buttons (custom_id = a button's data)."""
+
+    message: DiscordMessage  # content + embeds, within every Discord limit
+    buttons: tuple[tuple[Button, ...], ...]  # ≤ 5 rows of ≤ 5
+    page: int
+    page_count: int
+    paper_ids: tuple[str, ...]
+
+
+def _page_content(words: PageWords) -> str:
+    """The message's content: bold date and topics, then the counts and where this page is."""
+    title = words.title.removeprefix("📚 ")
+    topics = f" · {escape_markdown(words.topics)}" if words.topics else ""
+    return f"📚 **{title}{topics}**\n{words.second_line}"
+
+
+def _link_text(text: str) -> str:
+    """Text for a masked link's brackets: escaped, and unable to close the brackets early."""
+    return escape_markdown(text).replace("]", "\\]")
+
+
+def _section_line(name: str) -> str:
+    """A topic's bold line above its first paper on a page."""
+    return f"**▍{escape_markdown(clip(one_line(name), MAX_TOPIC_NAME))}**"
+
+
+@lru_cache(maxsize=16384)  # the same papers' texts are escaped for every chat they go to
+def _escaped(text: str) -> str:
+    """`escape_markdown`, remembered."""
+    return escape_markdown(text)
+
+
+@lru_cache(maxsize=16384)
+def _link_text_cached(text: str) -> str:
+    """`_link_text`, remembered."""
+    return _link_text(text)
+
+
+def _compact_item(number: int, paper: Paper, fields: PaperText) -> str:
+    """Numbered bold masked-link title; authors, category and type; matched keywords; italic TL;DR."""
+    lines = [f"**{number}. [{_link_text_cached(fields.title)}]({paper.abs_url})**"]
+    meta = [_escaped(fields.authors)] if fields.authors else []
+    if paper.primary_category:
+        meta.append(f"`{paper.primary_category.replace('`', '')}`")
+    meta.append(type_label(paper))
+    lines.append(" · ".join(meta))
+    if fields.also_in:
+        lines.append(f"🔑 {escape_markdown(fields.also_in)}")
+    if fields.abstract:
+        lines.append(f"*{_escaped(fields.abstract)}*")
+    return "\n".join(lines)
+
+
+def _title_item(number: int, paper: Paper, fields: PaperText) -> str:
+    """A numbered masked-link title on one line."""
+    return f"**{number}.** [{_link_text_cached(fields.title)}]({paper.abs_url})"
+
+
+def _list_layout(loaded: LoadedView, style: Style) -> Pages[str]:
+    """Compact or titles pages: items of one embed description, laid out lazily."""
+    separator = _ITEM_SEPARATORS[style]
+    several = len(loaded.view.topics) > 1
+    papers, entries = loaded.papers, loaded.entries
+    item = _compact_item if style is Style.COMPACT else _title_item
+
+    def section(index: int, lead: bool) -> str:
+        """The topic line (and a line break) this paper's item starts with, if any."""
+        if several and (lead or entries[index - 1].topic != entries[index].topic):
+            return _section_line(entries[index].topic) + "\n"
+        return ""
+
+    def render(index: int, lead: bool, fields: PaperText) -> str:
+        """Paper `index`'s item from these fields."""
+        return section(index, lead) + item(index + 1, papers[index], fields)
+
+    def block(index: int, lead: bool) -> str:
+        """Paper `index`'s item."""
+        return render(index, lead, compact_fields(papers[index], entries[index]))
+
+    def size(text: str) -> Size:
+        """Characters, with the separator before the item (the first has none: a little slack)."""
+        return (len(text) + len(separator),)
+
+    def shorten(index: int, lead: bool, fits: Callable[[str], bool]) -> str:
+        """Paper `index`'s item shortened until it fits a page of its own."""
+        paper = papers[index]
+        return fit_fields(
+            compact_fields(paper, entries[index]),
+            lambda fields: render(index, lead, fields),
+            fits,
+            lambda: section(index, lead) + f"**{index + 1}.** [arXiv:{paper.arxiv_id}]({paper.abs_url})",
+            paper_id=paper.arxiv_id,
+        )
+
+    return Pages(paginate(len(papers), block, size, (MAX_DESCRIPTION,), MAX_PER_PAGE[style], shorten))
+
+
+def _full_layout(loaded: LoadedView) -> Pages[dict[str, Any]]:
+    """Full pages: one embed per paper, at most ten and 6000 characters a message, laid out lazily."""
+    several = len(loaded.view.topics) > 1
+    papers, entries = loaded.papers, loaded.entries
+
+    def render(index: int, fields: PaperText) -> dict[str, Any]:
+        """Paper `index`'s embed from these fields."""
+        return _paper_embed(papers[index], fields, several_topics=several, abstract_limit=PAGE_ABSTRACT)
+
+    def fields_of(index: int) -> PaperText:
+        """Paper `index`'s fields."""
+        return full_fields(papers[index], entries[index])
+
+    def size(embed: dict[str, Any]) -> Size:
+        """An embed's characters, and one embed."""
+        return embed_length(embed), 1
+
+    def shorten(index: int, lead: bool, fits: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """Paper `index`'s embed shortened until it fits a message of its own."""
+        paper = papers[index]
+        return fit_fields(
+            fields_of(index),
+            lambda fields: render(index, fields),
+            fits,
+            lambda: DiscordStyle().bare_paper_block(paper),
+            paper_id=paper.arxiv_id,
+        )
+
+    return Pages(
+        paginate(
+            len(papers),
+            lambda index, lead: render(index, fields_of(index)),
+            size,
+            (MAX_EMBED_TOTAL, MAX_EMBEDS),
+            MAX_PER_PAGE[Style.FULL],
+            shorten,
+        )
+    )
+
+
+def render_page(loaded: LoadedView, *, style: Style | None = None, page: int = 0) -> DiscordPage:
+    """Page `page` (clamped) of the view in `style` (None: the style the view was sent in)."""
+    shown = style or loaded.view.style
+    chosen: ChosenPage[Any] = choose_page(loaded, shown, page, lambda wanted: _any_layout(loaded, wanted))
+    if shown is Style.FULL:
+        embeds: tuple[dict[str, Any], ...] = chosen.page.blocks
+    else:
+        items = chosen.page.blocks
+        description = _ITEM_SEPARATORS[shown].join(items) if items else _NO_PAPERS
+        embeds = ({"description": description, "color": _PAGE_COLOUR},)
+    message = DiscordMessage(content=_page_content(chosen.words), embeds=embeds, paper_ids=chosen.paper_ids)
+    return DiscordPage(
+        message=message,
+        buttons=chosen.buttons,
+        page=chosen.number,
+        page_count=chosen.count,
+        paper_ids=chosen.paper_ids,
+    )
+
+
+def _any_layout(loaded: LoadedView, style: Style) -> Pages[Any]:
+    """The view's pages in any style (the toggle looks up a page of the other one)."""
+    if style is Style.FULL:
+        return _full_layout(loaded)
+    return _list_layout(loaded, style)
+
+
+def render_chat_file(loaded: LoadedView) -> tuple[str, bytes]:
+    """The view as a phone-friendly Markdown file: (`arxiv-digest-DATE.md`, its UTF-8 bytes)."""
+    return digest_file_name(loaded.view.announcement_date), render_chat_markdown(loaded).encode("utf-8")

@@ -15,24 +15,37 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from adapters import digest_packing
 from adapters.digest_packing import (
     ANNOUNCED_LABEL,
+    MAX_PER_PAGE,
     MAX_TOPIC_NAME,
+    Button,
+    Pages,
+    PageWords,
     PaperText,
     Size,
+    choose_page,
     clip,
+    compact_fields,
     empty_day_words,
     file_caption_words,
+    fit_fields,
+    full_fields,
     header_words,
     next_header_words,
     one_line,
     pack_digest,
+    paginate,
+    type_label,
+    widest_page_words,
 )
-from bot.models import AnnounceType, Digest, Paper
+from adapters.markdown_output import render_chat_markdown
+from bot.models import AnnounceType, Digest, LoadedView, Paper, Style, ViewEntry
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +131,7 @@ def render_plain_text(message: TelegramMessage) -> str:
     return _unescape(_TAG.sub("", message.text))
 
 
+@lru_cache(maxsize=16384)  # the same blocks are measured for every chat they go to
 def _visible_length(html: str) -> int:
     """Visible length of HTML this module wrote (tags stripped, its four entities unescaped)."""
     return telegram_length(_unescape(_TAG.sub("", html)))
@@ -136,6 +150,7 @@ def _marks(paper: Paper) -> list[str]:
     return marks
 
 
+@lru_cache(maxsize=8192)  # the same paper goes to many chats
 def _paper_html(paper: Paper, fields: PaperText) -> str:
     """One paper: linked bold title, id/categories/marks line, authors, abstract in an expandable quote."""
     url = escape_attribute(paper.abs_url)
@@ -273,3 +288,137 @@ def render_file_caption(digest: Digest) -> str:
     """A short HTML caption for the Markdown file (≤ 1024 visible characters)."""
     caption, names = file_caption_words(digest)
     return f"{caption}: <b>{escape_html(names)}</b>" if names else caption
+
+
+# -- pages of a digest view -----------------------------------------------------------------------
+# One message per digest, showing one page of a stored view; the layout is digest_packing's.
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramPage:
+    """One page of a digest view as a Telegram message (parse_mode HTML) with its inline keyboard."""
+
+    text: str  # HTML, ≤ 4096 visible UTF-16 units, raw ≤ MAX_RAW_LENGTH
+    buttons: tuple[tuple[Button, ...], ...]
+    page: int  # 0-based, after clamping
+    page_count: int
+    paper_ids: tuple[str, ...]  # the papers shown on this page
+
+
+_LINE = "\n"
+_SEPARATORS = {Style.COMPACT: _SEPARATOR, Style.FULL: _SEPARATOR, Style.TITLES: _LINE}
+
+
+def _page_header(words: PageWords) -> str:
+    """Bold date and topics, then the counts and where this page is."""
+    return f"<b>{escape_html(words.first_line)}</b>\n{escape_html(words.second_line)}"
+
+
+def _section_html(name: str) -> str:
+    """A topic's bold line above its first paper on a page."""
+    return f"<b>▍{escape_html(clip(one_line(name), MAX_TOPIC_NAME))}</b>"
+
+
+def _compact_html(number: int, paper: Paper, fields: PaperText) -> str:
+    """Numbered linked bold title; authors, category and type; matched keywords; an italic TL;DR."""
+    url = escape_attribute(paper.abs_url)
+    lines = [f'<b>{number}. <a href="{url}">{escape_html(fields.title)}</a></b>']
+    meta = [escape_html(fields.authors)] if fields.authors else []
+    if paper.primary_category:
+        meta.append(f"<code>{escape_html(paper.primary_category)}</code>")
+    meta.append(escape_html(type_label(paper)))
+    lines.append(" · ".join(meta))
+    if fields.also_in:
+        lines.append(f"🔑 {escape_html(fields.also_in)}")
+    if fields.abstract:
+        lines.append(f"<i>{escape_html(fields.abstract)}</i>")
+    return "\n".join(lines)
+
+
+def _titles_html(number: int, paper: Paper, fields: PaperText) -> str:
+    """A numbered linked title on one line."""
+    return f'{number}. <a href="{escape_attribute(paper.abs_url)}">{escape_html(fields.title)}</a>'
+
+
+def _fields(style: Style, paper: Paper, entry: ViewEntry) -> PaperText:
+    """The paper's displayable fields in this style."""
+    if style is Style.FULL:
+        return full_fields(paper, entry)
+    return compact_fields(paper, entry)
+
+
+def _block(style: Style, number: int, paper: Paper, fields: PaperText) -> str:
+    """The paper's HTML in this style."""
+    if style is Style.COMPACT:
+        return _compact_html(number, paper, fields)
+    if style is Style.TITLES:
+        return _titles_html(number, paper, fields)
+    return _paper_html(paper, fields)
+
+
+def _layout(loaded: LoadedView, style: Style) -> Pages[str]:
+    """The view's pages in this style (blocks of HTML), laid out lazily."""
+    separator = _SEPARATORS[style]
+    several = len(loaded.view.topics) > 1
+    header = _page_header(widest_page_words(loaded))
+    # The header and the blank line under it come off the budget; each block brings its separator.
+    room = (
+        MAX_MESSAGE_LENGTH - _visible_length(header) - len(_SEPARATOR),
+        MAX_RAW_LENGTH - len(header) - len(_SEPARATOR),
+    )
+    papers, entries = loaded.papers, loaded.entries
+
+    def section(index: int, lead: bool) -> str:
+        """The topic line (and a line break) this paper's block starts with, if any."""
+        if several and (lead or entries[index - 1].topic != entries[index].topic):
+            return _section_html(entries[index].topic) + _LINE
+        return ""
+
+    def render(index: int, lead: bool, fields: PaperText) -> str:
+        """Paper `index`'s block from these fields."""
+        return section(index, lead) + _block(style, index + 1, papers[index], fields)
+
+    def block(index: int, lead: bool) -> str:
+        """Paper `index`'s block."""
+        return render(index, lead, _fields(style, papers[index], entries[index]))
+
+    def size(html: str) -> Size:
+        """Visible and raw length, with the separator before the block."""
+        return _visible_length(html) + len(separator), len(html) + len(separator)
+
+    def shorten(index: int, lead: bool, fits: Callable[[str], bool]) -> str:
+        """Paper `index`'s block shortened until it fits a page of its own."""
+        paper = papers[index]
+        return fit_fields(
+            _fields(style, paper, entries[index]),
+            lambda fields: render(index, lead, fields),
+            fits,
+            lambda: section(index, lead) + _bare_paper_html(paper),
+            paper_id=paper.arxiv_id,
+        )
+
+    return Pages(paginate(len(papers), block, size, room, MAX_PER_PAGE[style], shorten))
+
+
+def render_page(loaded: LoadedView, *, style: Style | None = None, page: int = 0) -> TelegramPage:
+    """Page `page` (clamped) of the view in `style` (None: the style the view was sent in)."""
+    shown = style or loaded.view.style
+    chosen = choose_page(loaded, shown, page, lambda wanted: _layout(loaded, wanted))
+    header = _page_header(chosen.words)
+    if chosen.page.blocks:
+        body = _SEPARATORS[shown].join(chosen.page.blocks)
+    else:
+        body = "<i>The papers of this digest are no longer stored.</i>"
+    return TelegramPage(
+        text=f"{header}{_SEPARATOR}{body}",
+        buttons=chosen.buttons,
+        page=chosen.number,
+        page_count=chosen.count,
+        paper_ids=chosen.paper_ids,
+    )
+
+
+def render_chat_file(loaded: LoadedView) -> tuple[str, bytes]:
+    """The view as a phone-friendly Markdown file: (`arxiv-digest-DATE.md`, its UTF-8 bytes)."""
+    name = digest_packing.digest_file_name(loaded.view.announcement_date)
+    return name, render_chat_markdown(loaded).encode("utf-8")

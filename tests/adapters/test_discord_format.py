@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import re
@@ -11,6 +12,7 @@ from typing import Any
 import discord
 import pytest
 
+from adapters.digest_packing import MAX_PER_PAGE
 from adapters.discord.format import (
     ABSTRACT_PREVIEW,
     MAX_CONTENT,
@@ -20,17 +22,21 @@ from adapters.discord.format import (
     MAX_FIELD_VALUE,
     MAX_TITLE,
     DiscordMessage,
+    DiscordPage,
     embed_length,
     escape_markdown,
+    render_chat_file,
     render_digest,
     render_empty_day,
+    render_page,
     render_text,
 )
 from adapters.markdown_output import render_markdown
 from bot.digests import build_digest
 from bot.feeds import parse_feed_file
-from bot.models import Announcement, AnnounceType, Digest
+from bot.models import Announcement, AnnounceType, Digest, LoadedView, Style
 from bot.topic_config import load_topic_config
+from bot.views import MAX_BUTTON_DATA, PagePress, decode_press, view_of
 from tests.builders import make_digest, make_listed_paper, one_topic
 
 ANCHOR = Path(__file__).parents[1] / "fixtures" / "anchor"
@@ -385,3 +391,176 @@ def test_render_text_escapes_and_never_returns_an_empty_piece() -> None:
     assert render_text("\n \n") == ["…"]
     pieces = render_text("\n".join(["*" * 999] * 3))  # each line escapes to 1998 characters
     assert [len(piece) for piece in pieces] == [1998, 1998, 1998]
+
+
+# -- pages of a digest view -------------------------------------------------------------------------
+
+HOSTILE_TITLE = (
+    "@everyone <@123> **bold** [link](https://evil.example) a]b `x` <b>&amp;</b> 🧪𝔸 $\\alpha<\\beta$"
+)
+
+
+def loaded_of(digest: Digest, *, style: Style = Style.COMPACT, view_id: int | None = 52) -> LoadedView:
+    """The digest as a stored view with its papers (what delivery and a press render)."""
+    view, papers = view_of(digest, "discord", "900", ("cs.CV", "cs.CL", "cs.LG"), style=style)
+    view = dataclasses.replace(view, id=view_id)
+    return LoadedView(view, view.entries, papers)
+
+
+def all_pages(loaded: LoadedView, style: Style) -> list[DiscordPage]:
+    """Every page of the view in this style."""
+    first = render_page(loaded, style=style)
+    return [first] + [render_page(loaded, style=style, page=n) for n in range(1, first.page_count)]
+
+
+def assert_page_within_limits(page: DiscordPage) -> None:
+    """Content, embeds and buttons keep Discord's limits; each shown paper is linked; nothing can ping."""
+    message = page.message
+    assert 0 < len(message.content) <= MAX_CONTENT
+    assert 1 <= len(message.embeds) <= MAX_EMBEDS
+    assert sum(embed_length(embed) for embed in message.embeds) <= MAX_EMBED_TOTAL
+    for embed in message.embeds:
+        assert len(embed.get("title", "")) <= MAX_TITLE
+        assert 0 < len(embed.get("description", "x")) <= MAX_DESCRIPTION
+        for field in embed.get("fields", ()):
+            assert 0 < len(field["value"]) <= MAX_FIELD_VALUE
+        assert len(discord.Embed.from_dict(embed)) == embed_length(embed)
+    shown = "\n".join([message.content, *(text for embed in message.embeds for text in strings_of(embed))])
+    assert re.search(r"(?<!\\)<@", shown) is None, "a user or role mention could form"
+    assert re.search(r"@(everyone|here)", shown) is None, "@everyone must carry a zero-width space"
+    urls = [embed["url"] for embed in message.embeds if "url" in embed]
+    assert len(urls) == len(set(urls)), "embeds sharing a URL would be merged"
+    for paper_id in page.paper_ids:
+        assert f"https://arxiv.org/abs/{paper_id}" in shown + " ".join(urls)
+    assert len(page.buttons) <= 5
+    for row in page.buttons:
+        assert 1 <= len(row) <= 5
+        for button in row:
+            assert 1 <= len(button.data) <= 100
+            assert len(button.data.encode("utf-8")) <= MAX_BUTTON_DATA
+            assert decode_press(button.data) is not None
+    assert message.paper_ids == page.paper_ids
+
+
+def hostile_digest() -> Digest:
+    """The anchor's papers plus papers built to break a page (huge title, markup and mentions, huge lists)."""
+    anchor = anchor_digest().papers
+    papers = [
+        make_paper(1, title="T" * 10_000),
+        make_paper(2, title=HOSTILE_TITLE, abstract="@here we show <#1> & `a` hold. " * 3),
+        make_paper(3, abstract="𝔸🧪 *" * 5_000),
+        make_paper(4, authors=tuple(f"Author Number{n}" for n in range(2_000))),
+        make_paper(5, title="]" * 3_000, abstract="\\" * 5_000),
+        *anchor,
+    ]
+    return make_digest(("MLLM", papers), ("Robotics @everyone", [anchor[3], make_paper(77)]))
+
+
+@pytest.mark.parametrize("style", list(Style))
+def test_pages_show_every_paper_once_within_discords_limits(style: Style) -> None:
+    """Each style's pages show every paper once, in order, each page within every Discord limit."""
+    loaded = loaded_of(hostile_digest())
+    pages = all_pages(loaded, style)
+    assert [paper_id for page in pages for paper_id in page.paper_ids] == list(loaded.view.paper_ids)
+    limit = MAX_PER_PAGE[style] or MAX_EMBEDS
+    for number, page in enumerate(pages):
+        assert (page.page, page.page_count) == (number, len(pages))
+        assert 1 <= len(page.paper_ids) <= limit
+        assert_page_within_limits(page)
+
+
+def test_anchor_day_compact_is_four_pages_of_one_embed() -> None:
+    """The anchor's 34 papers in compact: pages of 10, 10, 10, 4, each one embed listing masked links."""
+    loaded = loaded_of(anchor_digest())
+    pages = all_pages(loaded, Style.COMPACT)
+    assert [len(page.paper_ids) for page in pages] == [10, 10, 10, 4]
+    second = pages[1]
+    assert second.message.content == (
+        "📚 **arXiv digest · 2025-11-12 · MLLM**\n34 of 496 announced papers matched · papers 11–20 of 34"
+    )
+    (embed,) = second.message.embeds
+    paper = loaded.papers[10]
+    assert embed["description"].startswith(f"**11. [{escape_markdown(' '.join(paper.title.split()))}](")
+
+
+def test_hostile_title_shows_literally_and_cannot_ping() -> None:
+    """A title with mentions, markdown, a masked link and `]` is escaped: shown as written, pinging nobody."""
+    loaded = loaded_of(one_topic(make_paper(2, title=HOSTILE_TITLE)))
+    for style in Style:
+        page = render_page(loaded, style=style)
+        assert_page_within_limits(page)
+        embed = page.message.embeds[0]
+        text = embed.get("title") or embed["description"]
+        assert re.search(r"(?<!\\)\[link", text) is None, "the title's masked link must not form"
+        if style is Style.FULL:
+            assert unescape(embed["title"]) == HOSTILE_TITLE
+        else:
+            linked = re.search(r"\[(.*)\]\(https://arxiv\.org/abs/2511\.00002\)", embed["description"])
+            assert linked is not None
+            assert unescape(linked.group(1)) == HOSTILE_TITLE
+
+
+def test_compact_item_layout() -> None:
+    """A compact item: bold numbered masked link, first authors · `category` · type, matches, italic TL;DR."""
+    paper = make_paper(
+        7,
+        authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"),
+        announce_type=AnnounceType.CROSS,
+        abstract="We explain vision in language, i.e. words. It works.",
+    )
+    (embed,) = render_page(loaded_of(one_topic(paper))).message.embeds
+    assert embed["description"] == (
+        "**1. [Paper number 7: grounding vision and language](https://arxiv.org/abs/2511.00007)**\n"
+        "A. Lovelace, A. Turing et al. · `cs.CV` · cross-list\n"
+        "🔑 x\n"
+        "*We explain vision in language, i.e. words.*"
+    )
+
+
+def test_titles_and_full_styles() -> None:
+    """Titles: a numbered masked link per line, 25 a page; full: one embed per paper with the abstract."""
+    loaded = loaded_of(one_topic(*(make_paper(n) for n in range(1, 31))))
+    titles = render_page(loaded, style=Style.TITLES)
+    lines = titles.message.embeds[0]["description"].split("\n")
+    assert len(lines) == 25
+    assert (
+        lines[1] == "**2.** [Paper number 2: grounding vision and language](https://arxiv.org/abs/2511.00002)"
+    )
+    full = render_page(loaded, style=Style.FULL)
+    assert [embed["url"] for embed in full.message.embeds] == [
+        f"https://arxiv.org/abs/{paper_id}" for paper_id in full.paper_ids
+    ]
+    assert full.message.embeds[0]["description"].startswith("We ground vision")
+
+
+def test_discord_toggle_keeps_the_place_and_arrows_wrap() -> None:
+    """The toggle opens full at the page holding this page's first paper, and back; arrows wrap around."""
+    loaded = loaded_of(anchor_digest())
+    page = render_page(loaded, page=3)
+    arrows, (toggle, file_button) = page.buttons
+    assert decode_press(arrows[2].data) == PagePress(52, 0, Style.COMPACT)
+    assert decode_press(arrows[0].data) == PagePress(52, 2, Style.COMPACT)
+    press = decode_press(toggle.data)
+    assert isinstance(press, PagePress)
+    full = render_page(loaded, style=press.style, page=press.page)
+    assert page.paper_ids[0] in full.paper_ids
+    assert file_button.data == "fl:52"
+
+
+def test_discord_pages_are_deterministic_and_clamped() -> None:
+    """The same view gives the same pages; a page past the end is the last one."""
+    first, second = loaded_of(hostile_digest()), loaded_of(hostile_digest())
+    for style in Style:
+        assert all_pages(first, style) == all_pages(second, style)
+    last = render_page(first, page=10_000)
+    assert last.page == last.page_count - 1
+
+
+def test_discord_chat_file() -> None:
+    """The chat file: `arxiv-digest-DATE.md`, phone-friendly Markdown of every paper."""
+    loaded = loaded_of(anchor_digest())
+    name, data = render_chat_file(loaded)
+    assert name == "arxiv-digest-2025-11-12.md"
+    text = data.decode("utf-8")
+    assert "<details" not in text
+    assert text.count("\n### ") == 34

@@ -1,13 +1,21 @@
-"""Markdown (the anchor's format), JSON and text output of a digest."""
+"""Markdown (the anchor's format and the phone-friendly chat file), JSON and text output of a digest."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import json
+import re
 
-from adapters.markdown_output import authors_line, render_json, render_markdown, render_text
-from bot.models import AnnounceType, Digest, Paper, Topic, TopicDigest
+from adapters.markdown_output import (
+    authors_line,
+    render_chat_markdown,
+    render_json,
+    render_markdown,
+    render_text,
+)
+from bot.models import AnnounceType, Digest, LoadedView, Paper, Topic, TopicDigest
+from bot.views import view_of
 from tests import builders
 
 DATE = dt.date(2025, 11, 12)
@@ -144,3 +152,66 @@ def test_text_output_lists_papers_and_counts() -> None:
     assert "https://arxiv.org/abs/2511.2" in text
     assert "…" in text
     assert max(len(line) for line in text.splitlines()) <= 100
+
+
+# -- the chat file ----------------------------------------------------------------------------------
+
+
+def chat_view(digest: Digest) -> LoadedView:
+    """The digest as a stored view with its papers."""
+    view, papers = view_of(digest, "telegram", "1", ("cs.CV", "cs.AI"))
+    return LoadedView(view, view.entries, papers)
+
+
+def test_chat_markdown_layout() -> None:
+    """Plain headings, the counts, then per paper a numbered heading, link line, authors, match, abstract."""
+    paper = make_paper(3, title="Seeing VLMs", abstract="We test VLMs.\nThey see.")
+    text = render_chat_markdown(chat_view(make_digest(paper)))
+    assert text == (
+        "# arXiv digest · 2025-11-12\n\n"
+        "**MLLM**\n\n"
+        "1 of 496 announced papers matched\n\n"
+        "### 1. Seeing VLMs\n\n"
+        "[arXiv:2511.00003](https://arxiv.org/abs/2511.00003) · cs.CV, cs.AI · new\n\n"
+        "*Ada Lovelace, Alan Turing*\n\n"
+        "Matched: VLM\n\n"
+        "We test VLMs. They see.\n"
+    )
+
+
+def test_chat_markdown_has_no_github_only_markup_and_escapes_paper_text() -> None:
+    """No badge, no <details>, no HTML; a title's markup and Markdown show as written."""
+    hostile = make_paper(
+        1,
+        title="<b>VLM</b> *bold* [x](http://e.example) & #1 `c` _u_",
+        abstract="- VLM list? <details>no</details> &amp; 1. not a list",
+    )
+    text = render_chat_markdown(chat_view(make_digest(hostile, make_paper(2, title="VLM two"))))
+    assert re.search(r"(?<!\\)<", text) is None, "no tag a viewer could read as HTML"
+    assert "shields.io" not in text
+    assert "### 1. \\<b\\>VLM\\</b\\> \\*bold\\* \\[x\\](http://e.example) \\& \\#1 \\`c\\` \\_u\\_" in text
+    assert "\n\\- VLM list? \\<details\\>no\\</details\\> \\&amp; 1. not a list\n" in text
+    assert "### 2. VLM two" in text
+
+
+def test_chat_markdown_sections_by_topic() -> None:
+    """With several topics, each topic's papers come under a `##` heading; "also in" names the others."""
+    first, second = make_paper(1, title="VLM a"), make_paper(2, title="VLM b")
+    digest = Digest(
+        date=DATE,
+        topics=(
+            TopicDigest(Topic("MLLM", ("VLM",)), (first,)),
+            TopicDigest(Topic("Robots", ("VLM",)), (first, second)),
+        ),
+        announced_count=496,
+    )
+    text = render_chat_markdown(chat_view(digest))
+    assert text.index("## MLLM") < text.index("### 1. VLM a") < text.index("## Robots") < text.index("### 2.")
+    assert "Matched: VLM · also in: Robots" in text
+
+
+def test_render_markdown_is_unchanged_by_the_chat_variant() -> None:
+    """The anchor format (the CLI's --output) still carries its badge and <details>."""
+    text = render_markdown(make_digest(make_paper(1)))
+    assert "img.shields.io/badge/Papers-1-2688EB" in text
+    assert "<details open><summary>Abstract</summary>" in text
