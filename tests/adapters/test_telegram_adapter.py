@@ -24,9 +24,7 @@ from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.updates import PerChatUpdateProcessor
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
-from bot.feeds import parse_feed
 from bot.main.app import run_bot
-from bot.models import Announcement
 from bot.platforms.port import (
     AdapterStartupError,
     AdapterUnreachableError,
@@ -625,11 +623,7 @@ async def test_run_bot_exits_5_when_unreachable_and_2_when_refused(
 async def test_stopping_cuts_off_a_long_command_answer_after_the_grace(
     telegram_server: FakeTelegramServer, store: SqliteStore
 ) -> None:
-    """A /digest still answering at 1 message/s when stopping is cut off after `stop_grace`; run() ends."""
-    listing = (FIXTURES / "anchor" / "listing-2025-11-12.rss.xml").read_bytes()
-    announcement = parse_feed(listing, ["cs.AI", "cs.CL", "cs.CV", "cs.LG"])
-    assert isinstance(announcement, Announcement)
-    await store.save_announcement(announcement)
+    """Answers still waiting at 1 message/s when stopping are cut off after `stop_grace`; run() ends."""
     adapter = startup_adapter(
         store,
         telegram_server.url,
@@ -640,7 +634,8 @@ async def test_stopping_cuts_off_a_long_command_answer_after_the_grace(
     stop = asyncio.Event()
     task = asyncio.create_task(adapter.run(stop))
     await telegram_server.wait_for_call("getUpdates")
-    telegram_server.push_message(77, "/digest MLLM")  # a reply and six digest messages, one a second
+    for _ in range(7):  # seven answers into one chat, one a second
+        telegram_server.push_message(77, "/status")
     await telegram_server.wait_for_call("sendMessage", chat_id=77, ok=True, count=2, timeout=10)
     stop.set()
     started = time.monotonic()

@@ -100,7 +100,10 @@ async def test_too_long_messages_are_rejected(
     with pytest.raises(BadRequest, match=r"(?i)message is too long"):
         await telegram_bot.send_message(42, "😀" * 2048 + "x")
     (violation,) = telegram_server.take_violations()
-    assert str(violation) == "sendMessage.text: is 4097 characters after entities parsing; the spec allows 1-4096"
+    assert (
+        str(violation)
+        == "sendMessage.text: is 4097 characters after entities parsing; the spec allows 1-4096"
+    )
 
 
 async def test_retry_after_fault(telegram_bot: telegram.Bot, telegram_server: FakeTelegramServer) -> None:

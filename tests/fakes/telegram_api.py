@@ -292,7 +292,9 @@ class TelegramBotAPI(TelegramState):
         markup = params.get("reply_markup")
         return markup if isinstance(markup, dict) and markup.get("inline_keyboard") else None
 
-    def _apply_edit(self, stored: StoredMessage, markup: dict[str, Any] | None, **content: Any) -> dict[str, Any]:
+    def _apply_edit(
+        self, stored: StoredMessage, markup: dict[str, Any] | None, **content: Any
+    ) -> dict[str, Any]:
         """Change the stored message and answer it as edited."""
         stored.json.update(content)
         if markup is None:
@@ -314,7 +316,10 @@ class TelegramBotAPI(TelegramState):
         raw = str(params.get("text"))
         markup = self._keyboard(params)
         parse_mode = params.get("parse_mode") if isinstance(params.get("parse_mode"), str) else None
-        same_text = stored.json.get("text") == visible and (stored.raw_text, stored.parse_mode) == (raw, parse_mode)
+        same_text = stored.json.get("text") == visible and (stored.raw_text, stored.parse_mode) == (
+            raw,
+            parse_mode,
+        )
         if same_text and stored.reply_markup == markup:
             raise _Answer(400, NOT_MODIFIED)
         stored.raw_text, stored.parse_mode = raw, parse_mode

@@ -248,7 +248,9 @@ class FakeTelegramServer(TelegramBotAPI):
         """
         stored = self._keyboard_message(chat_id, message_id)
         for button in stored.buttons:
-            if (text is None or button["text"] == text) and (data is None or button.get("callback_data") == data):
+            if (text is None or button["text"] == text) and (
+                data is None or button.get("callback_data") == data
+            ):
                 if "callback_data" not in button:
                     raise AssertionError(f"button {button['text']!r} has no callback_data")
                 return self._push_press(chat_id, stored, button["callback_data"], from_user)

@@ -172,7 +172,9 @@ class SpecValidator:
         """Validate against `spec` (the fixture's by default)."""
         self.spec = spec or load_spec()
 
-    def check(self, method: str, params: Mapping[str, Any], files: Mapping[str, UploadedFile]) -> list[Violation]:
+    def check(
+        self, method: str, params: Mapping[str, Any], files: Mapping[str, UploadedFile]
+    ) -> list[Violation]:
         """Every violation of one call to `method` (the spec's spelling) with these decoded params."""
         found: list[Violation] = []
         fields = self.spec.parameters(method)
@@ -220,7 +222,9 @@ class SpecValidator:
             return [self._violation(method, path, f"must be {wanted}, got {_kind(value)}", "type")]
         return best or []
 
-    def _typed(self, method: str, path: str, type_name: str, value: Any, attached: set[str]) -> list[Violation]:
+    def _typed(
+        self, method: str, path: str, type_name: str, value: Any, attached: set[str]
+    ) -> list[Violation]:
         """The violations of a value against one spec type."""
         if type_name.startswith(_ARRAY):
             if not isinstance(value, list):
@@ -251,31 +255,47 @@ class SpecValidator:
             return best or []
         return self._object(method, path, type_name, value, attached)
 
-    def _object(self, method: str, path: str, type_name: str, value: Any, attached: set[str]) -> list[Violation]:
+    def _object(
+        self, method: str, path: str, type_name: str, value: Any, attached: set[str]
+    ) -> list[Violation]:
         """The violations of a value against an object type: a JSON object with the type's fields."""
         fields = self.spec.type_fields(type_name)
         if fields is None:
             return [self._violation(method, path, f"has type {type_name}, which the spec lacks", "type")]
         if not isinstance(value, dict):
-            return [self._violation(method, path, f"must be a {type_name} object, got {_kind(value)}", "type")]
+            return [
+                self._violation(method, path, f"must be a {type_name} object, got {_kind(value)}", "type")
+            ]
         found: list[Violation] = []
         for name in value:
             if name not in fields:
-                found.append(self._violation(method, f"{path}.{name}", f"is not a field of {type_name}", "unknown"))
+                found.append(
+                    self._violation(method, f"{path}.{name}", f"is not a field of {type_name}", "unknown")
+                )
         for field in fields.values():
             item = value.get(field.name)
             if item is None:
                 if self._required(field, value):
-                    found.append(self._violation(method, f"{path}.{field.name}", f"is required in {type_name}", "required"))
+                    found.append(
+                        self._violation(
+                            method, f"{path}.{field.name}", f"is required in {type_name}", "required"
+                        )
+                    )
                 continue
             constant = field.constant
             if constant is not None and item != constant:
-                found.append(self._violation(method, f"{path}.{field.name}", f"must be {constant!r} in {type_name}", "type"))
+                found.append(
+                    self._violation(
+                        method, f"{path}.{field.name}", f"must be {constant!r} in {type_name}", "type"
+                    )
+                )
                 continue
             found.extend(self._value(method, f"{path}.{field.name}", field, item, value, attached))
         return found
 
-    def _length(self, method: str, path: str, field: _Field, value: Any, siblings: Mapping[str, Any]) -> list[Violation]:
+    def _length(
+        self, method: str, path: str, field: _Field, value: Any, siblings: Mapping[str, Any]
+    ) -> list[Violation]:
         """A string outside the length the spec states for it ("0-1024 characters after entities parsing")."""
         limit = field.length
         if limit is None or not isinstance(value, str):
