@@ -157,6 +157,7 @@ class TelegramAdapter:
         self._channels = channels
         self._views = views or commands.views
         self._presses = PressHandler(self._views)
+        self._digest_locks: dict[int, tuple[asyncio.Lock, int]] = {}  # per chat: the lock, its users
         self._admin_user_ids = frozenset(admin_user_ids)
         self._poll_timeout = poll_timeout
         self._monotonic = monotonic
@@ -449,10 +450,28 @@ class TelegramAdapter:
             sent_at=message.date,
             thread_id=str(message.message_thread_id) if _in_topic(message) else None,
         )
-        reply = await answer_or_apologise(
-            self._commands.handle(request), f"/{name} in Telegram chat {message.chat.id}"
-        )
-        await self._answer(message, reply)
+        if name != "digest":
+            reply = await answer_or_apologise(
+                self._commands.handle(request), f"/{name} in Telegram chat {message.chat.id}"
+            )
+            await self._answer(message, reply)
+            return
+        # One /digest of a chat at a time: a second one must see the first's message to point to it.
+        chat_id = message.chat.id
+        lock, users = self._digest_locks.get(chat_id, (asyncio.Lock(), 0))
+        self._digest_locks[chat_id] = (lock, users + 1)
+        try:
+            async with lock:
+                reply = await answer_or_apologise(
+                    self._commands.handle(request), f"/digest in Telegram chat {chat_id}"
+                )
+                await self._answer(message, reply)
+        finally:
+            lock, users = self._digest_locks[chat_id]
+            if users == 1:
+                del self._digest_locks[chat_id]
+            else:
+                self._digest_locks[chat_id] = (lock, users - 1)
 
     async def _answer(self, message: Message, reply: CommandReply) -> None:
         """Send a command's reply: plain text pieces, or one paged digest message.

@@ -7,8 +7,9 @@ or a page turn while a `/digest` is being answered must not queue behind it (the
 being sent never delays another command in the same chat by more than a second"). So each update
 is one of three kinds (`UpdateKind`), as the adapter classifies it:
 
-- CHANGE: waits for the chat's earlier changes, and is waited for by everything after it;
-- READ: waits for the chat's earlier changes only;
+- CHANGE: waits for everything of the chat before it (changes and reads: answers come in the order
+  asked), and is waited for by everything after it;
+- READ: waits for the chat's earlier changes only, so reads overlap one another;
 - FREE: waits for nothing (a button press: it reads a stored view and edits one message).
 
 Different chats never wait for each other.
@@ -51,8 +52,9 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         """`classify` tells each update's kind (by default every update is a change: strict order)."""
         super().__init__(max_concurrent_updates)
         self._classify = classify
-        # Per chat, the completion of its latest change: what later updates of the chat wait for.
+        # Per chat: the completion of its latest change, and of the reads that arrived since.
         self._last_change: dict[int | None, asyncio.Event] = {}
+        self._reads: dict[int | None, set[asyncio.Event]] = {}
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -65,25 +67,36 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         chat = update.effective_chat if isinstance(update, Update) else None
         key = chat.id if chat is not None else None
         kind = self._classify(update)
-        earlier = None if kind is UpdateKind.FREE else self._last_change.get(key)
-        if kind is not UpdateKind.CHANGE:
-            await _after(earlier, coroutine)
+        if kind is UpdateKind.FREE:
+            await coroutine
             return
+        earlier = self._last_change.get(key)
         done = asyncio.Event()
-        self._last_change[key] = done
+        if kind is UpdateKind.READ:
+            self._reads.setdefault(key, set()).add(done)
+            waits = [earlier] if earlier is not None else []
+        else:
+            waits = [*([earlier] if earlier is not None else []), *self._reads.pop(key, set())]
+            self._last_change[key] = done
         try:
-            await _after(earlier, coroutine)
+            await _after(waits, coroutine)
         finally:
             done.set()
             if self._last_change.get(key) is done:
                 del self._last_change[key]
+            reads = self._reads.get(key)
+            if reads is not None:
+                reads.discard(done)
+                if not reads:
+                    del self._reads[key]
 
 
-async def _after(earlier: asyncio.Event | None, coroutine: Awaitable[Any]) -> None:
-    """Await `coroutine` once `earlier` is set; closed unawaited if cancelled while waiting."""
-    if earlier is not None:
+async def _after(earlier: list[asyncio.Event], coroutine: Awaitable[Any]) -> None:
+    """Await `coroutine` once every `earlier` event is set; closed unawaited if cancelled while waiting."""
+    if earlier:
         try:
-            await earlier.wait()
+            for event in earlier:
+                await event.wait()
         except BaseException:
             close = getattr(coroutine, "close", None)
             if close is not None:
