@@ -29,7 +29,7 @@ from bot.settings import Settings
 from storage.sqlite_store import SqliteStore
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
 from tests.fakes.telegram_html import parse_telegram_html, utf16_length
-from tests.fakes.telegram_model import DEFAULT_TOKEN, Fault, RecordedCall
+from tests.fakes.telegram_model import DEFAULT_TOKEN, Fault, RecordedCall, StoredMessage
 from tests.fakes.telegram_model import RateLimits as ServerRateLimits
 from tests.fakes.telegram_server import FakeTelegramServer
 
@@ -40,7 +40,7 @@ EMPTY_FEED = "rss/empty-feed.xml"
 MLLM_KEYWORDS = "VLM, MLM, MLLM, Multi-Modal Language Model, Multimodal Language Model, Vision Language Model"
 # Limits so generous that functional tests never wait on them (the fan-out test uses the real ones).
 NO_WAITING = RateLimits(overall_per_second=10_000, group_per_minute=100_000, chat_interval=0.0, padding=0.0)
-ARXIV_ID = re.compile(r"arXiv:(\d{4}\.\d{4,5})")
+ARXIV_ID = re.compile(r"(?:arXiv:|arxiv\.org/abs/)(\d{4}\.\d{4,5})")
 BOT_NAME = "arxiv_digest_test_bot"
 
 
@@ -217,8 +217,48 @@ def replies(server: FakeTelegramServer, chat_id: int | str) -> list[str]:
 
 
 def ids_in(text: str) -> list[str]:
-    """arXiv ids named in a message or file, in order, repeats kept."""
-    return ARXIV_ID.findall(text)
+    """arXiv ids named (as `arXiv:ID` or linked) in a message or file, in order, each once."""
+    return list(dict.fromkeys(ARXIV_ID.findall(text)))
+
+
+def digest_messages(server: FakeTelegramServer, chat_id: int | str) -> list[StoredMessage]:
+    """The bot's paged digest messages in a chat (those with page buttons), as they are now."""
+    return [
+        stored
+        for stored in server.bot_messages(chat_id)
+        if any("◀" in b["text"] or "📄" in b["text"] for b in stored.buttons)
+    ]
+
+
+async def turn_page(
+    server: FakeTelegramServer, chat_id: int, message_id: int, label: str = "▶", **press: Any
+) -> tuple[StoredMessage, float]:
+    """Press a button of a digest message; wait for the answer and the edit; (the message now, answer delay)."""
+    edits = server.message(chat_id, message_id).edits
+    pressed = server.press_button(chat_id, text=label, message_id=message_id, **press)
+    await server.wait_answered(pressed)
+    await until(lambda: server.message(chat_id, message_id).edits > edits, timeout=5, what="the page to turn")
+    assert pressed.answer_delay is not None
+    return server.message(chat_id, message_id), pressed.answer_delay
+
+
+async def walk_pages(
+    server: FakeTelegramServer, chat_id: int, message_id: int, **press: Any
+) -> tuple[list[list[str]], list[str], list[float]]:
+    """Press ▶ until the message is back at its first page: each page's ids and visible text, the delays."""
+    first = server.message(chat_id, message_id)
+    start = first.raw_text
+    assert start is not None
+    pages, texts, delays = [ids_in(start)], [str(first.json["text"])], []
+    while True:
+        stored, delay = await turn_page(server, chat_id, message_id, **press)
+        delays.append(delay)
+        assert stored.raw_text is not None
+        if stored.raw_text == start:
+            return pages, texts, delays
+        pages.append(ids_in(stored.raw_text))
+        texts.append(str(stored.json["text"]))
+        assert len(pages) <= 40, "the ▶ button never came back to the first page"
 
 
 def digest_calls(server: FakeTelegramServer, chat_id: int | str) -> list[RecordedCall]:
@@ -262,19 +302,18 @@ async def delivered(store: SqliteStore, chat_id: int | str) -> set[str]:
 # -- 1. end to end -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("inline_limit", [None, 50], ids=["default-30-inline", "settings-max-50"])
+@pytest.mark.parametrize("with_file", [False, True], ids=["default", "settings-file-on"])
 async def test_private_chat_subscribes_and_gets_the_anchor_digest(
     settings: Settings,
     telegram_server: FakeTelegramServer,
     arxiv: FakeArxiv,
     store: SqliteStore,
     caplog: pytest.LogCaptureFixture,
-    inline_limit: int | None,
+    with_file: bool,
 ) -> None:
-    """/start, /subscribe MLLM keywords, next announcement: the chat gets exactly the anchor's 34 papers.
+    """/start, /subscribe MLLM keywords, next announcement: one paged message whose pages hold the 34.
 
-    With the default limit (30 papers as messages) the first 30 come as messages and the whole digest
-    as a Markdown file; after `/settings max 50` all 34 come as messages and no file is sent.
+    With the chat's file setting on, the whole digest also comes as a Markdown file, silently.
     """
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="httpx")
@@ -284,11 +323,11 @@ async def test_private_chat_subscribes_and_gets_the_anchor_digest(
     async with RunningBot(settings, telegram_server, clock):
         await until(lambda: len(arxiv.of_kind("rss")) >= 1, what="the first feed check")
         telegram_server.push_message(chat, "/start")
-        if inline_limit is not None:
-            telegram_server.push_message(chat, f"/settings max {inline_limit}")
         telegram_server.push_message(chat, f"/subscribe {MLLM_KEYWORDS}")
-        replies_before_digest = 2 if inline_limit is None else 3
+        replies_before_digest = 2
         await telegram_server.wait_for_call("sendMessage", chat_id=chat, ok=True, count=replies_before_digest)
+        if with_file:  # what `/settings file on` stores
+            await store.save_channel(replace(await channel_of(store, chat), send_file=True))
         arxiv.default_rss = Reply.feed(ANCHOR_FEED)
 
         async def digest_done() -> bool:
@@ -296,6 +335,8 @@ async def test_private_chat_subscribes_and_gets_the_anchor_digest(
             return channel.done_up_to == ANNOUNCED
 
         await until(digest_done, timeout=15, what="the digest of 2025-11-12")
+        (digest,) = digest_messages(telegram_server, chat)
+        pages, _, _ = await walk_pages(telegram_server, chat, digest.message_id)
 
     command_replies = replies(telegram_server, chat)
     start_reply, subscribe_reply = command_replies[0], command_replies[replies_before_digest - 1]
@@ -303,23 +344,19 @@ async def test_private_chat_subscribes_and_gets_the_anchor_digest(
     assert "Subscribed" in subscribe_reply
     assert "Multimodal Language Model" in subscribe_reply
     expected = mllm_ids()
-    messages = digest_calls(telegram_server, chat)
-    in_messages = [paper for call in messages for paper in ids_in(call.params["text"])]
-    for call in messages:
-        assert call.params["parse_mode"] == "HTML"
-        assert_valid_telegram_html(call)
-    if inline_limit is None:
-        assert (
-            len(in_messages) == len(set(in_messages)) == 30
-        )  # the chat's default: 30 inline, all in the file
-        (document,) = telegram_server.sent_documents(chat)
-        in_file = set(ids_in(document.data.decode("utf-8")))
-        assert in_file == expected
-        assert set(in_messages) | in_file == expected
+    in_pages = [paper for page in pages for paper in page]
+    assert len(in_pages) == len(set(in_pages)) == 34
+    assert set(in_pages) == expected
+    (page_call,) = digest_calls(telegram_server, chat)
+    assert page_call.params["parse_mode"] == "HTML"
+    assert_valid_telegram_html(page_call)
+    documents = telegram_server.calls_to("sendDocument", chat_id=chat, ok=True)
+    if with_file:
+        (document,) = documents
+        assert document.params["disable_notification"] is True
+        assert set(ids_in(document.files["document"].data.decode("utf-8"))) == expected
     else:
-        assert len(in_messages) == len(set(in_messages)) == 34
-        assert set(in_messages) == expected
-        assert telegram_server.sent_documents(chat) == []
+        assert documents == []
     assert await delivered(store, chat) == expected
     assert len(arxiv.of_kind("rss")) <= 3
     # httpx logged every request URL at INFO, token redacted.
