@@ -817,3 +817,175 @@ async def test_fan_out_to_1000_chats_at_telegrams_limits_without_a_429(
     )
     record_property("fan_out_seconds", round(took, 2))
     assert minimum <= took < 2 * minimum
+
+
+# -- 7. issue 12's acceptance: one quiet paged message, presses, /status during a delivery, /digest -----------
+
+HOSTILE_TITLE = "UI2Code$^\\text{N}$"  # the anchor's title with LaTeX markup in it: must show as typed
+PAGE_TIMES: dict[str, float] = {}
+
+
+async def test_group_gets_one_quiet_paged_message_whose_pages_hold_the_34_also_after_a_restart(
+    settings: Settings,
+    telegram_server: FakeTelegramServer,
+    arxiv: FakeArxiv,
+    store: SqliteStore,
+    record_property: Callable[[str, object], None],
+) -> None:
+    """Anchor day, MLLM keywords, default settings: ≤ 2 messages, 1 notifying; ▶ shows all 34 once; restart.
+
+    Every press (by any member) is answered within a second; the next day, after a restart on the same
+    database, a press on yesterday's message still turns its page.
+    """
+    telegram_server.add_chat(GROUP, "supergroup", title="Reading group")
+    telegram_server.set_admins(GROUP, [ADMIN], creator=OWNER)
+    arxiv.default_rss = Reply.feed(EMPTY_FEED)
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock):
+        await until(lambda: len(arxiv.of_kind("rss")) >= 1, what="the first feed check")
+        telegram_server.push_message(GROUP, f"/subscribe {MLLM_KEYWORDS}", from_user=ADMIN)
+        await telegram_server.wait_for_call("sendMessage", chat_id=GROUP, ok=True, count=1)
+        answers = len(telegram_server.bot_messages(GROUP))
+        arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+
+        async def digest_done() -> bool:
+            return (await channel_of(store, GROUP)).done_up_to == ANNOUNCED
+
+        await until(digest_done, timeout=15, what="the digest of 2025-11-12")
+        await asyncio.sleep(0.3)  # room for any extra message
+        for_the_digest = telegram_server.bot_messages(GROUP)[answers:]
+        assert 1 <= len(for_the_digest) <= 2
+        assert [stored.notifies for stored in for_the_digest].count(True) == 1
+        (digest,) = digest_messages(telegram_server, GROUP)
+        assert digest.notifies
+        pages, texts, delays = await walk_pages(telegram_server, GROUP, digest.message_id, from_user=MEMBER)
+
+    in_pages = [paper for page in pages for paper in page]
+    assert len(in_pages) == len(set(in_pages)) == 34
+    assert set(in_pages) == mllm_ids()
+    assert len(pages) == 4
+    assert "papers 11–20 of 34" in texts[1]
+    assert sum(HOSTILE_TITLE in text for text in texts) == 1  # shown literally, on exactly one page
+    assert max(delays) < 1.0
+    PAGE_TIMES["press_max"] = max(delays)
+    record_property("press_answer_max_seconds", round(max(delays), 3))
+    print(f"\npresses: {len(delays)} answered in at most {max(delays) * 1000:.0f} ms")
+
+    clock.now = dt.datetime(2025, 11, 13, 9, 0, tzinfo=UTC)  # the next day, a new process, the same database
+    async with RunningBot(settings, telegram_server, clock):
+        stored, delay = await turn_page(telegram_server, GROUP, digest.message_id, from_user=OWNER)
+        assert stored.raw_text is not None
+        assert ids_in(stored.raw_text) == pages[1]
+        assert delay < 1.0
+    assert len(digest_messages(telegram_server, GROUP)) == 1  # a page turn sends no new message
+
+
+async def test_a_press_on_a_view_that_is_gone_says_so_and_other_chats_views_stay_out(
+    settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
+) -> None:
+    """A press naming a view the store lacks (or another chat's) gets a short alert and no edit."""
+    arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+    await subscribed_chat(store, 4343, *MLLM_KEYWORDS.split(", "))
+    await subscribed_chat(store, 4545, *MLLM_KEYWORDS.split(", "))
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock):
+        await until(
+            lambda: bool(digest_messages(telegram_server, 4343) and digest_messages(telegram_server, 4545)),
+            what="both digests",
+        )
+        (digest,) = digest_messages(telegram_server, 4343)
+        (elsewhere,) = digest_messages(telegram_server, 4545)
+        foreign = next(b["callback_data"] for b in elsewhere.buttons if b["text"] == "▶")
+        presses = [
+            telegram_server.push_callback_query(4343, "pg:999999:1:c", message_id=digest.message_id),
+            telegram_server.push_callback_query(4343, foreign, message_id=digest.message_id),
+        ]
+        for press in presses:
+            await telegram_server.wait_answered(press)
+        await asyncio.sleep(0.3)
+    for press in presses:
+        assert press.answer is not None
+        assert press.answer["text"] == "This digest is no longer kept."
+        assert press.answer["show_alert"] is True
+    assert telegram_server.message(4343, digest.message_id).edits == 0
+
+
+@pytest.mark.parametrize("with_file", [False, True], ids=["default", "with-file"])
+async def test_an_admins_status_during_a_delivery_to_the_chat_is_answered_within_2_s(
+    settings: Settings,
+    telegram_server: FakeTelegramServer,
+    arxiv: FakeArxiv,
+    store: SqliteStore,
+    record_property: Callable[[str, object], None],
+    with_file: bool,
+) -> None:
+    """At Telegram's real limits, /status sent while the group's 34-paper digest goes out answers in < 2 s.
+
+    Forty other chats get their digests in the same round, so the round is still going on.
+    """
+    telegram_server.add_chat(GROUP, "supergroup", title="Reading group")
+    telegram_server.set_admins(GROUP, [ADMIN], creator=OWNER)
+    await subscribed_chat(store, GROUP, *MLLM_KEYWORDS.split(", "), send_file=with_file)
+    for chat in range(20_000, 20_040):
+        await subscribed_chat(store, chat, *MLLM_KEYWORDS.split(", "))
+    telegram_server.enable_rate_limits(ServerRateLimits())  # 30/s overall, 20/min a group, 1/s a chat
+    arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock, rate_limits=None):  # the adapter's defaults
+        await telegram_server.wait_for_call("sendMessage", chat_id=GROUP, count=1, timeout=30)
+        assert (await channel_of(store, GROUP)).done_up_to != ANNOUNCED  # the delivery is under way
+        asked = telegram_server.push_message(GROUP, "/status", from_user=ADMIN)["message"]
+        started = time.monotonic()
+
+        def status_answer() -> list[RecordedCall]:
+            return [
+                call
+                for call in telegram_server.calls_to("sendMessage", chat_id=GROUP, ok=True)
+                if (call.params.get("reply_parameters") or {}).get("message_id") == asked["message_id"]
+            ]
+
+        await until(lambda: bool(status_answer()), timeout=10, what="the answer to /status")
+        took = status_answer()[0].time - started
+
+        async def all_done() -> bool:
+            return all(channel.done_up_to == ANNOUNCED for channel in await store.list_channels())
+
+        await until(all_done, timeout=30, what="every digest")
+    print(
+        f"\n/status during a delivery ({'with' if with_file else 'without'} the file): {took * 1000:.0f} ms"
+    )
+    record_property("status_seconds", round(took, 3))
+    assert took < 2.0
+    assert telegram_server.rate_limited_count == 0
+    assert len(digest_messages(telegram_server, GROUP)) == 1
+
+
+async def test_a_members_digest_in_a_group_is_one_paged_reply_and_a_repeat_points_to_it(
+    settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
+) -> None:
+    """A member's /digest: one paged message replying to the asker; the same again minutes later points to it."""
+    telegram_server.add_chat(GROUP, "supergroup", title="Reading group")
+    telegram_server.set_admins(GROUP, [ADMIN], creator=OWNER)
+    await subscribed_chat(store, GROUP, *MLLM_KEYWORDS.split(", "), active=False)
+    arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock):
+        await until(lambda: announcement_stored(store), what="the announcement")
+        first = telegram_server.push_message(GROUP, "/digest", from_user=MEMBER)["message"]
+        await until(lambda: bool(digest_messages(telegram_server, GROUP)), what="the paged answer")
+        (digest,) = digest_messages(telegram_server, GROUP)
+        clock.now += dt.timedelta(minutes=3)
+        again = telegram_server.push_message(GROUP, "/digest", from_user=OWNER)["message"]
+        await telegram_server.wait_for_call("sendMessage", chat_id=GROUP, ok=True, count=2)
+        await asyncio.sleep(0.3)  # room for a second digest that must not come
+    assert digest.json["reply_to_message"]["message_id"] == first["message_id"]
+    assert digest.raw_text is not None
+    assert len(ids_in(digest.raw_text)) == 10  # the first page of the 34
+    assert "papers 1–10 of 34" in digest.json["text"]
+    answers = telegram_server.bot_messages(GROUP)
+    assert len(answers) == 2
+    pointer = answers[1]
+    assert pointer.json["reply_to_message"]["message_id"] == digest.message_id  # "it's up there"
+    assert not pointer.buttons
+    assert again["message_id"] != pointer.json["reply_to_message"]["message_id"]
+    assert len(digest_messages(telegram_server, GROUP)) == 1

@@ -56,7 +56,13 @@ from adapters.telegram.format import (
 )
 from adapters.telegram.logs import guard_logs
 from adapters.telegram.paging import NO_PREVIEW, PressHandler, digest_messages
-from adapters.telegram.ratelimit import RateLimits, TelegramRateLimiter, opt_into_timedelta, retry_seconds
+from adapters.telegram.ratelimit import (
+    ANSWER_PRIORITY,
+    RateLimits,
+    TelegramRateLimiter,
+    opt_into_timedelta,
+    retry_seconds,
+)
 from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.updates import PerChatUpdateProcessor, UpdateKind
 from bot.channels import ChannelRegistry
@@ -156,7 +162,6 @@ class TelegramAdapter:
         self._commands = commands
         self._channels = channels
         self._views = views or commands.views
-        self._presses = PressHandler(self._views)
         self._digest_locks: dict[int, tuple[asyncio.Lock, int]] = {}  # per chat: the lock, its users
         self._admin_user_ids = frozenset(admin_user_ids)
         self._poll_timeout = poll_timeout
@@ -178,6 +183,7 @@ class TelegramAdapter:
             .concurrent_updates(PerChatUpdateProcessor(classify=self._kind_of))
             .build()
         )
+        self._presses = PressHandler(self._views, self.application.bot)
         self._install_handlers()
 
     # -- the ChatAdapter port ---------------------------------------------------------------------
@@ -212,10 +218,12 @@ class TelegramAdapter:
         *,
         thread: int | None = None,
         reply_to: int | None = None,
+        priority: int | None = None,
     ) -> Message:
         """Send as HTML; if Telegram cannot parse it, once more as plain text."""
+        where: dict[str, Any] = {"thread": thread, "reply_to": reply_to, "priority": priority}
         try:
-            return await self._send_one(chat_id, message, thread=thread, reply_to=reply_to)
+            return await self._send_one(chat_id, message, **where)
         except BadRequest as error:
             if not is_parse_error(error):
                 raise
@@ -223,7 +231,7 @@ class TelegramAdapter:
                 "Telegram rejected a message to %s (%s); sending it as plain text", chat_id, error.message
             )
             plain = render_plain_text(TelegramMessage(text=message.text, paper_ids=message.paper_ids))
-            return await self._send_one(chat_id, message, plain=plain, thread=thread, reply_to=reply_to)
+            return await self._send_one(chat_id, message, plain=plain, **where)
 
     async def _send_one(
         self,
@@ -233,8 +241,12 @@ class TelegramAdapter:
         plain: str | None = None,
         thread: int | None = None,
         reply_to: int | None = None,
+        priority: int | None = None,
     ) -> Message:
-        """One sendMessage or sendDocument; `plain` sends that text without parse mode instead."""
+        """One sendMessage or sendDocument; `plain` sends that text without parse mode instead.
+
+        `priority` (ANSWER_PRIORITY for a command's answer) lets it pass the chat's queued deliveries.
+        """
         bot = self.application.bot
         parse_mode = None if plain is not None else ParseMode.HTML
         text = plain if plain is not None else message.text
@@ -244,6 +256,7 @@ class TelegramAdapter:
             "disable_notification": True if message.silent else None,
             "message_thread_id": thread,
             "reply_parameters": _reply_to(reply_to),
+            "rate_limit_args": priority,
         }
         sent: Message
         if message.document is not None:
@@ -489,7 +502,7 @@ class TelegramAdapter:
             text=split_text,
             view=lambda loaded: digest_messages(loaded, Channel(PLATFORM, str(chat_id)))[0],
         )
-        bot = message.get_bot()
+        bot = self.application.bot
         for outgoing in answer:
             if isinstance(outgoing, str):
                 await bot.send_message(
@@ -498,9 +511,12 @@ class TelegramAdapter:
                     link_preview_options=NO_PREVIEW,
                     message_thread_id=thread,
                     reply_parameters=_reply_to(reply_to),
+                    rate_limit_args=ANSWER_PRIORITY,
                 )
                 continue
-            sent = await self._send_html(chat_id, outgoing, thread=thread, reply_to=reply_to)
+            sent = await self._send_html(
+                chat_id, outgoing, thread=thread, reply_to=reply_to, priority=ANSWER_PRIORITY
+            )
             if reply.view is not None:
                 await self._views.sent(reply.view.view, str(sent.message_id))
 
@@ -509,7 +525,9 @@ class TelegramAdapter:
         message = update.effective_message
         if message is None or message.chat.type != ChatType.PRIVATE:
             return
-        await message.get_bot().send_message(chat_id=message.chat.id, text=PRIVATE_HINT)
+        await self.application.bot.send_message(
+            chat_id=message.chat.id, text=PRIVATE_HINT, rate_limit_args=ANSWER_PRIORITY
+        )
 
     async def _on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An inline button of a digest message: answered at once, then the page turned in place."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from telegram import (
     CallbackQuery,
@@ -24,6 +25,7 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
+from telegram.ext import ExtBot
 
 from adapters.digest_packing import Button
 from adapters.telegram.errors import is_parse_error
@@ -34,6 +36,7 @@ from adapters.telegram.format import (
     render_page,
     render_plain_text,
 )
+from adapters.telegram.ratelimit import ANSWER_PRIORITY
 from bot.models import Channel, LoadedView
 from bot.platforms.port import OutgoingMessage
 from bot.views import FilePress, NoopPress, PagePress, ViewService, decode_press
@@ -95,9 +98,10 @@ def chat_file_message(loaded: LoadedView) -> OutgoingMessage:
 class PressHandler:
     """Answers inline-button presses on digest messages: a page, the file, or the label between the arrows."""
 
-    def __init__(self, views: ViewService) -> None:
-        """Look views up in `views`."""
+    def __init__(self, views: ViewService, bot: ExtBot[Any]) -> None:
+        """Look views up in `views`; answer through `bot` (the application's, with its rate limiter)."""
         self._views = views
+        self._bot = bot
 
     async def handle(self, query: CallbackQuery) -> None:
         """Answer the press at once, then show the page (or send the file) it asks for."""
@@ -132,12 +136,11 @@ class PressHandler:
         except BadRequest as error:
             log.info("could not answer a button press in time: %s", error.message)
 
-    @staticmethod
-    async def _show(message: Message, loaded: LoadedView, press: PagePress) -> None:
+    async def _show(self, message: Message, loaded: LoadedView, press: PagePress) -> None:
         """Edit the digest message to the asked page (an edit that changes nothing is fine)."""
         page = render_page(loaded, style=press.style, page=press.page)
         markup = keyboard(page.buttons)
-        bot = message.get_bot()
+        bot = self._bot
         try:
             await bot.edit_message_text(
                 page.text,
@@ -146,6 +149,7 @@ class PressHandler:
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup,
                 link_preview_options=NO_PREVIEW,
+                rate_limit_args=ANSWER_PRIORITY,
             )
         except BadRequest as error:
             if "not modified" in error.message.lower():
@@ -155,15 +159,18 @@ class PressHandler:
             log.warning("Telegram rejected a digest page (%s); showing it as plain text", error.message)
             plain = render_plain_text(TelegramMessage(text=page.text, paper_ids=page.paper_ids))
             await bot.edit_message_text(
-                plain, chat_id=message.chat.id, message_id=message.message_id, reply_markup=markup
+                plain,
+                chat_id=message.chat.id,
+                message_id=message.message_id,
+                reply_markup=markup,
+                rate_limit_args=ANSWER_PRIORITY,
             )
 
-    @staticmethod
-    async def _send_file(message: Message, loaded: LoadedView) -> None:
+    async def _send_file(self, message: Message, loaded: LoadedView) -> None:
         """Send the view's Markdown file silently, replying to the digest message."""
         name, data = render_chat_file(loaded)
         try:
-            await message.get_bot().send_document(
+            await self._bot.send_document(
                 chat_id=message.chat.id,
                 document=InputFile(data, filename=name),
                 caption=file_caption(loaded),
@@ -171,6 +178,7 @@ class PressHandler:
                 disable_notification=True,
                 message_thread_id=message.message_thread_id if message.is_topic_message else None,
                 reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+                rate_limit_args=ANSWER_PRIORITY,
             )
         except TelegramError as error:
             log.warning("could not send a digest file to %s: %s", message.chat.id, error)
