@@ -233,7 +233,7 @@ def digest_messages(server: FakeTelegramServer, chat_id: int | str) -> list[Stor
 async def turn_page(
     server: FakeTelegramServer, chat_id: int, message_id: int, label: str = "▶", **press: Any
 ) -> tuple[StoredMessage, float]:
-    """Press a button of a digest message; wait for the answer and the edit; (the message now, answer delay)."""
+    """Press a digest message's button; wait for the answer and the edit: (the message now, the delay)."""
     edits = server.message(chat_id, message_id).edits
     pressed = server.press_button(chat_id, text=label, message_id=message_id, **press)
     await server.wait_answered(pressed)
@@ -387,7 +387,10 @@ def small_feed() -> bytes:
 async def test_group_admin_rules_anonymous_admins_channels_and_other_bots(
     settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
 ) -> None:
-    """In groups only admins (anonymous ones too) change settings, anyone may /digest; channels work."""
+    """In groups only admins (anonymous ones too) change settings, anyone may /digest; channels work.
+
+    Every answer replies to its command; the admin's /digest right after the member's points to it.
+    """
     arxiv.default_rss = Reply(body=small_feed())
     telegram_server.add_chat(GROUP, "supergroup", title="Reading group")
     telegram_server.add_chat(CHANNEL, "channel", title="Papers channel")
@@ -413,9 +416,15 @@ async def test_group_admin_rules_anonymous_admins_channels_and_other_bots(
     assert "admin" in refused.lower()
     assert applied.startswith("Keywords")
     assert "admin" not in applied.lower()
-    for digest in (member_digest, admin_digest):
-        assert "X-ray images with a VLM" in digest
-        assert ids_in(digest) == ["2511.90005"]
+    assert "X-ray images with a VLM" in member_digest
+    (digest,) = digest_messages(telegram_server, GROUP)
+    assert digest.raw_text is not None
+    assert ids_in(digest.raw_text) == ["2511.90005"]
+    assert "a moment ago" in admin_digest
+    pointer = telegram_server.bot_messages(GROUP)[3]
+    assert pointer.json["reply_to_message"]["message_id"] == digest.message_id
+    for answer in telegram_server.bot_messages(GROUP):
+        assert "reply_to_message" in answer.json  # in a group every answer replies
     assert "survey" in excluded
     assert "2025-11-12" in status
     group = await channel_of(store, GROUP)
@@ -447,7 +456,9 @@ async def test_private_chat_imports_the_anchors_config_file_and_digests_its_34_p
         telegram_server.push_message(chat, document=("config.yml", ANCHOR_CONFIG.read_bytes()))
         await telegram_server.wait_for_call("sendMessage", chat_id=chat, ok=True, count=1)
         telegram_server.push_message(chat, "/digest")
-        await telegram_server.wait_for_call("sendDocument", chat_id=chat, ok=True, count=1)
+        await until(lambda: bool(digest_messages(telegram_server, chat)), what="the paged answer")
+        (digest,) = digest_messages(telegram_server, chat)
+        pages, _, _ = await walk_pages(telegram_server, chat, digest.message_id)
 
     imported = replies(telegram_server, chat)[0]
     assert imported.startswith("Imported 1 topic: MLLM")
@@ -455,12 +466,10 @@ async def test_private_chat_imports_the_anchors_config_file_and_digests_its_34_p
     (topic,) = (await channel_of(store, chat)).topics
     assert topic.name == "MLLM"
     assert "Vision Language Model" in topic.keywords
-    in_messages = [
-        paper for call in digest_calls(telegram_server, chat) for paper in ids_in(call.params["text"])
-    ]
-    assert len(in_messages) == len(set(in_messages)) == 30
-    (document,) = telegram_server.sent_documents(chat)
-    assert set(ids_in(document.data.decode("utf-8"))) == mllm_ids()
+    in_pages = [paper for page in pages for paper in page]
+    assert len(in_pages) == len(set(in_pages)) == 34
+    assert set(in_pages) == mllm_ids()
+    assert telegram_server.sent_documents(chat) == []  # the file only on request
     assert await delivered(store, chat) == set()  # an on-demand digest records no delivery
 
 
@@ -529,10 +538,10 @@ async def subscribed_chat(store: SqliteStore, chat_id: int, *keywords: str, **ch
     return await store.save_channel(replace(channel, **changes))
 
 
-async def test_html_in_titles_shows_literally_and_150_papers_come_as_messages_plus_file(
+async def test_html_in_titles_shows_literally_and_150_papers_are_one_message_of_15_pages(
     settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
 ) -> None:
-    """A title `<b>x</b> & <script>` shows as typed; 150 papers: 30 as messages, all in a file, none lost."""
+    """`<b>x</b> & <script>` shows as typed; 150 papers: one message of 15 pages, the file on a tap."""
     chat = 5150
     arxiv.default_rss = Reply(body=zebra_feed(150))
     await subscribed_chat(store, chat, "zebra")
@@ -543,24 +552,27 @@ async def test_html_in_titles_shows_literally_and_150_papers_come_as_messages_pl
             return (await channel_of(store, chat)).done_up_to == ANNOUNCED
 
         await until(done, what="the digest")
+        (digest,) = digest_messages(telegram_server, chat)
+        pages, texts, _ = await walk_pages(telegram_server, chat, digest.message_id)
+        file_press = telegram_server.press_button(chat, text="📄 .md file", message_id=digest.message_id)
+        await telegram_server.wait_for_call("sendDocument", chat_id=chat, ok=True)
 
     everything = {f"2511.{80000 + n:05d}" for n in range(150)}
-    messages = digest_calls(telegram_server, chat)
-    first = messages[0]
+    (first,) = digest_calls(telegram_server, chat)
     assert "&lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;" in first.params["text"]
-    assert first.answer is not None
-    assert NASTY_TITLE in first.answer["result"]["text"]  # what the user sees
-    for call in messages:
-        assert_valid_telegram_html(call)
-    in_messages = Counter(paper for call in messages for paper in ids_in(call.params["text"]))
-    assert len(in_messages) == 30
-    assert set(in_messages.values()) == {1}
+    assert NASTY_TITLE in texts[0]  # what the user sees
+    assert_valid_telegram_html(first)
+    in_pages = Counter(paper for page in pages for paper in page)
+    assert len(pages) == 15
+    assert set(in_pages) == everything
+    assert set(in_pages.values()) == {1}
+    assert file_press.answer_delay is not None
     (document_call,) = telegram_server.calls_to("sendDocument", chat_id=chat, ok=True)
+    assert document_call.params["disable_notification"] is True
+    assert document_call.params["reply_parameters"]["message_id"] == digest.message_id
     document = document_call.files["document"]
     assert document.filename == "arxiv-digest-2025-11-12.md"
-    in_file = Counter(ids_in(document.data.decode("utf-8")))
-    assert set(in_file) == everything
-    assert set(in_messages) | set(in_file) == everything
+    assert set(ids_in(document.data.decode("utf-8"))) == everything
     assert parse_telegram_html(document_call.params["caption"], strict=True)
     assert await delivered(store, chat) == everything
 
@@ -616,7 +628,7 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("kind", list(FAULTS))
-async def test_fault_on_the_second_message_loses_and_repeats_nothing(
+async def test_a_fault_on_the_digest_message_loses_and_repeats_nothing(
     kind: str,
     settings: Settings,
     faulty_server: FaultAfterServer,
@@ -624,11 +636,11 @@ async def test_fault_on_the_second_message_loses_and_repeats_nothing(
     store: SqliteStore,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A fault on a digest's 2nd message is handled as bot.delivery says: no paper lost, none sent twice."""
+    """A fault on the digest's one message is handled as bot.delivery says: no paper lost, none sent twice."""
     chat = -9001 if kind == "400 migrated" else 9001
     if chat < 0:
         faulty_server.add_chat(chat, "group", title="Old group")
-    faulty_server.fail_later(FAULTS[kind], chat_id=chat, skip=1)
+    faulty_server.fail_later(FAULTS[kind], chat_id=chat, skip=0)
     arxiv.default_rss = Reply.feed(ANCHOR_FEED)
     seeded = await subscribed_chat(store, chat, *MLLM_KEYWORDS.split(", "))
     clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
@@ -647,43 +659,39 @@ async def test_fault_on_the_second_message_loses_and_repeats_nothing(
     failed = [call for call in calls if not call.ok]
     assert len(failed) == 1
     sent = [call for call in calls if call.ok]
-    in_messages = Counter(paper for call in sent for paper in ids_in(call.params["text"]))
-    assert set(in_messages.values()) <= {1}, "a paper was sent twice"
-    documents = faulty_server.calls_to("sendDocument", ok=True)
     channel = next(c for c in await store.list_channels(active_only=False) if c.id == seeded.id)
     ledger = await store.delivered_ids(seeded.id)  # type: ignore[arg-type]
+    assert faulty_server.calls_to("sendDocument") == []  # the file only on request
 
     if kind == "403 blocked":
         assert not channel.active
-        assert ledger == set(in_messages)  # what the first message carried
-        assert ledger
-        assert not documents
+        assert sent == []
+        assert ledger == set()
         gone = [r for r in caplog.records if r.name == "bot.channels" and "gone" in r.getMessage()]
         assert len(gone) == 1
         return
 
+    (page,) = sent  # one paged message, sent once
+    assert page.params["reply_markup"]["inline_keyboard"]
     assert channel.active
     assert channel.done_up_to == ANNOUNCED
     assert ledger == expected
-    assert len(in_messages) == 30
-    (document,) = documents
-    assert set(ids_in(document.files["document"].data.decode())) == expected
     if kind == "400 migrated":
         assert channel.chat_id == "-1009001"
         assert channel.topics == seeded.topics
         assert await store.get_channel("telegram", str(chat)) is None
-        assert {call.chat_id for call in sent} == {str(chat), "-1009001"}
-        assert document.chat_id == "-1009001"
+        assert page.chat_id == "-1009001"
     else:
-        assert {call.chat_id for call in sent} == {str(chat)}
+        assert page.chat_id == str(chat)
     if kind == "can't parse entities":
         (rejected,) = failed
-        (plain,) = [call for call in sent if "parse_mode" not in call.params]
-        assert "<b>" not in plain.params["text"]
-        assert "<blockquote" not in plain.params["text"]
-        assert ids_in(plain.params["text"]) == ids_in(rejected.params["text"])  # the same papers, as text
+        assert "parse_mode" not in page.params
+        assert "<b>" not in page.params["text"]
+        assert page.params["text"] == parse_telegram_html(rejected.params["text"], strict=False)
+        assert page.params["reply_markup"] == rejected.params["reply_markup"]  # the pages still turn
     else:
-        assert all(call.params.get("parse_mode") == "HTML" for call in sent)
+        assert page.params.get("parse_mode") == "HTML"
+        assert len(ids_in(page.params["text"])) == 10
 
 
 # -- 5. time ------------------------------------------------------------------------------------------------
@@ -819,7 +827,7 @@ async def test_fan_out_to_1000_chats_at_telegrams_limits_without_a_429(
     assert minimum <= took < 2 * minimum
 
 
-# -- 7. issue 12's acceptance: one quiet paged message, presses, /status during a delivery, /digest -----------
+# -- 7. issue 12's acceptance: one quiet paged message, presses, /status during a delivery, /digest ---
 
 HOSTILE_TITLE = "UI2Code$^\\text{N}$"  # the anchor's title with LaTeX markup in it: must show as typed
 PAGE_TIMES: dict[str, float] = {}
@@ -963,7 +971,7 @@ async def test_an_admins_status_during_a_delivery_to_the_chat_is_answered_within
 async def test_a_members_digest_in_a_group_is_one_paged_reply_and_a_repeat_points_to_it(
     settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
 ) -> None:
-    """A member's /digest: one paged message replying to the asker; the same again minutes later points to it."""
+    """A member's /digest: one paged message replying to the asker; the same again soon points to it."""
     telegram_server.add_chat(GROUP, "supergroup", title="Reading group")
     telegram_server.set_admins(GROUP, [ADMIN], creator=OWNER)
     await subscribed_chat(store, GROUP, *MLLM_KEYWORDS.split(", "), active=False)
