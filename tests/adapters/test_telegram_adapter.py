@@ -715,3 +715,34 @@ async def test_stopping_cuts_off_a_long_command_answer_after_the_grace(
     await asyncio.wait_for(task, 10)
     assert time.monotonic() - started < 1.5
     assert len(telegram_server.calls_to("sendMessage", chat_id=77)) < 7
+
+
+async def test_plain_text_gets_a_hint_in_private_only_and_a_failed_download_one_line(
+    running: tuple[TelegramAdapter, Monotonic], telegram_server: FakeTelegramServer
+) -> None:
+    """Plain text: a hint in a private chat only, never in a group; a config that cannot be fetched: one line."""
+    telegram_server.push_message(-100911, "hello everyone", chat_type="supergroup")
+    telegram_server.push_message(56, "hello?")
+    (hint,) = await telegram_server.wait_for_call("sendMessage", chat_id=56, ok=True)
+    assert (
+        hint.params["text"]
+        == "Send /help to see what I can do, or /subscribe with keywords for a daily digest."
+    )
+    telegram_server.fail(Fault.server_error(), method="getFile", times=None)
+    telegram_server.push_message(56, document=("config.yml", b"MLLM:\n  filters: [VLM]\n"))
+    answers = await telegram_server.wait_for_call("sendMessage", chat_id=56, ok=True, count=2)
+    assert answers[1].params["text"].startswith("I could not fetch that file from Telegram")
+    assert telegram_server.calls_to("sendMessage", chat_id=-100911) == []
+
+
+async def test_answers_in_a_forum_topic_stay_in_it_and_reply_to_the_asker(
+    running: tuple[TelegramAdapter, Monotonic], telegram_server: FakeTelegramServer
+) -> None:
+    """A command in a forum topic is answered in that topic, as a reply to the command."""
+    forum = -100912
+    telegram_server.add_forum(forum)
+    topic = telegram_server.add_forum_topic(forum, "Papers")
+    asked = telegram_server.push_message(forum, "/help", message_thread_id=topic)["message"]
+    (answer,) = await telegram_server.wait_for_call("sendMessage", chat_id=forum, ok=True)
+    assert answer.params["message_thread_id"] == topic
+    assert answer.params["reply_parameters"]["message_id"] == asked["message_id"]
