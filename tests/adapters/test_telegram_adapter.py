@@ -720,7 +720,7 @@ async def test_stopping_cuts_off_a_long_command_answer_after_the_grace(
 async def test_plain_text_gets_a_hint_in_private_only_and_a_failed_download_one_line(
     running: tuple[TelegramAdapter, Monotonic], telegram_server: FakeTelegramServer
 ) -> None:
-    """Plain text: a hint in a private chat only, never in a group; a config that cannot be fetched: one line."""
+    """Plain text: a hint in private chats only; a config file that cannot be fetched: a one-line answer."""
     telegram_server.push_message(-100911, "hello everyone", chat_type="supergroup")
     telegram_server.push_message(56, "hello?")
     (hint,) = await telegram_server.wait_for_call("sendMessage", chat_id=56, ok=True)
