@@ -68,6 +68,7 @@ from adapters.telegram.updates import PerChatUpdateProcessor, UpdateKind
 from bot.channels import ChannelRegistry
 from bot.commands.service import ADMIN_ONLY_MESSAGE, CommandService
 from bot.commands.table import COMMANDS
+from bot.commands.text import needs_admin
 from bot.commands.values import CommandReply, CommandRequest
 from bot.models import Channel, Digest, LoadedView
 from bot.platforms.lifecycle import (
@@ -97,7 +98,6 @@ ADMIN_CACHE_SIZE = 10_000
 API_HINT = "check TELEGRAM_API_URL"
 PRIVATE_HINT = "Send /help to see what I can do, or /subscribe with keywords for a daily digest."
 DOWNLOAD_FAILED = "I could not fetch that file from Telegram; please send it again in a moment."
-_ADMIN_ONLY = frozenset(info.name for info in COMMANDS if info.admin_only)
 _KNOWN_COMMANDS = frozenset(info.name for info in COMMANDS)
 # Commands that only read, whatever follow them, and those that read when sent without arguments:
 # they need not wait for the chat's other reads (see adapters.telegram.updates).
@@ -451,8 +451,8 @@ class TelegramAdapter:
         name, args, addressed = parsed
         if name not in _KNOWN_COMMANDS and message.chat.type != ChatType.PRIVATE and not addressed:
             return  # in a group, `/foo` without a bot name may well be another bot's command
-        # Changes need an admin; so may a read with arguments, depending on the command (the core decides).
-        may_need_admin = name in _ADMIN_ONLY or bool(args)
+        # Only a change needs an admin (the core decides which commands are changes); a read asks nobody.
+        may_need_admin = needs_admin(name, args)
         request = CommandRequest(
             platform=PLATFORM,
             chat_id=str(message.chat.id),
