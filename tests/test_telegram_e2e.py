@@ -398,6 +398,9 @@ async def test_group_admin_rules_anonymous_admins_channels_and_other_bots(
     clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
     async with RunningBot(settings, telegram_server, clock):
         await until(lambda: announcement_stored(store), what="the announcement")
+        # Message dates are whole seconds: a /subscribe dated the second the announcement was stored
+        # counts as sent before it (and gets its digest). This one is meant to come after.
+        await asyncio.sleep(1.05)
         push = telegram_server.push_message
         push(GROUP, "/keywords add x", from_user=MEMBER)
         push(GROUP, "/keywords add x", from_user=ADMIN)
