@@ -37,7 +37,8 @@ from aiohttp import web
 
 from bot.digests import build_digests
 from bot.feeds import parse_feed_file
-from bot.models import Announcement, Channel, Topic
+from bot.models import Announcement, Channel, DigestView, Topic
+from bot.views import FilePress, PagePress, decode_press
 from bot.settings import Settings
 from storage.sqlite_store import SqliteStore
 from tests.adapters.test_discord_adapter import start_bot
@@ -53,6 +54,7 @@ from tests.test_telegram_e2e import ANCHOR_FEED, ANNOUNCED, MLLM_KEYWORDS, Clock
 UTC = dt.UTC
 CATEGORIES = ("cs.AI", "cs.CL", "cs.CV", "cs.LG")
 BOT_NAME = "arxiv_digest_test_bot"
+ARXIV_ABS = re.compile(r"https://arxiv\.org/abs/(\d{4}\.\d{4,5})")
 ANCHOR_KEYWORD = "MLLM"  # 11 papers of the anchor day: six Telegram messages a chat
 
 
@@ -337,10 +339,11 @@ CREATE_MESSAGE = re.compile(r"/channels/(\d+)/messages")
 DISCORD_CATEGORIES = ("cs.CV", "cs.LG")  # what tests.adapters.test_discord_adapter.start_bot uses
 GUILDS = [910_000_000_000_000_001 + n for n in range(4)]
 MUTED_GUILD = 910_000_000_000_000_009  # the bot may not send messages here (Discord's own 50013)
+SUPPRESS_NOTIFICATIONS = 1 << 12
 
 
 class ScriptedDiscord(FakeDiscord):
-    """The fake Discord answering each channel's n-th message creation with a scripted fault."""
+    """The fake Discord answering each channel's n-th message creation (page or file) with a scripted fault."""
 
     def __init__(self, **kwargs: Any) -> None:
         """No faults until the test scripts them."""
@@ -377,8 +380,19 @@ class DiscordPlan:
     channel: int
     guild: int
     kind: str  # healthy, missing access, missing permissions, unknown channel, muted
-    at: int = 0
+    send_file: bool = False  # the page and then the file: two requests, either may fail
+    at: int = 0  # gone: the request number the fault comes from (1: the page went out, the file failed)
     faults: list[str] = field(default_factory=list)
+    slots: list[int] = field(default_factory=list)  # the request numbers the faults take
+
+    @property
+    def messages(self) -> int:
+        """Messages the channel's digest takes: the page, and the file if asked."""
+        return 1 + self.send_file
+
+    def on_file(self) -> int:
+        """How many of the scripted faults hit the file's request rather than the page's."""
+        return sum(slot - below >= 1 for below, slot in enumerate(sorted(self.slots)))
 
 
 DISCORD_TRANSIENT: dict[str, Callable[[], DiscordFault]] = {
@@ -402,8 +416,12 @@ DISCORD_GONE = {
 }
 
 
-def plan_discord(fake: ScriptedDiscord, rng: random.Random, messages: int) -> list[DiscordPlan]:
-    """96 channels in four guilds and 4 in a guild that denies Send Messages; 11 more gone, 39 faults."""
+def plan_discord(fake: ScriptedDiscord, rng: random.Random) -> list[DiscordPlan]:
+    """96 channels in four guilds and 4 in a guild that denies Send Messages; 11 more gone, 39 faults.
+
+    Half the channels (by seed) asked for the file, so their digest is two requests and a fault may
+    hit either; the others' digest is the page alone.
+    """
     plans: list[DiscordPlan] = []
     for number, guild in enumerate(GUILDS):
         channels = [920_000_000_000_000_000 + 100 * number + n for n in range(24)]
@@ -417,21 +435,24 @@ def plan_discord(fake: ScriptedDiscord, rng: random.Random, messages: int) -> li
         everyone_permissions=0,
     )
     plans += [DiscordPlan(channel, MUTED_GUILD, "muted") for channel in muted]
+    for plan in rng.sample(plans, len(plans) // 2):
+        plan.send_file = True
     candidates = [plan for plan in plans if plan.kind == "healthy"]
     rng.shuffle(candidates)
     gone_kinds = ["missing access"] * 4 + ["missing permissions"] * 3 + ["unknown channel"] * 4
     for plan, kind in zip(candidates, gone_kinds, strict=False):
         plan.kind = kind
-        plan.at = rng.randrange(messages)
+        plan.at = rng.randrange(plan.messages)
         fake.gone_from[plan.channel] = (plan.at, DISCORD_GONE[kind]())
     healthy = [plan for plan in plans if plan.kind == "healthy"]
     for name, count in DISCORD_TRANSIENT_COUNTS.items():
         for _ in range(count):
             rng.choice([plan for plan in healthy if len(plan.faults) < 2]).faults.append(name)
     for plan in healthy:
-        slots = rng.sample(range(messages + len(plan.faults) - 1), len(plan.faults))
+        # f faults take f of the channel's messages + f requests, never the last (the digest is done by then).
+        plan.slots = rng.sample(range(plan.messages + len(plan.faults) - 1), len(plan.faults))
         fake.script[plan.channel] = {
-            slot: DISCORD_TRANSIENT[name]() for slot, name in zip(slots, plan.faults, strict=True)
+            slot: DISCORD_TRANSIENT[name]() for slot, name in zip(plan.slots, plan.faults, strict=True)
         }
     return plans
 
@@ -448,8 +469,29 @@ async def discord_fake() -> AsyncIterator[ScriptedDiscord]:
 
 
 def embed_ids(message: dict[str, Any]) -> list[str]:
-    """arXiv ids of the papers a created message carries as embeds."""
-    return [embed["url"].rsplit("/", 1)[-1] for embed in message["body"].get("embeds", []) if "url" in embed]
+    """arXiv ids of the papers a created message shows in its embeds, in order."""
+    return [
+        paper
+        for embed in message.get("embeds") or ()
+        for paper in ARXIV_ABS.findall(f"{embed.get('url', '')}\n{embed.get('description', '')}")
+    ]
+
+
+def custom_ids(message: dict[str, Any]) -> list[str]:
+    """The custom ids of a created message's buttons."""
+    return [item["custom_id"] for row in message.get("components") or () for item in row["components"]]
+
+
+def check_discord_page(message: dict[str, Any], view: DigestView) -> None:
+    """The digest's paged message: notifying, showing the view's first papers, every button naming the view."""
+    assert not int(message.get("flags") or 0) & SUPPRESS_NOTIFICATIONS  # the one message that notifies
+    shown = list(dict.fromkeys(embed_ids(message)))
+    assert shown, "a page without papers"
+    assert tuple(shown) == view.paper_ids[: len(shown)]  # page 1 of the stored view
+    presses = [decode_press(data) for data in custom_ids(message)]
+    assert presses, "a page without buttons"
+    assert all(press is not None for press in presses)
+    assert {press.view_id for press in presses if isinstance(press, PagePress | FilePress)} == {view.id}
 
 
 @pytest.mark.slow
@@ -459,14 +501,13 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
     db_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """429s, 403 50001/50013, 404 10003, 5xx and gateway drops over 100 channels: all papers once, bounded."""
+    """429s, 403 50001/50013, 404 10003, 5xx and gateway drops over 100 channels: one page each, bounded."""
     keywords = tuple(MLLM_KEYWORDS.split(", "))
     announcement, expected = anchor_matches(keywords, DISCORD_CATEGORIES)
-    messages = 5
-    assert len(expected) == 28  # six embeds a message: five messages a channel
+    assert len(expected) == 28  # three compact pages: the buttons have pages to turn
     await store.save_announcement(announcement)
     discord_fake.enforce_rate_limits(per_channel=3, per_seconds=1.0)  # advertised: discord.py waits
-    plans = plan_discord(discord_fake, random.Random(5), messages)
+    plans = plan_discord(discord_fake, random.Random(5))
     seeded: dict[int, Channel] = {}
     for plan in plans:
         seeded[plan.channel] = await store.save_channel(
@@ -476,9 +517,12 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
                 server_id=str(plan.guild),
                 active=True,
                 topics=(Topic("MLLM", keywords),),
+                send_file=plan.send_file,
             )
         )
     caplog.set_level(logging.INFO, logger="bot.channels")
+    # What the fake accepts once every channel is done: each digest's messages, a gone channel's before its fault.
+    accepted_in_all = sum(p.messages if p.kind == "healthy" else p.at for p in plans)
 
     def posted_at_least(count: int) -> bool:
         """Whether the planned channels hold `count` messages between them."""
@@ -488,7 +532,8 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
     began = time.monotonic()
     try:
         round_one = asyncio.create_task(bot.delivery.deliver_due())
-        for created in (100, 300):  # the gateway drops twice during the fan-out; REST goes on
+        # The gateway drops twice during the fan-out (a third and two thirds in); REST goes on.
+        for created in (accepted_in_all // 3, 2 * accepted_in_all // 3):
             await until(
                 functools.partial(posted_at_least, created),
                 timeout=20,
@@ -500,7 +545,7 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
         took = time.monotonic() - began
         await discord_fake.wait_ready()
         requests_after_round_one = len(discord_fake.requests_to("POST", r"/channels/\d+/messages"))
-        again = await bot.delivery.deliver_due()  # gone channels are not tried again
+        again = await bot.delivery.deliver_due()  # gone channels are not tried again, done ones get nothing
         assert again.outcomes == []
         assert len(discord_fake.requests_to("POST", r"/channels/\d+/messages")) == requests_after_round_one
     finally:
@@ -523,42 +568,62 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
         assert channel_id is not None
         requests = discord_fake.requests_to("POST", rf"^/channels/{plan.channel}/messages$")
         requests_per_channel[plan.channel] = len(requests)
-        accepted = [
-            paper for message in discord_fake.channel_messages(plan.channel) for paper in embed_ids(message)
-        ]
-        assert len(accepted) == len(set(accepted)), f"channel {plan.channel} ({plan.kind}) got a paper twice"
+        created = discord_fake.channel_messages(plan.channel)
+        pages = [entry["message"] for entry in created if not entry["files"]]
+        files = [entry for entry in created if entry["files"]]
+        # The view is stored before the page is sent: every channel has one, holding every match once.
+        view = await store.daily_view("discord", str(plan.channel), DISCORD_DAY)
+        assert view is not None
+        assert sorted(view.paper_ids) == sorted(expected)
+        for page in pages:
+            check_discord_page(page, view)
+        for entry in files:
+            assert int(entry["message"].get("flags") or 0) & SUPPRESS_NOTIFICATIONS  # the file is silent
+            (upload,) = entry["files"]
+            assert set(ids_in(upload.data.decode())) == expected  # the file holds the whole digest
         stored = await store.get_channel("discord", str(plan.channel))
         assert stored is not None
         ledger_rows = rows.get(channel_id, Counter())
         assert ledger_rows["pending"] == 0
-        assert ledger_rows["sent"] == len(accepted)
+        # The ledger holds what the channel got: the page carries every paper of the digest.
+        assert ledger_rows["sent"] == len(expected) * len(pages)
+        assert await store.delivered_ids(channel_id) == (expected if pages else set())
         if plan.kind in gone_kinds:
             assert len(requests) == plan.at + 1, f"gone channel {plan.channel}: {len(requests)} requests"
             assert [200 <= r.status < 300 for r in requests] == [True] * plan.at + [False]
+            assert (len(pages), len(files)) == (min(plan.at, 1), 0)  # the page, if it went out before
             assert not stored.active
             assert gone_logs(caplog, "discord", plan.channel) == 1
             continue
         assert stored.active
         assert stored.done_up_to == DISCORD_DAY
-        assert set(accepted) == expected, f"channel {plan.channel} is missing papers"
+        # Nothing twice, nothing lost: one page, and the file once if asked.
+        assert (len(pages), len(files)) == (1, int(plan.send_file)), f"channel {plan.channel}"
         failed = [r for r in requests if not 200 <= r.status < 300]
         assert len(failed) == len(plan.faults), f"channel {plan.channel}: {[r.status for r in failed]}"
-        assert len(requests) == messages + len(plan.faults), (
+        assert len(requests) == plan.messages + len(plan.faults), (
             f"channel {plan.channel}: {len(requests)} requests"
         )
     enforced_429s = discord_fake.rate_limited_count - sum(
         name.startswith("429") for plan in plans for name in plan.faults
     )
     assert enforced_429s == 0  # the advertised buckets were followed
+    # The seed makes faults hit files too, and a channel go gone at its file (its page already out).
+    on_file = sum(plan.on_file() for plan in plans)
+    gone_at_file = sum(plan.kind in DISCORD_GONE and plan.at == 1 for plan in plans)
+    assert on_file > 0
+    assert gone_at_file > 0
 
     faults = Counter(name for plan in plans for name in plan.faults)
     healthy = [requests_per_channel[p.channel] for p in plans if p.kind == "healthy"]
     gone = [requests_per_channel[p.channel] for p in plans if p.kind in gone_kinds]
     print(
         f"\ndiscord fault matrix: {len(plans)} channels ({dict(Counter(p.kind for p in plans))}), "
-        f"faults {dict(faults)}, 2 gateway drops; "
+        f"{sum(p.send_file for p in plans)} with the file; faults {dict(faults)} "
+        f"({on_file} on a file request), 2 gateway drops; "
         f"{requests_after_round_one} message requests, "
+        f"{sum(len(discord_fake.channel_messages(p.channel)) for p in plans)} accepted, "
         f"{discord_fake.invalid_request_count} answered 401/403/429; requests per healthy channel "
-        f"{dict(sorted(Counter(healthy).items()))} (5 messages + its faults); per gone channel "
-        f"{dict(sorted(Counter(gone).items()))}; round took {took:.1f} s"
+        f"{dict(sorted(Counter(healthy).items()))} (1 page, 1 file if asked, + its faults); per gone channel "
+        f"{dict(sorted(Counter(gone).items()))} ({gone_at_file} gone at the file); round took {took:.1f} s"
     )
