@@ -38,8 +38,8 @@ from aiohttp import web
 from bot.digests import build_digests
 from bot.feeds import parse_feed_file
 from bot.models import Announcement, Channel, DigestView, Topic
-from bot.views import FilePress, PagePress, decode_press
 from bot.settings import Settings
+from bot.views import FilePress, PagePress, decode_press
 from storage.sqlite_store import SqliteStore
 from tests.adapters.test_discord_adapter import start_bot
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
@@ -343,7 +343,7 @@ SUPPRESS_NOTIFICATIONS = 1 << 12
 
 
 class ScriptedDiscord(FakeDiscord):
-    """The fake Discord answering each channel's n-th message creation (page or file) with a scripted fault."""
+    """The fake Discord answering each channel's n-th message creation (page or file) with a fault."""
 
     def __init__(self, **kwargs: Any) -> None:
         """No faults until the test scripts them."""
@@ -483,7 +483,7 @@ def custom_ids(message: dict[str, Any]) -> list[str]:
 
 
 def check_discord_page(message: dict[str, Any], view: DigestView) -> None:
-    """The digest's paged message: notifying, showing the view's first papers, every button naming the view."""
+    """The paged message: notifying, showing the view's first papers, every button naming the view."""
     assert not int(message.get("flags") or 0) & SUPPRESS_NOTIFICATIONS  # the one message that notifies
     shown = list(dict.fromkeys(embed_ids(message)))
     assert shown, "a page without papers"
@@ -521,7 +521,7 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
             )
         )
     caplog.set_level(logging.INFO, logger="bot.channels")
-    # What the fake accepts once every channel is done: each digest's messages, a gone channel's before its fault.
+    # What the fake accepts in all: each digest's messages, a gone channel's before its fault.
     accepted_in_all = sum(p.messages if p.kind == "healthy" else p.at for p in plans)
 
     def posted_at_least(count: int) -> bool:
@@ -568,9 +568,9 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
         assert channel_id is not None
         requests = discord_fake.requests_to("POST", rf"^/channels/{plan.channel}/messages$")
         requests_per_channel[plan.channel] = len(requests)
-        created = discord_fake.channel_messages(plan.channel)
-        pages = [entry["message"] for entry in created if not entry["files"]]
-        files = [entry for entry in created if entry["files"]]
+        made = discord_fake.channel_messages(plan.channel)
+        pages = [entry["message"] for entry in made if not entry["files"]]
+        files = [entry for entry in made if entry["files"]]
         # The view is stored before the page is sent: every channel has one, holding every match once.
         view = await store.daily_view("discord", str(plan.channel), DISCORD_DAY)
         assert view is not None
