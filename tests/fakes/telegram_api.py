@@ -65,6 +65,7 @@ class TelegramBotAPI(TelegramState):
                         content_type=value.content_type,
                         data=value.file.read(),
                     )
+                    value.file.close()  # aiohttp closes it only when the handler ends, not when cancelled
                 elif isinstance(value, str):
                     field = None if method is None else self.validator.spec.parameter(method, name)
                     params[name] = decode_form_value(field, value, name in _STRING_PARAMS)
