@@ -7,7 +7,8 @@ other pages, carries every paper in the ledger: reserved, sent, confirmed; a mes
 left is released again. A crash between a send and its confirmation leaves the papers pending, and the
 next start sends the same stored view again (the same counts, the same pages): the only window in
 which a digest can arrive twice, and it is milliseconds wide. The Markdown file, when the chat asked
-for it, follows silently and carries no paper of its own, so it can promise nothing it does not keep.
+for it, follows silently and carries no paper of its own; the stored view records once it is out, so a
+crash between the page and the file sends the file alone at the next start.
 
 Stopping (SIGTERM) is prompt, whatever the fan-out: once `run`'s stop event is set no chat is started
 and every chat in progress stops before its next message; the sends already handed to an adapter get
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from bot.channels import ChannelRegistry
 from bot.clock import Clock, Sleep, utc_now
 from bot.digests import build_digests
-from bot.models import Announcement, Channel, DeliveryResult, Digest, TopicDigest
+from bot.models import Announcement, Channel, DeliveryResult, Digest, LoadedView, TopicDigest
 from bot.platforms.port import (
     ChannelGoneError,
     ChannelMovedError,
@@ -83,17 +84,6 @@ def _leaving_out(digest: Digest, delivered: set[str]) -> Digest:
         for section in digest.topics
     )
     return replace(digest, topics=sections)
-
-
-def _with_followers(messages: Sequence[OutgoingMessage]) -> list[list[OutgoingMessage]]:
-    """The messages in groups: each one carrying papers with the paper-less ones that follow it."""
-    groups: list[list[OutgoingMessage]] = []
-    for message in messages:
-        if message.paper_ids or not groups:
-            groups.append([message])
-        else:
-            groups[-1].append(message)
-    return groups
 
 
 class DeliveryService:
@@ -244,7 +234,12 @@ class DeliveryService:
         outcome = ChannelOutcome(channel=channel, announcement_date=digest.date)
         try:
             if digest.matched_count == 0 and delivered_before:
-                log.debug("%s chat %s already has every match", channel.platform, channel.chat_id)
+                # Every match was sent; what followed the page (the file) may still be owed.
+                stored = await self._views.stored_daily(channel, digest.date)
+                if stored is None or stored.view.followers_sent:
+                    log.debug("%s chat %s already has every match", channel.platform, channel.chat_id)
+                else:
+                    channel = await self._send_view(adapter, channel, stored, outcome, followers_only=True)
             elif digest.matched_count == 0:
                 outcome.result = "empty"
                 if channel.notify_empty:
@@ -253,10 +248,7 @@ class DeliveryService:
                     )
             else:
                 view = await self._views.daily(channel, digest)
-                for group in _with_followers(adapter.render_digest(view, channel)):
-                    if self._is_stopping():
-                        raise _Stopped
-                    channel = await self._send_with_ledger(adapter, channel, digest.date, group, outcome)
+                channel = await self._send_view(adapter, channel, view, outcome)
         except _Stopped:
             # Left for the next start: the cursor stays, the ledger knows what this chat already has.
             log.debug(
@@ -292,42 +284,61 @@ class DeliveryService:
         )
         return outcome
 
+    async def _send_view(
+        self,
+        adapter: ChatAdapter,
+        channel: Channel,
+        view: LoadedView,
+        outcome: ChannelOutcome,
+        *,
+        followers_only: bool = False,
+    ) -> Channel:
+        """Send a stored digest's messages: those with papers through the ledger, then their followers.
+
+        A follower is a paper-less message after the page (the Markdown file). The page's papers are
+        confirmed as soon as the page is out; the followers are owed until the view records them sent,
+        so a crash between the page and the file sends the file alone at the next start, never the
+        page again (`followers_only`: the page is known to be out).
+        """
+        date = view.view.announcement_date
+        paged = sent_followers = False
+        for message in adapter.render_digest(view, channel):
+            if self._is_stopping():
+                raise _Stopped
+            if message.paper_ids or not paged:  # a page (or a line before the first page)
+                paged = paged or bool(message.paper_ids)
+                if not followers_only:
+                    channel = await self._send_with_ledger(adapter, channel, date, message, outcome)
+            elif not view.view.followers_sent:
+                channel = await self._send(adapter, channel, message, outcome)
+                sent_followers = True
+        if sent_followers:
+            await self._views.followers_sent(view.view)
+        return channel
+
     async def _send_with_ledger(
         self,
         adapter: ChatAdapter,
         channel: Channel,
         date: dt.date,
-        group: Sequence[OutgoingMessage],
+        message: OutgoingMessage,
         outcome: ChannelOutcome,
     ) -> Channel:
-        """Reserve the group's papers, send its messages, confirm them; release them if none left.
-
-        A group is a message with papers and the paper-less ones that belong to it (the file after
-        the page): confirmed together, so a crash between them sends both again rather than the
-        page alone and never the file.
-        """
+        """Reserve the message's papers, send it, confirm them; release them if it surely never left."""
         assert channel.id is not None
-        paper_ids = tuple(paper_id for message in group for paper_id in message.paper_ids)
-        if paper_ids:
-            pending = await self._store.reserve_deliveries(channel.id, date, paper_ids)
+        if message.paper_ids:
+            pending = await self._store.reserve_deliveries(channel.id, date, message.paper_ids)
             if not pending:
                 return channel  # every paper here was delivered before
-        sent_any = False
         try:
-            for message in group:
-                channel = await self._send(adapter, channel, message, outcome)
-                sent_any = True
+            channel = await self._send(adapter, channel, message, outcome)
         except DeliveryError:
             assert channel.id is not None
-            if not sent_any:  # the papers' message surely never left: they are free again
-                await self._store.release_deliveries(channel.id, paper_ids)
-            else:  # the page is there, a follower failed: the papers did arrive
-                await self._store.confirm_deliveries(channel.id, paper_ids)
-                outcome.papers_sent += len(paper_ids)
+            await self._store.release_deliveries(channel.id, message.paper_ids)
             raise
         assert channel.id is not None
-        await self._store.confirm_deliveries(channel.id, paper_ids)
-        outcome.papers_sent += len(paper_ids)
+        await self._store.confirm_deliveries(channel.id, message.paper_ids)
+        outcome.papers_sent += len(message.paper_ids)
         return channel
 
     async def _send(

@@ -222,6 +222,7 @@ class DigestView:
     id: int | None = None  # the store's key; None until stored
     # The adapter's reference to the message showing it (opaque to the core), once sent.
     message_ref: str | None = None
+    followers_sent: bool = False  # what follows the page (the Markdown file) is out too
 
     @property
     def matched_count(self) -> int:

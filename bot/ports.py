@@ -81,6 +81,9 @@ class Store(Protocol):
     async def set_view_message(self, view_id: int, message_ref: str) -> None:
         """Remember the adapter's reference to the message showing a view."""
 
+    async def set_view_followers_sent(self, view_id: int) -> None:
+        """Record that the paper-less messages after a view's page (the file) were sent."""
+
     # -- channels and their topics ------------------------------------------------------------
     async def save_channel(self, channel: Channel) -> Channel:
         """Insert or update a channel by (platform, chat_id), topics included; return it with its id."""

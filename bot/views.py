@@ -221,6 +221,16 @@ class ViewService:
             platform, chat_id, date, request_key, since=self._clock() - REPEAT_WINDOW
         )
 
+    async def stored_daily(self, channel: Channel, date: dt.date) -> LoadedView | None:
+        """The chat's stored daily view of that announcement, with its papers; None if there is none."""
+        stored = await self._store.daily_view(channel.platform, channel.chat_id, date)
+        return None if stored is None else await self._loaded(stored)
+
+    async def followers_sent(self, view: DigestView) -> None:
+        """Record that what follows the view's page (the Markdown file) is out too."""
+        if view.id is not None:
+            await self._store.set_view_followers_sent(view.id)
+
     async def sent(self, view: DigestView, message_ref: str | None) -> None:
         """Remember where the view's message is (for pointing to it), once it was sent."""
         if view.id is not None and message_ref is not None:

@@ -79,6 +79,7 @@ def _view_from_row(row: sqlite3.Row) -> DigestView:
         created_at=dt.datetime.fromisoformat(row["created_at"]),
         id=int(row["id"]),
         message_ref=row["message_ref"],
+        followers_sent=bool(row["followers_sent"]),
     )
 
 
@@ -153,6 +154,11 @@ class SqliteViews(SqliteBase):
         """Remember where a view's message is."""
         async with self._write() as db:
             await db.execute("UPDATE digest_views SET message_ref = ? WHERE id = ?", (message_ref, view_id))
+
+    async def set_view_followers_sent(self, view_id: int) -> None:
+        """Record that what follows a view's page was sent."""
+        async with self._write() as db:
+            await db.execute("UPDATE digest_views SET followers_sent = 1 WHERE id = ?", (view_id,))
 
     async def get_papers(self, date: dt.date, arxiv_ids: Sequence[str]) -> list[Paper]:
         """These papers as announced on `date`, in the given order; ids not announced then are left out."""

@@ -7,7 +7,8 @@
 --   * digest_views: a digest as it was built for one chat (its papers in order, the topic each is
 --     shown under, the keywords that matched, the counts). Buttons carry only a view's id and a page,
 --     so pages turn after a restart; a digest resumed after a crash finds its view again and says the
---     same counts. At most one daily view per chat and announcement. Views go with their announcement.
+--     same counts, and a file owed after its page (followers_sent 0) is sent alone. At most one
+--     daily view per chat and announcement. Views go with their announcement.
 
 ALTER TABLE channels ADD COLUMN style TEXT NOT NULL DEFAULT 'compact'
     CHECK (style IN ('compact', 'full', 'titles'));
@@ -27,6 +28,8 @@ CREATE TABLE digest_views (
     topics            TEXT NOT NULL,                      -- JSON array of the digest's topic names
     entries           TEXT NOT NULL,                      -- JSON array of [arxiv_id, topic index, [also-in indices], [keywords]]
     message_ref       TEXT,                               -- the adapter's reference to the message, once sent
+    followers_sent    INTEGER NOT NULL DEFAULT 0          -- the file after the page is out too
+                      CHECK (followers_sent IN (0, 1)),
     created_at        TEXT NOT NULL
 );
 

@@ -393,25 +393,39 @@ class PageAndFileAdapter(RecordingAdapter):
         await super().send(channel, message)
 
 
-async def test_the_file_belongs_to_its_page_the_papers_are_confirmed_after_both(store: SqliteStore) -> None:
-    """Page and file are one unit: the papers count as sent only once the file is out too."""
+async def test_the_page_is_confirmed_before_its_file_and_the_view_records_the_file(
+    store: SqliteStore,
+) -> None:
+    """The page's papers are sent once the page is out; the file after it is recorded on the view."""
     await store.save_announcement(announcement(DAY1, paper("1", "diffusion a"), paper("2", "diffusion b")))
     channel = await subscribe(store, "c1", "diffusion")
     adapter = PageAndFileAdapter(store=store)
     report = await service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))).deliver_due()
     assert [text for _, _, text in adapter.sent] == ["page", "file"]
-    assert adapter.ledger_at_file == [set()]  # a crash before the file would send both again
+    assert adapter.ledger_at_file == [{"1", "2"}]  # a crash now would not send the page again
     assert channel.id is not None
     assert await store.delivered_ids(channel.id) == {"1", "2"}
     assert report.outcomes[0].messages_sent == 2
+    view = await store.daily_view("test", "c1", DAY1)
+    assert view is not None
+    assert view.followers_sent
 
 
-async def test_a_file_that_fails_after_its_page_keeps_the_papers_sent(store: SqliteStore) -> None:
-    """The page arrived, the file was refused: the papers are sent (never again), the round failed."""
+async def test_a_file_owed_after_its_page_is_sent_alone_by_the_next_round(store: SqliteStore) -> None:
+    """The page went out, the file failed (or a crash came between): the next round sends the file only."""
     await store.save_announcement(announcement(DAY1, paper("1", "diffusion a")))
     channel = await subscribe(store, "c1", "diffusion")
     adapter = PageAndFileAdapter(store=store, fail_file=True)
-    report = await service(store, adapter, Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))).deliver_due()
+    clock = Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))
+    report = await service(store, adapter, clock).deliver_due()
     assert report.outcomes[0].result == "failed"
     assert channel.id is not None
     assert await store.delivered_ids(channel.id) == {"1"}
+    adapter.fail_file = False
+    clock.now += dt.timedelta(hours=2)  # past the failed chat's back-off
+    report = await service(store, adapter, clock).deliver_due()
+    assert report.outcomes[0].result == "ok"
+    assert [text for _, _, text in adapter.sent] == ["page", "file"]  # the page once, the file at last
+    report = await service(store, adapter, clock).deliver_due()
+    assert report.outcomes == []
+    assert [text for _, _, text in adapter.sent] == ["page", "file"]
