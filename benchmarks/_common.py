@@ -328,6 +328,15 @@ def uniquely_titled(papers: Sequence[Paper]) -> list[Paper]:
     return [p for p, hits in zip(candidates, found, strict=True) if [papers[i] for i in hits] == [p]]
 
 
+def paper_run(papers: Sequence[Paper], start: int, count: int) -> list[Paper]:
+    """`count` papers from `start` on, wrapping around (pass `uniquely_titled` papers, so title
+    keywords find just these)."""
+    usable = [*papers[start:], *papers[:start]]
+    if count > len(usable):
+        raise SystemExit(f"only {len(usable)} uniquely titled papers, {count} asked for")
+    return usable[:count]
+
+
 def digest_papers(
     papers: Sequence[Paper], start: int, messages: int, count_messages: Callable[[Sequence[Paper]], int]
 ) -> list[Paper]:
