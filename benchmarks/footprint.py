@@ -90,6 +90,8 @@ class ChildRun:
     feed_served_s: float = 0.0
     rss_at_feed: int = 0
     rss_at_first_digest: int = 0
+    # (seconds after the first digest, VmRSS, messages sent by then), every 30 s while observing
+    rss_marks: list[tuple[float, int, int]] = dataclasses.field(default_factory=list)
     views: int = 0  # digest views the bot stored (one per chat it delivered to)
     views_bytes: int = 0
     database_size: int = 0  # the database after the child's day, incl. its WAL after a checkpoint
@@ -149,6 +151,10 @@ async def run_child(folder: Path, database: Path, feed: bytes, observe: float) -
                     seen.first_digest_s = sent[0].time - spawned
                     seen.rss_at_first_digest = status.get("VmRSS", 0)
                     until = now + observe
+                mark = 30.0 * (len(seen.rss_marks) + 1)
+                if until is not None and now - (until - observe) >= mark:
+                    sent_by_now = len(telegram.calls_to("sendMessage", ok=True))
+                    seen.rss_marks.append((mark, status.get("VmRSS", 0), sent_by_now))
                 if until is not None and now >= until:
                     break
                 await asyncio.sleep(0.1)
@@ -398,6 +404,12 @@ async def run(options: argparse.Namespace) -> int:
             "RSS at the end",
             f"{child.rss_at_end / MB:.0f} MB",
             f"{options.observe:.0f} s after the first digest; {child.messages:,} messages sent by then",
+        ),
+        (
+            "RSS while delivering",
+            ", ".join(f"{rss / MB:.0f}" for _, rss, _ in child.rss_marks) + " MB",
+            "every 30 s after the first digest; messages sent by then: "
+            + ", ".join(f"{sent:,}" for _, _, sent in child.rss_marks),
         ),
         ("ready", f"{child.ready_s:.2f} s", "from spawn to the fake Bot API's first getUpdates"),
         (
