@@ -122,7 +122,10 @@ async def run(options: argparse.Namespace) -> int:
             delivery = DeliveryService(
                 store, {"telegram": adapter}, defaults, clock=lambda: noon, channels=chats
             )
-            expected_messages = sum(len(adapter.render_digest(d, channel)) for channel, d in digests)
+            # One paged message per digest (or the empty-day line), plus the file where a chat asked.
+            expected_messages = sum(
+                1 + int(channel.send_file and d.matched_count > 0) for channel, d in digests
+            )
             stop = asyncio.Event()
             task = asyncio.create_task(adapter.run(stop), name="telegram adapter")
             await server.wait_for_call("getUpdates", timeout=30)

@@ -50,6 +50,9 @@ class Store(Protocol):
     async def announcement_dates(self, since: dt.date) -> list[dt.date]:
         """Dates of stored announcements on or after `since`, oldest first."""
 
+    async def announcement_stored_at(self, date: dt.date) -> dt.datetime | None:
+        """When the announcement of that date was stored (UTC, to the second); None when it is not."""
+
     async def prune_announcements(self, before: dt.date) -> int:
         """Forget announcements older than `before`, and their digest views (the ledger is kept)."""
 

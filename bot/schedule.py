@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import functools
 import re
 import zoneinfo
@@ -132,3 +133,32 @@ def watch_window(
 def zone_names() -> dict[str, str]:
     """Every IANA time zone name by its lower-case spelling, in alphabetical order of the names."""
     return {name.lower(): name for name in sorted(zoneinfo.available_timezones())}
+
+
+@functools.lru_cache(maxsize=1)
+def _zones_by_place() -> dict[str, tuple[str, ...]]:
+    """Every IANA zone name by its last part in lower case (`berlin` → Europe/Berlin), sorted."""
+    places: dict[str, list[str]] = {}
+    for name in zone_names().values():
+        places.setdefault(name.rsplit("/", 1)[-1].lower(), []).append(name)
+    return {place: tuple(names) for place, names in places.items()}
+
+
+def zone_suggestions(text: str, limit: int = 3) -> list[str]:
+    """The zone names a typed name that is no zone probably meant (for a "did you mean …?").
+
+    A city or the last part of a zone name, any case, spaces for underscores (`Berlin`, `new york`),
+    then close spellings of a whole name or of a city (`Europe/Berln`, `Berlim`). Empty when nothing is near.
+    """
+    typed = "_".join(text.strip().lower().split())
+    if not typed or len(typed) > 64:
+        return []
+    places = _zones_by_place()
+    found = list(places.get(typed.rsplit("/", 1)[-1], ()))
+    if not found:
+        close = difflib.get_close_matches(typed, zone_names(), n=limit, cutoff=0.8)
+        found = [zone_names()[name] for name in close]
+    if not found:
+        for place in difflib.get_close_matches(typed.rsplit("/", 1)[-1], places, n=limit, cutoff=0.8):
+            found.extend(places[place])
+    return found[:limit]

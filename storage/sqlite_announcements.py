@@ -129,6 +129,19 @@ class SqliteAnnouncements(SqliteBase):
             )
         return [dt.date.fromisoformat(row[0]) for row in rows]
 
+    async def announcement_stored_at(self, date: dt.date) -> dt.datetime | None:
+        """When the announcement of that date was stored (UTC, to the second); None when it is not."""
+        async with self._read() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT stored_at FROM announcements WHERE date = ?", (date_text(date),)
+                )
+            )
+        if not rows:
+            return None
+        stored = dt.datetime.fromisoformat(str(rows[0][0]))
+        return stored if stored.tzinfo is not None else stored.replace(tzinfo=dt.UTC)
+
     async def prune_announcements(self, before: dt.date) -> int:
         """Forget announcements older than `before`, and their digest views (the ledger is kept).
 

@@ -208,6 +208,11 @@ class SqliteChannels(SqliteBase):
                     existing.id,
                     moved.id,
                 )
+            # Its digest views follow it, so the buttons of its messages keep turning pages there.
+            await db.execute(
+                "UPDATE OR IGNORE digest_views SET chat_id = ? WHERE platform = ? AND chat_id = ?",
+                (new_chat_id, platform, old_chat_id),
+            )
             return await _load_channel(db, platform, new_chat_id)
 
     async def subscribed_categories(self) -> set[str]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import re
 import signal
 import sqlite3
 import time
-from collections import Counter
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,14 +30,13 @@ from tests.test_telegram_e2e import (
     ANCHOR_FEED,
     EMPTY_FEED,
     MLLM_KEYWORDS,
-    digest_calls,
-    ids_in,
     mllm_ids,
     replies,
     until,
 )
 
 EASTERN = ZoneInfo("America/New_York")
+ABS_LINK = re.compile(r"arxiv\.org/abs/(\d{4}\.\d{4,5})")
 TELEGRAM_CHAT = 4242
 GUILD = 900000000000000001
 CHANNEL = 900000000000000011
@@ -69,10 +68,27 @@ def digest_done(database: Path, platform: str, chat_id: int, day: dt.date) -> bo
     return row is not None and row[0] == day.isoformat()
 
 
-def embed_ids(message: dict[str, Any]) -> list[str]:
-    """arXiv ids of the papers a created Discord message carries as embeds (from each embed's url)."""
-    embeds = (message["body"] or {}).get("embeds") or []
-    return [embed["url"].rsplit("/", 1)[-1] for embed in embeds if "url" in embed]
+def linked_ids(text: str) -> list[str]:
+    """arXiv ids of the papers a message links to (their abstract pages), in order, repeats kept."""
+    return ABS_LINK.findall(text)
+
+
+def stored_view_and_ledger(
+    database: Path, platform: str, chat_id: int, day: dt.date
+) -> tuple[set[str], set[str]]:
+    """The papers of the chat's stored daily view of `day`, and those its ledger says were sent."""
+    with sqlite3.connect(database) as db:
+        (entries,) = db.execute(
+            "SELECT entries FROM digest_views WHERE platform = ? AND chat_id = ? AND kind = 'daily'"
+            " AND announcement_date = ?",
+            (platform, str(chat_id), day.isoformat()),
+        ).fetchone()
+        sent = db.execute(
+            "SELECT d.arxiv_id FROM deliveries AS d JOIN channels AS c ON c.id = d.channel_id"
+            " WHERE c.platform = ? AND c.chat_id = ? AND d.status = 'sent'",
+            (platform, str(chat_id)),
+        ).fetchall()
+    return {entry[0] for entry in json.loads(entries)}, {row[0] for row in sent}
 
 
 async def collect(stream: asyncio.StreamReader | None, into: bytearray) -> None:
@@ -187,38 +203,37 @@ async def test_one_process_serves_telegram_and_discord_from_one_feed_check_per_p
     for token in (telegram.token, telegram.token.split(":")[1], discord.token, discord.token.split(".")[-1]):
         assert token not in log
 
-    # Telegram: the reply, then 30 papers as messages and all 34 in the Markdown file, each once.
+    # Each platform: one paged message carrying the whole digest ("34 of …"), the first page's papers on
+    # it, no file (it comes on request), and every paper in the chat's stored view and ledger.
     assert "Subscribed" in replies(telegram, TELEGRAM_CHAT)[0]
-    in_messages = Counter(
-        paper for call in digest_calls(telegram, TELEGRAM_CHAT) for paper in ids_in(call.params["text"])
-    )
-    assert len(in_messages) == 30
-    assert set(in_messages.values()) == {1}
-    (document,) = telegram.sent_documents(TELEGRAM_CHAT)
-    assert document.filename.endswith(".md")
-    in_document = Counter(ids_in(document.data.decode("utf-8")))
-    assert set(in_document) == expected
-    assert set(in_document.values()) == {1}
-    assert set(in_messages) <= expected
+    (page,) = [
+        call
+        for call in telegram.calls_to("sendMessage", chat_id=TELEGRAM_CHAT, ok=True)
+        if linked_ids(call.params["text"])
+    ]
+    assert f"{len(expected)} of " in page.params["text"]
+    assert not page.params.get("disable_notification")  # the one message that notifies
+    shown = linked_ids(page.params["text"])
+    assert len(shown) == len(set(shown))
+    assert set(shown) <= expected
+    assert telegram.sent_documents(TELEGRAM_CHAT) == []
     assert {call.chat_id for call in telegram.calls if call.method.startswith("send")} == {str(TELEGRAM_CHAT)}
 
-    # Discord: the public answer, then 30 papers as embeds and all 34 in one attached .md file, each once.
     assert callback["kind"] == "callback"
     assert not callback["ephemeral"]
     assert "Subscribed" in str((callback.get("data") or {}).get("content"))
-    messages = discord.channel_messages(CHANNEL)
-    in_embeds = Counter(paper for message in messages for paper in embed_ids(message))
-    assert len(in_embeds) == 30
-    assert set(in_embeds.values()) == {1}
-    assert set(in_embeds) <= expected
-    (attached,) = [file for message in messages for file in message["files"]]
-    assert attached.filename.endswith(".md")
-    in_file = Counter(ids_in(attached.data.decode("utf-8")))
-    assert set(in_file) == expected
-    assert set(in_file.values()) == {1}
+    (message,) = discord.channel_messages(CHANNEL)
+    body = message["body"] or {}
+    assert f"{len(expected)} of " in str(body.get("content"))
+    shown = linked_ids(str(body.get("embeds")))
+    assert shown
+    assert set(shown) <= expected
+    assert message["files"] == []
     posted = {request.path for request in discord.requests_to("POST", r"^/channels/\d+/messages$")}
     assert posted == {f"/channels/{CHANNEL}/messages"}
     assert discord.validation_errors == []
+    for platform, chat in (("telegram", TELEGRAM_CHAT), ("discord", CHANNEL)):
+        assert stored_view_and_ledger(database, platform, chat, today) == (expected, expected)
 
     # arXiv: one fetch per feed check for both platforms, and the announcement fetched exactly once.
     rss = arxiv_server.of_kind("rss")

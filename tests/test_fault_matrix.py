@@ -1,17 +1,23 @@
 """Every error class of Telegram and Discord sprinkled over a 100-chat fan-out: nothing lost, nothing twice.
 
-Each test seeds 100 chats (channels) due the same digest and scripts faults by a seeded RNG: each
-chat's n-th send request gets a chosen fault, so every fault fires exactly once, at a known point of a
-known chat. A gone chat answers its fault from some request on, for good; a moved Telegram group
-answers `migrate_to_chat_id` once, and its new id takes the rest of the digest.
+A chat's digest is one paged message (its first page, carrying every paper of the digest in the
+ledger) and, for the half of the chats that asked for it (`send_file`), the silent Markdown file after
+it: one or two send requests a chat. Each test seeds 100 chats (channels) due the same digest and
+scripts faults by a seeded RNG: each chat's n-th send request (page or file) gets a chosen fault, so
+every fault fires exactly once, at a known point of a known chat, on the page or on the file. A gone
+chat answers its fault from some request on, for good (at the file: its page is out); a moved Telegram
+group answers `migrate_to_chat_id` once, and its new id takes the rest of the digest.
 
-What must come out, read from the fakes' records and the delivery ledger:
-- nothing lost: every chat that is not gone has every matching paper, in the ledger (all `sent`,
-  none `pending`) and in the messages the fake accepted; a gone chat's ledger holds exactly what it got;
-- no duplicate: no paper twice in a chat;
+What must come out, read from the fakes' records, the delivery ledger and the stored daily views:
+- nothing lost: every chat that is not gone got its page (the stored view's first papers, every
+  button naming that view) and the file if asked (every paper in it); its ledger has every matching
+  paper `sent`, none `pending`; a gone chat's ledger holds exactly what it got (all, if its page
+  went out; nothing, if not);
+- nothing twice: no second page accepted for a chat, no second file;
 - a gone chat is turned off and logged once, and never tried again: its last request is the one
   that failed, and later delivery rounds send nothing;
-- a moved chat keeps its settings and ledger under the new id and gets the rest of its digest there;
+- a moved chat keeps its settings, ledger and view under the new id, gets the rest of its digest
+  there, and its page turns there (▶ edits it to page 2);
 - no busy loop: each chat receives exactly one request per message plus one per fault injected into
   it (every retry the policy makes is for a fault; a gone chat gets one failing request).
 """
@@ -19,6 +25,7 @@ What must come out, read from the fakes' records and the delivery ledger:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -37,8 +44,9 @@ from aiohttp import web
 
 from bot.digests import build_digests
 from bot.feeds import parse_feed_file
-from bot.models import Announcement, Channel, Topic
+from bot.models import Announcement, Channel, DigestView, Topic
 from bot.settings import Settings
+from bot.views import FilePress, PagePress, decode_press
 from storage.sqlite_store import SqliteStore
 from tests.adapters.test_discord_adapter import start_bot
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
@@ -47,12 +55,14 @@ from tests.fakes.discord_faults import Fault as DiscordFault
 from tests.fakes.discord_model import DEFAULT_BOT_PERMISSIONS, SEND_MESSAGES, RecordedRequest
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.telegram_model import Fault as TelegramFault
+from tests.fakes.telegram_model import RecordedCall
 from tests.fakes.telegram_server import FakeTelegramServer
 from tests.test_telegram_e2e import ANCHOR_FEED, ANNOUNCED, MLLM_KEYWORDS, Clock, RunningBot, ids_in, until
 
 UTC = dt.UTC
 CATEGORIES = ("cs.AI", "cs.CL", "cs.CV", "cs.LG")
 BOT_NAME = "arxiv_digest_test_bot"
+ARXIV_ABS = re.compile(r"https://arxiv\.org/abs/(\d{4}\.\d{4,5})")
 ANCHOR_KEYWORD = "MLLM"  # 11 papers of the anchor day: six Telegram messages a chat
 
 
@@ -84,22 +94,23 @@ def gone_logs(caplog: pytest.LogCaptureFixture, platform: str, chat: int | str) 
 # -- Telegram ------------------------------------------------------------------------------------------------
 
 TIMEOUT = TelegramFault(0, "never answered: the client's read timeout (5 s) runs out")  # a marker
+SENDS = ("sendMessage", "sendDocument")  # a digest's requests: the page, then the file if asked
 
 
 class ScriptedTelegram(FakeTelegramServer):
-    """The fake Bot API answering each chat's n-th sendMessage with a scripted fault."""
+    """The fake Bot API answering each chat's n-th send (sendMessage or sendDocument) with a fault."""
 
     def __init__(self, **kwargs: Any) -> None:
         """No faults until the test scripts them."""
         super().__init__(**kwargs)
         self.script: dict[str, dict[int, TelegramFault]] = {}  # chat -> request number -> fault
         self.gone_from: dict[str, tuple[int, TelegramFault]] = {}  # chat -> from request number on
-        self.numbers: Counter[str] = Counter()  # sendMessage requests per chat so far
+        self.numbers: Counter[str] = Counter()  # sends per chat so far
         self._hang_next = False
 
     def _take_fault(self, method: str, chat_id: str | None) -> TelegramFault | None:
         """The scripted fault of this chat's request, if any (TIMEOUT: answer never)."""
-        if method != "sendMessage" or chat_id is None:
+        if method not in SENDS or chat_id is None:
             return super()._take_fault(method, chat_id)
         number = self.numbers[chat_id]
         self.numbers[chat_id] += 1
@@ -113,9 +124,16 @@ class ScriptedTelegram(FakeTelegramServer):
         return fault
 
     def _handlers(self) -> dict[str, Callable[[dict[str, Any], dict[str, UploadedFile]], Any]]:
-        """The usual handlers; sendMessage can hang until the client gives up (a timeout)."""
+        """The usual handlers; a send can hang until the client gives up (a timeout)."""
         handlers = super()._handlers()
-        send = handlers["sendmessage"]
+        for name in ("sendmessage", "senddocument"):
+            handlers[name] = self._or_hang(handlers[name])
+        return handlers
+
+    def _or_hang(
+        self, send: Callable[[dict[str, Any], dict[str, UploadedFile]], Any]
+    ) -> Callable[[dict[str, Any], dict[str, UploadedFile]], Any]:
+        """`send`, unless a timeout was scripted for this request: then no answer at all."""
 
         async def send_or_hang(params: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
             if self._hang_next:
@@ -123,8 +141,15 @@ class ScriptedTelegram(FakeTelegramServer):
                 await asyncio.sleep(3600)  # cancelled once the client hangs up
             return await send(params, files)
 
-        handlers["sendmessage"] = send_or_hang
-        return handlers
+        return send_or_hang
+
+    def sends(self, chat: int | str, *, ok: bool | None = None) -> list[RecordedCall]:
+        """The chat's sendMessage and sendDocument calls, in the order they came."""
+        return [
+            call
+            for call in self.calls
+            if call.method in SENDS and call.chat_id == str(chat) and (ok is None or call.ok == ok)
+        ]
 
 
 @pytest.fixture
@@ -163,9 +188,20 @@ class TelegramPlan:
 
     chat: int
     kind: str  # healthy, moved, blocked, kicked, not found
-    at: int = 0  # moved / gone: the request number the fault comes at
+    send_file: bool = False  # the page and then the file: two requests, either may fail
+    at: int = 0  # moved / gone: the request number the fault comes at (1: the file's)
     new_chat: int | None = None
     faults: list[str] = field(default_factory=list)  # transient faults injected, by name
+    slots: list[int] = field(default_factory=list)  # the request numbers the faults take
+
+    @property
+    def messages(self) -> int:
+        """Messages the chat's digest takes: the page, and the file if asked."""
+        return 1 + self.send_file
+
+    def on_file(self) -> int:
+        """How many of the scripted faults hit the file's request rather than the page's."""
+        return sum(slot - below >= 1 for below, slot in enumerate(sorted(self.slots)))
 
 
 TELEGRAM_TRANSIENT: dict[str, Callable[[], TelegramFault]] = {
@@ -191,8 +227,12 @@ TELEGRAM_GONE = {
 }
 
 
-def plan_telegram(server: ScriptedTelegram, rng: random.Random, messages: int) -> list[TelegramPlan]:
-    """80 private chats and 20 groups: 15 gone, 8 moved, 60 transient faults over the healthy ones."""
+def plan_telegram(server: ScriptedTelegram, rng: random.Random) -> list[TelegramPlan]:
+    """80 private chats and 20 groups: 15 gone, 8 moved, 60 transient faults over the healthy ones.
+
+    Half the chats (by seed) asked for the file, so their digest is two requests and a fault (a move
+    too) may hit either; the others' digest is the page alone.
+    """
     private = [9_100 + n for n in range(80)]
     groups = [-9_200 - n for n in range(20)]
     for group in groups:
@@ -206,25 +246,56 @@ def plan_telegram(server: ScriptedTelegram, rng: random.Random, messages: int) -
     plans += [TelegramPlan(chat, "not found") for chat in groups[4:6]]
     plans += [TelegramPlan(chat, "moved", new_chat=-1_009_200_000 + chat) for chat in groups[6:14]]
     plans += [TelegramPlan(chat, "healthy") for chat in groups[14:]]
+    for plan in rng.sample(plans, len(plans) // 2):
+        plan.send_file = True
     for plan in plans:
         if plan.kind in TELEGRAM_GONE:
-            plan.at = rng.randrange(messages)
+            plan.at = rng.randrange(plan.messages)
             server.gone_from[str(plan.chat)] = (plan.at, TELEGRAM_GONE[plan.kind]())
         elif plan.kind == "moved":
             assert plan.new_chat is not None
-            plan.at = rng.randrange(messages)
+            plan.at = rng.randrange(plan.messages)
             server.script[str(plan.chat)] = {plan.at: TelegramFault.migrated(plan.new_chat)}
     healthy = [plan for plan in plans if plan.kind == "healthy"]
     for name, count in TELEGRAM_TRANSIENT_COUNTS.items():
         for _ in range(count):
             rng.choice([plan for plan in healthy if len(plan.faults) < 3]).faults.append(name)
     for plan in healthy:
-        # f faults take f of the chat's 6 + f requests, never the last (the digest is done by then).
-        slots = rng.sample(range(messages + len(plan.faults) - 1), len(plan.faults))
+        # f faults take f of the chat's messages + f requests, never the last (the digest is done by then).
+        plan.slots = rng.sample(range(plan.messages + len(plan.faults) - 1), len(plan.faults))
         server.script[str(plan.chat)] = {
-            slot: TELEGRAM_TRANSIENT[name]() for slot, name in zip(slots, plan.faults, strict=True)
+            slot: TELEGRAM_TRANSIENT[name]() for slot, name in zip(plan.slots, plan.faults, strict=True)
         }
     return plans
+
+
+def check_telegram_page(call: RecordedCall, view: DigestView) -> None:
+    """The paged message: notifying, showing the view's first papers, every button naming the view."""
+    assert call.method == "sendMessage"
+    assert not call.params.get("disable_notification")  # the one message that notifies
+    if call.params.get("parse_mode") == "HTML":  # the plain-text retry after "can't parse" has no links
+        shown = ids_in(call.params["text"])
+        assert shown, "a page without papers"
+        assert tuple(shown) == view.paper_ids[: len(shown)]  # page 1 of the stored view
+    rows = call.params["reply_markup"]["inline_keyboard"]
+    presses = [decode_press(button["callback_data"]) for row in rows for button in row]
+    assert presses, "a page without buttons"
+    assert all(press is not None for press in presses)
+    assert {press.view_id for press in presses if isinstance(press, PagePress | FilePress)} == {view.id}
+
+
+async def turned_page(server: ScriptedTelegram, plan: TelegramPlan) -> list[str]:
+    """▶ on the chat's digest message: the papers it shows after the press (none if it did not turn)."""
+    chat = plan.chat if plan.new_chat is None else plan.new_chat
+    (page,) = [stored for stored in server.bot_messages(chat) if stored.buttons]
+    pressed = server.press_button(chat, text="▶", message_id=page.message_id)
+    await server.wait_answered(pressed, timeout=5)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(3):
+            while server.message(chat, page.message_id).edits == 0:
+                await asyncio.sleep(0.02)
+    now = server.message(chat, page.message_id)
+    return ids_in(now.raw_text or "") if now.edits == 1 else []
 
 
 @pytest.mark.slow
@@ -235,11 +306,10 @@ async def test_telegram_fault_matrix_over_100_chats_loses_nothing_repeats_nothin
     store: SqliteStore,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """429, 403, 400 gone/moved, 5xx, drops, timeouts over 100 chats: every paper once, requests bounded."""
+    """429, 403, 400 gone/moved, 5xx, drops, timeouts over 100 chats: one page each, requests bounded."""
     _, expected = anchor_matches((ANCHOR_KEYWORD,), CATEGORIES)
-    messages = 6
-    assert len(expected) == 11  # two papers a message: six messages a chat
-    plans = plan_telegram(telegram, random.Random(3), messages)
+    assert len(expected) == 11  # two compact pages: the buttons have a page to turn
+    plans = plan_telegram(telegram, random.Random(3))
     seeded: dict[int, Channel] = {}
     for plan in plans:
         channel = Channel(
@@ -247,6 +317,7 @@ async def test_telegram_fault_matrix_over_100_chats_loses_nothing_repeats_nothin
             chat_id=str(plan.chat),
             active=True,
             topics=(Topic("Papers", (ANCHOR_KEYWORD,)),),
+            send_file=plan.send_file,
         )
         seeded[plan.chat] = await store.save_channel(channel)
     arxiv_server.default_rss = Reply.feed(ANCHOR_FEED)
@@ -263,9 +334,14 @@ async def test_telegram_fault_matrix_over_100_chats_loses_nothing_repeats_nothin
 
         await until(settled, timeout=25, what="every chat to be done or turned off")
         took = time.monotonic() - began
-        calls_when_done = len(telegram.calls_to("sendMessage"))
+        sends_when_done = sum(len(telegram.calls_to(method)) for method in SENDS)
         await asyncio.sleep(0.5)  # ten more delivery rounds (a tick is 0.05 s) must send nothing
-        assert len(telegram.calls_to("sendMessage")) == calls_when_done
+        assert sum(len(telegram.calls_to(method)) for method in SENDS) == sends_when_done
+        # A moved chat's page turns under its new id, as a healthy group's does. (A page sent before
+        # the move, to the old group, stays there: Telegram's old group is read-only by then.)
+        moved = [plan for plan in plans if plan.kind == "moved" and plan.at == 0]
+        control = [plan for plan in plans if plan.kind == "healthy" and plan.chat < 0][:2]
+        turned = {plan.chat: await turned_page(telegram, plan) for plan in moved + control}
 
     rows = ledger(settings.database_path)
     requests_per_chat: Counter[int] = Counter()
@@ -273,44 +349,61 @@ async def test_telegram_fault_matrix_over_100_chats_loses_nothing_repeats_nothin
         channel_id = seeded[plan.chat].id
         assert channel_id is not None
         targets = [plan.chat] if plan.new_chat is None else [plan.chat, plan.new_chat]
-        calls = [call for target in targets for call in telegram.calls_to("sendMessage", chat_id=target)]
+        calls = [call for target in targets for call in telegram.sends(target)]
         requests_per_chat[plan.chat] = len(calls)
-        accepted = [paper for call in calls if call.ok for paper in ids_in(call.params["text"])]
-        assert len(accepted) == len(set(accepted)), f"chat {plan.chat} ({plan.kind}) got a paper twice"
+        pages = [call for call in calls if call.ok and call.method == "sendMessage"]
+        files = [call for call in calls if call.ok and call.method == "sendDocument"]
         stored = await store.get_channel("telegram", str(targets[-1]))
         assert stored is not None
         assert stored.id == channel_id
+        # The view is stored before the page is sent: every chat has one, holding every match once.
+        view = await store.daily_view("telegram", str(targets[-1]), ANNOUNCED)  # a moved chat's moved too
+        assert view is not None
+        assert sorted(view.paper_ids) == sorted(expected)
+        for page in pages:
+            check_telegram_page(page, view)
+        if plan.chat in turned:  # ▶ shows page 2: the papers after page 1's, in the view's order
+            shown = tuple(turned[plan.chat])
+            assert 0 < len(shown) < len(view.paper_ids), f"chat {plan.chat} ({plan.kind}): no page turned"
+            assert shown == view.paper_ids[-len(shown) :]
+        for document in files:
+            assert document.params["disable_notification"] is True  # the file is silent
+            assert set(ids_in(document.files["document"].data.decode())) == expected  # the whole digest
         ledger_rows = rows.get(channel_id, Counter())
         assert ledger_rows["pending"] == 0
-        assert ledger_rows["sent"] == len(accepted)
-        assert await store.delivered_ids(channel_id) == set(accepted)
+        # The ledger holds what the chat got: the page carries every paper of the digest.
+        assert ledger_rows["sent"] == len(expected) * len(pages)
+        assert await store.delivered_ids(channel_id) == (expected if pages else set())
         if plan.kind in TELEGRAM_GONE:
             assert len(calls) == plan.at + 1, f"gone chat {plan.chat}: {len(calls)} requests"
             assert [call.ok for call in calls] == [True] * plan.at + [False]
+            assert (len(pages), len(files)) == (min(plan.at, 1), 0)  # the page, if it went out before
             assert not stored.active
             assert gone_logs(caplog, "telegram", plan.chat) == 1
             continue
         assert stored.active
         assert stored.done_up_to == ANNOUNCED
-        assert set(accepted) == expected, f"chat {plan.chat} ({plan.kind}) is missing papers"
+        # Nothing twice, nothing lost: one page, and the file once if asked.
+        assert (len(pages), len(files)) == (1, int(plan.send_file)), f"chat {plan.chat} ({plan.kind})"
         assert gone_logs(caplog, "telegram", targets[-1]) == 0
         if plan.kind == "moved":
             assert plan.new_chat is not None
-            old = telegram.calls_to("sendMessage", chat_id=plan.chat)
-            new = telegram.calls_to("sendMessage", chat_id=plan.new_chat)
+            old = telegram.sends(plan.chat)
+            new = telegram.sends(plan.new_chat)
             assert [call.ok for call in old] == [True] * plan.at + [False]
-            assert len(new) == messages - plan.at
+            assert len(new) == plan.messages - plan.at
             assert all(call.ok for call in new)
             assert await store.get_channel("telegram", str(plan.chat)) is None
             assert stored.topics == seeded[plan.chat].topics
+            assert stored.send_file == plan.send_file  # its settings moved with it
         else:
             failed = [call for call in calls if not call.ok]
             assert len(failed) == len(plan.faults)
-            assert len(calls) == messages + len(plan.faults), f"chat {plan.chat}: {len(calls)} requests"
+            assert len(calls) == plan.messages + len(plan.faults), f"chat {plan.chat}: {len(calls)} requests"
 
     kinds = Counter(plan.kind for plan in plans)
     faults = Counter(name for plan in plans for name in plan.faults)
-    statuses = Counter(call.status for call in telegram.calls_to("sendMessage", ok=False))
+    statuses = Counter(call.status for method in SENDS for call in telegram.calls_to(method, ok=False))
     assert statuses == {
         429: faults["429 retry_after"],
         500: faults["500"],
@@ -319,14 +412,25 @@ async def test_telegram_fault_matrix_over_100_chats_loses_nothing_repeats_nothin
         400: faults["can't parse entities"] + kinds["moved"] + kinds["not found"],
         403: kinds["blocked"] + kinds["kicked"],
     }
+    # The seed makes faults hit files too, and chats go gone and move at their file (the page out).
+    on_file = sum(plan.on_file() for plan in plans)
+    gone_at_file = sum(plan.kind in TELEGRAM_GONE and plan.at == 1 for plan in plans)
+    moved_at_file = sum(plan.kind == "moved" and plan.at == 1 for plan in plans)
+    assert on_file > 0
+    assert gone_at_file > 0
+    assert moved_at_file > 0
     healthy = [requests_per_chat[plan.chat] for plan in plans if plan.kind == "healthy"]
     gone = [requests_per_chat[plan.chat] for plan in plans if plan.kind in TELEGRAM_GONE]
     print(
-        f"\ntelegram fault matrix: {len(plans)} chats ({dict(kinds)}), faults {dict(faults)}; "
-        f"{len(telegram.calls_to('sendMessage'))} sendMessage requests, "
-        f"{len(telegram.calls_to('sendMessage', ok=True))} accepted; requests per healthy chat "
-        f"{dict(sorted(Counter(healthy).items()))} (6 messages + its faults); requests per gone chat "
-        f"{dict(sorted(Counter(gone).items()))} (messages before + 1); settled in {took:.1f} s"
+        f"\ntelegram fault matrix: {len(plans)} chats ({dict(kinds)}), "
+        f"{sum(plan.send_file for plan in plans)} with the file; faults {dict(faults)} "
+        f"({on_file} on a file request); {len(telegram.calls_to('sendMessage'))} sendMessage and "
+        f"{len(telegram.calls_to('sendDocument'))} sendDocument requests, "
+        f"{sum(len(telegram.calls_to(method, ok=True)) for method in SENDS)} accepted; requests per healthy "
+        f"chat {dict(sorted(Counter(healthy).items()))} (1 page, 1 file if asked, + its faults); per gone "
+        f"chat {dict(sorted(Counter(gone).items()))} ({gone_at_file} gone at the file); "
+        f"{moved_at_file} of {kinds['moved']} moved at the file; pages turned in the moved chats "
+        f"{sum(bool(turned[plan.chat]) for plan in moved)}/{len(moved)}; settled in {took:.1f} s"
     )
 
 
@@ -337,10 +441,11 @@ CREATE_MESSAGE = re.compile(r"/channels/(\d+)/messages")
 DISCORD_CATEGORIES = ("cs.CV", "cs.LG")  # what tests.adapters.test_discord_adapter.start_bot uses
 GUILDS = [910_000_000_000_000_001 + n for n in range(4)]
 MUTED_GUILD = 910_000_000_000_000_009  # the bot may not send messages here (Discord's own 50013)
+SUPPRESS_NOTIFICATIONS = 1 << 12
 
 
 class ScriptedDiscord(FakeDiscord):
-    """The fake Discord answering each channel's n-th message creation with a scripted fault."""
+    """The fake Discord answering each channel's n-th message creation (page or file) with a fault."""
 
     def __init__(self, **kwargs: Any) -> None:
         """No faults until the test scripts them."""
@@ -377,8 +482,19 @@ class DiscordPlan:
     channel: int
     guild: int
     kind: str  # healthy, missing access, missing permissions, unknown channel, muted
-    at: int = 0
+    send_file: bool = False  # the page and then the file: two requests, either may fail
+    at: int = 0  # gone: the request number the fault comes from (1: the page went out, the file failed)
     faults: list[str] = field(default_factory=list)
+    slots: list[int] = field(default_factory=list)  # the request numbers the faults take
+
+    @property
+    def messages(self) -> int:
+        """Messages the channel's digest takes: the page, and the file if asked."""
+        return 1 + self.send_file
+
+    def on_file(self) -> int:
+        """How many of the scripted faults hit the file's request rather than the page's."""
+        return sum(slot - below >= 1 for below, slot in enumerate(sorted(self.slots)))
 
 
 DISCORD_TRANSIENT: dict[str, Callable[[], DiscordFault]] = {
@@ -402,8 +518,12 @@ DISCORD_GONE = {
 }
 
 
-def plan_discord(fake: ScriptedDiscord, rng: random.Random, messages: int) -> list[DiscordPlan]:
-    """96 channels in four guilds and 4 in a guild that denies Send Messages; 11 more gone, 39 faults."""
+def plan_discord(fake: ScriptedDiscord, rng: random.Random) -> list[DiscordPlan]:
+    """96 channels in four guilds and 4 in a guild that denies Send Messages; 11 more gone, 39 faults.
+
+    Half the channels (by seed) asked for the file, so their digest is two requests and a fault may
+    hit either; the others' digest is the page alone.
+    """
     plans: list[DiscordPlan] = []
     for number, guild in enumerate(GUILDS):
         channels = [920_000_000_000_000_000 + 100 * number + n for n in range(24)]
@@ -417,21 +537,24 @@ def plan_discord(fake: ScriptedDiscord, rng: random.Random, messages: int) -> li
         everyone_permissions=0,
     )
     plans += [DiscordPlan(channel, MUTED_GUILD, "muted") for channel in muted]
+    for plan in rng.sample(plans, len(plans) // 2):
+        plan.send_file = True
     candidates = [plan for plan in plans if plan.kind == "healthy"]
     rng.shuffle(candidates)
     gone_kinds = ["missing access"] * 4 + ["missing permissions"] * 3 + ["unknown channel"] * 4
     for plan, kind in zip(candidates, gone_kinds, strict=False):
         plan.kind = kind
-        plan.at = rng.randrange(messages)
+        plan.at = rng.randrange(plan.messages)
         fake.gone_from[plan.channel] = (plan.at, DISCORD_GONE[kind]())
     healthy = [plan for plan in plans if plan.kind == "healthy"]
     for name, count in DISCORD_TRANSIENT_COUNTS.items():
         for _ in range(count):
             rng.choice([plan for plan in healthy if len(plan.faults) < 2]).faults.append(name)
     for plan in healthy:
-        slots = rng.sample(range(messages + len(plan.faults) - 1), len(plan.faults))
+        # f faults take f of the channel's messages + f requests, never the last (the digest is done by then).
+        plan.slots = rng.sample(range(plan.messages + len(plan.faults) - 1), len(plan.faults))
         fake.script[plan.channel] = {
-            slot: DISCORD_TRANSIENT[name]() for slot, name in zip(slots, plan.faults, strict=True)
+            slot: DISCORD_TRANSIENT[name]() for slot, name in zip(plan.slots, plan.faults, strict=True)
         }
     return plans
 
@@ -448,8 +571,29 @@ async def discord_fake() -> AsyncIterator[ScriptedDiscord]:
 
 
 def embed_ids(message: dict[str, Any]) -> list[str]:
-    """arXiv ids of the papers a created message carries as embeds."""
-    return [embed["url"].rsplit("/", 1)[-1] for embed in message["body"].get("embeds", []) if "url" in embed]
+    """arXiv ids of the papers a created message shows in its embeds, in order."""
+    return [
+        paper
+        for embed in message.get("embeds") or ()
+        for paper in ARXIV_ABS.findall(f"{embed.get('url', '')}\n{embed.get('description', '')}")
+    ]
+
+
+def custom_ids(message: dict[str, Any]) -> list[str]:
+    """The custom ids of a created message's buttons."""
+    return [item["custom_id"] for row in message.get("components") or () for item in row["components"]]
+
+
+def check_discord_page(message: dict[str, Any], view: DigestView) -> None:
+    """The paged message: notifying, showing the view's first papers, every button naming the view."""
+    assert not int(message.get("flags") or 0) & SUPPRESS_NOTIFICATIONS  # the one message that notifies
+    shown = list(dict.fromkeys(embed_ids(message)))
+    assert shown, "a page without papers"
+    assert tuple(shown) == view.paper_ids[: len(shown)]  # page 1 of the stored view
+    presses = [decode_press(data) for data in custom_ids(message)]
+    assert presses, "a page without buttons"
+    assert all(press is not None for press in presses)
+    assert {press.view_id for press in presses if isinstance(press, PagePress | FilePress)} == {view.id}
 
 
 @pytest.mark.slow
@@ -459,14 +603,13 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
     db_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """429s, 403 50001/50013, 404 10003, 5xx and gateway drops over 100 channels: all papers once, bounded."""
+    """429s, 403 50001/50013, 404 10003, 5xx and gateway drops over 100 channels: one page each, bounded."""
     keywords = tuple(MLLM_KEYWORDS.split(", "))
     announcement, expected = anchor_matches(keywords, DISCORD_CATEGORIES)
-    messages = 5
-    assert len(expected) == 28  # six embeds a message: five messages a channel
+    assert len(expected) == 28  # three compact pages: the buttons have pages to turn
     await store.save_announcement(announcement)
     discord_fake.enforce_rate_limits(per_channel=3, per_seconds=1.0)  # advertised: discord.py waits
-    plans = plan_discord(discord_fake, random.Random(5), messages)
+    plans = plan_discord(discord_fake, random.Random(5))
     seeded: dict[int, Channel] = {}
     for plan in plans:
         seeded[plan.channel] = await store.save_channel(
@@ -476,9 +619,12 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
                 server_id=str(plan.guild),
                 active=True,
                 topics=(Topic("MLLM", keywords),),
+                send_file=plan.send_file,
             )
         )
     caplog.set_level(logging.INFO, logger="bot.channels")
+    # What the fake accepts in all: each digest's messages, a gone channel's before its fault.
+    accepted_in_all = sum(p.messages if p.kind == "healthy" else p.at for p in plans)
 
     def posted_at_least(count: int) -> bool:
         """Whether the planned channels hold `count` messages between them."""
@@ -488,7 +634,8 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
     began = time.monotonic()
     try:
         round_one = asyncio.create_task(bot.delivery.deliver_due())
-        for created in (100, 300):  # the gateway drops twice during the fan-out; REST goes on
+        # The gateway drops twice during the fan-out (a third and two thirds in); REST goes on.
+        for created in (accepted_in_all // 3, 2 * accepted_in_all // 3):
             await until(
                 functools.partial(posted_at_least, created),
                 timeout=20,
@@ -500,7 +647,7 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
         took = time.monotonic() - began
         await discord_fake.wait_ready()
         requests_after_round_one = len(discord_fake.requests_to("POST", r"/channels/\d+/messages"))
-        again = await bot.delivery.deliver_due()  # gone channels are not tried again
+        again = await bot.delivery.deliver_due()  # gone channels are not tried again, done ones get nothing
         assert again.outcomes == []
         assert len(discord_fake.requests_to("POST", r"/channels/\d+/messages")) == requests_after_round_one
     finally:
@@ -523,42 +670,62 @@ async def test_discord_fault_matrix_over_100_channels_loses_nothing_repeats_noth
         assert channel_id is not None
         requests = discord_fake.requests_to("POST", rf"^/channels/{plan.channel}/messages$")
         requests_per_channel[plan.channel] = len(requests)
-        accepted = [
-            paper for message in discord_fake.channel_messages(plan.channel) for paper in embed_ids(message)
-        ]
-        assert len(accepted) == len(set(accepted)), f"channel {plan.channel} ({plan.kind}) got a paper twice"
+        made = discord_fake.channel_messages(plan.channel)
+        pages = [entry["message"] for entry in made if not entry["files"]]
+        files = [entry for entry in made if entry["files"]]
+        # The view is stored before the page is sent: every channel has one, holding every match once.
+        view = await store.daily_view("discord", str(plan.channel), DISCORD_DAY)
+        assert view is not None
+        assert sorted(view.paper_ids) == sorted(expected)
+        for page in pages:
+            check_discord_page(page, view)
+        for entry in files:
+            assert int(entry["message"].get("flags") or 0) & SUPPRESS_NOTIFICATIONS  # the file is silent
+            (upload,) = entry["files"]
+            assert set(ids_in(upload.data.decode())) == expected  # the file holds the whole digest
         stored = await store.get_channel("discord", str(plan.channel))
         assert stored is not None
         ledger_rows = rows.get(channel_id, Counter())
         assert ledger_rows["pending"] == 0
-        assert ledger_rows["sent"] == len(accepted)
+        # The ledger holds what the channel got: the page carries every paper of the digest.
+        assert ledger_rows["sent"] == len(expected) * len(pages)
+        assert await store.delivered_ids(channel_id) == (expected if pages else set())
         if plan.kind in gone_kinds:
             assert len(requests) == plan.at + 1, f"gone channel {plan.channel}: {len(requests)} requests"
             assert [200 <= r.status < 300 for r in requests] == [True] * plan.at + [False]
+            assert (len(pages), len(files)) == (min(plan.at, 1), 0)  # the page, if it went out before
             assert not stored.active
             assert gone_logs(caplog, "discord", plan.channel) == 1
             continue
         assert stored.active
         assert stored.done_up_to == DISCORD_DAY
-        assert set(accepted) == expected, f"channel {plan.channel} is missing papers"
+        # Nothing twice, nothing lost: one page, and the file once if asked.
+        assert (len(pages), len(files)) == (1, int(plan.send_file)), f"channel {plan.channel}"
         failed = [r for r in requests if not 200 <= r.status < 300]
         assert len(failed) == len(plan.faults), f"channel {plan.channel}: {[r.status for r in failed]}"
-        assert len(requests) == messages + len(plan.faults), (
+        assert len(requests) == plan.messages + len(plan.faults), (
             f"channel {plan.channel}: {len(requests)} requests"
         )
     enforced_429s = discord_fake.rate_limited_count - sum(
         name.startswith("429") for plan in plans for name in plan.faults
     )
     assert enforced_429s == 0  # the advertised buckets were followed
+    # The seed makes faults hit files too, and a channel go gone at its file (its page already out).
+    on_file = sum(plan.on_file() for plan in plans)
+    gone_at_file = sum(plan.kind in DISCORD_GONE and plan.at == 1 for plan in plans)
+    assert on_file > 0
+    assert gone_at_file > 0
 
     faults = Counter(name for plan in plans for name in plan.faults)
     healthy = [requests_per_channel[p.channel] for p in plans if p.kind == "healthy"]
     gone = [requests_per_channel[p.channel] for p in plans if p.kind in gone_kinds]
     print(
         f"\ndiscord fault matrix: {len(plans)} channels ({dict(Counter(p.kind for p in plans))}), "
-        f"faults {dict(faults)}, 2 gateway drops; "
+        f"{sum(p.send_file for p in plans)} with the file; faults {dict(faults)} "
+        f"({on_file} on a file request), 2 gateway drops; "
         f"{requests_after_round_one} message requests, "
+        f"{sum(len(discord_fake.channel_messages(p.channel)) for p in plans)} accepted, "
         f"{discord_fake.invalid_request_count} answered 401/403/429; requests per healthy channel "
-        f"{dict(sorted(Counter(healthy).items()))} (5 messages + its faults); per gone channel "
-        f"{dict(sorted(Counter(gone).items()))}; round took {took:.1f} s"
+        f"{dict(sorted(Counter(healthy).items()))} (1 page, 1 file if asked, + its faults); per gone channel "
+        f"{dict(sorted(Counter(gone).items()))} ({gone_at_file} gone at the file); round took {took:.1f} s"
     )

@@ -199,7 +199,8 @@ CONTROL = ["\x00", "\x01", "\x07", "\x08", "\x0b", "\x0c", "\x1b[31m", "\x7f", "
 WORDS = [
     "VLM", "diffusion", "vision language model", "robot", "survey", "add", "remove", "set", "clear", "max",
     "empty", "on", "off", "08:00", "25:61", "Europe/Berlin", "europe/berlin", "asap", "cs.CV", "cs.*", "cs",
-    "default", "math.PR", "UTC", "-1", "0", "200", "201", "999999",
+    "default", "math.PR", "UTC", "-1", "0", "200", "201", "999999", "style", "compact", "full", "titles",
+    "file", "8pm", "Berlin", "12am",
 ]
 # fmt: on
 # What the commands understand, put before the generated text so that it reaches the stores' writes.
@@ -209,7 +210,7 @@ PREFIXES = {
     "exclude": _EDITS,
     "topics": ["", "add ", "add Robots: ", "remove ", "remove Robots", "list "],
     "time": ["", "08:00 ", "asap", "07:30 Europe/Berlin", "europe/berlin ", "25:00 "],
-    "settings": ["", "max ", "empty ", "max 5", "empty off"],
+    "settings": ["", "max ", "empty ", "max 5", "empty off", "style ", "style titles", "file on", "file "],
     "categories": ["", "cs.CV ", "default", "Robots: ", "cs "],
 }
 COMMAND_NAMES = [info.name for info in COMMANDS]

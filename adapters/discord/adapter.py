@@ -77,8 +77,7 @@ from adapters.discord.paging import (
 from adapters.discord.settings import DEFAULT_API_URL, DEFAULT_GATEWAY_URL, DiscordSettings
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
-from bot.commands.table import COMMANDS_BY_NAME
-from bot.commands.values import Command, CommandContext, CommandReply, DigestNow, ImportTopics
+from bot.commands.values import Command, CommandContext, CommandReply, DigestNow, ImportTopics, changes_chat
 from bot.models import Channel, Digest, LoadedView
 from bot.platforms.lifecycle import (
     APOLOGY,
@@ -486,28 +485,27 @@ class DiscordAdapter:
             platform=PLATFORM,
             chat_id=str(interaction.channel_id),
             user_id=str(interaction.user.id),
-            is_admin=COMMANDS_BY_NAME[command].admin_only and self._may_change(interaction),
+            is_admin=self._may_change(interaction),
             server_id=None if interaction.guild_id is None else str(interaction.guild_id),
             syntax=SYNTAX,
             sent_at=interaction.created_at,
             private=private,
         )
 
-    async def _refuse(self, interaction: discord.Interaction, command: str) -> bool:
-        """Answer a member who may not change settings (ephemeral); True if refused."""
-        if not COMMANDS_BY_NAME[command].admin_only or self._may_change(interaction):
+    async def _refuse(self, interaction: discord.Interaction, command: Command) -> bool:
+        """Answer a member who may not make this change (ephemeral); True if refused.
+
+        Reading a setting is anyone's; the core decides what is a change (`changes_chat`).
+        """
+        if not changes_chat(command) or self._may_change(interaction):
             return False
-        await interaction.response.send_message(
-            "Only members who can Manage Channels here can change this channel's settings. "
-            "Anyone can use /digest, /preview, /status and /help.",
-            ephemeral=True,
-        )
+        await interaction.response.send_message(SYNTAX.admin_only_message, ephemeral=True)
         return True
 
     async def run_command(self, interaction: discord.Interaction, command: Command) -> None:
         """Run a command through the core and answer: directly, or deferred if it takes a while."""
         self._in_flight.track()
-        if await self._refuse(interaction, command.name):
+        if await self._refuse(interaction, command):
             return
         work = asyncio.ensure_future(self._handle(self._context(interaction, command.name), command))
         done, _ = await asyncio.wait({work}, timeout=DEFER_AFTER)
@@ -728,7 +726,7 @@ class DiscordAdapter:
     async def import_config(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """/topics import: admins only (refused before download), size-capped, then the core parses it."""
         self._in_flight.track()
-        if await self._refuse(interaction, "topics"):
+        if await self._refuse(interaction, ImportTopics(b"")):
             return
         if file.size > MAX_CONFIG_FILE:
             await interaction.response.send_message(

@@ -1,10 +1,12 @@
 """Discord's slash commands: declared once here, each building the core's typed command from its options.
 
 The names, descriptions and meaning are the core's (`bot.commands.table.COMMANDS`), the same as on
-Telegram; this module only gives them Discord's shape (sub-commands, typed options, autocomplete)
-and the default permissions that hide the settings commands from members without Manage Channels
-(discord.py honours `default_permissions` only on a command or group, not on a sub-command). The
-run-time check of the interaction's permissions is the adapter's: the default is only a hint.
+Telegram; this module only gives them Discord's shape (sub-commands, typed options, autocomplete).
+Members may read a channel's settings (`/keywords list`, `/settings`, `/time` without options, …), so
+only /subscribe and /unsubscribe, which always change something, carry the default permissions that
+hide them from members without Manage Channels (discord.py honours `default_permissions` only on a
+command or group, not on a sub-command). Who may change what is decided by the core
+(`bot.commands.values.changes_chat`) from the adapter's `is_admin`: the default is only a hint.
 """
 
 from __future__ import annotations
@@ -33,9 +35,8 @@ from bot.commands.values import (
     Unsubscribe,
     split_keywords,
 )
+from bot.models import Style
 from bot.suggestions import suggest_categories, suggest_timezones
-
-MANAGE = discord.Permissions(manage_channels=True)
 
 
 class CommandHandlers(Protocol):
@@ -79,7 +80,21 @@ class DiscordSyntax:
             "/topics import file: config.yml imports an awesome-daily-AI-arxiv config's topics.",
         )
 
+    @property
+    def admins(self) -> str:
+        """Discord's right for it."""
+        return "members who can Manage Channels"
 
+    @property
+    def admin_only_message(self) -> str:
+        """Only Manage Channels changes settings."""
+        return ADMIN_ONLY_MESSAGE
+
+
+ADMIN_ONLY_MESSAGE = (
+    "Only members who can Manage Channels here can change this channel's settings. Anyone can read"
+    " them (/settings, /keywords list, /time, /topics list, …) and use /digest, /preview, /status and /help."
+)
 SYNTAX = DiscordSyntax()
 
 
@@ -93,10 +108,15 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
         await run(interaction, Help())
 
     @tree.command(name="digest", description=_describe("digest"))
-    @app_commands.describe(keywords="one-off keywords, comma-separated (nothing is saved)")
-    async def digest_command(interaction: discord.Interaction, keywords: str | None = None) -> None:
-        """/digest [keywords]."""
-        await handlers.digest(interaction, DigestNow(_keywords(keywords)))
+    @app_commands.describe(
+        keywords="one-off keywords, comma-separated (nothing is saved)",
+        public="admins: show the answer to everyone in the channel (otherwise only you see it)",
+    )
+    async def digest_command(
+        interaction: discord.Interaction, keywords: str | None = None, public: bool = False
+    ) -> None:
+        """/digest [keywords] [public]: whether a member may ask `public` is the adapter's to judge."""
+        await handlers.digest(interaction, DigestNow(_keywords(keywords), public=public))
 
     @tree.command(name="preview", description=_describe("preview"))
     @app_commands.describe(keywords="keywords to try, comma-separated")
@@ -111,10 +131,15 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
 
     @tree.command(name="subscribe", description=_describe("subscribe"))
     @app_commands.default_permissions(manage_channels=True)
-    @app_commands.describe(keywords="keywords, comma-separated: VLM, vision language model")
-    async def subscribe_command(interaction: discord.Interaction, keywords: str | None = None) -> None:
-        """/subscribe [keywords]."""
-        await run(interaction, Subscribe(_keywords(keywords)))
+    @app_commands.describe(
+        keywords="keywords, comma-separated: VLM, vision language model",
+        thread="post each day's digest in a thread of its own",
+    )
+    async def subscribe_command(
+        interaction: discord.Interaction, keywords: str | None = None, thread: bool | None = None
+    ) -> None:
+        """/subscribe [keywords] [thread]."""
+        await run(interaction, Subscribe(_keywords(keywords), own_thread=thread))
 
     @tree.command(name="unsubscribe", description=_describe("unsubscribe"))
     @app_commands.default_permissions(manage_channels=True)
@@ -132,7 +157,6 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
         return [app_commands.Choice(name=code, value=code) for code in suggest_categories(current)]
 
     @tree.command(name="categories", description=_describe("categories"))
-    @app_commands.default_permissions(manage_channels=True)
     @app_commands.describe(
         codes="arXiv codes (cs.CV cs.CL), an archive (cs), or default", topic="one topic only"
     )
@@ -150,7 +174,6 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
         return [app_commands.Choice(name=zone, value=zone) for zone in suggest_timezones(current)]
 
     @tree.command(name="time", description=_describe("time"))
-    @app_commands.default_permissions(manage_channels=True)
     @app_commands.describe(time="local time HH:MM, or asap", timezone="IANA time zone, e.g. Europe/Berlin")
     @app_commands.autocomplete(timezone=timezone_autocomplete)
     async def time_command(
@@ -160,25 +183,34 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
         await run(interaction, SetTime(_text(time), _text(timezone)))
 
     @tree.command(name="settings", description=_describe("settings"))
-    @app_commands.default_permissions(manage_channels=True)
     @app_commands.describe(
-        max="papers shown as messages before the whole digest comes as a file (1-200)",
+        style="how the digest's pages show each paper",
+        file="also send the day's Markdown file with each digest (without a notification)",
         empty="post a short line on days with no match",
     )
     async def settings_command(
         interaction: discord.Interaction,
-        max: app_commands.Range[int, 1, 200] | None = None,
+        style: Literal["compact", "full", "titles"] | None = None,
+        file: bool | None = None,
         empty: Literal["on", "off"] | None = None,
     ) -> None:
-        """/settings [max] [empty]: one command (and one change) whichever options are given."""
-        await run(interaction, ChangeSettings(max, None if empty is None else empty == "on"))
+        """/settings [style] [file] [empty]: one command (and one change) whichever options are given."""
+        await run(
+            interaction,
+            ChangeSettings(
+                notify_empty=None if empty is None else empty == "on",
+                style=None if style is None else Style(style),
+                send_file=file,
+            ),
+        )
 
     tree.add_command(_topics_group(handlers))
 
 
 def _list_group(handlers: CommandHandlers, name: str, option_text: str) -> app_commands.Group:
-    """/keywords and /exclude: add, remove, list — each optionally for one named topic."""
-    group = app_commands.Group(name=name, description=_describe(name), default_permissions=MANAGE)
+    """/keywords and /exclude: add, remove, set (replace the list), clear, list — each optionally for one
+    named topic."""
+    group = app_commands.Group(name=name, description=_describe(name))
     run = handlers.run_command
     field: Literal["keywords", "excludes"] = "keywords" if name == "keywords" else "excludes"
 
@@ -194,6 +226,18 @@ def _list_group(handlers: CommandHandlers, name: str, option_text: str) -> app_c
         """Remove these from the list."""
         await run(interaction, EditFilters(field, "remove", _keywords(words), _text(topic)))
 
+    @group.command(name="set", description=f"replace the whole list with these {option_text}")
+    @app_commands.describe(words=option_text, topic="one topic only (by name)")
+    async def set_command(interaction: discord.Interaction, words: str, topic: str | None = None) -> None:
+        """Replace the list."""
+        await run(interaction, EditFilters(field, "set", _keywords(words), _text(topic)))
+
+    @group.command(name="clear", description=f"remove all the {name}")
+    @app_commands.describe(topic="one topic only (by name)")
+    async def clear(interaction: discord.Interaction, topic: str | None = None) -> None:
+        """Empty the list."""
+        await run(interaction, EditFilters(field, "clear", (), _text(topic)))
+
     @group.command(name="list", description=f"show the {name}")
     @app_commands.describe(topic="one topic only (by name)")
     async def list_command(interaction: discord.Interaction, topic: str | None = None) -> None:
@@ -205,7 +249,7 @@ def _list_group(handlers: CommandHandlers, name: str, option_text: str) -> app_c
 
 def _topics_group(handlers: CommandHandlers) -> app_commands.Group:
     """/topics: list, add, remove, import (a YAML attachment)."""
-    group = app_commands.Group(name="topics", description=_describe("topics"), default_permissions=MANAGE)
+    group = app_commands.Group(name="topics", description=_describe("topics"))
     run = handlers.run_command
 
     @group.command(name="list", description="show this channel's topics")

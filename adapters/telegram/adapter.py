@@ -1,9 +1,12 @@
 """Telegram: commands in, digests out, through python-telegram-bot (long polling).
 
 Turns Telegram updates into core `CommandRequest`s, decides who is a chat admin, and delivers the
-core's digests as HTML messages (plus a Markdown file for long digests) within Telegram's limits
-(`adapters.telegram.ratelimit`). Updates of one chat are handled in the order they arrived
-(`adapters.telegram.updates`); Telegram's errors become the core's (`adapters.telegram.errors`).
+core's digests as one paged HTML message each, whose inline buttons turn its pages in place
+(`adapters.telegram.paging`), within Telegram's limits (`adapters.telegram.ratelimit`). A chat's
+changes are handled in the order they arrived, while reads and button presses never queue behind
+a long command (`adapters.telegram.updates`); Telegram's errors become the core's
+(`adapters.telegram.errors`). In groups every answer replies to the asker's message, in a forum
+topic it stays in that topic, and in a private chat plain text gets a hint instead of silence.
 """
 
 from __future__ import annotations
@@ -13,16 +16,16 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import replace
 from typing import Any
 
 from telegram import (
     BotCommand,
     ChatMember,
     ChatMemberUpdated,
+    InlineKeyboardMarkup,
     InputFile,
-    LinkPreviewOptions,
     Message,
+    ReplyParameters,
     Update,
 )
 from telegram.constants import ChatType, MessageEntityType, ParseMode
@@ -37,32 +40,37 @@ from telegram.error import (
 )
 from telegram.ext import (
     Application,
+    CallbackQueryHandler,
     ChatMemberHandler,
     ContextTypes,
     MessageHandler,
     filters,
 )
 
-from adapters.markdown_output import render_markdown
 from adapters.telegram.errors import delivery_error, is_parse_error, not_the_bot_api, startup_problem
 from adapters.telegram.format import (
     TelegramMessage,
-    digest_file_name,
-    render_digest,
     render_empty_day,
-    render_file_caption,
     render_plain_text,
     split_text,
 )
 from adapters.telegram.logs import guard_logs
-from adapters.telegram.ratelimit import RateLimits, TelegramRateLimiter, opt_into_timedelta, retry_seconds
+from adapters.telegram.paging import NO_PREVIEW, PressHandler, digest_messages
+from adapters.telegram.ratelimit import (
+    ANSWER_PRIORITY,
+    RateLimits,
+    TelegramRateLimiter,
+    opt_into_timedelta,
+    retry_seconds,
+)
 from adapters.telegram.settings import TelegramSettings
-from adapters.telegram.updates import PerChatUpdateProcessor
+from adapters.telegram.updates import PerChatUpdateProcessor, UpdateKind
 from bot.channels import ChannelRegistry
 from bot.commands.service import ADMIN_ONLY_MESSAGE, CommandService
 from bot.commands.table import COMMANDS
+from bot.commands.text import needs_admin
 from bot.commands.values import CommandReply, CommandRequest
-from bot.models import Channel, Digest
+from bot.models import Channel, Digest, LoadedView
 from bot.platforms.lifecycle import (
     STOP_GRACE,
     CommandsInFlight,
@@ -77,6 +85,7 @@ from bot.platforms.port import (
 )
 from bot.platforms.spec import AdapterServices
 from bot.retry import STARTUP_BACKOFF, Backoff, RetryableError
+from bot.views import ViewService
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +96,13 @@ MAX_CONFIG_FILE = 256 * 1024
 ADMIN_CACHE_SECONDS = 60.0
 ADMIN_CACHE_SIZE = 10_000
 API_HINT = "check TELEGRAM_API_URL"
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-_ADMIN_ONLY = frozenset(info.name for info in COMMANDS if info.admin_only)
+PRIVATE_HINT = "Send /help to see what I can do, or /subscribe with keywords for a daily digest."
+DOWNLOAD_FAILED = "I could not fetch that file from Telegram; please send it again in a moment."
 _KNOWN_COMMANDS = frozenset(info.name for info in COMMANDS)
+# Commands that only read, whatever follow them, and those that read when sent without arguments:
+# they need not wait for the chat's other reads (see adapters.telegram.updates).
+_READS = frozenset({"help", "status", "digest", "preview"})
+_READS_WITHOUT_ARGS = frozenset({"keywords", "exclude", "categories", "time", "settings", "topics"})
 
 
 def api_urls(api_url: str) -> tuple[str, str]:
@@ -113,6 +126,7 @@ def from_settings(
         settings.telegram_bot_token.get_secret_value(),
         services.commands,
         services.channels,
+        views=services.views,
         api_url=settings.telegram_api_url,
         admin_user_ids=services.admin_user_ids,
         **options,
@@ -130,6 +144,7 @@ class TelegramAdapter:
         commands: CommandService,
         channels: ChannelRegistry,
         *,
+        views: ViewService | None = None,
         api_url: str = "https://api.telegram.org",
         admin_user_ids: Collection[int] = (),
         rate_limits: RateLimits | None = None,
@@ -138,11 +153,16 @@ class TelegramAdapter:
         startup_backoff: Backoff = STARTUP_BACKOFF,
         stop_grace: float = STOP_GRACE,
     ) -> None:
-        """`startup_backoff`: how long start-up keeps trying to reach the Bot API (tests shorten it)."""
+        """`views`: the stored digests presses look up (default: the command service's).
+
+        `startup_backoff`: how long start-up keeps trying to reach the Bot API (tests shorten it).
+        """
         opt_into_timedelta()
         guard_logs(token)
         self._commands = commands
         self._channels = channels
+        self._views = views or commands.views
+        self._digest_locks: dict[int, tuple[asyncio.Lock, int]] = {}  # per chat: the lock, its users
         self._admin_user_ids = frozenset(admin_user_ids)
         self._poll_timeout = poll_timeout
         self._monotonic = monotonic
@@ -160,80 +180,100 @@ class TelegramAdapter:
             .base_url(base_url)
             .base_file_url(base_file_url)
             .rate_limiter(self.rate_limiter)
-            .concurrent_updates(PerChatUpdateProcessor())
+            .concurrent_updates(PerChatUpdateProcessor(classify=self._kind_of))
             .build()
         )
+        self._presses = PressHandler(self._views, self.application.bot)
         self._install_handlers()
 
     # -- the ChatAdapter port ---------------------------------------------------------------------
-    def render_digest(self, digest: Digest, channel: Channel) -> list[OutgoingMessage]:
-        """HTML messages for the digest; over the chat's limit, the whole digest also as a Markdown file."""
-        messages, needs_file = render_digest(digest, max_inline_papers=channel.max_inline_papers)
-        outgoing = [OutgoingMessage(text=message.text, paper_ids=message.paper_ids) for message in messages]
-        if needs_file:
-            inline = {paper_id for message in messages for paper_id in message.paper_ids}
-            rest = tuple(paper.arxiv_id for paper in digest.papers if paper.arxiv_id not in inline)
-            outgoing.append(
-                OutgoingMessage(
-                    text=render_file_caption(digest),
-                    paper_ids=rest,
-                    document_name=digest_file_name(digest),
-                    document=render_markdown(digest).encode("utf-8"),
-                )
-            )
-        return outgoing
+    def render_digest(self, view: LoadedView, channel: Channel) -> list[OutgoingMessage]:
+        """The digest's one paged message (page 1 and its buttons), then the silent file if the chat asked."""
+        return digest_messages(view, channel)
 
     def render_empty_day(self, digest: Digest, channel: Channel) -> OutgoingMessage:
         """The one-liner for a day with no match."""
         return OutgoingMessage(text=render_empty_day(digest).text)
 
-    async def send(self, channel: Channel, message: OutgoingMessage) -> None:
-        """Send one message, mapping Telegram's answers to the core's delivery errors.
+    async def send(self, channel: Channel, message: OutgoingMessage) -> str | None:
+        """Send one message into the chat (its forum topic, if set); returns the message id.
 
-        HTML that Telegram cannot parse is sent once more as plain text (the same words, no markup).
+        Maps Telegram's answers to the core's delivery errors. HTML that Telegram cannot parse is sent
+        once more as plain text (the same words, no markup, the same buttons).
         """
         await self._ready.wait()
         if self._closing:
             raise TemporaryDeliveryError("the Telegram adapter is stopping")
+        thread = _thread_number(channel.thread_id)
         try:
-            await self._send_one(channel.chat_id, message)
-        except BadRequest as error:
-            if not is_parse_error(error):
-                raise delivery_error(error) from error
-            log.warning(
-                "Telegram rejected a message to %s (%s); sending it as plain text",
-                channel.chat_id,
-                error.message,
-            )
-            plain = render_plain_text(TelegramMessage(text=message.text, paper_ids=message.paper_ids))
-            try:
-                await self._send_one(channel.chat_id, message, plain=plain)
-            except TelegramError as second:
-                raise delivery_error(second) from second
+            sent = await self._send_html(channel.chat_id, message, thread=thread)
         except TelegramError as error:
             raise delivery_error(error) from error
+        return str(sent.message_id)
+
+    async def _send_html(
+        self,
+        chat_id: str | int,
+        message: OutgoingMessage,
+        *,
+        thread: int | None = None,
+        reply_to: int | None = None,
+        priority: int | None = None,
+    ) -> Message:
+        """Send as HTML; if Telegram cannot parse it, once more as plain text."""
+        where: dict[str, Any] = {"thread": thread, "reply_to": reply_to, "priority": priority}
+        try:
+            return await self._send_one(chat_id, message, **where)
+        except BadRequest as error:
+            if not is_parse_error(error):
+                raise
+            log.warning(
+                "Telegram rejected a message to %s (%s); sending it as plain text", chat_id, error.message
+            )
+            plain = render_plain_text(TelegramMessage(text=message.text, paper_ids=message.paper_ids))
+            return await self._send_one(chat_id, message, plain=plain, **where)
 
     async def _send_one(
-        self, chat_id: str | int, message: OutgoingMessage, *, plain: str | None = None
-    ) -> None:
-        """One sendMessage or sendDocument; `plain` sends that text without parse mode instead."""
+        self,
+        chat_id: str | int,
+        message: OutgoingMessage,
+        *,
+        plain: str | None = None,
+        thread: int | None = None,
+        reply_to: int | None = None,
+        priority: int | None = None,
+    ) -> Message:
+        """One sendMessage or sendDocument; `plain` sends that text without parse mode instead.
+
+        `priority` (ANSWER_PRIORITY for a command's answer) lets it pass the chat's queued deliveries.
+        """
         bot = self.application.bot
         parse_mode = None if plain is not None else ParseMode.HTML
         text = plain if plain is not None else message.text
+        common: dict[str, Any] = {
+            "chat_id": chat_id,
+            "parse_mode": parse_mode,
+            "disable_notification": True if message.silent else None,
+            "message_thread_id": thread,
+            "reply_parameters": _reply_to(reply_to),
+            "rate_limit_args": priority,
+        }
+        sent: Message
         if message.document is not None:
-            await bot.send_document(
-                chat_id=chat_id,
+            sent = await bot.send_document(
                 document=InputFile(message.document, filename=message.document_name or "digest.md"),
                 caption=text if plain is None else split_text(text, MAX_CAPTION)[0],
-                parse_mode=parse_mode,
+                **common,
             )
-            return
-        await bot.send_message(
-            chat_id=chat_id,
+            return sent
+        markup = message.payload if isinstance(message.payload, InlineKeyboardMarkup) else None
+        sent = await bot.send_message(
             text=text if plain is None else split_text(text, MAX_TEXT)[0],
-            parse_mode=parse_mode,
             link_preview_options=NO_PREVIEW,
+            reply_markup=markup,
+            **common,
         )
+        return sent
 
     # -- running ------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -290,7 +330,12 @@ class TelegramAdapter:
             await app.updater.start_polling(
                 poll_interval=0.0,
                 timeout=dt.timedelta(seconds=self._poll_timeout),
-                allowed_updates=[Update.MESSAGE, Update.CHANNEL_POST, Update.MY_CHAT_MEMBER],
+                allowed_updates=[
+                    Update.MESSAGE,
+                    Update.CHANNEL_POST,
+                    Update.MY_CHAT_MEMBER,
+                    Update.CALLBACK_QUERY,
+                ],
             )
         except InvalidToken as error:
             # PTB's message quotes the token; never pass it on.
@@ -337,6 +382,9 @@ class TelegramAdapter:
         config_files = filters.Document.FileExtension("yml") | filters.Document.FileExtension("yaml")
         app.add_handler(MessageHandler(messages & config_files, self._on_config_file))
         app.add_handler(MessageHandler(messages & filters.COMMAND, self._on_command))
+        chatter = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND
+        app.add_handler(MessageHandler(chatter, self._on_plain_text))
+        app.add_handler(CallbackQueryHandler(self._on_press))
         app.add_handler(ChatMemberHandler(self._on_membership, ChatMemberHandler.MY_CHAT_MEMBER))
         app.add_error_handler(self._on_error)
 
@@ -403,43 +451,108 @@ class TelegramAdapter:
         name, args, addressed = parsed
         if name not in _KNOWN_COMMANDS and message.chat.type != ChatType.PRIVATE and not addressed:
             return  # in a group, `/foo` without a bot name may well be another bot's command
+        # Only a change needs an admin (the core decides which commands are changes); a read asks nobody.
+        may_need_admin = needs_admin(name, args)
         request = CommandRequest(
             platform=PLATFORM,
             chat_id=str(message.chat.id),
             command=name,
             args=args,
             user_id=str(message.from_user.id) if message.from_user else None,
-            is_admin=name in _ADMIN_ONLY and await self._is_admin(message),
+            is_admin=may_need_admin and await self._is_admin(message),
+            sent_at=message.date,
+            thread_id=str(message.message_thread_id) if _in_topic(message) else None,
         )
-        reply = await answer_or_apologise(
-            self._commands.handle(request), f"/{name} in Telegram chat {message.chat.id}"
-        )
-        await self._answer(message, reply)
+        if name != "digest":
+            reply = await answer_or_apologise(
+                self._commands.handle(request), f"/{name} in Telegram chat {message.chat.id}"
+            )
+            await self._answer(message, reply)
+            return
+        # One /digest of a chat at a time: a second one must see the first's message to point to it.
+        chat_id = message.chat.id
+        lock, users = self._digest_locks.get(chat_id, (asyncio.Lock(), 0))
+        self._digest_locks[chat_id] = (lock, users + 1)
+        try:
+            async with lock:
+                reply = await answer_or_apologise(
+                    self._commands.handle(request), f"/digest in Telegram chat {chat_id}"
+                )
+                await self._answer(message, reply)
+        finally:
+            lock, users = self._digest_locks[chat_id]
+            if users == 1:
+                del self._digest_locks[chat_id]
+            else:
+                self._digest_locks[chat_id] = (lock, users - 1)
 
     async def _answer(self, message: Message, reply: CommandReply) -> None:
-        """Send a command's reply: plain text pieces, or a digest (which says what the text would)."""
+        """Send a command's reply: plain text pieces, or one paged digest message.
+
+        In groups the answer replies to the asker's message; a repeated /digest replies to the digest
+        message already in the chat instead. In a forum topic the answer stays in the topic.
+        """
         chat_id = message.chat.id
-        holder = Channel(platform=PLATFORM, chat_id=str(chat_id))
+        thread = message.message_thread_id if _in_topic(message) else None
+        reply_to = message.message_id if message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP) else None
+        if reply.repeat_of is not None and reply.repeat_of.message_ref is not None:
+            reply_to = _thread_number(reply.repeat_of.message_ref) or reply_to
         answer: list[str | OutgoingMessage] = reply_messages(
             reply,
             text=split_text,
-            digest=lambda digest, limit: self.render_digest(digest, replace(holder, max_inline_papers=limit)),
-            empty_day=lambda digest: self.render_empty_day(digest, holder),
-            text_with_digest=False,
+            view=lambda loaded: digest_messages(loaded, Channel(PLATFORM, str(chat_id)))[0],
         )
-        bot = message.get_bot()
+        bot = self.application.bot
         for outgoing in answer:
             if isinstance(outgoing, str):
-                await bot.send_message(chat_id=chat_id, text=outgoing, link_preview_options=NO_PREVIEW)
+                await bot.send_message(
+                    chat_id=chat_id,
+                    text=outgoing,
+                    link_preview_options=NO_PREVIEW,
+                    message_thread_id=thread,
+                    reply_parameters=_reply_to(reply_to),
+                    rate_limit_args=ANSWER_PRIORITY,
+                )
                 continue
-            try:
-                await self._send_one(chat_id, outgoing)
-            except BadRequest as error:
-                if not is_parse_error(error):
-                    raise
-                log.warning("Telegram rejected a digest message (%s); sending plain text", error.message)
-                plain = render_plain_text(TelegramMessage(text=outgoing.text, paper_ids=outgoing.paper_ids))
-                await self._send_one(chat_id, outgoing, plain=plain)
+            sent = await self._send_html(
+                chat_id, outgoing, thread=thread, reply_to=reply_to, priority=ANSWER_PRIORITY
+            )
+            if reply.view is not None:
+                await self._views.sent(reply.view.view, str(sent.message_id))
+
+    async def _on_plain_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Plain text in a private chat: a one-line hint instead of silence (never in groups)."""
+        message = update.effective_message
+        if message is None or message.chat.type != ChatType.PRIVATE:
+            return
+        await self.application.bot.send_message(
+            chat_id=message.chat.id, text=PRIVATE_HINT, rate_limit_args=ANSWER_PRIORITY
+        )
+
+    async def _on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An inline button of a digest message: answered at once, then the page turned in place."""
+        query = update.callback_query
+        if query is not None:
+            await self._presses.handle(query)
+
+    def _kind_of(self, update: object) -> UpdateKind:
+        """How this update is ordered among its chat's (see adapters.telegram.updates)."""
+        if not isinstance(update, Update):
+            return UpdateKind.CHANGE
+        if update.callback_query is not None:
+            return UpdateKind.FREE
+        message = update.message or update.channel_post
+        if message is None or message.document is not None:
+            return UpdateKind.CHANGE  # membership, migration, a config file
+        if message.text is None:
+            return UpdateKind.CHANGE
+        parsed = self._parse_command(message, self.application.bot.username)
+        if parsed is None:
+            return UpdateKind.READ  # plain text, or another bot's command
+        name, args, _ = parsed
+        if name in _READS or name not in _KNOWN_COMMANDS or (not args and name in _READS_WITHOUT_ARGS):
+            return UpdateKind.READ
+        return UpdateKind.CHANGE
 
     async def _on_config_file(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A YAML config sent to the chat replaces its topics (admins only)."""
@@ -466,8 +579,13 @@ class TelegramAdapter:
                 message, CommandReply(f"That file is larger than {MAX_CONFIG_FILE // 1024} KiB.", ok=False)
             )
             return
-        telegram_file = await message.document.get_file()
-        data = bytes(await telegram_file.download_as_bytearray())
+        try:
+            telegram_file = await message.document.get_file()
+            data = bytes(await telegram_file.download_as_bytearray())
+        except (TelegramError, OSError) as error:  # the Bot API's refusal, or the connection's trouble
+            log.warning("could not download a config file in %s: %s", message.chat.id, error)
+            await self._answer(message, CommandReply(DOWNLOAD_FAILED, ok=False))
+            return
         reply = await self._commands.import_config(request, data)
         await self._answer(message, reply)
 
@@ -495,3 +613,25 @@ class TelegramAdapter:
             log.warning("cannot answer in a Telegram chat: %s", error)
             return
         log.error("error while handling a Telegram update: %s", error, exc_info=error)
+
+
+def _in_topic(message: Message) -> bool:
+    """Whether the message was sent in a forum topic (answers go to the same topic)."""
+    return bool(message.is_topic_message) and message.message_thread_id is not None
+
+
+def _thread_number(value: str | None) -> int | None:
+    """A stored thread or message reference as Telegram's integer id (None when unset or not a number)."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _reply_to(message_id: int | None) -> ReplyParameters | None:
+    """Reply to this message of the chat, or send plainly if it is gone."""
+    if message_id is None:
+        return None
+    return ReplyParameters(message_id, allow_sending_without_reply=True)

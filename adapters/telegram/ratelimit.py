@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import heapq
+import itertools
 import logging
 import math
 import os
@@ -96,6 +98,59 @@ class _Slot:
         self.done.set()
 
 
+# `rate_limit_args` of a request that answers someone now (a command's reply): it goes before the
+# chat's queued deliveries, so a digest being sent delays an answer by one message at most.
+ANSWER_PRIORITY = 1
+
+
+class _Outranked(Exception):
+    """A request waiting out its chat's interval gives its turn to a more urgent one that queued."""
+
+
+class _ChatTurns:
+    """A chat's requests, one at a time: the highest priority first, then in arrival order.
+
+    The request holding the turn may still be waiting out the chat's interval; a more urgent
+    request queuing meanwhile sets `outranked`, and the holder steps back (see `_wait_for_chat`).
+    """
+
+    __slots__ = ("busy", "holder", "outranked", "users", "waiting")
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.holder = 0  # the priority of the request holding the turn
+        self.outranked = asyncio.Event()
+        self.users = 0  # requests holding or waiting for a turn (the entry is dropped at 0)
+        self.waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap of (-priority, order, turn)
+
+    async def acquire(self, priority: int, order: int) -> None:
+        """Wait for this request's turn."""
+        if not self.busy and not self.waiting:
+            self.busy, self.holder = True, priority
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self.waiting, (-priority, order, turn))
+        if self.busy and priority > self.holder:
+            self.outranked.set()
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # the turn came just as the request was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        """Hand the turn to the next waiting request, if any."""
+        self.outranked.clear()
+        while self.waiting:
+            negative, _, turn = heapq.heappop(self.waiting)
+            if not turn.done():
+                self.holder = -negative
+                turn.set_result(None)
+                return
+        self.busy = False
+
+
 class TelegramRateLimiter(BaseRateLimiter[int]):
     """Throttles every sending request so Telegram never has to answer 429; honours one if it does.
 
@@ -103,9 +158,10 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
     some moment in between, so measuring from the completion can never under-count, however the
     network or a busy event loop delayed it. A request still in flight counts as in the window.
 
-    - one chat: its requests run one at a time (in arrival order), each at least `chat_interval`
-      (+ padding) after the previous one completed; a group's also at most `group_per_minute` per
-      60 s (+ padding);
+    - one chat: its requests run one at a time (in arrival order, except that a request sent with
+      `rate_limit_args=ANSWER_PRIORITY`, a command's answer, goes before queued deliveries), each at
+      least `chat_interval` (+ padding) after the previous one completed; a group's also at most
+      `group_per_minute` per 60 s (+ padding);
     - overall: at most `overall_per_second` requests per 1 s (+ padding), started at an even pace;
     - a 429 that still happens pauses that chat for its `retry_after` and the request is retried
       (up to `max_retries` times).
@@ -123,8 +179,8 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         self._overall: list[_Slot] = []  # the requests that may still count in the overall window
         self._overall_lock = asyncio.Lock()  # requests take overall slots in arrival order
         self._last_start = -math.inf
-        self._chat_locks: dict[str, asyncio.Lock] = {}
-        self._chat_users: dict[str, int] = {}
+        self._chat_turns: dict[str, _ChatTurns] = {}
+        self._arrivals = itertools.count()
         self._chat_done: dict[str, float] = {}  # when each chat's last request completed
         self._group_done: dict[str, deque[float]] = {}  # completions per group, last minute
         self._paused_until: dict[str, float] = {}  # a 429's retry_after, per chat
@@ -164,10 +220,24 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
                 ready = max(ready, stamps[-limits.group_per_minute] + window)
         return ready
 
-    async def _wait_for_chat(self, chat: str) -> None:
-        """Wait until the chat's own limits allow one more request."""
+    async def _wait_for_chat(self, chat: str, turns: _ChatTurns | None = None) -> None:
+        """Wait until the chat's limits allow one more request (_Outranked: a more urgent one queued)."""
         while (wait := self.chat_ready_at(chat) - self._clock()) > 0:
-            await self._pause(wait)
+            if turns is None:
+                await self._pause(wait)
+                continue
+            if turns.outranked.is_set():
+                raise _Outranked
+            pause = asyncio.ensure_future(self._pause(wait))
+            urgent = asyncio.ensure_future(turns.outranked.wait())
+            try:
+                await asyncio.wait({pause, urgent}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (pause, urgent):
+                    task.cancel()
+                await asyncio.gather(pause, urgent, return_exceptions=True)
+            if urgent.done() and not urgent.cancelled():
+                raise _Outranked
 
     async def _take_overall_slot(self) -> _Slot:
         """Wait for room in the overall window and the pace, then hold a slot until `finish`."""
@@ -217,11 +287,13 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
                 if stamps and stamps[-1] > group_horizon
             }
 
-    async def _send(self, chat: str | None, callback: Callable[[], Awaitable[Any]]) -> Any:
+    async def _send(
+        self, chat: str | None, callback: Callable[[], Awaitable[Any]], turns: _ChatTurns | None = None
+    ) -> Any:
         """Send once the limits allow; retry after a 429."""
         for attempt in range(self.limits.max_retries + 1):
             if chat is not None:
-                await self._wait_for_chat(chat)
+                await self._wait_for_chat(chat, turns)
             slot = await self._take_overall_slot()
             try:
                 return await callback()
@@ -260,14 +332,23 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         if chat is None:
             result: bool | dict[str, Any] | list[dict[str, Any]] = await self._send(None, call)
             return result
-        lock = self._chat_locks.setdefault(chat, asyncio.Lock())
-        self._chat_users[chat] = self._chat_users.get(chat, 0) + 1
+        turns = self._chat_turns.setdefault(chat, _ChatTurns())
+        turns.users += 1
+        priority, order = rate_limit_args or 0, next(self._arrivals)
+        holding = False
         try:
-            async with lock:  # one request at a time per chat, in arrival order
-                result = await self._send(chat, call)
-                return result
+            while True:  # one request at a time per chat
+                await turns.acquire(priority, order)
+                holding = True
+                try:
+                    result = await self._send(chat, call, turns)
+                    return result
+                except _Outranked:
+                    holding = False
+                    turns.release()  # to the more urgent request; this one keeps its place
         finally:
-            self._chat_users[chat] -= 1
-            if not self._chat_users[chat]:
-                del self._chat_users[chat]
-                del self._chat_locks[chat]
+            if holding:
+                turns.release()
+            turns.users -= 1
+            if not turns.users:
+                del self._chat_turns[chat]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import assert_never
@@ -16,7 +17,9 @@ from bot.commands.editing import (
     topic_at,
     with_topic,
 )
+from bot.commands.match_counts import match_lines
 from bot.commands.status import gather_status, next_digest_line
+from bot.commands.table import TEXT_SYNTAX, CommandSyntax, usage
 from bot.commands.values import (
     AddTopic,
     CommandContext,
@@ -44,19 +47,49 @@ from bot.digests import effective_categories
 from bot.models import Channel, Topic
 from bot.topic_config import TopicConfigError, clean_name, parse_topic_config
 
-SUBSCRIBE_USAGE = "Tell me what to look for, comma-separated:\n/subscribe VLM, MLLM, vision language model"
 _LABELS = {"keywords": "keywords", "excludes": "excluded words"}
+_EXAMPLE_KEYWORDS = "VLM, MLLM, vision language model"
 
 
-def edit_usage(command: str) -> str:
+def subscribe_usage(syntax: CommandSyntax) -> str:
+    """What /subscribe needs when the chat has no keywords yet."""
+    example = usage(syntax, "subscribe", _EXAMPLE_KEYWORDS, keywords=_EXAMPLE_KEYWORDS)
+    return f"Tell me what to look for, comma-separated:\n{example}"
+
+
+def edit_usage(command: str, syntax: CommandSyntax = TEXT_SYNTAX) -> str:
     """How /keywords and /exclude are used."""
-    command = f"/{command}"
-    return f"Use {command} add WORDS, {command} remove WORDS, {command} set WORDS or {command} clear."
+    forms = [
+        usage(syntax, command, f"{action} WORDS", action, words="WORDS")
+        for action in ("add", "remove", "set")
+    ]
+    return f"Use {', '.join(forms)} or {usage(syntax, command, 'clear', 'clear')}."
 
 
-def no_topic_error(name: str, command: str) -> CommandError:
+def topics_list(syntax: CommandSyntax) -> str:
+    """How the chat's topics are listed: `/topics`, or `/topics list`."""
+    return usage(syntax, "topics", "", "list")
+
+
+def no_topic_error(name: str, command: str, syntax: CommandSyntax = TEXT_SYNTAX) -> CommandError:
     """A topic prefix that names none of the chat's topics."""
-    return CommandError(f"No topic {clip(name, 40)!r} (/topics lists them). {edit_usage(command)}")
+    return CommandError(
+        f"No topic {clip(name, 40)!r} ({topics_list(syntax)} lists them). {edit_usage(command, syntax)}"
+    )
+
+
+def add_topic_usage(syntax: CommandSyntax) -> str:
+    """How /topics add is used."""
+    return (
+        "Use "
+        + usage(
+            syntax, "topics", "add NAME: keyword, keyword", "add", name="NAME", keywords="keyword, keyword"
+        )
+        + " — e.g. "
+        + usage(
+            syntax, "topics", "add Robots: embodied, =VLA", "add", name="Robots", keywords="embodied, =VLA"
+        )
+    )
 
 
 def _of(channel: Channel, topic: Topic) -> str:
@@ -121,57 +154,105 @@ class FilterCommands:
                 assert_never(command)
 
     async def subscribe(self, context: CommandContext, command: Subscribe) -> CommandReply:
-        """Add keywords to the first topic and turn the daily digest on."""
+        """Add keywords to the first topic and turn the daily digest on (posting where it was asked:
+        the forum topic it was sent in, and on Discord a thread a day if asked)."""
+        syntax = context.syntax
         keywords = unique(command.keywords)
         channel = await self._editor.load(context)
         if not keywords and not keyword_count(channel):
-            return CommandReply(SUBSCRIBE_USAGE, ok=False)
-        if not keywords and channel.active:
+            return CommandReply(subscribe_usage(syntax), ok=False)
+        own_thread = channel.own_thread if command.own_thread is None else command.own_thread
+        placed = replace(channel, thread_id=context.thread_id, own_thread=own_thread)
+        moved = placed != channel
+        add_more = usage(syntax, "subscribe", "WORDS", keywords="WORDS")
+        if not keywords and channel.active and not moved:
             return CommandReply(
-                "You are subscribed already. Add keywords with /subscribe WORDS; /status shows the next one."
+                f"You are subscribed already. Add keywords with {add_more}; /status shows the next digest."
             )
-        updated = channel
+        updated = placed
         topic = topic_at(channel, None)
         added = [keyword for keyword in keywords if keyword not in topic.keywords]
         if added:
             topic = checked(replace(topic, keywords=topic.keywords + tuple(added)), topic)
-            updated = with_topic(channel, None, topic)
+            updated = with_topic(placed, None, topic)
         if channel.active:
-            if not added:
+            if not added and not moved:
                 return CommandReply(f"You follow {listing(keywords, 200)} already.")
-            await self._editor.save(updated, before=channel)
-            return CommandReply(f"Added. Keywords{_of(channel, topic)}: {listing(topic.keywords)}")
-        # The first digest is the next announcement's: the cursor says the latest stored one is done.
+            saved = await self._editor.save(updated, before=channel)
+            lines = [f"Added. Keywords{_of(channel, topic)}: {listing(topic.keywords)}"] if added else []
+            lines.extend(self._placement(saved, moved))
+            lines.extend(await match_lines(self._editor, saved))
+            return CommandReply("\n".join(lines))
+        # The first digest is the next announcement's: those stored before the command was sent are
+        # done. One stored after (while the command waited) is still the chat's to get.
         report = await gather_status(self._editor.store, self._editor.clock(), count_papers=False)
-        latest = report.latest_date
+        latest = await self._done_before(context)
         cursor = max((each for each in (channel.done_up_to, latest) if each is not None), default=None)
         saved = await self._editor.save(replace(updated, active=True, done_up_to=cursor), before=channel)
         if len(saved.topics) > 1 and not added:
             keywords_line = f"Topics: {listing([each.name for each in saved.topics])}"
         else:
             keywords_line = f"Keywords{_of(saved, topic)}: {listing(topic.keywords)}"
-        return CommandReply(
-            f"Subscribed: the daily digest is on.\n{keywords_line}\n"
-            f"{next_digest_line(report, saved)} /digest shows today's papers now."
-        )
+        lines = [
+            "Subscribed: the daily digest is on.",
+            keywords_line,
+            *self._placement(saved, moved),
+            f"{next_digest_line(report, saved)} /digest shows today's papers now.",
+            *await match_lines(self._editor, saved),
+        ]
+        return CommandReply("\n".join(lines))
+
+    async def _done_before(self, context: CommandContext) -> dt.date | None:
+        """The newest announcement stored before the command was sent (`sent_at`; None: now).
+
+        Stored times are whole seconds: one stored in the second the command was sent is not done.
+        """
+        store = self._editor.store
+        dates = await store.announcement_dates(dt.date.min)
+        if context.sent_at is None or not dates:
+            return dates[-1] if dates else None
+        sent = context.sent_at.astimezone(dt.UTC).replace(microsecond=0)
+        for date in reversed(dates):
+            stored = await store.announcement_stored_at(date)
+            if stored is not None and stored < sent:
+                return date
+        return None
+
+    @staticmethod
+    def _placement(channel: Channel, moved: bool) -> list[str]:
+        """Where the digests now go, when /subscribe changed it."""
+        if not moved:
+            return []
+        if channel.thread_id is not None:
+            return ["Daily digests come into this topic."]
+        if channel.own_thread:
+            return ["Each day's digest comes in a thread of its own."]
+        return ["Daily digests come into this chat."]
 
     async def edit(self, context: CommandContext, command: EditFilters) -> CommandReply:
         """Show, add to, remove from, set or clear one topic's keywords or exclusions."""
+        syntax = context.syntax
         channel = await self._editor.load(context)
         index = None if command.topic is None else find_topic(channel, command.topic)
         if command.topic is not None and index is None:
-            raise no_topic_error(command.topic, command.name)
+            raise no_topic_error(command.topic, command.name, syntax)
         topic = topic_at(channel, index)
         label = _LABELS[command.field]
         current: tuple[str, ...] = getattr(topic, command.field)
         title = f"{label.capitalize()}{_of(channel, topic)}"
-        name = f"/{command.name}"
         if command.action is None:
             shown = listing(current, FULL_LIST_CHARS) if current else "(none)"
-            return CommandReply(f"{title}: {shown}\nChange with {name} add … or {name} remove …")
+            return CommandReply(f"{title}: {shown}\n{edit_usage(command.name, syntax)}")
         items = unique(command.items)
         if command.action != "clear" and not items:
-            raise CommandError(f"Which {label}? e.g. {name} {command.action} diffusion, GAN")
+            example = usage(
+                syntax,
+                command.name,
+                f"{command.action} diffusion, GAN",
+                command.action,
+                words="diffusion, GAN",
+            )
+            raise CommandError(f"Which {label}? e.g. {example}")
         if command.action == "add":
             updated = current + tuple(item for item in items if item not in current)
         elif command.action == "set":
@@ -188,10 +269,11 @@ class FilterCommands:
             changed = replace(topic, excludes=updated)
         new_topic = checked(changed, topic)
         saved = await self._editor.save(with_topic(channel, index, new_topic), before=channel)
-        text = f"{title}: {listing(updated, FULL_LIST_CHARS) if updated else '(none)'}"
+        lines = [f"{title}: {listing(updated, FULL_LIST_CHARS) if updated else '(none)'}"]
         if command.field == "keywords" and saved.active and not keyword_count(saved):
-            text += "\nNo keywords left, so your daily digest has nothing to look for."
-        return CommandReply(text)
+            lines.append("No keywords left, so your daily digest has nothing to look for.")
+        lines.extend(await match_lines(self._editor, saved))
+        return CommandReply("\n".join(lines))
 
     async def categories(self, context: CommandContext, command: SetCategories) -> CommandReply:
         """Show or set the categories of every topic of the chat, or of the one named."""
@@ -203,7 +285,7 @@ class FilterCommands:
             typed = ("default",) if codes == "default" else codes or ()
             _parse_categories((f"{clean_name(command.topic)}:", *typed))
         if not codes:
-            return CommandReply(self._categories_text(channel, index))
+            return CommandReply(self._categories_text(channel, index, context.syntax))
         categories = () if codes == "default" else _parse_categories(codes)
         if index is not None:
             picked = channel.topics[index]
@@ -219,7 +301,7 @@ class FilterCommands:
         shown = shown_categories(categories or self._editor.default_categories)
         return CommandReply(f"Categories{where}: {shown}{'' if categories else ' (default)'}")
 
-    def _categories_text(self, channel: Channel, index: int | None) -> str:
+    def _categories_text(self, channel: Channel, index: int | None, syntax: CommandSyntax) -> str:
         """The categories of the picked topic, or of every topic (one line when they agree)."""
         topics = [topic_at(channel, index)] if index is not None or not channel.topics else channel.topics
         defaults = self._editor.default_categories
@@ -233,61 +315,73 @@ class FilterCommands:
             lines = [f"Categories: {shown(topics[0])}"]
         else:
             lines = ["Categories:", *(f"• {topic.name}: {shown(topic)}" for topic in topics)]
-        lines.append("Set with /categories cs.CV cs.CL, /categories NAME: cs.RO, or /categories default.")
+        forms = (
+            usage(syntax, "categories", "cs.CV cs.CL", codes="cs.CV cs.CL"),
+            usage(syntax, "categories", "NAME: cs.RO", codes="cs.RO", topic="NAME"),
+        )
+        lines.append(
+            f"Set with {', '.join(forms)}, or {usage(syntax, 'categories', 'default', codes='default')}."
+        )
         return "\n".join(lines)
 
     async def list_topics(self, context: CommandContext) -> CommandReply:
         """The chat's topics, each with its filters."""
+        syntax = context.syntax
         channel = await self._editor.load(context)
+        add = usage(syntax, "topics", "add NAME: keywords", "add", name="NAME", keywords="keywords")
         if not channel.topics:
-            return CommandReply(
-                "No topics yet. /subscribe WORDS starts one; /topics add NAME: keywords adds a named one."
-            )
+            subscribe = usage(syntax, "subscribe", "WORDS", keywords="WORDS")
+            return CommandReply(f"No topics yet. {subscribe} starts one; {add} adds a named one.")
         lines = ["Topics (each a section of the digest):"]
         for topic in channel.topics:
             lines.extend(describe_topic(topic, self._editor.default_categories))
-        lines.append("Add: /topics add NAME: keywords · remove: /topics remove NAME · or send a config.yml")
+        remove = usage(syntax, "topics", "remove NAME", "remove", name="NAME")
+        lines.append(f"Add: {add} · remove: {remove} · /help: importing a config.yml")
+        lines.extend(await match_lines(self._editor, channel))
         return CommandReply("\n".join(lines))
 
     async def add_topic(self, context: CommandContext, command: AddTopic) -> CommandReply:
         """Add a named topic, with the first topic's categories."""
+        syntax = context.syntax
         channel = await self._editor.load(context)
         name = clean_name(command.topic)
         keywords = unique(command.keywords)
         if not name or not keywords:
-            raise CommandError(
-                "Use /topics add NAME: keyword, keyword — e.g. /topics add Robots: embodied, =VLA"
-            )
+            raise CommandError(add_topic_usage(syntax))
         if len(name) > MAX_TOPIC_NAME:
             raise CommandError(f"A topic name is at most {MAX_TOPIC_NAME} characters.")
         if any(topic.name.casefold() == name.casefold() for topic in channel.topics):
-            raise CommandError(
-                f"There is a topic {name!r} already; change it with /keywords {name}: add WORDS."
-            )
+            change = usage(syntax, "keywords", f"{name}: add WORDS", "add", words="WORDS", topic=name)
+            raise CommandError(f"There is a topic {name!r} already; change it with {change}.")
         if len(channel.topics) >= MAX_TOPICS_PER_CHAT:
             raise CommandError(f"A chat holds at most {MAX_TOPICS_PER_CHAT} topics.")
         categories = channel.topics[0].categories if channel.topics else ()
         topic = checked(Topic(name=name, keywords=keywords, categories=categories))
         saved = await self._editor.save(replace(channel, topics=(*channel.topics, topic)), before=channel)
-        text = f"Topic {name!r} added: {listing(topic.keywords)}"
+        lines = [f"Topic {name!r} added: {listing(topic.keywords)}"]
         if not saved.active:
-            text += "\nThe daily digest is off: /subscribe turns it on."
-        return CommandReply(text)
+            lines.append(f"The daily digest is off: {usage(syntax, 'subscribe')} turns it on.")
+        lines.extend(await match_lines(self._editor, saved))
+        return CommandReply("\n".join(lines))
 
     async def remove_topic(self, context: CommandContext, command: RemoveTopic) -> CommandReply:
         """Remove a topic by name (any case)."""
+        syntax = context.syntax
         channel = await self._editor.load(context)
         name = clean_name(command.topic)
         if not name:
-            raise CommandError("Which topic? e.g. /topics remove Robots")
+            raise CommandError(
+                f"Which topic? e.g. {usage(syntax, 'topics', 'remove Robots', 'remove', name='Robots')}"
+            )
         kept = tuple(topic for topic in channel.topics if topic.name.casefold() != name.casefold())
         if len(kept) == len(channel.topics):
-            raise CommandError(f"No topic {clip(name, 40)!r}. /topics lists them.")
+            raise CommandError(f"No topic {clip(name, 40)!r}. {topics_list(syntax)} lists them.")
         saved = await self._editor.save(replace(channel, topics=kept), before=channel)
-        text = f"Topic {clip(name, MAX_TOPIC_NAME)!r} removed."
+        lines = [f"Topic {clip(name, MAX_TOPIC_NAME)!r} removed."]
         if saved.active and not keyword_count(saved):
-            text += "\nNo keywords left, so your daily digest has nothing to look for."
-        return CommandReply(text)
+            lines.append("No keywords left, so your daily digest has nothing to look for.")
+        lines.extend(await match_lines(self._editor, saved))
+        return CommandReply("\n".join(lines))
 
     async def import_topics(self, context: CommandContext, command: ImportTopics) -> CommandReply:
         """Parse a config fully, check it against the chat's limits, then replace the chat's topics."""
@@ -310,5 +404,6 @@ class FilterCommands:
         if channel.topics:
             lines.append(f"(they replace the {plural(len(channel.topics), 'topic')} this chat had)")
         if not saved.active:
-            lines.append("The daily digest is off: /subscribe turns it on.")
+            lines.append(f"The daily digest is off: {usage(context.syntax, 'subscribe')} turns it on.")
+        lines.extend(await match_lines(self._editor, saved))
         return CommandReply("\n".join(lines))

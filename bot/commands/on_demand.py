@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.commands.editing import MAX_TOPIC_NAME, ChannelEditor, ad_hoc_categories, checked
+from bot.commands.table import usage
 from bot.commands.values import CommandContext, CommandReply, DigestNow, Preview
 from bot.commands.wording import clip, day, listing, plural, unique
 from bot.digests import announced_count, build_digest, effective_categories
@@ -14,6 +15,7 @@ from bot.views import ViewService
 
 PREVIEW_DAYS = 7
 PREVIEW_TITLES = 3
+_PREVIEW_EXAMPLE = "=VLM, vision language model"
 
 
 class OnDemandCommands:
@@ -40,8 +42,11 @@ class OnDemandCommands:
         else:
             topics = tuple(topic for topic in (channel.topics if channel else ()) if topic.keywords)
             if not topics:
+                syntax = context.syntax
                 return CommandReply(
-                    "No keywords yet: /subscribe WORDS, or /digest WORDS for a one-off.", ok=False
+                    f"No keywords yet: {usage(syntax, 'subscribe', 'WORDS', keywords='WORDS')}, or "
+                    f"{usage(syntax, 'digest', 'WORDS', keywords='WORDS')} for a one-off.",
+                    ok=False,
                 )
         announcement = await store.latest_announcement()
         if announcement is None:
@@ -78,7 +83,8 @@ class OnDemandCommands:
         store, defaults = self._editor.store, self._editor.default_categories
         keywords = unique(command.keywords)
         if not keywords:
-            return CommandReply("Which keywords? e.g. /preview =VLM, vision language model", ok=False)
+            example = usage(context.syntax, "preview", _PREVIEW_EXAMPLE, keywords=_PREVIEW_EXAMPLE)
+            return CommandReply(f"Which keywords? e.g. {example}", ok=False)
         channel = await store.get_channel(context.platform, context.chat_id)
         topic = checked(Topic(name="preview", keywords=keywords, categories=ad_hoc_categories(channel)))
         since = self._editor.today() - dt.timedelta(days=PREVIEW_DAYS - 1)

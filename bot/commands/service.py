@@ -1,7 +1,8 @@
 """Chat commands, platform-free: adapters hand in typed commands (or text), and show the finished replies.
 
 Replies are plain text (adapters escape them for their platform) or a digest to render.
-Who may change a chat's settings is decided by the adapter (`is_admin`), which knows the platform's roles.
+Who is an admin the adapter says (`is_admin`), since it knows the platform's roles; which commands need
+one is decided here, once, per typed command (`values.changes_chat`): reading settings is open to all.
 
 Whatever a user sends, `CommandService.run`, `handle` (text) and `import_config` answer with a
 `CommandReply`: a mistake gets a one-line explanation (`ok=False`), and an unexpected failure is logged
@@ -13,9 +14,11 @@ stored, and stored with one write, so a refused command leaves the chat exactly 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields, replace
+from enum import Enum
 from typing import Any, assert_never
 
 from bot.clock import Clock, utc_now
@@ -24,7 +27,7 @@ from bot.commands.editing import ChannelEditor
 from bot.commands.filters import FilterCommands
 from bot.commands.on_demand import OnDemandCommands
 from bot.commands.status import StatusCommands
-from bot.commands.table import COMMANDS_BY_NAME, CommandInfo, help_text
+from bot.commands.table import ADMIN_ONLY_MESSAGE, COMMANDS_BY_NAME, CommandInfo, CommandSyntax, help_text
 from bot.commands.text import needs_topic_names, parse_command
 from bot.commands.values import (
     AddTopic,
@@ -47,6 +50,7 @@ from bot.commands.values import (
     Status,
     Subscribe,
     Unsubscribe,
+    changes_chat,
 )
 from bot.commands.wording import clean, clip
 from bot.ports import Store
@@ -55,11 +59,19 @@ from bot.views import ViewService
 log = logging.getLogger(__name__)
 
 MAX_ARGS_CHARS = 100_000  # far above any chat platform's message size
-ADMIN_ONLY_MESSAGE = (
-    "Only chat admins can change this chat's settings. Anyone can use /digest, /preview, /status and /help."
-)
+__all__ = ["ADMIN_ONLY_MESSAGE", "INTERNAL_ERROR_MESSAGE", "TOO_LONG_MESSAGE", "CommandService"]
 INTERNAL_ERROR_MESSAGE = "Sorry, something went wrong on my side. Please try again in a little while."
 TOO_LONG_MESSAGE = "That is far too long for me; please send something shorter."
+
+
+def unknown_command_text(name: str, syntax: CommandSyntax) -> str:
+    """An unknown command's answer, with the nearest command the platform offers ("did you mean …?")."""
+    offered = [info.name for info in COMMANDS_BY_NAME.values() if syntax.offers(info)]
+    close = difflib.get_close_matches(name, offered, n=1, cutoff=0.6)
+    shown = clip(name, 32)
+    if close:
+        return f"Unknown command /{shown}. Did you mean /{close[0]}? /help lists every command."
+    return f"Unknown command /{shown}. Try /help."
 
 
 def _text_size(command: Command) -> int:
@@ -79,6 +91,8 @@ def _cleaned(command: Command) -> Command:
     changes: dict[str, Any] = {}
     for field in fields(command):
         value = getattr(command, field.name)
+        if isinstance(value, Enum):
+            continue  # a choice (Style), not user text: it must stay the enum
         if isinstance(value, str):
             changes[field.name] = clean(value).strip()
         elif isinstance(value, tuple):
@@ -111,24 +125,20 @@ class CommandService:
 
     async def run(self, context: CommandContext, command: Command) -> CommandReply:
         """Run one typed command; user mistakes come back as a one-line reply, never as an exception."""
-        info = COMMANDS_BY_NAME[command.name]
-        refusal = self._refusal(context, info, _text_size(command))
-        if refusal is not None:
-            return refusal
-        return await self._guarded(context, info, self._dispatch(context, _cleaned(command)))
+        if _text_size(command) > MAX_ARGS_CHARS:
+            return CommandReply(TOO_LONG_MESSAGE, ok=False)
+        return await self._guarded(context, command.name, self._checked(context, _cleaned(command)))
 
     async def handle(self, request: CommandRequest) -> CommandReply:
         """Run one command typed as text (`/name args`), parsed by `bot.commands.text`."""
         name = request.command.strip().lstrip("/").lower()
-        info = COMMANDS_BY_NAME.get(name)
-        if info is None:
-            return CommandReply(f"Unknown command /{clip(clean(name), 32)}. Try /help.", ok=False)
+        if name not in COMMANDS_BY_NAME:
+            return CommandReply(unknown_command_text(clean(name), request.syntax), ok=False)
+        if len(request.args) > MAX_ARGS_CHARS:
+            return CommandReply(TOO_LONG_MESSAGE, ok=False)
         context = request.context
-        refusal = self._refusal(context, info, len(request.args))
-        if refusal is not None:
-            return refusal
         return await self._guarded(
-            context, info, self._parse_and_run(context, name, clean(request.args).strip())
+            context, name, self._parse_and_run(context, name, clean(request.args).strip())
         )
 
     async def import_config(self, request: CommandRequest, data: bytes) -> CommandReply:
@@ -136,38 +146,54 @@ class CommandService:
         return await self.run(request.context, ImportTopics(data))
 
     @staticmethod
-    def _refusal(context: CommandContext, info: CommandInfo, size: int) -> CommandReply | None:
-        """The answer when this command may not run as sent: not an admin, or far too long."""
-        if info.admin_only and not context.is_admin:
-            return CommandReply(ADMIN_ONLY_MESSAGE, ok=False)
-        if size > MAX_ARGS_CHARS:
-            return CommandReply(TOO_LONG_MESSAGE, ok=False)
+    def _refusal(context: CommandContext, command: Command | None, info: CommandInfo) -> CommandReply | None:
+        """The answer when this command may not run as asked: a change (or, `command` None, a change
+        that did not even parse) from someone who is not an admin. Reading is open to everyone."""
+        changes = changes_chat(command) if command is not None else info.admin_only
+        if changes and not context.is_admin:
+            return CommandReply(context.syntax.admin_only_message, ok=False)
         return None
 
     async def _guarded(
-        self, context: CommandContext, info: CommandInfo, work: Awaitable[CommandReply]
+        self, context: CommandContext, name: str, work: Awaitable[CommandReply]
     ) -> CommandReply:
-        """Await a command: a CommandError becomes its answer, anything unexpected an apology (logged).
-
-        Commands that may write (the admin ones, and /start) run one at a time.
-        """
+        """Await a command: a CommandError becomes its answer, anything unexpected an apology (logged)."""
         try:
-            if info.admin_only or info.name == "start":
-                async with self._write_lock:
-                    return await work
             return await work
         except CommandError as error:
             return CommandReply(str(error), ok=False)
         except Exception:
-            log.exception("/%s failed in %s chat %s", info.name, context.platform, context.chat_id)
+            log.exception("/%s failed in %s chat %s", name, context.platform, context.chat_id)
             return CommandReply(INTERNAL_ERROR_MESSAGE, ok=False)
 
+    async def _checked(self, context: CommandContext, command: Command) -> CommandReply:
+        """Refuse a change a member asks for; run the rest. Commands that may write (the changes, and
+        /start) run one at a time."""
+        refusal = self._refusal(context, command, COMMANDS_BY_NAME[command.name])
+        if refusal is not None:
+            return refusal
+        if changes_chat(command) or isinstance(command, Start):
+            async with self._write_lock:
+                return await self._dispatch(context, command)
+        return await self._dispatch(context, command)
+
     async def _parse_and_run(self, context: CommandContext, name: str, args: str) -> CommandReply:
-        """Parse the text (knowing the chat's topic names when a `NAME:` prefix may be one), then run it."""
+        """Parse the text (knowing the chat's topic names when a `NAME:` prefix may be one), then run it.
+
+        Text that does not parse is a member's refusal for an admin-only command (a member learns
+        nothing from the usage of a change they may not make), else the explanation of the mistake.
+        """
         topic_names: tuple[str, ...] = ()
         if needs_topic_names(name, args):
             topic_names = tuple(topic.name for topic in (await self._editor.load(context)).topics)
-        return await self._dispatch(context, parse_command(name, args, topic_names))
+        try:
+            command = parse_command(name, args, topic_names)
+        except CommandError:
+            refusal = self._refusal(context, None, COMMANDS_BY_NAME[name])
+            if refusal is not None:
+                return refusal
+            raise
+        return await self._checked(context, command)
 
     async def _dispatch(self, context: CommandContext, command: Command) -> CommandReply:
         """The handler of each command (mypy checks that every command has one)."""

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from bot.commands.editing import ChannelEditor
+from bot.commands.table import usage
 from bot.commands.values import CommandContext, CommandReply
 from bot.commands.wording import chat_zone, clip, day, keyword_count, plural, settings_lines
 from bot.models import Channel, DeliveryResult, FeedCheck
@@ -131,6 +132,9 @@ def announcement_lines(report: StatusReport) -> list[str]:
     return lines
 
 
+_EXAMPLE = "VLM, vision language model"
+
+
 class StatusCommands:
     """/status and /start."""
 
@@ -138,7 +142,8 @@ class StatusCommands:
         self._editor = editor
 
     async def status(self, context: CommandContext) -> CommandReply:
-        """The last announcement, why nothing came today, the chat's filters, the next and last delivery."""
+        """The last announcement, why nothing came today, the chat's filters and settings, the next and
+        last delivery."""
         editor = self._editor
         channel = await editor.load(context)
         report = await gather_status(editor.store, editor.clock())
@@ -148,7 +153,8 @@ class StatusCommands:
             if keyword_count(channel):
                 lines.append(next_digest_line(report, channel))
             else:
-                lines.append("No keywords, so nothing is sent: /subscribe WORDS.")
+                subscribe = usage(context.syntax, "subscribe", "WORDS", keywords="WORDS")
+                lines.append(f"No keywords, so nothing is sent: {subscribe}.")
         if channel.id is not None:
             last = await editor.store.last_delivery_result(channel.id)
             if last is not None:
@@ -160,9 +166,10 @@ class StatusCommands:
         channel = await self._editor.load(context)
         if channel.id is None:
             channel = await self._editor.store.save_channel(channel)
+        example = usage(context.syntax, "subscribe", _EXAMPLE, keywords=_EXAMPLE)
         lines = [
             "I post each day's new arXiv papers that match your keywords.",
-            "Subscribe with keywords, comma-separated: /subscribe VLM, vision language model",
+            f"Subscribe with keywords, comma-separated: {example}",
             "/digest shows today's matches at once; /help lists every command.",
             "",
             *settings_lines(channel, self._editor.default_categories),

@@ -29,6 +29,7 @@ class CommandInfo:
 
     name: str
     description: str
+    # Its changes are for admins only; what only reads (bot.commands.values.changes_chat) is open to all.
     admin_only: bool
     examples: tuple[CommandExample, ...] = (CommandExample(),)
 
@@ -45,6 +46,22 @@ class CommandSyntax(Protocol):
     @property
     def extra_help(self) -> tuple[str, ...]:
         """Platform-specific closing lines of /help (topics by name, config import)."""
+
+    @property
+    def admins(self) -> str:
+        """Who may change a chat's settings, in the platform's words (for /help's legend)."""
+
+    @property
+    def admin_only_message(self) -> str:
+        """The one-line refusal of a change asked by someone who may not make it."""
+
+
+ADMIN_ONLY_MESSAGE = (
+    "Only chat admins can change this chat's settings. Anyone can read them (/settings, /keywords,"
+    " /time, /topics, …) and use /digest, /preview, /status and /help."
+)
+#: The answer to plain text in a private chat (the adapters send it instead of staying silent).
+PRIVATE_TEXT_HINT = "I only understand commands: /help lists them, and /subscribe starts a daily digest."
 
 
 class TextCommandSyntax:
@@ -66,6 +83,16 @@ class TextCommandSyntax:
             "with its name: /keywords Robots: add humanoid · /categories Robots: cs.RO",
             "Send an awesome-daily-AI-arxiv config.yml (captioned /topics in groups) to import its topics.",
         )
+
+    @property
+    def admins(self) -> str:
+        """Group admins."""
+        return "chat admins, in groups"
+
+    @property
+    def admin_only_message(self) -> str:
+        """Only chat admins change settings."""
+        return ADMIN_ONLY_MESSAGE
 
 
 TEXT_SYNTAX = TextCommandSyntax()
@@ -128,9 +155,13 @@ COMMANDS: tuple[CommandInfo, ...] = (
     ),
     CommandInfo(
         "settings",
-        "papers per digest before a file, empty-day notice",
+        "page style, Markdown file, empty-day notice",
         True,
-        (_example("max 50", max="50"), _example("empty off", empty="off")),
+        (
+            _example("style titles", style="titles"),
+            _example("file on", file="True"),
+            _example("empty off", empty="off"),
+        ),
     ),
     CommandInfo(
         "digest",
@@ -149,9 +180,17 @@ COMMANDS: tuple[CommandInfo, ...] = (
 COMMANDS_BY_NAME = {info.name: info for info in COMMANDS}
 
 
+def usage(
+    syntax: CommandSyntax, command: str, args: str = "", action: str | None = None, /, **options: str
+) -> str:
+    """One way to write a command on the asking platform: `/time 08:00` as text, `/time time: 08:00` as a
+    slash command. `args` is the text form; `action` and `options` the slash form (see CommandExample)."""
+    return syntax.example(COMMANDS_BY_NAME[command], CommandExample(args, action, tuple(options.items())))
+
+
 def help_text(syntax: CommandSyntax) -> str:
     """/help: every command the platform offers, with examples in its syntax."""
-    lines = ["Commands (⚙ = only chat admins, in groups):"]
+    lines = [f"Commands (⚙ = changes only by {syntax.admins}; anyone may read the settings):"]
     for info in COMMANDS:
         if not syntax.offers(info):
             continue

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Literal
 
-from bot.commands.delivery_settings import ASAP_WORDS, SETTINGS_USAGE
+from bot.commands.delivery_settings import ASAP_WORDS, MAX_GONE, SETTINGS_USAGE
 from bot.commands.filters import edit_usage, no_topic_error
+from bot.commands.table import COMMANDS_BY_NAME
 from bot.commands.values import (
     AddTopic,
     ChangeSettings,
@@ -31,6 +32,7 @@ from bot.commands.values import (
     Unsubscribe,
     split_keywords,
 )
+from bot.models import Style
 from bot.schedule import zone_names
 from bot.topic_config import clean_name
 
@@ -42,8 +44,30 @@ _EDIT_ACTIONS: dict[str, Literal["add", "remove", "set", "clear"]] = {
     "set": "set",
     "clear": "clear",
 }
+_SETTING_VALUES = {
+    "style": frozenset(style.value for style in Style),
+    "file": frozenset({"on", "off"}),
+    "empty": frozenset({"on", "off"}),
+}
+_AM_PM = frozenset({"am", "pm", "a.m.", "p.m."})
 _TOPIC_PREFIXED = frozenset({"keywords", "exclude", "categories"})
-_MAX_DIGITS = 6
+
+
+#: The commands that only read when sent without arguments (every other admin-only form may change).
+READ_WITHOUT_ARGUMENTS = frozenset({"keywords", "exclude", "categories", "time", "topics", "settings"})
+
+
+def needs_admin(name: str, args: str) -> bool:
+    """Whether a text platform must find out if the sender is an admin before running `/name args`.
+
+    True for every admin-only command (`table.CommandInfo.admin_only`) except the reads sent without
+    arguments; a look-up where none is needed costs only a call, one skipped refuses a change (the core
+    decides with `values.changes_chat`, and `is_admin` defaults to False).
+    """
+    info = COMMANDS_BY_NAME.get(name)
+    if info is None or not info.admin_only:
+        return False
+    return bool(args.strip()) or name not in READ_WITHOUT_ARGUMENTS
 
 
 def needs_topic_names(name: str, args: str) -> bool:
@@ -87,8 +111,10 @@ def _edit(name: str, args: str, topic_names: Collection[str]) -> EditFilters:
 
 
 def _time(args: str) -> SetTime:
-    """/time [HH:MM|asap] [time zone], or only a time zone (the time stays)."""
+    """/time [HH:MM|asap] [time zone], or only a time zone (the time stays); `8 pm` is one time."""
     parts = args.split()
+    if len(parts) >= 2 and parts[1].lower() in _AM_PM:
+        parts[:2] = [parts[0] + parts[1]]
     if len(parts) > 2:
         raise CommandError("Use /time HH:MM [time zone], e.g. /time 08:00 Europe/Berlin")
     if not parts:
@@ -118,16 +144,22 @@ def _topics(args: str) -> Command:
 
 
 def _settings(args: str) -> ChangeSettings:
-    """/settings, /settings max N, /settings empty on|off."""
+    """/settings, or any of `style compact|full|titles`, `file on|off`, `empty on|off` (one change)."""
     parts = args.lower().split()
-    if not parts:
-        return ChangeSettings()
-    if len(parts) == 2:
-        if parts[0] == "max" and parts[1].isascii() and parts[1].isdigit() and len(parts[1]) <= _MAX_DIGITS:
-            return ChangeSettings(max_inline=int(parts[1]))
-        if parts[0] == "empty" and parts[1] in {"on", "off"}:
-            return ChangeSettings(notify_empty=parts[1] == "on")
-    raise CommandError(SETTINGS_USAGE)
+    if "max" in parts:
+        raise CommandError(MAX_GONE)
+    if len(parts) % 2:
+        raise CommandError(SETTINGS_USAGE)
+    values: dict[str, str] = {}
+    for key, value in zip(parts[::2], parts[1::2], strict=True):
+        if key in values or key not in _SETTING_VALUES or value not in _SETTING_VALUES[key]:
+            raise CommandError(SETTINGS_USAGE)
+        values[key] = value
+    return ChangeSettings(
+        notify_empty=None if "empty" not in values else values["empty"] == "on",
+        style=None if "style" not in values else Style(values["style"]),
+        send_file=None if "file" not in values else values["file"] == "on",
+    )
 
 
 def parse_command(name: str, args: str, topic_names: Collection[str] = ()) -> Command:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, assert_never
 
 from bot.commands.table import TEXT_SYNTAX, CommandSyntax
-from bot.models import DigestView, LoadedView
+from bot.models import DigestView, LoadedView, Style
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +166,14 @@ class ImportTopics:
 
 @dataclass(frozen=True, slots=True)
 class ChangeSettings:
-    """/settings: show (both None), or set papers per digest before a file and/or the empty-day notice."""
+    """/settings: show (all None), or set the page style, the Markdown file and/or the empty-day notice.
 
-    max_inline: int | None = None
+    A None part stays as the chat has it; several given parts are one change.
+    """
+
     notify_empty: bool | None = None
+    style: Style | None = None
+    send_file: bool | None = None
     name: ClassVar[str] = "settings"
 
 
@@ -201,6 +205,29 @@ class Status:
 FilterCommand = Subscribe | EditFilters | SetCategories | ListTopics | AddTopic | RemoveTopic | ImportTopics
 #: Every command there is.
 Command = Start | Help | Status | Unsubscribe | SetTime | ChangeSettings | DigestNow | Preview | FilterCommand
+
+
+def changes_chat(command: Command) -> bool:
+    """Whether the command changes the chat's settings (so only an admin may send it in a group).
+
+    The one place that decides: the reading forms (a list shown, settings shown) are open to everyone,
+    whatever the command's name; /start only registers the chat, with defaults.
+    """
+    match command:
+        case Start() | Help() | Status() | DigestNow() | Preview() | ListTopics():
+            return False
+        case EditFilters():
+            return command.action is not None
+        case SetCategories():
+            return command.codes is not None
+        case SetTime():
+            return command.time is not None or command.zone is not None
+        case ChangeSettings():
+            return any(part is not None for part in (command.notify_empty, command.style, command.send_file))
+        case Subscribe() | Unsubscribe() | AddTopic() | RemoveTopic() | ImportTopics():
+            return True
+        case _:
+            assert_never(command)
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,9 +97,28 @@ def delivery_time_text(channel: Channel) -> str:
     return f"at {channel.delivery_time:%H:%M} {channel.timezone} on announcement days"
 
 
+def on_off(flag: bool) -> str:
+    """`on` or `off`."""
+    return "on" if flag else "off"
+
+
+def settings_values(channel: Channel) -> tuple[str, str, str]:
+    """The /settings values in words: the pages' style, the Markdown file, the empty-day notice."""
+    return channel.style.value, on_off(channel.send_file), on_off(channel.notify_empty)
+
+
 def settings_lines(channel: Channel, default_categories: Sequence[str]) -> list[str]:
     """The chat's settings, for /start and /status."""
-    lines = [f"Daily digest: {'on' if channel.active else 'off'}, {delivery_time_text(channel)}."]
+    where = ""
+    if channel.thread_id is not None:
+        where = " (into the topic it was subscribed in)"
+    elif channel.own_thread:
+        where = " (each day in a thread of its own)"
+    style, send_file, empty = settings_values(channel)
+    lines = [
+        f"Daily digest: {on_off(channel.active)}, {delivery_time_text(channel)}{where}.",
+        f"Style {style}, Markdown file {send_file}, notice on days with no match {empty}.",
+    ]
     if channel.topics:
         for topic in channel.topics:
             lines.extend(describe_topic(topic, default_categories))

@@ -2,8 +2,8 @@
 
 The real discord.py runs against the fake Discord. Discord sends the member's resolved permissions in
 the interaction, so there is no look-up that could fail: a member without Manage Channels (whatever
-else they may do) is refused every change, privately and before the core is asked, and the stored
-channel stays exactly as it was; the commands open to everyone stay open.
+else they may do) is refused every change, privately, and the stored channel stays exactly as it was;
+the commands open to everyone stay open, and so do the reads of the settings.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from adapters.discord.adapter import DiscordAdapter
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
-from bot.models import Channel, Topic
+from bot.models import Channel, Style, Topic
 from storage.sqlite_store import SqliteStore
 from tests.fakes.discord_model import ADMINISTRATOR, EVERYONE_PERMISSIONS, MANAGE_CHANNELS, MANAGE_GUILD
 from tests.fakes.discord_server import FakeDiscord
@@ -40,16 +40,24 @@ def sub(name: str, options: list[dict[str, Any]] | None = None) -> list[dict[str
     return [{"type": 1, "name": name, "options": options or []}]
 
 
-SETTINGS_BOTH = [{"type": 4, "name": "max", "value": 5}, {"type": 3, "name": "empty", "value": "off"}]
+SETTINGS_ALL = [
+    {"type": 3, "name": "style", "value": "titles"},
+    {"type": 5, "name": "file", "value": True},
+    {"type": 3, "name": "empty", "value": "off"},
+]
 CHANGES: dict[str, tuple[str, list[dict[str, Any]]]] = {
     "subscribe": ("subscribe", text(("keywords", "GAN"))),
     "unsubscribe": ("unsubscribe", []),
     "keywords add": ("keywords", sub("add", text(("words", "GAN")))),
+    "keywords set": ("keywords", sub("set", text(("words", "GAN")))),
+    "keywords clear": ("keywords", sub("clear")),
+    "exclude set": ("exclude", sub("set", text(("words", "survey")))),
     "exclude add": ("exclude", sub("add", text(("words", "survey")))),
     "categories": ("categories", text(("codes", "cs.LG"))),
     "time": ("time", text(("time", "09:00"), ("timezone", "Europe/Berlin"))),
-    "settings max": ("settings", [{"type": 4, "name": "max", "value": 5}]),
-    "settings max and empty": ("settings", SETTINGS_BOTH),
+    "settings style": ("settings", text(("style", "full"))),
+    "settings file": ("settings", [{"type": 5, "name": "file", "value": True}]),
+    "settings style, file and empty": ("settings", SETTINGS_ALL),
     "topics add": ("topics", sub("add", text(("name", "Robots"), ("keywords", "humanoid")))),
 }
 
@@ -141,16 +149,40 @@ async def test_manage_channels_may_make_every_change(
     assert await store.get_channel("discord", str(CHANNEL)) != before
 
 
-async def test_settings_with_both_options_changes_both_for_a_manager(
+async def test_settings_with_every_option_changes_them_all_for_a_manager(
     adapter: DiscordAdapter, fake: FakeDiscord, store: SqliteStore
 ) -> None:
-    """/settings max and empty together: a manager gets both applied in one answer."""
+    """/settings style, file and empty together: a manager gets all three applied in one answer."""
     await seeded(store)
-    (answer,) = await responses(fake, "settings", SETTINGS_BOTH, MANAGE_CHANNELS | ADMINISTRATOR)
+    (answer,) = await responses(fake, "settings", SETTINGS_ALL, MANAGE_CHANNELS | ADMINISTRATOR)
     assert not answer["ephemeral"]
     channel = await store.get_channel("discord", str(CHANNEL))
     assert channel is not None
-    assert (channel.max_inline_papers, channel.notify_empty) == (5, False)
+    assert (channel.style, channel.send_file, channel.notify_empty) == (Style.TITLES, True, False)
+
+
+READS: dict[str, tuple[str, list[dict[str, Any]]]] = {
+    "keywords list": ("keywords", sub("list")),
+    "exclude list": ("exclude", sub("list")),
+    "topics list": ("topics", sub("list")),
+    "categories": ("categories", []),
+    "time": ("time", []),
+    "settings": ("settings", []),
+}
+
+
+@pytest.mark.parametrize("read", list(READS))
+async def test_a_member_without_rights_may_read_the_settings(
+    read: str, adapter: DiscordAdapter, fake: FakeDiscord, store: SqliteStore
+) -> None:
+    """The list sub-commands and the option-less /categories, /time and /settings answer any member
+    (the adapter passes `is_admin`, the core lets reads through); nothing is stored."""
+    before = await seeded(store)
+    name, options = READS[read]
+    answers = await responses(fake, name, options, 0)
+    assert answers
+    assert not any(REFUSAL in str((answer["data"] or {}).get("content")) for answer in answers)
+    assert await store.get_channel("discord", str(CHANNEL)) == before
 
 
 @pytest.mark.parametrize("name", ["help", "status"])

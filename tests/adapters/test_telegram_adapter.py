@@ -19,14 +19,12 @@ from adapters.telegram.adapter import TelegramAdapter, api_urls
 from adapters.telegram.errors import delivery_error
 from adapters.telegram.format import split_text, telegram_length
 from adapters.telegram.logs import TokenRedactingFilter
-from adapters.telegram.ratelimit import RateLimits, TelegramRateLimiter
+from adapters.telegram.ratelimit import ANSWER_PRIORITY, RateLimits, TelegramRateLimiter
 from adapters.telegram.settings import TelegramSettings
-from adapters.telegram.updates import PerChatUpdateProcessor
+from adapters.telegram.updates import PerChatUpdateProcessor, UpdateKind
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
-from bot.feeds import parse_feed
 from bot.main.app import run_bot
-from bot.models import Announcement
 from bot.platforms.port import (
     AdapterStartupError,
     AdapterUnreachableError,
@@ -184,6 +182,41 @@ async def test_requests_into_one_chat_run_one_at_a_time_in_order(fake_time: Fake
     assert order == [0, 1, 2, 3, 4]
 
 
+async def test_an_answer_goes_before_a_chats_queued_deliveries(fake_time: FakeTime) -> None:
+    """An answer (ANSWER_PRIORITY) passes deliveries waiting out the chat's interval, keeping pace."""
+    held = (
+        asyncio.Event()
+    )  # sleeps jump the clock, then wait here: the file is mid-interval when the answer comes
+
+    async def sleep(seconds: float) -> None:
+        fake_time.now += seconds
+        await held.wait()
+
+    limiter = TelegramRateLimiter(LIMITS, clock=fake_time.clock, sleep=sleep)
+    order: list[tuple[str, float]] = []
+
+    async def one(name: str, priority: int | None) -> None:
+        async def callback() -> bool:
+            order.append((name, fake_time.now))
+            await asyncio.sleep(0)
+            return True
+
+        await limiter.process_request(callback, (), {}, "sendMessage", {"chat_id": 42}, priority)
+
+    page = asyncio.create_task(one("page", None))
+    await asyncio.sleep(0)
+    file = asyncio.create_task(one("file", None))  # waits out the 1 s after the page
+    await asyncio.sleep(0)
+    answer = asyncio.create_task(one("answer", ANSWER_PRIORITY))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    held.set()
+    await asyncio.gather(page, file, answer)
+    assert [name for name, _ in order] == ["page", "answer", "file"]
+    times = [at for _, at in order]
+    assert all(later - earlier >= 1 + PAD - 1e-9 for earlier, later in itertools.pairwise(times))
+
+
 # -- update ordering -----------------------------------------------------------------------------------
 
 
@@ -223,6 +256,44 @@ async def test_updates_of_one_chat_are_processed_in_order_chats_concurrently() -
         await asyncio.gather(*tasks)
     seven = [entry for entry in log if entry[1] == 7]
     assert seven == [("start", 7, 1), ("end", 7, 1), ("start", 7, 2), ("end", 7, 2)]
+
+
+async def test_reads_overlap_changes_wait_for_everything_before_and_presses_for_nothing() -> None:
+    """Reads run side by side; a change waits for them; a read after a change waits; presses never."""
+    kinds = {
+        1: UpdateKind.READ,
+        2: UpdateKind.READ,
+        3: UpdateKind.CHANGE,
+        4: UpdateKind.READ,
+        5: UpdateKind.FREE,
+    }
+    processor = PerChatUpdateProcessor(16, classify=lambda update: kinds[update.update_id])  # type: ignore[attr-defined]
+    started: list[int] = []
+    finish = {number: asyncio.Event() for number in kinds}
+
+    async def handle(number: int) -> None:
+        started.append(number)
+        await finish[number].wait()
+
+    async with processor:
+        tasks = [
+            asyncio.create_task(processor.process_update(message_update(n, 7), handle(n))) for n in kinds
+        ]
+        await asyncio.sleep(0.01)
+        assert sorted(started) == [1, 2, 5]  # two reads together, the press regardless
+        finish[1].set()
+        await asyncio.sleep(0.01)
+        assert 3 not in started  # the change waits for the second read too
+        finish[2].set()
+        await asyncio.sleep(0.01)
+        assert 3 in started
+        assert 4 not in started  # the read after the change waits for it
+        finish[3].set()
+        await asyncio.sleep(0.01)
+        assert 4 in started
+        for event in finish.values():
+            event.set()
+        await asyncio.gather(*tasks)
 
 
 # -- command parsing and text chunks -------------------------------------------------------------------
@@ -625,11 +696,7 @@ async def test_run_bot_exits_5_when_unreachable_and_2_when_refused(
 async def test_stopping_cuts_off_a_long_command_answer_after_the_grace(
     telegram_server: FakeTelegramServer, store: SqliteStore
 ) -> None:
-    """A /digest still answering at 1 message/s when stopping is cut off after `stop_grace`; run() ends."""
-    listing = (FIXTURES / "anchor" / "listing-2025-11-12.rss.xml").read_bytes()
-    announcement = parse_feed(listing, ["cs.AI", "cs.CL", "cs.CV", "cs.LG"])
-    assert isinstance(announcement, Announcement)
-    await store.save_announcement(announcement)
+    """Answers still waiting at 1 message/s when stopping are cut off after `stop_grace`; run() ends."""
     adapter = startup_adapter(
         store,
         telegram_server.url,
@@ -640,10 +707,42 @@ async def test_stopping_cuts_off_a_long_command_answer_after_the_grace(
     stop = asyncio.Event()
     task = asyncio.create_task(adapter.run(stop))
     await telegram_server.wait_for_call("getUpdates")
-    telegram_server.push_message(77, "/digest MLLM")  # a reply and six digest messages, one a second
+    for _ in range(7):  # seven answers into one chat, one a second
+        telegram_server.push_message(77, "/status")
     await telegram_server.wait_for_call("sendMessage", chat_id=77, ok=True, count=2, timeout=10)
     stop.set()
     started = time.monotonic()
     await asyncio.wait_for(task, 10)
     assert time.monotonic() - started < 1.5
     assert len(telegram_server.calls_to("sendMessage", chat_id=77)) < 7
+
+
+async def test_plain_text_gets_a_hint_in_private_only_and_a_failed_download_one_line(
+    running: tuple[TelegramAdapter, Monotonic], telegram_server: FakeTelegramServer
+) -> None:
+    """Plain text: a hint in private chats only; a config file that cannot be fetched: a one-line answer."""
+    telegram_server.push_message(-100911, "hello everyone", chat_type="supergroup")
+    telegram_server.push_message(56, "hello?")
+    (hint,) = await telegram_server.wait_for_call("sendMessage", chat_id=56, ok=True)
+    assert (
+        hint.params["text"]
+        == "Send /help to see what I can do, or /subscribe with keywords for a daily digest."
+    )
+    telegram_server.fail(Fault.server_error(), method="getFile", times=None)
+    telegram_server.push_message(56, document=("config.yml", b"MLLM:\n  filters: [VLM]\n"))
+    answers = await telegram_server.wait_for_call("sendMessage", chat_id=56, ok=True, count=2)
+    assert answers[1].params["text"].startswith("I could not fetch that file from Telegram")
+    assert telegram_server.calls_to("sendMessage", chat_id=-100911) == []
+
+
+async def test_answers_in_a_forum_topic_stay_in_it_and_reply_to_the_asker(
+    running: tuple[TelegramAdapter, Monotonic], telegram_server: FakeTelegramServer
+) -> None:
+    """A command in a forum topic is answered in that topic, as a reply to the command."""
+    forum = -100912
+    telegram_server.add_forum(forum)
+    topic = telegram_server.add_forum_topic(forum, "Papers")
+    asked = telegram_server.push_message(forum, "/help", message_thread_id=topic)["message"]
+    (answer,) = await telegram_server.wait_for_call("sendMessage", chat_id=forum, ok=True)
+    assert answer.params["message_thread_id"] == topic
+    assert answer.params["reply_parameters"]["message_id"] == asked["message_id"]

@@ -91,12 +91,19 @@ async def test_invalid_html_raises_bad_request(
     assert telegram_server.sent_texts() == []
 
 
-async def test_too_long_messages_are_rejected(telegram_bot: telegram.Bot) -> None:
+async def test_too_long_messages_are_rejected(
+    telegram_bot: telegram.Bot, telegram_server: FakeTelegramServer
+) -> None:
     """More than 4096 visible UTF-16 units is "message is too long"; tags do not count, emoji count 2."""
     await telegram_bot.send_message(42, "<b>" + "x" * 4096 + "</b>", parse_mode=ParseMode.HTML)
     await telegram_bot.send_message(42, "😀" * 2048)
     with pytest.raises(BadRequest, match=r"(?i)message is too long"):
         await telegram_bot.send_message(42, "😀" * 2048 + "x")
+    (violation,) = telegram_server.take_violations()
+    assert (
+        str(violation)
+        == "sendMessage.text: is 4097 characters after entities parsing; the spec allows 1-4096"
+    )
 
 
 async def test_retry_after_fault(telegram_bot: telegram.Bot, telegram_server: FakeTelegramServer) -> None:
@@ -180,6 +187,7 @@ async def test_send_document_records_name_and_bytes(
     assert call.params["caption"] == "<b>All</b> papers"
     with pytest.raises(BadRequest, match=r"(?i)caption is too long"):
         await telegram_bot.send_document(-1001, content, filename="x.md", caption="c" * 1025)
+    assert [violation.path for violation in telegram_server.take_violations()] == ["caption"]
 
 
 async def test_rendered_digests_pass_telegram_checks(
@@ -370,3 +378,92 @@ async def test_application_long_polling_replies_to_start(telegram_server: FakeTe
     ]
     # The last getUpdates confirmed the /start update, so a restart would not see it again.
     assert telegram_server.calls_to("getUpdates")[-1].params["offset"] == 100_002
+
+
+async def test_calls_breaking_the_bot_api_spec_are_refused_and_recorded(
+    telegram_bot: telegram.Bot, telegram_server: FakeTelegramServer
+) -> None:
+    """Unknown method 404; unknown parameter, wrong type, nested field, 65-byte data: 400, recorded."""
+    with pytest.raises(telegram.error.TelegramError):  # PTB reads a 404 as a bad token or an endpoint error
+        await telegram_bot.do_api_request("sendMessag", api_kwargs={"chat_id": 42, "text": "hi"})
+    with pytest.raises(BadRequest, match=r"(?i)colour is not a parameter"):
+        await telegram_bot.send_message(42, "hi", api_kwargs={"colour": "red"})
+    with pytest.raises(BadRequest, match=r"(?i)must be Integer"):
+        await telegram_bot.send_message(42, "hi", message_thread_id="seven")  # type: ignore[arg-type]
+    too_long = telegram.InlineKeyboardMarkup([[telegram.InlineKeyboardButton("x", callback_data="d" * 65)]])
+    with pytest.raises(BadRequest, match=r"(?i)BUTTON_DATA_INVALID"):
+        await telegram_bot.send_message(42, "hi", reply_markup=too_long)
+    with pytest.raises(BadRequest, match=r"(?i)chat_id is required"):  # "Required if inline_message_id ..."
+        await telegram_bot.edit_message_text("x")
+    found = [str(violation) for violation in telegram_server.take_violations()]
+    assert found == [
+        "sendMessag.: is no method of the Bot API",
+        "sendMessage.colour: is not a parameter of this method",
+        "sendMessage.message_thread_id: must be Integer, got String 'seven'",
+        "sendMessage.reply_markup.inline_keyboard[0][0].callback_data: is 65 bytes; the spec allows 1-64",
+        "editMessageText.chat_id: is required",
+        "editMessageText.message_id: is required",
+        "editMessageText.inline_message_id: is required",
+    ]
+    assert telegram_server.sent_texts() == []
+
+
+async def test_messages_are_stored_edited_replied_to_and_threaded(
+    telegram_bot: telegram.Bot, telegram_server: FakeTelegramServer
+) -> None:
+    """Edits change the stored message ("not modified" when equal); replies and forum topics are checked."""
+    forum = -1009009
+    telegram_server.add_forum(forum)
+    topic = telegram_server.add_forum_topic(forum, "Papers")
+    keyboard = telegram.InlineKeyboardMarkup([[telegram.InlineKeyboardButton("▶", callback_data="pg:1:1:c")]])
+    sent = await telegram_bot.send_message(
+        forum,
+        "<b>Page 1</b>",
+        parse_mode="HTML",
+        reply_markup=keyboard,
+        message_thread_id=topic,
+        disable_notification=True,
+    )
+    assert sent.message_thread_id == topic
+    stored = telegram_server.message(forum, sent.message_id)
+    assert (stored.silent, stored.notifies, stored.raw_text) == (True, False, "<b>Page 1</b>")
+    with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
+        await telegram_bot.edit_message_text(
+            "<b>Page 1</b>", forum, sent.message_id, parse_mode="HTML", reply_markup=keyboard
+        )
+    await telegram_bot.edit_message_text("Page 2", forum, sent.message_id, reply_markup=keyboard)
+    assert telegram_server.message(forum, sent.message_id).json["text"] == "Page 2"
+    await telegram_bot.edit_message_reply_markup(forum, sent.message_id)  # the keyboard goes
+    assert telegram_server.message(forum, sent.message_id).buttons == []
+    with pytest.raises(BadRequest, match=r"(?i)message thread not found"):
+        await telegram_bot.send_message(forum, "x", message_thread_id=topic + 100)
+    with pytest.raises(BadRequest, match=r"(?i)message to be replied not found"):
+        await telegram_bot.send_message(forum, "x", reply_parameters=telegram.ReplyParameters(999))
+    reply = await telegram_bot.send_message(
+        forum,
+        "x",
+        reply_parameters=telegram.ReplyParameters(sent.message_id, allow_sending_without_reply=True),
+    )
+    assert reply.reply_to_message is not None
+    assert reply.reply_to_message.message_id == sent.message_id
+
+
+async def test_presses_arrive_only_when_asked_for_and_answers_are_timed_once(
+    telegram_bot: telegram.Bot, telegram_server: FakeTelegramServer
+) -> None:
+    """A press is a callback_query only for a bot that asked for them; one answer, a second is "too old"."""
+    keyboard = telegram.InlineKeyboardMarkup([[telegram.InlineKeyboardButton("▶", callback_data="pg:1:1:c")]])
+    await telegram_bot.send_message(42, "page", reply_markup=keyboard)
+    with pytest.raises(AssertionError, match=r"(?i)no button"):
+        telegram_server.press_button(42, text="◀")
+    telegram_server.press_button(42, text="▶")
+    assert await telegram_bot.get_updates(timeout=0, allowed_updates=["message"]) == ()
+    pressed = telegram_server.press_button(42, text="▶")
+    (update,) = await telegram_bot.get_updates(timeout=0, allowed_updates=["message", "callback_query"])
+    assert update.callback_query is not None
+    assert update.callback_query.data == "pg:1:1:c"
+    await update.callback_query.answer()
+    assert pressed.answer_delay is not None
+    assert 0 <= pressed.answer_delay < 1
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
+        await update.callback_query.answer()

@@ -242,6 +242,35 @@ async def test_a_member_is_refused_and_an_admin_applied(
     assert asked == [MEMBER, ADMIN]
 
 
+@pytest.mark.parametrize("command", ["/keywords", "/exclude", "/categories", "/time", "/settings", "/topics"])
+async def test_a_member_reads_the_settings_without_a_look_up(
+    command: str, running: TelegramAdapter, telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """A member's read (an admin-only command without arguments) is answered, and nobody's rights are
+    looked up for it (`bot.commands.text.needs_admin`); the stored chat stays as it was."""
+    telegram_server.push_message(GROUP, "/subscribe diffusion", from_user=ADMIN)
+    assert (await reply(telegram_server)).startswith("Subscribed")
+    before = await store.get_channel("telegram", str(GROUP))
+    looked_up = len(telegram_server.calls_to("getChatMember"))
+    telegram_server.push_message(GROUP, command, from_user=MEMBER)
+    answer = await reply(telegram_server, 2)
+    assert not answer.startswith(ADMINS_ONLY)
+    assert len(telegram_server.calls_to("getChatMember")) == looked_up
+    assert await store.get_channel("telegram", str(GROUP)) == before
+
+
+async def test_a_members_change_with_arguments_is_still_refused(
+    running: TelegramAdapter, telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """The same commands with arguments are changes: a member is refused after the look-up."""
+    telegram_server.push_message(GROUP, "/subscribe diffusion", from_user=ADMIN)
+    assert (await reply(telegram_server)).startswith("Subscribed")
+    for count, command in enumerate(["/keywords add GAN", "/settings style titles", "/time 09:00"], start=2):
+        telegram_server.push_message(GROUP, command, from_user=MEMBER)
+        assert (await reply(telegram_server, count)).startswith(ADMINS_ONLY)
+    assert await keywords_of(store) == [("diffusion",)]
+
+
 # -- config files: the same rule, decided before anything is downloaded -----------------------------------
 
 

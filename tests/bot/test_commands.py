@@ -39,7 +39,7 @@ from bot.commands.values import (
 from bot.delivery import DeliveryService
 from bot.digests import build_digests
 from bot.matching import Matcher
-from bot.models import Announcement, Channel, Digest, FeedCheck, LoadedView, Paper, Topic
+from bot.models import Announcement, Channel, Digest, FeedCheck, LoadedView, Paper, Style, Topic
 from bot.platforms.port import OutgoingMessage
 from bot.ports import NO_ANNOUNCEMENT_KEY
 from storage.sqlite_store import SqliteStore
@@ -212,6 +212,16 @@ class SlashSyntax:
     def extra_help(self) -> tuple[str, ...]:
         """One closing line."""
         return ("Import a config with /topics import.",)
+
+    @property
+    def admins(self) -> str:
+        """The toy platform's admins."""
+        return "moderators"
+
+    @property
+    def admin_only_message(self) -> str:
+        """The toy platform's refusal."""
+        return "Only moderators change settings."
 
 
 async def test_help_is_written_in_the_platforms_syntax(service: CommandService) -> None:
@@ -779,20 +789,39 @@ async def test_import_is_for_admins_only(service: CommandService, store: SqliteS
 
 # -- /settings -----------------------------------------------------------------------------------------------
 async def test_settings_show_and_change(service: CommandService, store: SqliteStore) -> None:
-    """/settings shows the values; max N and empty on|off change them."""
-    assert "30" in await ok(service, "settings")
-    await ok(service, "settings", "max 50")
+    """/settings shows style, file and the empty-day notice with how to change each; empty on|off changes."""
+    shown = await ok(service, "settings")
+    assert shown.splitlines() == [
+        "Style of the digest's pages: compact (/settings style compact|full|titles)",
+        "The day's Markdown file with each digest: off (/settings file on|off)",
+        "Notice on days with no match: on (/settings empty on|off)",
+    ]
     await ok(service, "settings", "empty off")
     channel = await channel_of(store)
-    assert (channel.max_inline_papers, channel.notify_empty) == (50, False)
+    assert channel.notify_empty is False
+    assert "Notice on days with no match: off" in await ok(service, "settings")
 
 
 @pytest.mark.parametrize(
-    "args", ["max 0", "max 201", "max ²", "max ٣", "max " + "9" * 10_000, "max -1", "loud on"]
+    "args", ["style", "style huge", "file maybe", "empty on empty off", "loud on", "style titles file"]
 )
 async def test_settings_errors(service: CommandService, store: SqliteStore, args: str) -> None:
-    """Out-of-range or non-ASCII numbers and unknown settings are refused; nothing is stored."""
-    await refused(service, "settings", args)
+    """Unknown settings or values are refused with the usage; nothing is stored."""
+    text = await refused(service, "settings", args)
+    assert "/settings style compact|full|titles" in text
+    assert "max" not in text
+    assert await store.get_channel("telegram", "100") is None
+
+
+@pytest.mark.parametrize("args", ["max 50", "max 0", "MAX", "max " + "9" * 10_000, "empty off max 5"])
+async def test_settings_max_explains_that_it_is_gone(
+    service: CommandService, store: SqliteStore, args: str
+) -> None:
+    """/settings max N means nothing now: one line points to /settings style; nothing is stored."""
+    text = await refused(service, "settings", args)
+    assert "\n" not in text
+    assert text.startswith("/settings max is gone: every paper is in the digest's one paged message")
+    assert "/settings style compact|full|titles" in text
     assert await store.get_channel("telegram", "100") is None
 
 
@@ -1029,7 +1058,7 @@ ADMIN_ARGS = {
     "categories": "cs.RO",
     "time": "08:00 Europe/Berlin",
     "topics": "add Robots: embodied",
-    "settings": "max 10",
+    "settings": "style titles",
 }
 
 
@@ -1080,7 +1109,7 @@ async def test_two_chats_never_affect_each_other(service: CommandService, store:
         ("categories", "cs.CV"),
         ("time", "08:00 Asia/Tokyo"),
         ("topics", "add Robots: embodied"),
-        ("settings", "max 5"),
+        ("settings", "empty off"),
         ("keywords", "Robots: add humanoid"),
         ("topics", "remove Robots"),
         ("unsubscribe", ""),
@@ -1350,8 +1379,10 @@ TEXT_AND_TYPED = [
     ("topics", "", ListTopics()),
     ("topics", "add Cats: cat, kitten", AddTopic("Cats", ("cat", "kitten"))),
     ("topics", "delete Robots", RemoveTopic("Robots")),
-    ("settings", "MAX 50", ChangeSettings(max_inline=50)),
     ("settings", "empty off", ChangeSettings(notify_empty=False)),
+    ("settings", "STYLE Titles", ChangeSettings(style=Style.TITLES)),
+    ("settings", "file on empty on", ChangeSettings(notify_empty=True, send_file=True)),
+    ("time", "8 pm", SetTime("8pm")),
     ("digest", "", DigestNow()),
     ("preview", "=VLM, MLLM", Preview(("=VLM", "MLLM"))),
     ("status", "ignored", Status()),
@@ -1452,7 +1483,7 @@ ONE_WRITE_COMMANDS = [
     ("time", "07:30 Europe/Berlin"),
     ("topics", "add Cats: cat"),
     ("topics", "remove Robots"),
-    ("settings", "max 12"),
+    ("settings", "empty off"),
     ("unsubscribe", ""),
 ]
 

@@ -20,10 +20,17 @@ from tests.fakes.telegram_model import (
     MAX_MESSAGE_LENGTH,
     SEND_METHODS,
     RecordedCall,
+    StoredMessage,
     _Answer,
-    _json_or_string,
 )
+from tests.fakes.telegram_spec import Violation, decode_form_value
 from tests.fakes.telegram_state import TelegramState
+
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
+QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +40,14 @@ class TelegramBotAPI(TelegramState):
 
     # -- internals: HTTP --------------------------------------------------------------------------
 
-    async def _read_params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, UploadedFile]]:
-        """Decode query, form-encoded or multipart parameters (non-string values are JSON)."""
+    async def _read_params(
+        self, request: web.Request, method: str | None
+    ) -> tuple[dict[str, Any], dict[str, UploadedFile]]:
+        """Decode query, form-encoded or multipart parameters (non-string values are JSON).
+
+        A parameter the spec types as `String` stays the string sent; for a method or parameter the
+        spec lacks, the fake's list of string parameters decides.
+        """
         params: dict[str, Any] = {}
         files: dict[str, UploadedFile] = {}
         sources: list[Any] = [request.query]
@@ -52,8 +65,10 @@ class TelegramBotAPI(TelegramState):
                         content_type=value.content_type,
                         data=value.file.read(),
                     )
-                elif isinstance(value, str) and name not in _STRING_PARAMS:
-                    params[name] = _json_or_string(value)
+                    value.file.close()  # aiohttp closes it only when the handler ends, not when cancelled
+                elif isinstance(value, str):
+                    field = None if method is None else self.validator.spec.parameter(method, name)
+                    params[name] = decode_form_value(field, value, name in _STRING_PARAMS)
                 else:
                     params[name] = value
         return params, files
@@ -61,13 +76,22 @@ class TelegramBotAPI(TelegramState):
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         """Route one Bot API call, record it and answer (or fail as scripted)."""
         method = request.match_info["method"]
-        params, files = await self._read_params(request)
+        spec_name = self.validator.spec.method_name(method)
+        params, files = await self._read_params(request, spec_name)
         call = RecordedCall(method=method, params=params, files=files, time=self.clock())
         self.calls.append(call)
         self._changes.notify()
         try:
             if request.match_info["token"] != self.token:
                 raise _Answer(401, "Unauthorized")
+            handler = self._handlers().get(method.lower())
+            if spec_name is None or handler is None:
+                self._record_violations(self._unknown_method(method, spec_name))
+                raise _Answer(404, "Not Found")
+            found = self.validator.check(spec_name, params, files)
+            if found:
+                self._record_violations(found)
+                raise _Answer(400, found[0].description)
             chat_id = call.chat_id
             fault = self._take_fault(method, chat_id)
             if fault is not None:
@@ -80,9 +104,6 @@ class TelegramBotAPI(TelegramState):
                     call.status = fault.status
                     return web.Response(status=fault.status, body=fault.raw_body, content_type="text/html")
                 raise _Answer(fault.status, fault.description, fault.parameters)
-            handler = self._handlers().get(method.lower())
-            if handler is None:
-                raise _Answer(404, "Not Found")
             if method in SEND_METHODS:
                 self._check_rate_limits(chat_id)
             result = await handler(params, files)
@@ -99,6 +120,14 @@ class TelegramBotAPI(TelegramState):
         call.answer = answer
         self._changes.notify()
         return web.json_response(answer, status=status)
+
+    def _unknown_method(self, method: str, spec_name: str | None) -> list[Violation]:
+        """The violation of calling a method the Bot API lacks, or one the fake does not serve."""
+        if spec_name is None:
+            problem = "is no method of the Bot API"
+        else:
+            problem = "is a Bot API method the fake does not serve (add it to the fake)"
+        return [Violation(method, "", problem, "Not Found")]
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
         """Serve a stored file by its `file_path`, as api.telegram.org/file/bot<token>/<path> does."""
@@ -124,10 +153,11 @@ class TelegramBotAPI(TelegramState):
             "getupdates": self._get_updates,
             "sendmessage": self._send_message,
             "editmessagetext": self._edit_message_text,
+            "editmessagereplymarkup": self._edit_message_reply_markup,
             "senddocument": self._send_document,
             "deletemessage": self._true,
             "sendchataction": self._true,
-            "answercallbackquery": self._true,
+            "answercallbackquery": self._answer_callback_query,
             "getchat": self._get_chat,
             "getchatmember": self._get_chat_member,
             "getchatadministrators": self._get_chat_administrators,
@@ -192,6 +222,9 @@ class TelegramBotAPI(TelegramState):
             self._updates = [update for update in self._updates if update["update_id"] >= offset]
         elif offset < 0:
             self._updates = self._updates[offset:]
+        if "allowed_updates" in params:
+            self._allowed_updates = list(params["allowed_updates"] or [])
+        self._updates = [update for update in self._updates if self._update_allowed(update)]
         me = object()
         self._poller = me
         self._changes.notify()
@@ -206,6 +239,7 @@ class TelegramBotAPI(TelegramState):
                         "make sure that only one bot instance is running",
                     )
                 remaining = deadline - self.clock()
+                self._updates = [update for update in self._updates if self._update_allowed(update)]
                 if self._updates or self._closing or remaining <= 0:
                     return self._updates[:limit]
                 await self._changes.wait(remaining)
@@ -230,7 +264,7 @@ class TelegramBotAPI(TelegramState):
         return visible
 
     async def _send_message(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict[str, Any]:
-        """Validate the text and answer the sent Message."""
+        """Validate the text and answer the sent Message (stored with its keyboard, thread and reply)."""
         chat_id = params.get("chat_id")
         if chat_id is None:
             raise _Answer(400, "Bad Request: chat_id is empty")
@@ -238,31 +272,79 @@ class TelegramBotAPI(TelegramState):
         visible = self._check_text(
             params.get("text"), params.get("parse_mode"), limit=MAX_MESSAGE_LENGTH, what="message"
         )
-        content: dict[str, Any] = {"text": visible}
+        return self._message(chat_id, params, raw_text=str(params.get("text")), text=visible)
+
+    def _stored_for_edit(self, params: dict[str, Any]) -> StoredMessage:
+        """The bot's message an edit names, as Telegram finds it (or refuses)."""
+        chat_id = params.get("chat_id")
+        if chat_id is None:
+            raise _Answer(400, "Bad Request: inline messages are not supported by the fake")
+        chat = self._chat_state(chat_id, create=self.auto_create_chats)
+        stored = chat.messages.get(params.get("message_id"))  # type: ignore[arg-type]
+        if stored is None:
+            raise _Answer(400, "Bad Request: message to edit not found")
+        if not stored.by_bot:
+            raise _Answer(400, "Bad Request: message can't be edited")
+        return stored
+
+    @staticmethod
+    def _keyboard(params: dict[str, Any]) -> dict[str, Any] | None:
+        """The inline keyboard an edit sets (None: the edit removes it, as on Telegram)."""
         markup = params.get("reply_markup")
-        if isinstance(markup, dict) and "inline_keyboard" in markup:
-            content["reply_markup"] = markup
-        return self._message(chat_id, **content)
+        return markup if isinstance(markup, dict) and markup.get("inline_keyboard") else None
+
+    def _apply_edit(
+        self, stored: StoredMessage, markup: dict[str, Any] | None, **content: Any
+    ) -> dict[str, Any]:
+        """Change the stored message and answer it as edited."""
+        stored.json.update(content)
+        if markup is None:
+            stored.json.pop("reply_markup", None)
+        else:
+            stored.json["reply_markup"] = markup
+        stored.json["edit_date"] = int(time.time())
+        stored.edits += 1
+        return dict(stored.json)
 
     async def _edit_message_text(
         self, params: dict[str, Any], files: dict[str, UploadedFile]
     ) -> dict[str, Any]:
-        """Validate the new text and answer the edited Message."""
-        chat_id = params.get("chat_id")
-        if chat_id is None:
-            raise _Answer(400, "Bad Request: chat_id is empty")
-        chat = self._chat_state(chat_id, create=self.auto_create_chats)
+        """Change a message's text (and keyboard); "message is not modified" when nothing changes."""
+        stored = self._stored_for_edit(params)
         visible = self._check_text(
             params.get("text"), params.get("parse_mode"), limit=MAX_MESSAGE_LENGTH, what="message"
         )
-        return {
-            "message_id": params.get("message_id"),
-            "from": dict(self.bot_user),
-            "chat": dict(chat.data),
-            "date": int(time.time()),
-            "edit_date": int(time.time()),
-            "text": visible,
-        }
+        raw = str(params.get("text"))
+        markup = self._keyboard(params)
+        parse_mode = params.get("parse_mode") if isinstance(params.get("parse_mode"), str) else None
+        same_text = stored.json.get("text") == visible and (stored.raw_text, stored.parse_mode) == (
+            raw,
+            parse_mode,
+        )
+        if same_text and stored.reply_markup == markup:
+            raise _Answer(400, NOT_MODIFIED)
+        stored.raw_text, stored.parse_mode = raw, parse_mode
+        return self._apply_edit(stored, markup, text=visible)
+
+    async def _edit_message_reply_markup(
+        self, params: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> dict[str, Any]:
+        """Change (or remove) a message's inline keyboard; "message is not modified" when it is the same."""
+        stored = self._stored_for_edit(params)
+        markup = self._keyboard(params)
+        if stored.reply_markup == markup:
+            raise _Answer(400, NOT_MODIFIED)
+        return self._apply_edit(stored, markup)
+
+    async def _answer_callback_query(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> bool:
+        """Answer a press once, within `callback_timeout` of it ("query is too old" otherwise)."""
+        press = self.presses.get(str(params.get("callback_query_id")))
+        now = self.clock()
+        if press is None or press.answered_at is not None or now - press.pressed_at > self.callback_timeout:
+            raise _Answer(400, QUERY_TOO_OLD)
+        press.answered_at = now
+        press.answer = dict(params)
+        return True
 
     async def _send_document(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict[str, Any]:
         """Accept an uploaded (or already stored) document, check its caption, answer the Message."""
@@ -292,11 +374,13 @@ class TelegramBotAPI(TelegramState):
         else:
             raise _Answer(400, "Bad Request: there is no document in the request")
         content: dict[str, Any] = {"document": document}
+        raw_caption = None
         if params.get("caption") is not None:
+            raw_caption = str(params["caption"])
             content["caption"] = self._check_text(
                 params["caption"], params.get("parse_mode"), limit=MAX_CAPTION_LENGTH, what="message caption"
             )
-        return self._message(chat_id, **content)
+        return self._message(chat_id, params, raw_text=raw_caption, **content)
 
     async def _get_chat(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> dict[str, Any]:
         """ChatFullInfo of a known chat."""

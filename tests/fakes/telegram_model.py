@@ -211,6 +211,58 @@ class _Answer(Exception):
 
 
 @dataclass
+class StoredMessage:
+    """A message in a chat as the server keeps it: its JSON (as answered now) and what it was sent with."""
+
+    json: dict[str, Any]  # the Message as Telegram would answer it now (edits applied)
+    raw_text: str | None = None  # the text or caption as sent (HTML before parsing), for "not modified"
+    parse_mode: str | None = None
+    silent: bool = False  # sent with disable_notification
+    by_bot: bool = True
+    edits: int = 0
+
+    @property
+    def message_id(self) -> int:
+        """The message's id in its chat."""
+        return int(self.json["message_id"])
+
+    @property
+    def reply_markup(self) -> dict[str, Any] | None:
+        """The inline keyboard shown under it, if any."""
+        markup = self.json.get("reply_markup")
+        return markup if isinstance(markup, dict) else None
+
+    @property
+    def buttons(self) -> list[dict[str, Any]]:
+        """Its inline keyboard's buttons, row after row."""
+        markup = self.reply_markup or {}
+        return [button for row in markup.get("inline_keyboard", ()) for button in row]
+
+    @property
+    def notifies(self) -> bool:
+        """Whether it pinged the chat's members (a bot's message sent without disable_notification)."""
+        return self.by_bot and not self.silent
+
+
+@dataclass
+class CallbackPress:
+    """An inline-button press the test injected, and how the bot answered it."""
+
+    query_id: str
+    chat_id: str
+    message_id: int
+    data: str
+    pressed_at: float  # the fake's clock when the update was queued
+    answered_at: float | None = None
+    answer: dict[str, Any] | None = None  # answerCallbackQuery's parameters
+
+    @property
+    def answer_delay(self) -> float | None:
+        """Seconds from the press to answerCallbackQuery (None: not answered)."""
+        return None if self.answered_at is None else self.answered_at - self.pressed_at
+
+
+@dataclass
 class _Chat:
     """What the server knows about a chat."""
 
@@ -218,6 +270,8 @@ class _Chat:
     admins: dict[int, dict[str, Any]] = field(default_factory=dict)  # user id -> ChatMember JSON
     members: dict[int, dict[str, Any]] = field(default_factory=dict)
     message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    messages: dict[int, StoredMessage] = field(default_factory=dict)  # by message id, users' and the bot's
+    topics: dict[int, str] = field(default_factory=dict)  # a forum's topics: message_thread_id -> name
 
 
 def _json_or_string(value: str) -> Any:

@@ -8,9 +8,22 @@ deleteMessage, sendChatAction, getChat, getChatMember, getChatAdministrators, ge
 downloads, answerCallbackQuery.
 
 Every call is recorded (`server.calls`: method, decoded params, uploaded files, monotonic time, the
-status and JSON answered). Telegram's checks are imitated so formatting bugs fail tests: HTML parse
-mode is validated with `tests.fakes.telegram_html` (400 "can't parse entities"), and text over 4096
-visible UTF-16 units is refused (400 "message is too long").
+status and JSON answered) and checked against the Bot API spec (`tests.fakes.telegram_spec`): an
+unknown method is 404, an unknown parameter, a missing required one, a wrong type (object fields
+included, recursively) or a length the spec forbids is 400, and each such violation is kept in
+`server.violations`; `close()` fails the test while any is left (a test that provokes them on
+purpose takes them with `take_violations()`). Telegram's own checks are imitated too so formatting
+bugs fail tests: HTML parse mode is validated with `tests.fakes.telegram_html` (400 "can't parse
+entities"), and text over 4096 visible UTF-16 units is refused (400 "message is too long").
+
+Messages are stored per chat (`server.message(chat, id)`, `server.bot_messages(chat)`) with their
+inline keyboard, forum topic (`add_forum`, `add_forum_topic`, `message_thread_id`), the message
+they reply to (`reply_parameters`) and whether they were silent (`disable_notification`).
+`press_button` presses a button of a stored message: a `callback_query` update for getUpdates
+(delivered only when the bot asked for `callback_query` in `allowed_updates`), whose
+`answerCallbackQuery` is timed (`server.presses[query_id].answer_delay`). `editMessageText` and
+`editMessageReplyMarkup` change the stored message, and answer "message is not modified" for an
+edit that changes nothing, as Telegram does.
 
 Faults are scripted per method and chat with `server.fail(Fault.retry_after(5), chat_id=42, times=2)`;
 `server.enable_rate_limits()` answers 429 exactly when Telegram's flood limits would be exceeded
@@ -34,11 +47,14 @@ from tests.fakes.telegram_api import TelegramBotAPI
 from tests.fakes.telegram_model import (
     ADMIN_RIGHTS,
     GROUP_ANONYMOUS_BOT,
+    CallbackPress,
     Fault,
     RateLimits,
     RecordedCall,
+    StoredMessage,
     _command_entities,
 )
+from tests.fakes.telegram_spec import Violation
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +84,21 @@ class FakeTelegramServer(TelegramBotAPI):
         self.url = await serve_on_free_port(self._runner)
 
     async def close(self) -> None:
-        """End pending long polls and stop listening."""
+        """End pending long polls and stop listening; fail if a call broke the Bot API spec."""
         self._closing = True
         self._changes.notify()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.violations:
+            found = "\n".join(f"  {violation}" for violation in self.violations)
+            self.violations = []
+            raise AssertionError(f"calls to the fake Bot API broke the Bot API spec:\n{found}")
+
+    def take_violations(self) -> list[Violation]:
+        """The spec violations so far (a test that provokes them asserts on these), forgotten here."""
+        found, self.violations = self.violations, []
+        return found
 
     def bot(self, **kwargs: Any) -> telegram.Bot:
         """A real `telegram.Bot` aimed at this server (use `async with` to initialise and shut it down)."""
@@ -151,6 +176,8 @@ class FakeTelegramServer(TelegramBotAPI):
         sender_chat: int | dict[str, Any] | None = None,
         document: tuple[str, bytes] | dict[str, Any] | None = None,
         entities: list[dict[str, Any]] | None = None,
+        message_thread_id: int | None = None,
+        reply_to: int | None = None,
     ) -> dict[str, Any]:
         """Queue a message a user (or channel) sent: commands get `bot_command` entities like Telegram's.
 
@@ -158,7 +185,8 @@ class FakeTelegramServer(TelegramBotAPI):
         "supergroup" for a negative one. A channel's message arrives as `channel_post`, without
         `from`. With `sender_chat` and no `from_user` in a group, `from` is GroupAnonymousBot (an
         anonymous admin). `document` is `(file_name, bytes)` (stored for getFile) or Document JSON;
-        `text` then becomes the caption.
+        `text` then becomes the caption. `message_thread_id` sends it in a forum topic; `reply_to`
+        makes it a reply to that message of the chat.
         """
         chat = self._chat_for_push(chat_id, chat_type)
         chat_json = dict(chat.data)
@@ -168,6 +196,14 @@ class FakeTelegramServer(TelegramBotAPI):
             "date": int(time.time()),
             "chat": chat_json,
         }
+        if message_thread_id is not None:
+            if message_thread_id not in chat.topics:
+                raise ValueError(f"chat {chat_id} has no forum topic {message_thread_id}")
+            message["message_thread_id"] = message_thread_id
+            message["is_topic_message"] = True
+        if reply_to is not None:
+            replied = chat.messages[reply_to].json
+            message["reply_to_message"] = {k: v for k, v in replied.items() if k != "reply_to_message"}
         if kind == "channel":
             message["sender_chat"] = chat_json
         elif sender_chat is not None:
@@ -192,7 +228,34 @@ class FakeTelegramServer(TelegramBotAPI):
             found = entities if entities is not None else _command_entities(text)
             if found:
                 message[entities_key] = found
+        self._store_user_message(chat, message)
         return self.push_update({"channel_post" if kind == "channel" else "message": message})
+
+    def press_button(
+        self,
+        chat_id: int,
+        *,
+        text: str | None = None,
+        data: str | None = None,
+        message_id: int | None = None,
+        from_user: int | dict[str, Any] | None = None,
+    ) -> CallbackPress:
+        """Press an inline button, as a member would: a `callback_query` update for getUpdates.
+
+        The button is found by its label (`text`) or its `callback_data` on the bot's message
+        `message_id` (by default the latest one with a keyboard); a button that is not there fails
+        the test at once, since no user could press it. The press is timed from now.
+        """
+        stored = self._keyboard_message(chat_id, message_id)
+        for button in stored.buttons:
+            if (text is None or button["text"] == text) and (
+                data is None or button.get("callback_data") == data
+            ):
+                if "callback_data" not in button:
+                    raise AssertionError(f"button {button['text']!r} has no callback_data")
+                return self._push_press(chat_id, stored, button["callback_data"], from_user)
+        labels = [button["text"] for button in stored.buttons]
+        raise AssertionError(f"no button {text or data!r} on message {stored.message_id}; it has {labels}")
 
     def push_callback_query(
         self,
@@ -201,36 +264,58 @@ class FakeTelegramServer(TelegramBotAPI):
         *,
         from_user: int | dict[str, Any] | None = None,
         message_id: int | None = None,
-    ) -> dict[str, Any]:
-        """Queue an inline-button press on a message the bot sent (the latest to the chat by default)."""
-        sent = [call for call in self.calls if call.ok and call.chat_id == str(chat_id) and call.answer]
-        message: dict[str, Any] | None = None
-        for call in reversed(sent):
-            result = call.answer.get("result") if call.answer else None
-            if (
-                isinstance(result, dict)
-                and "message_id" in result
-                and (message_id is None or result["message_id"] == message_id)
-            ):
-                message = result
-                break
-        if message is None:
-            message = {
-                "message_id": message_id or 1,
-                "date": int(time.time()),
-                "chat": self._chat_json(chat_id),
-                "from": dict(self.bot_user),
-                "text": "",
-            }
+    ) -> CallbackPress:
+        """Queue a press with any data (forged or old) on a message the bot sent (the latest by default)."""
+        chat = self._chat_state(chat_id, create=True)
+        bots = [stored for stored in chat.messages.values() if stored.by_bot]
+        if message_id is not None:
+            bots = [stored for stored in bots if stored.message_id == message_id]
+        if not bots:
+            raise AssertionError(f"the bot sent no message {message_id or ''} to chat {chat_id}")
+        return self._push_press(chat_id, bots[-1], data, from_user)
+
+    def _keyboard_message(self, chat_id: int, message_id: int | None) -> StoredMessage:
+        """The bot's message with an inline keyboard (this one, or the latest)."""
+        chat = self._chat_state(chat_id, create=False)
+        if message_id is not None:
+            stored = chat.messages.get(message_id)
+            if stored is None or not stored.buttons:
+                raise AssertionError(f"chat {chat_id} has no message {message_id} with buttons")
+            return stored
+        for stored in reversed(chat.messages.values()):
+            if stored.by_bot and stored.buttons:
+                return stored
+        raise AssertionError(f"the bot sent no message with buttons to chat {chat_id}")
+
+    def _push_press(
+        self, chat_id: int, stored: StoredMessage, data: str, from_user: int | dict[str, Any] | None
+    ) -> CallbackPress:
+        """Queue the callback_query of a press on `stored` and keep it for timing its answer."""
         user = self._user_json(from_user if from_user is not None else chat_id if chat_id > 0 else 1001)
+        press = CallbackPress(
+            query_id=f"{next(self._callback_ids)}{chat_id % 10_000:04d}",
+            chat_id=str(chat_id),
+            message_id=stored.message_id,
+            data=data,
+            pressed_at=self.clock(),
+        )
+        self.presses[press.query_id] = press
         query = {
-            "id": f"cbq-{next(self._callback_ids)}",
+            "id": press.query_id,
             "from": user,
-            "chat_instance": f"ci-{chat_id}",
+            "chat_instance": f"{abs(chat_id)}",
             "data": data,
-            "message": message,
+            "message": dict(stored.json),
         }
-        return self.push_update({"callback_query": query})
+        self.push_update({"callback_query": query})
+        return press
+
+    async def wait_answered(self, press: CallbackPress, timeout: float = 5.0) -> CallbackPress:
+        """Wait until the bot answered this press (TimeoutError if not within `timeout`)."""
+        async with asyncio.timeout(timeout):
+            while press.answered_at is None:
+                await self._changes.wait()
+        return press
 
     def fail(
         self,
@@ -280,6 +365,15 @@ class FakeTelegramServer(TelegramBotAPI):
     def sent_texts(self, chat_id: int | str | None = None) -> list[str]:
         """Texts of the messages accepted by sendMessage, in order."""
         return [call.params["text"] for call in self.calls_to("sendMessage", chat_id=chat_id, ok=True)]
+
+    def message(self, chat_id: int | str, message_id: int) -> StoredMessage:
+        """A message of the chat as it is now (edits applied)."""
+        return self._chat_state(chat_id, create=False).messages[message_id]
+
+    def bot_messages(self, chat_id: int | str) -> list[StoredMessage]:
+        """The bot's messages in a chat, in the order sent (as they are now)."""
+        chat = self._chats.get(str(chat_id))
+        return [] if chat is None else [stored for stored in chat.messages.values() if stored.by_bot]
 
     def sent_documents(self, chat_id: int | str | None = None) -> list[UploadedFile]:
         """Files accepted by sendDocument, in order."""

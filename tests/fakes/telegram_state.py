@@ -16,14 +16,20 @@ from aiohttp import web
 from tests.fakes.common import Changes, FaultQueue
 from tests.fakes.telegram_model import (
     DEFAULT_TOKEN,
+    CallbackPress,
     Fault,
     RateLimits,
     RecordedCall,
+    StoredMessage,
     _Answer,
     _Chat,
     _StoredFile,
     _suffix,
 )
+from tests.fakes.telegram_spec import SpecValidator, Violation
+
+# What getUpdates delivers when the bot never named `allowed_updates` (Telegram's default: all but these).
+_NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +45,20 @@ class TelegramState:
         strict_html: bool = True,
         auto_create_chats: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        callback_timeout: float = 10.0,
     ) -> None:
-        """A server for one bot token; unknown chats are created on first use unless told otherwise."""
+        """A server for one bot token; unknown chats are created on first use unless told otherwise.
+
+        `callback_timeout`: how long after a press answerCallbackQuery is still accepted ("query is
+        too old" afterwards, as on Telegram).
+        """
         self.token = token
+        self.callback_timeout = callback_timeout
+        self.validator = SpecValidator()
+        # Calls that broke the Bot API spec; `close()` fails the test unless it took them.
+        self.violations: list[Violation] = []
+        self.presses: dict[str, CallbackPress] = {}
+        self._allowed_updates: list[str] | None = None
         self.strict_html = strict_html
         self.auto_create_chats = auto_create_chats
         self.clock = clock
@@ -109,6 +126,19 @@ class TelegramState:
         data.update(extra)
         self._chats[str(chat_id)] = _Chat(data=data)
         return dict(data)
+
+    def add_forum(self, chat_id: int, *, title: str | None = None) -> dict[str, Any]:
+        """Register a forum supergroup (topics enabled); add its topics with `add_forum_topic`."""
+        return self.add_chat(chat_id, "supergroup", title=title, is_forum=True)
+
+    def add_forum_topic(self, chat_id: int, name: str) -> int:
+        """Open a topic in a forum; returns its `message_thread_id` (the id of its creation message)."""
+        chat = self._chat_state(chat_id, create=False)
+        if not chat.data.get("is_forum"):
+            raise ValueError("topics exist only in a forum supergroup: use add_forum()")
+        thread_id = next(chat.message_ids)
+        chat.topics[thread_id] = name
+        return thread_id
 
     def remove_chat(self, chat_id: int | str) -> None:
         """Forget a chat: with `auto_create_chats=False`, calls to it answer "chat not found"."""
@@ -216,13 +246,77 @@ class TelegramState:
         """The scripted fault for this call, if any, used up one time (tests' subclasses script more)."""
         return self._faults.take(method, chat_id)
 
-    def _message(self, chat_id: int | str, **content: Any) -> dict[str, Any]:
-        """A Message the bot sent into a chat."""
+    def _message(
+        self,
+        chat_id: int | str,
+        params: dict[str, Any] | None = None,
+        *,
+        raw_text: str | None = None,
+        **content: Any,
+    ) -> dict[str, Any]:
+        """A Message the bot sent into a chat, stored with its keyboard, thread, reply and silence."""
+        params = params or {}
         chat = self._chat_state(chat_id, create=self.auto_create_chats)
-        return {
+        thread = self._thread(chat, params.get("message_thread_id"))
+        replied = self._replied(chat, params.get("reply_parameters"))
+        message: dict[str, Any] = {
             "message_id": next(chat.message_ids),
             "from": dict(self.bot_user),
             "chat": dict(chat.data),
             "date": int(time.time()),
-            **content,
         }
+        if thread is not None:
+            message["message_thread_id"] = thread
+            message["is_topic_message"] = True
+        if replied is not None:
+            message["reply_to_message"] = replied
+        message.update(content)
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
+        parse_mode = params.get("parse_mode")
+        chat.messages[message["message_id"]] = StoredMessage(
+            json=message,
+            raw_text=raw_text,
+            parse_mode=parse_mode if isinstance(parse_mode, str) else None,
+            silent=params.get("disable_notification") is True,
+        )
+        return dict(message)
+
+    def _thread(self, chat: _Chat, thread_id: Any) -> int | None:
+        """The forum topic a message goes to; "message thread not found" for one the chat lacks."""
+        if thread_id is None:
+            return None
+        if not chat.data.get("is_forum") or thread_id not in chat.topics:
+            raise _Answer(400, "Bad Request: message thread not found")
+        return int(thread_id)
+
+    def _replied(self, chat: _Chat, reply: Any) -> dict[str, Any] | None:
+        """The message a reply quotes (its JSON, without its own reply); None to send without a reply."""
+        if not isinstance(reply, dict):
+            return None
+        if reply.get("chat_id") not in (None, chat.data["id"], str(chat.data["id"])):
+            raise _Answer(400, "Bad Request: replies to other chats are not supported by the fake")
+        stored = chat.messages.get(reply.get("message_id"))  # type: ignore[arg-type]
+        if stored is None:
+            if reply.get("allow_sending_without_reply") is True:
+                return None
+            raise _Answer(400, "Bad Request: message to be replied not found")
+        return {key: value for key, value in stored.json.items() if key != "reply_to_message"}
+
+    def _store_user_message(self, chat: _Chat, message: dict[str, Any]) -> None:
+        """Keep a pushed user message, so the bot can reply to it."""
+        chat.messages[message["message_id"]] = StoredMessage(json=message, by_bot=False)
+
+    def _update_allowed(self, update: dict[str, Any]) -> bool:
+        """Whether getUpdates hands this update out, given the bot's last `allowed_updates`."""
+        kind = next((key for key in update if key != "update_id"), "")
+        if self._allowed_updates is None or not self._allowed_updates:
+            return kind not in _NOT_BY_DEFAULT
+        return kind in self._allowed_updates
+
+    def _record_violations(self, found: list[Violation]) -> None:
+        """Keep spec violations (logged now, failed on at `close()`)."""
+        for violation in found:
+            log.error("Bot API spec violation: %s", violation)
+        self.violations.extend(found)
