@@ -17,7 +17,7 @@ import sqlite3
 import statistics
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
 
 from bot.feeds import parse_feed  # noqa: E402
 from bot.matching import Matcher  # noqa: E402
-from bot.models import ANNOUNCE_TYPE_ORDER, Announcement, AnnounceType, Paper, Topic  # noqa: E402
+from bot.models import Announcement, AnnounceType, Paper, Topic  # noqa: E402
 from bot.query import parse_keyword  # noqa: E402
 
 ALL_ARCHIVES = ROOT.parent / "shared" / "data" / "arxiv-rss" / "all-archives-2024-11-28.xml"
@@ -311,8 +311,6 @@ def realistic_topics(vocab: Vocabulary, count: int, seed: int = 11) -> list[Topi
 
 # -- fan-outs ----------------------------------------------------------------------------------------------
 
-ARXIV_ID_IN_TEXT = re.compile(r"arXiv:([^<\s`*|)\]]+)")
-
 
 def title_keyword(paper: Paper) -> str:
     """A keyword that finds this paper by its whole title (`ti:="…"`)."""
@@ -328,30 +326,13 @@ def uniquely_titled(papers: Sequence[Paper]) -> list[Paper]:
     return [p for p, hits in zip(candidates, found, strict=True) if [papers[i] for i in hits] == [p]]
 
 
-def digest_papers(
-    papers: Sequence[Paper], start: int, messages: int, count_messages: Callable[[Sequence[Paper]], int]
-) -> list[Paper]:
-    """The most papers from `start` on whose one-topic digest takes exactly `messages` messages, as
-    `count_messages` renders them (pass `uniquely_titled` papers, so title keywords find just these)."""
+def paper_run(papers: Sequence[Paper], start: int, count: int) -> list[Paper]:
+    """`count` papers from `start` on, wrapping around (pass `uniquely_titled` papers, so title
+    keywords find just these)."""
     usable = [*papers[start:], *papers[:start]]
-    position = {paper.arxiv_id: index for index, paper in enumerate(papers)}
-
-    def digest_order(paper: Paper) -> tuple[int, int]:
-        """New papers first, then cross-lists and replacements, each in feed order (as in a digest)."""
-        return ANNOUNCE_TYPE_ORDER[paper.announce_type], position[paper.arxiv_id]
-
-    chosen: list[Paper] = []
-    best: list[Paper] = []
-    for paper in usable[:200]:
-        chosen.append(paper)
-        taken = count_messages(sorted(chosen, key=digest_order))
-        if taken == messages:
-            best = list(chosen)
-        elif taken > messages:
-            break
-    if not best:
-        raise SystemExit(f"no run of papers from {start} renders into exactly {messages} messages")
-    return best
+    if count > len(usable):
+        raise SystemExit(f"only {len(usable)} uniquely titled papers, {count} asked for")
+    return usable[:count]
 
 
 def ledger(path: Path) -> tuple[set[tuple[str, str]], int]:

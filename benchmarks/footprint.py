@@ -14,9 +14,12 @@ start-up time, and the database after 30 simulated days.
    then it gets SIGTERM and must exit 0.
 4. The same database then lives through `--days` more announcement days with the store API, as the bot
    would: each day an announcement of ~3,000 papers is saved, the matches of a sample of channels go
-   through the ledger (reserve, confirm, cursor, delivery result), and announcements older than
-   RETENTION_DAYS (14) are pruned with the store's `prune_announcements`. The file size is reported
-   with its WAL after a checkpoint (the WAL is then empty), with how much of it is free pages.
+   through the ledger (reserve, confirm, cursor, delivery result) after their digest view is stored
+   (`save_view`, as delivery does before sending the paged message), and announcements older than
+   RETENTION_DAYS (14) are pruned with the store's `prune_announcements` (their views with them).
+   The file size is reported with its WAL after a checkpoint (the WAL is then empty), with how much
+   of it is free pages, and the share of the digest_views table (dbstat): after the bot's own day
+   (it stored one view per chat it delivered to) and after the days, extrapolated to every channel.
 
 Ends with one line:
 `footprint: peak RSS <MB> MB with 10000 channels; ready in <s> s; db <MB> MB after 30 days`
@@ -40,9 +43,11 @@ from pathlib import Path
 
 import _common
 
+from bot.digests import build_digests
 from bot.matching import Matcher
-from bot.models import Announcement, Channel, Paper
+from bot.models import Announcement, Channel, DigestView, Paper
 from bot.schedule import arxiv_today
+from bot.views import view_of
 from storage.sqlite_store import open_store
 from tests.fakes.arxiv_server import FakeArxiv, Reply
 from tests.fakes.telegram_server import FakeTelegramServer
@@ -85,6 +90,11 @@ class ChildRun:
     feed_served_s: float = 0.0
     rss_at_feed: int = 0
     rss_at_first_digest: int = 0
+    # (seconds after the first digest, VmRSS, messages sent by then), every 30 s while observing
+    rss_marks: list[tuple[float, int, int]] = dataclasses.field(default_factory=list)
+    views: int = 0  # digest views the bot stored (one per chat it delivered to)
+    views_bytes: int = 0
+    database_size: int = 0  # the database after the child's day, incl. its WAL after a checkpoint
 
 
 async def run_child(folder: Path, database: Path, feed: bytes, observe: float) -> ChildRun:
@@ -141,6 +151,10 @@ async def run_child(folder: Path, database: Path, feed: bytes, observe: float) -
                     seen.first_digest_s = sent[0].time - spawned
                     seen.rss_at_first_digest = status.get("VmRSS", 0)
                     until = now + observe
+                mark = 30.0 * (len(seen.rss_marks) + 1)
+                if until is not None and now - (until - observe) >= mark:
+                    sent_by_now = len(telegram.calls_to("sendMessage", ok=True))
+                    seen.rss_marks.append((mark, status.get("VmRSS", 0), sent_by_now))
                 if until is not None and now >= until:
                     break
                 await asyncio.sleep(0.1)
@@ -167,7 +181,11 @@ async def run_child(folder: Path, database: Path, feed: bytes, observe: float) -
     seen.log_tail = "\n".join(log_text.splitlines()[-15:])
     with sqlite3.connect(database) as db:
         row = db.execute("SELECT max(paper_count) FROM announcements").fetchone()
+        (seen.views,) = db.execute("SELECT count(*) FROM digest_views").fetchone()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        seen.views_bytes = _table_bytes(db, ("digest_views",))
     seen.stored_papers = int(row[0] or 0)
+    seen.database_size = _file_size(database)
     return seen
 
 
@@ -187,6 +205,9 @@ class SimulatedDays:
     ledger: int
     ledger_rows_written: int
     ledger_bytes: int
+    views: int
+    views_written: int
+    views_bytes: int
     papers: int
     seconds: float
     last_date_ordinal: int
@@ -207,21 +228,32 @@ async def simulate_days(
     pruned = 0
     rows = 0
     started = time.perf_counter()
+    views_written = 0
     try:
         channels: list[Channel] = (await store.list_channels())[:sample]
         defaults = ("cs.AI", "cs.CL", "cs.CV", "cs.LG")
         matcher = Matcher.compile([c.topics[0] for c in channels], defaults)
         matches = matcher.match(papers)  # the same texts every day, under new ids
+        # Each delivery stores the chat's digest view first (bot.views.ViewService.daily): built once
+        # here with the real view_of (keywords that matched included), then re-dated and re-numbered.
+        base = Announcement(date=today, categories=("cs", "math", "physics"), papers=tuple(papers))
+        views = [
+            view_of(digest, channel.platform, channel.chat_id, defaults, style=channel.style)[0]
+            for channel, digest in zip(channels, build_digests(base, channels, defaults), strict=True)
+        ]
+        index = {paper.arxiv_id: position for position, paper in enumerate(papers)}
         for number, date in enumerate(dates):
             clock_now[0] = dt.datetime.combine(date, dt.time(12), tzinfo=dt.UTC)
             todays = _day_papers(papers, number)
             await store.save_announcement(
                 Announcement(date=date, categories=("cs", "math", "physics"), papers=tuple(todays))
             )
-            for channel, hits in zip(channels, matches, strict=True):
+            for channel, hits, view in zip(channels, matches, views, strict=True):
                 assert channel.id is not None
                 ids = [todays[i].arxiv_id for i in hits]
-                if ids:  # one reservation for the whole digest (the bot makes one per message)
+                if ids:  # one reservation for the whole digest (one paged message)
+                    await store.save_view(_day_view(view, date, todays, index))
+                    views_written += 1
                     await store.reserve_deliveries(channel.id, date, ids)
                     await store.confirm_deliveries(channel.id, ids)
                 rows += len(ids)
@@ -238,6 +270,8 @@ async def simulate_days(
         (ledger,) = db.execute("SELECT count(*) FROM deliveries").fetchone()
         (stored_papers,) = db.execute("SELECT count(*) FROM papers").fetchone()
         ledger_bytes = _table_bytes(db, ("deliveries",))
+        (views_kept,) = db.execute("SELECT count(*) FROM digest_views").fetchone()
+        views_bytes = _table_bytes(db, ("digest_views",))
     size = _file_size(database)
     return SimulatedDays(
         size=size,
@@ -247,10 +281,21 @@ async def simulate_days(
         ledger=ledger,
         ledger_rows_written=rows,
         ledger_bytes=ledger_bytes,
+        views=int(views_kept),
+        views_written=views_written,
+        views_bytes=views_bytes,
         papers=stored_papers,
         seconds=took,
         last_date_ordinal=dates[-1].toordinal(),
     )
+
+
+def _day_view(view: DigestView, date: dt.date, todays: list[Paper], index: dict[str, int]) -> DigestView:
+    """The view of day-0 papers as the view of the same papers announced on `date` (their new ids)."""
+    entries = tuple(
+        dataclasses.replace(entry, arxiv_id=todays[index[entry.arxiv_id]].arxiv_id) for entry in view.entries
+    )
+    return dataclasses.replace(view, announcement_date=date, entries=entries)
 
 
 def _file_size(database: Path) -> int:
@@ -327,6 +372,10 @@ async def run(options: argparse.Namespace) -> int:
     scale = options.channels / max(min(options.ledger_sample, options.channels), 1)
     per_row = days.ledger_bytes / days.ledger if days.ledger else 0.0
     per_day_rows = days.ledger_rows_written / options.days / max(options.ledger_sample, 1)
+    sample = min(options.ledger_sample, options.channels)
+    per_view = days.views_bytes / days.views if days.views else 0.0
+    views_per_day = days.views_bytes / days.kept if days.kept else 0.0  # views live as long as their day
+    view_share = child.views_bytes / child.database_size if child.database_size else 0.0
     rows = [
         (
             "channels",
@@ -356,6 +405,12 @@ async def run(options: argparse.Namespace) -> int:
             f"{child.rss_at_end / MB:.0f} MB",
             f"{options.observe:.0f} s after the first digest; {child.messages:,} messages sent by then",
         ),
+        (
+            "RSS while delivering",
+            ", ".join(f"{rss / MB:.0f}" for _, rss, _ in child.rss_marks) + " MB",
+            "every 30 s after the first digest; messages sent by then: "
+            + ", ".join(f"{sent:,}" for _, _, sent in child.rss_marks),
+        ),
         ("ready", f"{child.ready_s:.2f} s", "from spawn to the fake Bot API's first getUpdates"),
         (
             "first digest",
@@ -381,9 +436,28 @@ async def run(options: argparse.Namespace) -> int:
             f"{days.ledger_bytes / MB:.1f} MB, {per_row:.0f} B a row; never pruned",
         ),
         (
+            "digest views, the bot's day",
+            f"{child.views:,} views",
+            f"one per chat it delivered to; {child.views_bytes / MB:.1f} MB "
+            f"({view_share * 100:.1f} % of the {child.database_size / MB:.1f} MB database)",
+        ),
+        (
+            f"digest views after {options.days} days",
+            f"{days.views:,} views",
+            f"{days.views_written:,} written, the rest pruned with their announcements; "
+            f"{days.views_bytes / MB:.1f} MB, {per_view:.0f} B a view",
+        ),
+        (
+            "views of every channel",
+            f"{views_per_day * scale / MB:.1f} MB a day",
+            f"extrapolated: {views_per_day / MB:.2f} MB an announcement day for {sample:,} channels × "
+            f"{scale:.0f}; bounded: kept {days.kept} announcement days, "
+            f"{days.views_bytes * scale / MB:.0f} MB at most",
+        ),
+        (
             "database with every channel's ledger",
-            f"{(days.size + days.ledger_bytes * (scale - 1)) / MB:.0f} MB",
-            f"extrapolated: the ledger × {scale:.0f}; it grows by "
+            f"{(days.size + (days.ledger_bytes + days.views_bytes) * (scale - 1)) / MB:.0f} MB",
+            f"extrapolated: the ledger and the views × {scale:.0f}; the ledger grows by "
             f"{days.ledger_bytes * scale / options.days / MB:.1f} MB an announcement day",
         ),
         ("simulated days took", f"{days.seconds:.1f} s", "through the store API"),

@@ -4,6 +4,8 @@
 
 Uses the anchor listing in tests/fixtures; `--all-archives` may point at the 1,504-item feed in the
 shared data set (../shared/data/arxiv-rss/all-archives-2024-11-28.xml) to time a large real parse.
+The anchor day's 34-paper MLLM digest is rendered as what a chat gets: one paged message, its first
+page (`render_page` of its view, buttons included), and every page as the buttons would show them.
 Results and the machine they ran on are kept in docs/benchmarks.md.
 """
 
@@ -22,13 +24,15 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from adapters.discord import format as discord_format
-from adapters.telegram.format import render_digest
+from adapters.telegram import format as telegram_format
 from bot.digests import build_digests
 from bot.feeds import parse_feed
 from bot.matching import Matcher
-from bot.models import Announcement, Channel, Paper, Topic
+from bot.models import Announcement, Channel, LoadedView, Paper, Topic
+from bot.views import view_of
 
 ROOT = Path(__file__).resolve().parents[1]
 LISTING = ROOT / "tests" / "fixtures" / "anchor" / "listing-2025-11-12.rss.xml"
@@ -45,6 +49,14 @@ def timed(action: Callable[[], object], repeat: int = 5) -> tuple[float, object]
         result = action()
         times.append(time.perf_counter() - start)
     return statistics.median(times), result
+
+
+def time_pages(render_page: Callable[..., Any], loaded: LoadedView) -> tuple[float, float, int]:
+    """Median seconds for a view's first page and for all its pages, and how many pages it has."""
+    first_seconds, first = timed(lambda: render_page(loaded), repeat=20)
+    count = int(getattr(first, "page_count", 0))
+    every_seconds, _ = timed(lambda: [render_page(loaded, page=n) for n in range(count)], repeat=20)
+    return first_seconds, every_seconds, count
 
 
 def day_of(papers: list[Paper], size: int) -> list[Paper]:
@@ -188,24 +200,22 @@ def main() -> None:
             f"{digests[0].matched_count} papers each",
         )
     )
-    seconds, rendered = timed(lambda: render_digest(digests[0]), repeat=20)
-    assert isinstance(rendered, tuple)
-    rows.append(
-        (
-            "render one 34-paper digest as Telegram HTML",
-            f"{seconds * 1000:.1f} ms",
-            f"{len(rendered[0])} messages",
+    # A digest is one paged message: delivery renders its first page (render_page, buttons included);
+    # a press renders another. Paper texts are remembered after the first call, as in a real day.
+    view, view_papers = view_of(digests[0], "bench", "0", CATEGORIES)
+    loaded = LoadedView(view, view.entries, view_papers)
+    for name, render_page in (
+        ("Telegram HTML", telegram_format.render_page),
+        ("Discord embeds", discord_format.render_page),
+    ):
+        first, every, count = time_pages(render_page, loaded)
+        rows.append(
+            (
+                f"render page 1 of the {view.matched_count}-paper digest as {name} (compact)",
+                f"{first * 1000:.2f} ms",
+                f"1 message of {count} pages; all {count} pages {every * 1000:.2f} ms",
+            )
         )
-    )
-    seconds, embeds = timed(lambda: discord_format.render_digest(digests[0], max_inline_papers=50), repeat=20)
-    assert isinstance(embeds, list)
-    rows.append(
-        (
-            "render one 34-paper digest as Discord embeds",
-            f"{seconds * 1000:.1f} ms",
-            f"{len(embeds)} messages (all 34 inline)",
-        )
-    )
 
     python = platform.python_version()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {python}, {platform.system()}"
