@@ -538,7 +538,7 @@ def matched_line(entry: ViewEntry) -> str:
     return clip(line, MATCHED_LIMIT)
 
 
-@lru_cache(maxsize=8192)  # a day's papers are rendered for every chat they matched in
+@lru_cache(maxsize=2048)  # a day's papers are rendered for every chat they matched in
 def short_fields(paper: Paper) -> tuple[str, str, str]:
     """The paper's compact title (clipped, never empty), first authors and TL;DR, plain text."""
     title = clip(one_line(paper.title), SHORT_TITLE) or f"arXiv:{paper.arxiv_id}"
@@ -559,7 +559,7 @@ def full_fields(paper: Paper, entry: ViewEntry) -> PaperText:
     return _full_fields(paper, entry.topic, entry.also_in)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)
 def _full_fields(paper: Paper, topic: str, also_in: tuple[str, ...]) -> PaperText:
     """`paper_text`, remembered (a day's papers are rendered for every chat they matched in)."""
     return paper_text(paper, topic, also_in)
@@ -578,7 +578,7 @@ _CLOSERS = "\"')]”’»"
 _MIN_SENTENCE = 30  # a shorter "first sentence" ("Context.", "Background.") takes the next one too
 
 
-@lru_cache(maxsize=8192)  # a day's papers are rendered for every chat they matched in
+@lru_cache(maxsize=2048)  # a day's papers are rendered for every chat they matched in
 def tldr(abstract: str, limit: int = TLDR_LIMIT) -> str:
     """The abstract's first sentence, cut sensibly, at most `limit` characters (clipped with "…").
 

@@ -192,7 +192,7 @@ def _paper_embed(
     return {**embed, "fields": [dict(field) for field in embed["fields"]], "footer": dict(embed["footer"])}
 
 
-@lru_cache(maxsize=8192)  # the same paper goes to many chats; callers get copies, never this dict
+@lru_cache(maxsize=2048)  # the same paper goes to many chats; callers get copies, never this dict
 def _cached_paper_embed(
     paper: Paper, text: PaperText, several_topics: bool, abstract_limit: int
 ) -> dict[str, Any]:
@@ -401,13 +401,13 @@ def _section_line(name: str) -> str:
     return f"**▍{escape_markdown(clip(one_line(name), MAX_TOPIC_NAME))}**"
 
 
-@lru_cache(maxsize=16384)  # the same papers' texts are escaped for every chat they go to
+@lru_cache(maxsize=4096)  # the same papers' texts are escaped for every chat they go to
 def _escaped(text: str) -> str:
     """`escape_markdown`, remembered."""
     return escape_markdown(text)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=4096)
 def _link_text_cached(text: str) -> str:
     """`_link_text`, remembered."""
     return _link_text(text)

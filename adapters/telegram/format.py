@@ -131,7 +131,7 @@ def render_plain_text(message: TelegramMessage) -> str:
     return _unescape(_TAG.sub("", message.text))
 
 
-@lru_cache(maxsize=16384)  # the same blocks are measured for every chat they go to
+@lru_cache(maxsize=1024)  # the pages being built now; numbered blocks differ per chat, so few repeat
 def _visible_length(html: str) -> int:
     """Visible length of HTML this module wrote (tags stripped, its four entities unescaped)."""
     return telegram_length(_unescape(_TAG.sub("", html)))
@@ -150,7 +150,7 @@ def _marks(paper: Paper) -> list[str]:
     return marks
 
 
-@lru_cache(maxsize=8192)  # the same paper goes to many chats
+@lru_cache(maxsize=2048)  # the same paper goes to many chats
 def _paper_html(paper: Paper, fields: PaperText) -> str:
     """One paper: linked bold title, id/categories/marks line, authors, abstract in an expandable quote."""
     url = escape_attribute(paper.abs_url)
