@@ -67,8 +67,8 @@ from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.updates import PerChatUpdateProcessor, UpdateKind
 from bot.channels import ChannelRegistry
 from bot.commands.service import ADMIN_ONLY_MESSAGE, CommandService
-from bot.commands.table import COMMANDS
-from bot.commands.text import needs_admin
+from bot.commands.table import COMMANDS, PRIVATE_TEXT_HINT
+from bot.commands.text import READ_WITHOUT_ARGUMENTS, needs_admin
 from bot.commands.values import CommandReply, CommandRequest
 from bot.models import Channel, Digest, LoadedView
 from bot.platforms.lifecycle import (
@@ -96,13 +96,11 @@ MAX_CONFIG_FILE = 256 * 1024
 ADMIN_CACHE_SECONDS = 60.0
 ADMIN_CACHE_SIZE = 10_000
 API_HINT = "check TELEGRAM_API_URL"
-PRIVATE_HINT = "Send /help to see what I can do, or /subscribe with keywords for a daily digest."
 DOWNLOAD_FAILED = "I could not fetch that file from Telegram; please send it again in a moment."
 _KNOWN_COMMANDS = frozenset(info.name for info in COMMANDS)
 # Commands that only read, whatever follow them, and those that read when sent without arguments:
 # they need not wait for the chat's other reads (see adapters.telegram.updates).
 _READS = frozenset({"help", "status", "digest", "preview"})
-_READS_WITHOUT_ARGS = frozenset({"keywords", "exclude", "categories", "time", "settings", "topics"})
 
 
 def api_urls(api_url: str) -> tuple[str, str]:
@@ -526,7 +524,7 @@ class TelegramAdapter:
         if message is None or message.chat.type != ChatType.PRIVATE:
             return
         await self.application.bot.send_message(
-            chat_id=message.chat.id, text=PRIVATE_HINT, rate_limit_args=ANSWER_PRIORITY
+            chat_id=message.chat.id, text=PRIVATE_TEXT_HINT, rate_limit_args=ANSWER_PRIORITY
         )
 
     async def _on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -550,7 +548,7 @@ class TelegramAdapter:
         if parsed is None:
             return UpdateKind.READ  # plain text, or another bot's command
         name, args, _ = parsed
-        if name in _READS or name not in _KNOWN_COMMANDS or (not args and name in _READS_WITHOUT_ARGS):
+        if name in _READS or name not in _KNOWN_COMMANDS or (not args and name in READ_WITHOUT_ARGUMENTS):
             return UpdateKind.READ
         return UpdateKind.CHANGE
 

@@ -34,8 +34,11 @@ _BARE_HOUR = re.compile(r"^(\d{1,2})$")  # 8: morning or evening? asked back
 _NO_COLON = re.compile(r"^(\d{1,2})(\d{2})$")  # 0830, 830: asked back
 
 
-def resolve_zone(text: str, syntax: CommandSyntax) -> str:
-    """The canonical name of the time zone a user typed (any case), or a CommandError (with a guess)."""
+def resolve_zone(text: str, syntax: CommandSyntax, time_text: str | None = None) -> str:
+    """The canonical name of the time zone a user typed (any case), or a CommandError (with a guess).
+
+    `time_text`: the time typed with it, kept in the suggested command.
+    """
     cleaned = text.strip()
     name = zone_names().get(cleaned.lower())
     if name is not None:
@@ -46,7 +49,10 @@ def resolve_zone(text: str, syntax: CommandSyntax) -> str:
     guesses = zone_suggestions(cleaned)
     message = f"{clip(cleaned, 40)!r} is not a time zone I know"
     if guesses:
-        example = usage(syntax, "time", guesses[0], timezone=guesses[0])
+        if time_text:
+            example = usage(syntax, "time", f"{time_text} {guesses[0]}", time=time_text, timezone=guesses[0])
+        else:
+            example = usage(syntax, "time", guesses[0], timezone=guesses[0])
         others = f" (or {', '.join(guesses[1:])})" if len(guesses) > 1 else ""
         raise CommandError(f"{message}. Did you mean {guesses[0]}{others}? e.g. {example}")
     raise CommandError(f"{message}: use a name like Europe/Berlin or UTC.")
@@ -151,7 +157,7 @@ class DeliveryCommands:
         if time_text is not None and zone_text is None and _looks_like_zone(time_text):
             time_text, zone_text = None, time_text  # `/time Berlin`: a place, not a time
         time_of = channel.delivery_time if time_text is None else time_of_day(time_text, syntax)
-        zone = channel.timezone if zone_text is None else resolve_zone(zone_text, syntax)
+        zone = channel.timezone if zone_text is None else resolve_zone(zone_text, syntax, time_text)
         updated = replace(channel, delivery_time=time_of, timezone=zone)
         saved = await self._editor.save(updated, before=channel)
         return CommandReply(f"Your digest now comes {delivery_time_text(saved)}.")

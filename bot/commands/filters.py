@@ -73,9 +73,8 @@ def topics_list(syntax: CommandSyntax) -> str:
 
 def no_topic_error(name: str, command: str, syntax: CommandSyntax = TEXT_SYNTAX) -> CommandError:
     """A topic prefix that names none of the chat's topics."""
-    return CommandError(
-        f"No topic {clip(name, 40)!r} ({topics_list(syntax)} lists them). {edit_usage(command, syntax)}"
-    )
+    hint = f" {edit_usage(command, syntax)}" if command in ("keywords", "exclude") else ""
+    return CommandError(f"No topic {clip(name, 40)!r} ({topics_list(syntax)} lists them).{hint}")
 
 
 def add_topic_usage(syntax: CommandSyntax) -> str:
@@ -227,7 +226,7 @@ class FilterCommands:
             return ["Daily digests come into this topic."]
         if channel.own_thread:
             return ["Each day's digest comes in a thread of its own."]
-        return ["Daily digests come into this chat."]
+        return ["Daily digests come here."]
 
     async def edit(self, context: CommandContext, command: EditFilters) -> CommandReply:
         """Show, add to, remove from, set or clear one topic's keywords or exclusions."""
@@ -281,9 +280,7 @@ class FilterCommands:
         index = None if command.topic is None else find_topic(channel, command.topic)
         codes = command.codes
         if command.topic is not None and index is None:
-            # As the text command reads it: a name that is no topic is one more (unknown) code.
-            typed = ("default",) if codes == "default" else codes or ()
-            _parse_categories((f"{clean_name(command.topic)}:", *typed))
+            raise no_topic_error(command.topic, "categories", context.syntax)
         if not codes:
             return CommandReply(self._categories_text(channel, index, context.syntax))
         categories = () if codes == "default" else _parse_categories(codes)

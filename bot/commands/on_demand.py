@@ -53,8 +53,9 @@ class OnDemandCommands:
             return CommandReply(
                 "No announcement stored yet; I check arXiv regularly, try again later.", ok=False
             )
-        # What was asked, to recognise the same request: the keywords as typed, or the chat's filters.
-        request_key = "k:" + "\n".join(keywords) if keywords else "chat"
+        style = channel.style if channel is not None else Style.COMPACT
+        # What was asked, in which style: a /digest after a style change is a new one.
+        request_key = f"{style.value}:" + ("k:" + "\n".join(keywords) if keywords else "chat")
         if not context.private:
             earlier = await self._views.repeated(
                 context.platform, context.chat_id, announcement.date, request_key
@@ -72,7 +73,6 @@ class OnDemandCommands:
         )
         if not digest.matched_count:
             return CommandReply(summary)
-        style = channel.style if channel is not None else Style.COMPACT
         loaded = await self._views.on_demand(
             context.platform, context.chat_id, digest, style=style, request_key=request_key
         )

@@ -33,7 +33,6 @@ from bot.commands.values import (
     split_keywords,
 )
 from bot.models import Style
-from bot.schedule import zone_names
 from bot.topic_config import clean_name
 
 _EDIT_ACTIONS: dict[str, Literal["add", "remove", "set", "clear"]] = {
@@ -115,13 +114,12 @@ def _time(args: str) -> SetTime:
     parts = args.split()
     if len(parts) >= 2 and parts[1].lower() in _AM_PM:
         parts[:2] = [parts[0] + parts[1]]
-    if len(parts) > 2:
-        raise CommandError("Use /time HH:MM [time zone], e.g. /time 08:00 Europe/Berlin")
     if not parts:
         return SetTime()
-    if len(parts) == 1 and parts[0].lower() not in ASAP_WORDS and parts[0].lower() in zone_names():
-        return SetTime(zone=parts[0])
-    return SetTime(parts[0], parts[1] if len(parts) == 2 else None)
+    first = parts[0]
+    if first.lower() not in ASAP_WORDS and not any(char.isdigit() for char in first):
+        return SetTime(zone=" ".join(parts))  # no time, only a place: `/time Berlin`, `/time New York`
+    return SetTime(first, " ".join(parts[1:]) or None)
 
 
 def _topics(args: str) -> Command:
@@ -177,6 +175,9 @@ def parse_command(name: str, args: str, topic_names: Collection[str] = ()) -> Co
             return _edit(name, args, topic_names)
         case "categories":
             topic, rest = _topic_prefix(args, topic_names)
+            first = rest.split(None, 1)[0] if rest.strip() else ""
+            if topic is None and first.endswith(":") and len(first) > 1:
+                raise no_topic_error(first[:-1], name)  # `Nope: cs.RO` names a topic, not a category
             return SetCategories(category_codes(rest), topic)
         case "time":
             return _time(args)

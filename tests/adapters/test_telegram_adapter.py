@@ -24,6 +24,7 @@ from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.updates import PerChatUpdateProcessor, UpdateKind
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
+from bot.commands.table import PRIVATE_TEXT_HINT
 from bot.main.app import run_bot
 from bot.platforms.port import (
     AdapterStartupError,
@@ -724,10 +725,7 @@ async def test_plain_text_gets_a_hint_in_private_only_and_a_failed_download_one_
     telegram_server.push_message(-100911, "hello everyone", chat_type="supergroup")
     telegram_server.push_message(56, "hello?")
     (hint,) = await telegram_server.wait_for_call("sendMessage", chat_id=56, ok=True)
-    assert (
-        hint.params["text"]
-        == "Send /help to see what I can do, or /subscribe with keywords for a daily digest."
-    )
+    assert hint.params["text"] == PRIVATE_TEXT_HINT
     telegram_server.fail(Fault.server_error(), method="getFile", times=None)
     telegram_server.push_message(56, document=("config.yml", b"MLLM:\n  filters: [VLM]\n"))
     answers = await telegram_server.wait_for_call("sendMessage", chat_id=56, ok=True, count=2)

@@ -605,7 +605,7 @@ async def test_time_asap_and_show(service: CommandService, store: SqliteStore) -
         ("08:00 Mars/Olympus", "time zone"),
         ("08:00 Europe", "time zone"),
         ("08:00 ../../etc/passwd", "time zone"),
-        ("08:00 Europe/Berlin extra", "/time HH:MM"),
+        ("08:00 Europe/Berlin extra", "Did you mean Europe/Berlin? e.g. /time 08:00 Europe/Berlin"),
     ],
 )
 async def test_bad_times_are_refused(
@@ -1402,10 +1402,11 @@ def test_every_command_of_the_table_has_a_text_form() -> None:
 
 
 def test_a_prefix_that_is_no_topic_is_explained_by_the_parser() -> None:
-    """`/keywords Nope: add x` names the missing topic; `/categories Nope: cs.RO` reads it as a code."""
+    """`/keywords Nope: add x` and `/categories Nope: cs.RO` name the missing topic."""
     with pytest.raises(CommandError, match=r"^No topic 'Nope' \(/topics lists them\)\. Use /keywords add"):
         parse_command("keywords", "Nope: add x", ("Robots",))
-    assert parse_command("categories", "Nope: cs.RO", ("Robots",)) == SetCategories(("Nope:", "cs.RO"))
+    with pytest.raises(CommandError, match=r"^No topic 'Nope' \(/topics lists them\)\.$"):
+        parse_command("categories", "Nope: cs.RO", ("Robots",))
 
 
 async def test_typed_and_text_commands_answer_alike(service: CommandService, store: SqliteStore) -> None:

@@ -475,7 +475,7 @@ async def test_subscribing_in_a_forum_topic_posts_there(service: CommandService,
     assert (await text_command(service, "subscribe", "GAN", thread_id="42")).text.count("topic") == 0
     moved = await text_command(service, "subscribe")
     assert moved.ok, moved.text
-    assert "Daily digests come into this chat." in moved.text
+    assert "Daily digests come here." in moved.text
     assert (await channel_of(store)).thread_id is None
 
 

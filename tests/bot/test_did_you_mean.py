@@ -163,3 +163,24 @@ async def test_impossible_times_are_refused(service: CommandService, store: Sqli
     assert not reply.ok
     assert "Did you mean" not in reply.text
     assert await stored(store) is None
+
+
+async def test_a_zone_of_two_words_is_one_place_and_its_suggestion_keeps_the_time(
+    service: CommandService,
+) -> None:
+    """`/time New York` is a place (not the time "New"); `/time 8pm Berlin`'s suggestion keeps the 8 pm."""
+    reply = await text(service, "time", "New York")
+    assert not reply.ok
+    assert "America/New_York" in reply.text
+    assert "is not a time:" not in reply.text  # not read as the time "New"
+    reply = await text(service, "time", "8pm Berlin")
+    assert not reply.ok
+    assert "e.g. /time 8pm Europe/Berlin" in reply.text
+
+
+async def test_categories_for_a_topic_that_does_not_exist_names_the_topic(service: CommandService) -> None:
+    """`/categories Nope: cs.RO` says there is no topic Nope, not that "Nope:" is an unknown category."""
+    assert (await text(service, "subscribe", "VLM")).ok
+    reply = await text(service, "categories", "Nope: cs.RO")
+    assert not reply.ok
+    assert "No topic 'Nope'" in reply.text
