@@ -108,7 +108,6 @@ class Channel:
     timezone: str = "UTC"
     delivery_time: dt.time | None = None  # local time; None: as soon as the announcement is ingested
     active: bool = False  # the daily digest is on
-    max_inline_papers: int = 30  # above this, the whole digest also goes as a Markdown file
     notify_empty: bool = True  # post a short line on announcement days with no match
     topics: tuple[Topic, ...] = ()
     # The newest announcement this channel's digest is done for; later ones are still to deliver.

@@ -15,16 +15,15 @@ from storage.sqlite_base import SqliteBase, date_text, json_text, load_strings
 log = logging.getLogger(__name__)
 
 _UPSERT_CHANNEL = """
-INSERT INTO channels (platform, chat_id, timezone, delivery_time, active, max_inline_papers, notify_empty,
-                      done_up_to, created_at, updated_at, server_id, style, send_file, thread_id, own_thread)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO channels (platform, chat_id, timezone, delivery_time, active, notify_empty, done_up_to,
+                      created_at, updated_at, server_id, style, send_file, thread_id, own_thread)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (platform, chat_id) DO UPDATE SET
     -- A copy that does not know its server (an older caller) leaves the stored one alone.
     server_id = coalesce(excluded.server_id, channels.server_id),
     timezone = excluded.timezone,
     delivery_time = excluded.delivery_time,
     active = excluded.active,
-    max_inline_papers = excluded.max_inline_papers,
     notify_empty = excluded.notify_empty,
     style = excluded.style,
     send_file = excluded.send_file,
@@ -83,7 +82,6 @@ class SqliteChannels(SqliteBase):
                     channel.timezone,
                     _time_text(channel.delivery_time),
                     int(channel.active),
-                    channel.max_inline_papers,
                     int(channel.notify_empty),
                     None if channel.done_up_to is None else date_text(channel.done_up_to),
                     now,
@@ -270,7 +268,6 @@ def _channel_from_row(row: sqlite3.Row, topics: Sequence[Topic]) -> Channel:
         timezone=row["timezone"],
         delivery_time=None if row["delivery_time"] is None else dt.time.fromisoformat(row["delivery_time"]),
         active=bool(row["active"]),
-        max_inline_papers=int(row["max_inline_papers"]),
         notify_empty=bool(row["notify_empty"]),
         style=Style(row["style"]),
         send_file=bool(row["send_file"]),

@@ -1,10 +1,13 @@
-"""Digests as Discord messages: one embed per paper, always within Discord's limits.
+"""Digest pages as Discord messages, always within Discord's limits; plain replies split to fit.
 
-Pure functions, no network. The layout is `adapters.digest_packing`'s, shared with the other
-platforms; this module is Discord's style for it. A message carries a short header as its content
-(≤ 2000 characters) and at most ten embeds whose characters (title, description, field names and
-values, footer text, author name, counted as code points) total at most 6000. Each paper's embed
-links only its own abstract page: Discord merges embeds of one message that share a URL.
+Pure functions, no network. A digest is one message showing one page of a stored view, with buttons
+to turn the pages and switch the style (`render_page`); the whole view also goes as a phone-friendly
+Markdown file (`render_chat_file`). The pagination is `adapters.digest_packing`'s, shared with the
+other platforms; this module is Discord's markup for it. A page carries its header as the message's
+content (≤ 2000 characters); compact and titles pages are one embed listing the papers, full pages
+at most ten embeds, one per paper, whose characters (title, description, field names and values,
+footer text, author name, counted as code points) total at most 6000. Each paper's embed links only
+its own abstract page: Discord merges embeds of one message that share a URL.
 
 Paper and user text is shown as written: markdown characters are escaped with a backslash, `<`
 too (so `<@123>`, `<#1>`, `<t:…>` stay text) and `@everyone`/`@here` get a zero-width space after
@@ -17,13 +20,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from adapters.digest_packing import (
-    ANNOUNCED_LABEL,
     ELLIPSIS,
     MAX_PER_PAGE,
     MAX_TOPIC_NAME,
@@ -38,17 +40,13 @@ from adapters.digest_packing import (
     compact_fields,
     digest_file_name,
     empty_day_words,
-    file_caption_words,
     fit_fields,
     full_fields,
-    header_words,
-    next_header_words,
     one_line,
-    pack_digest,
     paginate,
     type_label,
 )
-from adapters.markdown_output import render_chat_markdown, render_markdown
+from adapters.markdown_output import render_chat_markdown
 from bot.models import AnnounceType, Digest, LoadedView, Paper, Style
 
 log = logging.getLogger(__name__)
@@ -61,12 +59,11 @@ MAX_DESCRIPTION = 4096
 MAX_FIELD_NAME = 256
 MAX_FIELD_VALUE = 1024
 MAX_FOOTER = 2048
-# Discord cannot collapse an abstract the way Telegram's expandable quote does: a channel gets the
-# first ~700 characters (the title links to the whole abstract), so a message holds about six papers.
-ABSTRACT_PREVIEW = 700
+# Discord cannot collapse an abstract the way Telegram's expandable quote does: a full page shows
+# most abstracts whole and clips the rest (the title links to the whole abstract).
+PAGE_ABSTRACT = 1500
 
 _EMPTY_REPLY = ELLIPSIS  # Discord refuses an empty message
-_SECTION_COLOUR = 0x6B7280
 _COLOURS = {
     AnnounceType.NEW: 0xB31B1B,  # arXiv red
     AnnounceType.CROSS: 0x2563EB,
@@ -89,11 +86,11 @@ _MENTION = re.compile(r"@(?=everyone|here)")
 
 @dataclass(frozen=True, slots=True)
 class DiscordMessage:
-    """One message to send: content, embeds (Discord's JSON), the papers it completes, a file to attach."""
+    """One message to send: content, embeds (Discord's JSON), the papers it shows, a file to attach."""
 
     content: str  # <= 2000 characters
     embeds: tuple[dict[str, Any], ...] = ()  # Discord embed JSON objects (what discord.Embed.from_dict takes)
-    paper_ids: tuple[str, ...] = ()  # the papers whose delivery this message completes
+    paper_ids: tuple[str, ...] = ()  # the papers this message shows
     file_name: str | None = None  # set: attach `file` (bytes) under this name
     file: bytes | None = None
 
@@ -151,31 +148,7 @@ def embed_length(embed: dict[str, Any]) -> int:
     return total
 
 
-# -- headers --------------------------------------------------------------------------------------
-
-
-def _first_header(digest: Digest, inline: int, part: int, total: int) -> str:
-    """The first message's content: date, how many matched of how many announced, the topics."""
-    words = header_words(digest, ANNOUNCED_LABEL, inline, part, total)
-    lines = [f"📚 **{words.title.removeprefix('📚 ')}**{words.part}"]
-    # The topic names are at most 2 x 300 characters once escaped.
-    lines.append(f"{words.count}: **{escape_markdown(words.topics)}**" if words.topics else words.count)
-    if words.notice:
-        lines.append(f"*{words.notice}*")
-    return "\n".join(lines)
-
-
-def _next_header(digest: Digest, part: int, total: int) -> str:
-    """The content of every message after the first."""
-    return next_header_words(digest, part, total)
-
-
-# -- one paper ------------------------------------------------------------------------------------
-
-
-def _type_label(paper: Paper) -> str:
-    """How the paper was announced: new, cross-list, updated vN, updated cross-list vN."""
-    return type_label(paper)
+# -- one paper in full ----------------------------------------------------------------------------
 
 
 def _field(name: str, value: str, *, inline: bool) -> list[dict[str, Any]]:
@@ -184,32 +157,28 @@ def _field(name: str, value: str, *, inline: bool) -> list[dict[str, Any]]:
     return [{"name": name, "value": _capped(value, MAX_FIELD_VALUE), "inline": inline}] if value else []
 
 
-def _paper_embed(
-    paper: Paper, text: PaperText, *, several_topics: bool, abstract_limit: int = ABSTRACT_PREVIEW
-) -> dict[str, Any]:
-    """One paper: linked title, abstract, authors, categories and type; topics in the footer (a copy)."""
-    embed = _cached_paper_embed(paper, text, several_topics, abstract_limit)
+def _paper_embed(paper: Paper, text: PaperText, *, several_topics: bool) -> dict[str, Any]:
+    """A full page's embed of one paper (a copy: callers may change it)."""
+    embed = _cached_paper_embed(paper, text, several_topics)
     return {**embed, "fields": [dict(field) for field in embed["fields"]], "footer": dict(embed["footer"])}
 
 
 @lru_cache(maxsize=2048)  # the same paper goes to many chats; callers get copies, never this dict
-def _cached_paper_embed(
-    paper: Paper, text: PaperText, several_topics: bool, abstract_limit: int
-) -> dict[str, Any]:
+def _cached_paper_embed(paper: Paper, text: PaperText, several_topics: bool) -> dict[str, Any]:
     """One paper: linked title, abstract, authors, categories and type; topics in the footer."""
     embed: dict[str, Any] = {
-        "title": _capped(text.title, MAX_TITLE),  # never empty: the packer gives "…" at the least
+        "title": _capped(text.title, MAX_TITLE),  # never empty: shortening leaves "…" at the least
         "url": paper.abs_url,
         "color": _COLOURS[paper.announce_type],
     }
     if text.abstract:
-        embed["description"] = _capped(clip(text.abstract, abstract_limit), MAX_DESCRIPTION)
+        embed["description"] = _capped(clip(text.abstract, PAGE_ABSTRACT), MAX_DESCRIPTION)
     elif text.abstract_clipped:
         embed["description"] = ELLIPSIS  # nothing of it fitted; the title links to it
     embed["fields"] = [
         *_field("Authors", text.authors, inline=False),
         *_field("Categories", " ".join(paper.categories), inline=True),
-        *_field("Type", _type_label(paper), inline=True),
+        *_field("Type", type_label(paper), inline=True),
     ]
     footer = f"arXiv:{paper.arxiv_id}"
     if several_topics and text.topic:
@@ -220,96 +189,13 @@ def _cached_paper_embed(
     return embed
 
 
-@dataclass(frozen=True)
-class DiscordStyle:
-    """Discord's style for the shared packer: embeds counted as (embed characters, embeds).
-
-    The header is the message's content, limited on its own (2000), so it uses none of the budget.
-    """
-
-    several_topics: bool = False
-    budget: Size = (MAX_EMBED_TOTAL, MAX_EMBEDS)
-
-    def header_size(self, header: str) -> Size:
-        """Content does not count toward the embeds' limits."""
-        return 0, 0
-
-    def block_size(self, block: dict[str, Any]) -> Size:
-        """An embed's characters, and one embed."""
-        return embed_length(block), 1
-
-    def first_header(self, digest: Digest, *, inline: int, part: int, total: int) -> str:
-        """Date, counts and topics."""
-        return _first_header(digest, inline, part, total)
-
-    def next_header(self, digest: Digest, *, part: int, total: int) -> str:
-        """Date and part."""
-        return _next_header(digest, part, total)
-
-    def section_block(
-        self, name: str, count: int, notes: Sequence[str], *, continued: bool
-    ) -> dict[str, Any] | None:
-        """A small title-only embed per topic; none for "continued", since footers name the topic."""
-        if continued:
-            return None
-        papers = "paper" if count == 1 else "papers"
-        extra = "".join(f" · {note}" for note in notes)
-        shown = _capped(clip(one_line(name), MAX_TOPIC_NAME), 2 * MAX_TOPIC_NAME)  # well under 256 in all
-        return {"title": f"▍{shown} · {count} {papers}{extra}", "color": _SECTION_COLOUR}
-
-    def paper_block(self, paper: Paper, text: PaperText) -> dict[str, Any]:
-        """The paper's embed."""
-        return _paper_embed(paper, text, several_topics=self.several_topics)
-
-    def bare_paper_block(self, paper: Paper) -> dict[str, Any]:
-        """The paper's linked id alone."""
-        return {
-            "title": _capped(f"arXiv:{paper.arxiv_id}", MAX_TITLE),
-            "url": paper.abs_url,
-            "color": _COLOURS[paper.announce_type],
-        }
-
-
-# -- the digest -----------------------------------------------------------------------------------
-
-
-def render_empty_day(digest: Digest) -> DiscordMessage:
-    """The one-liner for an announcement day on which nothing matched."""
-    return DiscordMessage(content=empty_day_words(digest))
-
-
-def render_file_caption(digest: Digest) -> str:
-    """The content of the message that carries the Markdown file."""
-    caption, names = file_caption_words(digest)
-    return f"{caption}: **{escape_markdown(names)}**" if names else caption
-
-
-def render_digest(digest: Digest, *, max_inline_papers: int = 30) -> list[DiscordMessage]:
-    """The digest as Discord messages; above `max_inline_papers`, a last one carries the Markdown file.
-
-    Every paper id is in exactly one message's `paper_ids`: the embed messages name the papers they
-    show, the file message the papers that only the file carries (the file holds the whole digest).
-    """
-    if max_inline_papers < 0:
-        raise ValueError("max_inline_papers must be >= 0")
-    if not digest.papers:
-        return [render_empty_day(digest)]
-    style = DiscordStyle(several_topics=len(digest.topics) > 1)
-    packed = pack_digest(digest, style, max_inline_papers=max_inline_papers)
-    messages = [
-        DiscordMessage(content=part.header, embeds=part.blocks, paper_ids=part.paper_ids)
-        for part in packed.parts
-    ]
-    if packed.needs_file:
-        messages.append(
-            DiscordMessage(
-                content=render_file_caption(digest),
-                paper_ids=packed.file_only,
-                file_name=digest_file_name(digest.date),
-                file=render_markdown(digest).encode("utf-8"),
-            )
-        )
-    return messages
+def _bare_embed(paper: Paper) -> dict[str, Any]:
+    """A paper as nothing but its linked id (for metadata too long for any page)."""
+    return {
+        "title": _capped(f"arXiv:{paper.arxiv_id}", MAX_TITLE),
+        "url": paper.abs_url,
+        "color": _COLOURS[paper.announce_type],
+    }
 
 
 # -- plain replies --------------------------------------------------------------------------------
@@ -365,9 +251,8 @@ def render_text(text: str) -> list[str]:
 # One message per digest, showing one page of a stored view; the layout is digest_packing's. The
 # header is the message's content (what a notification shows). Compact and titles pages are one embed
 # whose description lists the papers with masked links: on a phone that reads as one card, not ten.
-# Full pages are one embed per paper (today's look) with a longer abstract, as many as fit.
+# Full pages are one embed per paper, as many as fit.
 
-PAGE_ABSTRACT = 1500  # full pages: most abstracts whole; the title links to the rest
 _PAGE_COLOUR = _COLOURS[AnnounceType.NEW]
 _ITEM_SEPARATORS = {Style.COMPACT: "\n\n", Style.TITLES: "\n"}
 _NO_PAPERS = "*The papers of this digest are no longer stored.*"
@@ -479,7 +364,7 @@ def _full_layout(loaded: LoadedView) -> Pages[dict[str, Any]]:
 
     def render(index: int, fields: PaperText) -> dict[str, Any]:
         """Paper `index`'s embed from these fields."""
-        return _paper_embed(papers[index], fields, several_topics=several, abstract_limit=PAGE_ABSTRACT)
+        return _paper_embed(papers[index], fields, several_topics=several)
 
     def fields_of(index: int) -> PaperText:
         """Paper `index`'s fields."""
@@ -496,7 +381,7 @@ def _full_layout(loaded: LoadedView) -> Pages[dict[str, Any]]:
             fields_of(index),
             lambda fields: render(index, fields),
             fits,
-            lambda: DiscordStyle().bare_paper_block(paper),
+            lambda: _bare_embed(paper),
             paper_id=paper.arxiv_id,
         )
 
@@ -537,6 +422,14 @@ def _any_layout(loaded: LoadedView, style: Style) -> Pages[Any]:
     if style is Style.FULL:
         return _full_layout(loaded)
     return _list_layout(loaded, style)
+
+
+# -- the empty day and the chat file --------------------------------------------------------------
+
+
+def render_empty_day(digest: Digest) -> DiscordMessage:
+    """The one-liner for an announcement day on which nothing matched."""
+    return DiscordMessage(content=empty_day_words(digest))
 
 
 def render_chat_file(loaded: LoadedView) -> tuple[str, bytes]:

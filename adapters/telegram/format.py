@@ -1,11 +1,12 @@
-"""Digests as Telegram messages: HTML parse-mode text that always fits Telegram's limits.
+"""Digest pages as Telegram messages: HTML parse-mode text that always fits Telegram's limits.
 
-Pure functions, no network. Telegram counts a message's length after entity parsing, in UTF-16 code
-units, and allows at most 4096; every message built here stays within that (and keeps its raw HTML
-under `MAX_RAW_LENGTH`), splits only between papers, and never drops a paper: above
-`max_inline_papers` the rest go only into the Markdown file the caller sends with the messages.
-The layout itself is `adapters.digest_packing`'s, shared with the other platforms; this module is
-Telegram's style for it (HTML blocks, measured as visible UTF-16 units and raw characters).
+Pure functions, no network. A digest is one message showing one page of a stored view, with an
+inline keyboard to turn the pages and switch the style (`render_page`); the whole view also goes as
+a phone-friendly Markdown file (`render_chat_file`). Telegram counts a message's length after entity
+parsing, in UTF-16 code units, and allows at most 4096; every page built here stays within that (and
+keeps its raw HTML under `MAX_RAW_LENGTH`), splits only between papers, and never drops a paper.
+The pagination itself is `adapters.digest_packing`'s, shared with the other platforms; this module
+is Telegram's markup for it (HTML blocks, measured as visible UTF-16 units and raw characters).
 
 Every piece of paper text is escaped with exactly `&lt; &gt; &amp;` (plus `&quot;` inside an
 attribute), so LaTeX and stray `<`, `&`, `>` in titles and abstracts show as written.
@@ -15,13 +16,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from adapters import digest_packing
 from adapters.digest_packing import (
-    ANNOUNCED_LABEL,
     MAX_PER_PAGE,
     MAX_TOPIC_NAME,
     Button,
@@ -32,14 +31,11 @@ from adapters.digest_packing import (
     choose_page,
     clip,
     compact_fields,
+    digest_file_name,
     empty_day_words,
-    file_caption_words,
     fit_fields,
     full_fields,
-    header_words,
-    next_header_words,
     one_line,
-    pack_digest,
     paginate,
     type_label,
     widest_page_words,
@@ -50,19 +46,17 @@ from bot.models import AnnounceType, Digest, LoadedView, Paper, Style, ViewEntry
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 4096  # visible UTF-16 code units after entity parsing
-MAX_CAPTION_LENGTH = 1024
 MAX_RAW_LENGTH = 10_000  # the HTML as sent; Telegram limits the parsed text, this keeps requests sane
 READ_MORE = "(read more)"
-ELLIPSIS = digest_packing.ELLIPSIS  # what a clipped text ends with
 
-_SEPARATOR = "\n\n"  # between blocks of a message
+_SEPARATOR = "\n\n"  # under the header, and between compact and full blocks
 _TAG = re.compile(r"<[^>]*>")
 _ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&amp;", "&"))
 
 
 @dataclass(frozen=True)
 class TelegramMessage:
-    """One message to send with parse_mode HTML, and the papers it carries (for the delivery ledger)."""
+    """A message to send with parse_mode HTML, and the papers it shows (none for a one-liner)."""
 
     text: str
     paper_ids: tuple[str, ...]
@@ -137,7 +131,7 @@ def _visible_length(html: str) -> int:
     return telegram_length(_unescape(_TAG.sub("", html)))
 
 
-# -- one paper ------------------------------------------------------------------------------------
+# -- one paper in full ----------------------------------------------------------------------------
 
 
 def _marks(paper: Paper) -> list[str]:
@@ -152,7 +146,7 @@ def _marks(paper: Paper) -> list[str]:
 
 @lru_cache(maxsize=2048)  # the same paper goes to many chats
 def _paper_html(paper: Paper, fields: PaperText) -> str:
-    """One paper: linked bold title, id/categories/marks line, authors, abstract in an expandable quote."""
+    """A full block: linked bold title, id/categories/marks line, authors, expandable abstract quote."""
     url = escape_attribute(paper.abs_url)
     meta = [f"<code>arXiv:{escape_html(paper.arxiv_id)}</code>"]
     if paper.categories:
@@ -175,119 +169,8 @@ def _paper_html(paper: Paper, fields: PaperText) -> str:
 
 
 def _bare_paper_html(paper: Paper) -> str:
-    """A paper as nothing but its linked id (for metadata too long for any message)."""
+    """A paper as nothing but its linked id (for metadata too long for any page)."""
     return f'<b><a href="{escape_attribute(paper.abs_url)}">arXiv:{escape_html(paper.arxiv_id)}</a></b>'
-
-
-# -- headers --------------------------------------------------------------------------------------
-
-
-def _first_header(digest: Digest, label: str, inline: int, part: int, total: int) -> str:
-    """The first message's header: date, how many matched of how many, the topics."""
-    words = header_words(digest, label, inline, part, total)
-    count = escape_html(words.count)
-    lines = [f"<b>{words.title}</b>{words.part}"]
-    lines.append(f"{count}: <b>{escape_html(words.topics)}</b>" if words.topics else count)
-    if words.notice:
-        lines.append(f"<i>{words.notice}</i>")
-    return "\n".join(lines)
-
-
-def _next_header(digest: Digest, part: int, total: int) -> str:
-    """The header of every message after the first."""
-    return f"<i>{next_header_words(digest, part, total)}</i>"
-
-
-def _section_line(name: str, count: int, notes: Sequence[str], *, continued: bool = False) -> str:
-    """A topic's bold section line with its paper count (and notes on papers shown elsewhere)."""
-    title = escape_html(clip(one_line(name), MAX_TOPIC_NAME))
-    if continued:
-        return f"<b>▍{title}</b> (continued)"
-    papers = "paper" if count == 1 else "papers"
-    extra = "".join(f" · {escape_html(note)}" for note in notes)
-    return f"<b>▍{title}</b> · {count} {papers}{extra}"
-
-
-# -- the digest -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TelegramStyle:
-    """Telegram's style for the shared packer: HTML blocks joined by a blank line, in one text budget.
-
-    A size is (visible UTF-16 units, raw characters); each block's includes the separator before it.
-    """
-
-    announced_label: str = ANNOUNCED_LABEL
-    budget: Size = (MAX_MESSAGE_LENGTH, MAX_RAW_LENGTH)
-
-    def header_size(self, header: str) -> Size:
-        """A header's visible and raw length."""
-        return _visible_length(header), len(header)
-
-    def block_size(self, block: str) -> Size:
-        """A block's visible and raw length, with the separator that precedes it."""
-        return _visible_length(block) + len(_SEPARATOR), len(block) + len(_SEPARATOR)
-
-    def first_header(self, digest: Digest, *, inline: int, part: int, total: int) -> str:
-        """Date, how many matched of how many, the topics."""
-        return _first_header(digest, self.announced_label, inline, part, total)
-
-    def next_header(self, digest: Digest, *, part: int, total: int) -> str:
-        """The italic header of later messages."""
-        return _next_header(digest, part, total)
-
-    def section_block(self, name: str, count: int, notes: Sequence[str], *, continued: bool) -> str:
-        """A topic's bold section line."""
-        return _section_line(name, count, notes, continued=continued)
-
-    def paper_block(self, paper: Paper, text: PaperText) -> str:
-        """One paper's HTML."""
-        return _paper_html(paper, text)
-
-    def bare_paper_block(self, paper: Paper) -> str:
-        """The paper's linked id alone."""
-        return _bare_paper_html(paper)
-
-
-def render_empty_day(digest: Digest, *, announced_label: str = ANNOUNCED_LABEL) -> TelegramMessage:
-    """The one-liner for an announcement day on which nothing matched."""
-    return TelegramMessage(text=escape_html(empty_day_words(digest, announced_label)), paper_ids=())
-
-
-def render_digest(
-    digest: Digest, *, max_inline_papers: int = 30, announced_label: str = ANNOUNCED_LABEL
-) -> tuple[list[TelegramMessage], bool]:
-    """The digest as Telegram messages, and whether the whole digest must also go as a Markdown file.
-
-    The first `max_inline_papers` distinct papers (digest order) are laid out in messages; when there
-    are more, the flag is True and the rest reach the chat only through the file. Each paper is
-    rendered once, under the first topic that matched it ("also in: …" names the others).
-    """
-    if max_inline_papers < 0:
-        raise ValueError("max_inline_papers must be >= 0")
-    if not digest.papers:
-        return [render_empty_day(digest, announced_label=announced_label)], False
-    packed = pack_digest(digest, TelegramStyle(announced_label), max_inline_papers=max_inline_papers)
-    messages = [
-        TelegramMessage(text=_SEPARATOR.join([part.header, *part.blocks]), paper_ids=part.paper_ids)
-        for part in packed.parts
-    ]
-    return messages, packed.needs_file
-
-
-# -- the companion file ---------------------------------------------------------------------------
-
-
-def digest_file_name(digest: Digest) -> str:
-    """The Markdown file's name, e.g. `arxiv-digest-2025-11-12.md`."""
-    return digest_packing.digest_file_name(digest.date)
-
-
-def render_file_caption(digest: Digest) -> str:
-    """A short HTML caption for the Markdown file (≤ 1024 visible characters)."""
-    caption, names = file_caption_words(digest)
-    return f"{caption}: <b>{escape_html(names)}</b>" if names else caption
 
 
 # -- pages of a digest view -----------------------------------------------------------------------
@@ -418,7 +301,15 @@ def render_page(loaded: LoadedView, *, style: Style | None = None, page: int = 0
     )
 
 
+# -- the empty day and the chat file --------------------------------------------------------------
+
+
+def render_empty_day(digest: Digest) -> TelegramMessage:
+    """The one-liner for an announcement day on which nothing matched."""
+    return TelegramMessage(text=escape_html(empty_day_words(digest)), paper_ids=())
+
+
 def render_chat_file(loaded: LoadedView) -> tuple[str, bytes]:
     """The view as a phone-friendly Markdown file: (`arxiv-digest-DATE.md`, its UTF-8 bytes)."""
-    name = digest_packing.digest_file_name(loaded.view.announcement_date)
+    name = digest_file_name(loaded.view.announcement_date)
     return name, render_chat_markdown(loaded).encode("utf-8")

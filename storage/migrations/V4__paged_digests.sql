@@ -38,3 +38,8 @@ CREATE UNIQUE INDEX digest_views_daily ON digest_views (platform, chat_id, annou
 CREATE INDEX digest_views_requests ON digest_views (platform, chat_id, announcement_date, request_key)
     WHERE kind = 'on_demand';
 CREATE INDEX digest_views_by_date ON digest_views (announcement_date);
+
+-- channels.max_inline_papers (how many papers a multi-message digest showed before the rest went
+-- only into the file) means nothing once a digest is one paged message: dropped (SQLite >= 3.35;
+-- its CHECK is the column's own, so the drop is allowed).
+ALTER TABLE channels DROP COLUMN max_inline_papers;

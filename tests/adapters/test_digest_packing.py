@@ -1,11 +1,10 @@
-"""The shared digest packer, driven by a toy plain-text style with a small budget."""
+"""The shared page layout: shortening, text helpers, TL;DR, first authors, the paginator and buttons."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,80 +13,29 @@ from adapters.digest_packing import (
     ELLIPSIS,
     TLDR_LIMIT,
     Button,
-    PackedDigest,
     Pages,
     PaperText,
-    Size,
     clip,
     digest_file_name,
+    fit_fields,
     one_line,
-    pack_digest,
     page_buttons,
     page_words,
     paginate,
+    paper_text,
     short_authors,
     tldr,
     widest_page_words,
 )
-from bot.models import Digest, DigestView, LoadedView, Paper, Style, ViewEntry
+from bot.models import DigestView, LoadedView, Paper, Style, ViewEntry
 from bot.views import MAX_BUTTON_DATA, FilePress, NoopPress, PagePress, decode_press
 from tests import builders
 
 DATE = dt.date(2025, 11, 12)
 
 
-@dataclass(frozen=True)
-class ToyStyle:
-    """Plain text: one line per block, a size of (characters, blocks), a budget of both."""
-
-    chars: int = 300
-    max_blocks: int = 100
-    sections: bool = True  # False: a style that shows no section lines (topics attributed otherwise)
-
-    @property
-    def budget(self) -> Size:
-        """Characters and blocks per message."""
-        return self.chars, self.max_blocks
-
-    def header_size(self, header: str) -> Size:
-        """A header's characters; it is no block."""
-        return len(header), 0
-
-    def block_size(self, block: str) -> Size:
-        """A block's characters and the newline before it; one block."""
-        return len(block) + 1, 1
-
-    def first_header(self, digest: Digest, *, inline: int, part: int, total: int) -> str:
-        """Date, part, how many are laid out of how many matched."""
-        return f"DIGEST {digest.date} {part}/{total} showing {inline} of {digest.matched_count}"
-
-    def next_header(self, digest: Digest, *, part: int, total: int) -> str:
-        """Date and part."""
-        return f"{digest.date} {part}/{total}"
-
-    def section_block(self, name: str, count: int, notes: Sequence[str], *, continued: bool) -> str | None:
-        """`# name (count; notes)`, or `# name (cont.)`."""
-        if not self.sections:
-            return None
-        if continued:
-            return f"# {name} (cont.)"
-        return f"# {name} ({'; '.join([str(count), *notes])})"
-
-    def paper_block(self, paper: Paper, text: PaperText) -> str:
-        """`[id] title / authors / abstract {categories}` plus topic notes."""
-        more = " (more)" if text.abstract_clipped else ""
-        also = f" also in: {text.also_in}" if text.also_in else ""
-        categories = " ".join(paper.categories)
-        fields = f"{text.title} / {text.authors} / {text.abstract}{more}"
-        return f"[{paper.arxiv_id}] {fields} {{{categories}}}{also}"
-
-    def bare_paper_block(self, paper: Paper) -> str:
-        """The id alone."""
-        return f"[{paper.arxiv_id}]"
-
-
 def make_paper(number: int, **fields: Any) -> Paper:
-    """A small paper titled "Title <number>", so the style's own text is what fills a message."""
+    """A small paper titled "Title <number>", so the block's own text is what fills the room."""
     defaults: dict[str, Any] = {
         "title": f"Title {number}",
         "abstract": "A short abstract.",
@@ -96,207 +44,67 @@ def make_paper(number: int, **fields: Any) -> Paper:
     return builders.make_paper(number, **{**defaults, "categories": ("cs.CV",), **fields})
 
 
-make_digest = functools.partial(builders.make_digest, announced=500)
+ROOM = 300  # the toy block's characters at most
 
 
-def texts(packed: PackedDigest[str]) -> list[list[str]]:
-    """Each message's header then blocks."""
-    return [[part.header, *part.blocks] for part in packed.parts]
+def toy_block(paper: Paper, text: PaperText) -> str:
+    """Plain text: `[id] title / authors / abstract {categories}` plus the also-in line."""
+    more = " (more)" if text.abstract_clipped else ""
+    also = f" also in: {text.also_in}" if text.also_in else ""
+    fields = f"{text.title} / {text.authors} / {text.abstract}{more}"
+    return f"[{paper.arxiv_id}] {fields} {{{' '.join(paper.categories)}}}{also}"
 
 
-def carried(packed: PackedDigest[str]) -> list[str]:
-    """Every carried paper id, in message order."""
-    return [paper_id for part in packed.parts for paper_id in part.paper_ids]
+def fitted(paper: Paper, also_in: Sequence[str] = ()) -> str:
+    """The paper's toy block shortened by `fit_fields` to at most `ROOM` characters."""
+    return fit_fields(
+        paper_text(paper, "T", also_in),
+        functools.partial(toy_block, paper),
+        lambda block: len(block) <= ROOM,
+        lambda: f"[{paper.arxiv_id}]",
+        paper_id=paper.arxiv_id,
+    )
 
 
-def assert_within(packed: PackedDigest[str], style: ToyStyle) -> None:
-    """Every message, as sent (with its real header), stays within the style's budget."""
-    for part in packed.parts:
-        size = style.header_size(part.header)
-        for block in part.blocks:
-            size = tuple(a + b for a, b in zip(size, style.block_size(block), strict=True))
-        assert all(used <= limit for used, limit in zip(size, style.budget, strict=True)), (part, size)
-
-
-def test_messages_split_only_between_papers() -> None:
-    """Twenty papers over a 300-character budget: several messages, each paper's block whole in one."""
-    style = ToyStyle()
-    papers = [make_paper(n) for n in range(20)]
-    packed = pack_digest(make_digest(("T", papers)), style)
-    assert len(packed.parts) > 1
-    assert_within(packed, style)
-    for part in packed.parts:
-        assert [block.split("]")[0][1:] for block in part.blocks] == list(part.paper_ids)
-        for block in part.blocks:
-            assert block.endswith("{cs.CV}")  # a block is never cut
-    assert carried(packed) == [paper.arxiv_id for paper in papers]
-
-
-def test_messages_are_filled_before_a_new_one_starts() -> None:
-    """A message ends only when the next paper would not fit in it."""
-    style = ToyStyle()
-    packed = pack_digest(make_digest(("T", [make_paper(n) for n in range(20)])), style)
-    for part, following in zip(packed.parts, packed.parts[1:], strict=False):
-        used = len(part.header) + sum(len(block) + 1 for block in part.blocks)
-        assert used + len(following.blocks[0]) + 1 > style.chars
-
-
-def test_no_paper_is_ever_dropped() -> None:
-    """Small, huge-abstract, huge-title and huge-author papers all arrive, each in exactly one message."""
-    papers = [
-        make_paper(1),
-        make_paper(2, abstract="word " * 5000),
-        make_paper(3, title="T" * 3000),
-        make_paper(4, authors=tuple("N" * 500 for _ in range(9))),
-        make_paper(5, title="x " * 500, abstract="y " * 500, authors=("z" * 900,)),
-        make_paper(6),
-    ]
-    style = ToyStyle()
-    packed = pack_digest(make_digest(("T", papers)), style, max_inline_papers=100)
-    assert_within(packed, style)
-    assert carried(packed) == [paper.arxiv_id for paper in papers]
-    assert not packed.needs_file
-    for part in packed.parts:
-        for paper_id in part.paper_ids:
-            assert any(block.startswith(f"[{paper_id}]") for block in part.blocks)
+def test_a_block_that_fits_is_left_whole() -> None:
+    """A paper whose block fits is rendered as it is, with every field."""
+    assert fitted(make_paper(1), ["B"]) == (
+        "[2511.00001] Title 1 / Ada, Alan / A short abstract. {cs.CV} also in: B"
+    )
 
 
 def test_an_over_long_abstract_is_shortened_to_fit_not_to_a_stub() -> None:
-    """A 25,000-character abstract is cut with "…" to what the message has left, and marked as clipped."""
-    style = ToyStyle()
-    packed = pack_digest(make_digest(("T", [make_paper(1, abstract="word " * 5000)])), style)
-    assert len(packed.parts) == 1
-    (block,) = packed.parts[0].blocks
+    """A 25,000-character abstract is cut with "…" to what the room has left, and marked as clipped."""
+    block = fitted(make_paper(1, abstract="word " * 5000))
     assert f"{ELLIPSIS} (more)" in block
-    used = len(packed.parts[0].header) + len(block) + 1
-    assert style.chars - 6 <= used <= style.chars  # filled up to a word's length of the limit
+    assert block.endswith("{cs.CV}")
+    assert ROOM - 6 <= len(block) <= ROOM  # filled up to a word's length of the limit
 
 
 def test_the_abstract_gives_way_before_the_title() -> None:
     """With a huge title and abstract, the abstract is emptied first, then the title is clipped."""
-    style = ToyStyle()
-    packed = pack_digest(make_digest(("T", [make_paper(1, title="Long " * 200, abstract="a " * 500)])), style)
-    (block,) = packed.parts[0].blocks
+    block = fitted(make_paper(1, title="Long " * 200, abstract="a " * 500))
     title, _authors, abstract = block.split(" / ")
     assert abstract.startswith(" (more)")  # nothing of the abstract is left
     assert title.startswith("[2511.00001] Long Long")
     assert title.endswith(ELLIPSIS)
+    assert len(block) <= ROOM
+
+
+def test_the_also_in_line_gives_way_last() -> None:
+    """Huge authors and topics: abstract, title and authors go before the also-in line is clipped."""
+    block = fitted(make_paper(1, authors=tuple("N" * 500 for _ in range(9))), ["Topic " + "x" * 400])
+    title, authors, rest = block.split(" / ")
+    assert title == f"[2511.00001] {ELLIPSIS}"
+    assert authors == ""
+    assert rest.startswith(" (more) {cs.CV} also in: Topic xxx")
+    assert rest.endswith(ELLIPSIS)
+    assert len(block) <= ROOM
 
 
 def test_unfittable_metadata_falls_back_to_the_bare_block() -> None:
-    """When even a block with every field emptied is too big, the style's bare block is sent instead."""
-    style = ToyStyle()
-    paper = make_paper(1, categories=tuple(f"cs.X{n}" for n in range(200)))
-    packed = pack_digest(make_digest(("T", [make_paper(0), paper, make_paper(2)])), style)
-    assert carried(packed) == ["2511.00000", "2511.00001", "2511.00002"]
-    assert "[2511.00001]" in [block for part in packed.parts for block in part.blocks]
-    assert_within(packed, style)
-
-
-def test_papers_beyond_max_inline_are_reported_for_the_file() -> None:
-    """With 12 papers and max_inline 5, five are laid out and the other seven are in `file_only`."""
-    papers = [make_paper(n) for n in range(12)]
-    packed = pack_digest(make_digest(("T", papers)), ToyStyle(), max_inline_papers=5)
-    assert carried(packed) == [paper.arxiv_id for paper in papers[:5]]
-    assert packed.file_only == tuple(paper.arxiv_id for paper in papers[5:])
-    assert packed.needs_file
-    assert "showing 5 of 12" in packed.parts[0].header
-
-
-def test_max_inline_zero_gives_a_header_only() -> None:
-    """max_inline_papers=0 lays out a lone header and reports every paper for the file."""
-    packed = pack_digest(make_digest(("T", [make_paper(1), make_paper(2)])), ToyStyle(), max_inline_papers=0)
-    assert texts(packed) == [[f"DIGEST {DATE} 1/1 showing 0 of 2"]]
-    assert packed.file_only == ("2511.00001", "2511.00002")
-
-
-def test_a_negative_max_inline_is_refused() -> None:
-    """max_inline_papers below zero is a caller's bug, not an empty digest."""
-    with pytest.raises(ValueError, match="max_inline_papers"):
-        pack_digest(make_digest(("T", [make_paper(1)])), ToyStyle(), max_inline_papers=-1)
-
-
-def test_the_block_count_limit_is_respected() -> None:
-    """A budget of three blocks a message splits ten tiny papers 3+3+3+1, with room to spare in characters."""
-    style = ToyStyle(chars=10_000, max_blocks=3)
-    packed = pack_digest(make_digest(("T", [make_paper(n) for n in range(10)])), style)
-    assert [len(part.blocks) for part in packed.parts] == [3, 3, 3, 1]
-    assert_within(packed, style)
-
-
-def test_section_lines_count_against_the_block_limit() -> None:
-    """Section lines are blocks too: with two topics and three blocks a message none holds more than three."""
-    style = ToyStyle(chars=10_000, max_blocks=3)
-    digest = make_digest(
-        ("A", [make_paper(n) for n in range(4)]), ("B", [make_paper(n) for n in range(4, 8)])
-    )
-    packed = pack_digest(digest, style)
-    assert_within(packed, style)
-    assert all(len(part.blocks) <= 3 for part in packed.parts)
-    assert carried(packed) == [f"2511.{n:05d}" for n in range(8)]
-
-
-def test_several_topics_get_section_lines_notes_and_no_paper_twice() -> None:
-    """Each topic gets its line; a paper in two topics is shown once, and the later topic counts it."""
-    shared = make_paper(2)
-    digest = make_digest(("A", [make_paper(1), shared]), ("B", [shared, make_paper(3)]))
-    packed = pack_digest(digest, ToyStyle(chars=1000))
-    assert texts(packed) == [
-        [
-            f"DIGEST {DATE} 1/1 showing 3 of 3",
-            "# A (2)",
-            "[2511.00001] Title 1 / Ada, Alan / A short abstract. {cs.CV}",
-            "[2511.00002] Title 2 / Ada, Alan / A short abstract. {cs.CV} also in: B",
-            "# B (2; 1 listed above)",
-            "[2511.00003] Title 3 / Ada, Alan / A short abstract. {cs.CV}",
-        ]
-    ]
-
-
-def test_a_topic_that_spills_over_repeats_its_line_and_one_beyond_the_limit_points_to_the_file() -> None:
-    """A topic continued in the next message says so; a topic with every paper in the file still appears."""
-    digest = make_digest(("A", [make_paper(n) for n in range(6)]), ("B", [make_paper(99)]))
-    packed = pack_digest(digest, ToyStyle(chars=200), max_inline_papers=6)
-    assert "# A (cont.)" in packed.parts[1].blocks
-    assert packed.parts[-1].blocks[-1] == "# B (1; 1 in the file)"
-    assert packed.file_only == ("2511.00099",)
-
-
-def test_a_topic_with_every_paper_shown_above_gets_only_its_line() -> None:
-    """A topic whose papers were all shown under earlier topics is listed by its line alone."""
-    shared = make_paper(1)
-    packed = pack_digest(make_digest(("A", [shared]), ("B", [shared])), ToyStyle(chars=1000))
-    assert packed.parts[0].blocks[-1] == "# B (1; 1 listed above)"
-    assert carried(packed) == ["2511.00001"]
-
-
-def test_section_lines_alone_also_move_to_a_new_message_when_full() -> None:
-    """Many topics of already-shown papers: their lines spill into further messages within the budget."""
-    style = ToyStyle(chars=200)
-    shared = [make_paper(n) for n in range(3)]
-    digest = make_digest(("A", shared), *((f"Topic {n}", shared) for n in range(20)))
-    packed = pack_digest(digest, style)
-    assert_within(packed, style)
-    lines = [block for part in packed.parts for block in part.blocks if block.startswith("# Topic")]
-    assert len(lines) == 20
-    assert len(packed.parts) > 2
-
-
-def test_a_style_without_section_lines_still_places_every_paper() -> None:
-    """A style may return None for section lines: no line is laid out, and every paper still lands once."""
-    style = ToyStyle(chars=200, sections=False)
-    digest = make_digest(("A", [make_paper(n) for n in range(6)]), ("B", [make_paper(3), make_paper(7)]))
-    packed = pack_digest(digest, style)
-    assert all(block.startswith("[") for part in packed.parts for block in part.blocks)
-    assert carried(packed) == [f"2511.{n:05d}" for n in (0, 1, 2, 3, 4, 5, 7)]
-
-
-def test_headers_carry_the_real_part_numbers() -> None:
-    """Headers are rewritten with part k of n once the number of messages is known."""
-    packed = pack_digest(make_digest(("T", [make_paper(n) for n in range(20)])), ToyStyle())
-    total = len(packed.parts)
-    assert packed.parts[0].header.startswith(f"DIGEST {DATE} 1/{total} ")
-    assert [part.header for part in packed.parts[1:]] == [f"{DATE} {k}/{total}" for k in range(2, total + 1)]
+    """When even a block with every field emptied is too big, the bare block is the last resort."""
+    assert fitted(make_paper(1, categories=tuple(f"cs.X{n}" for n in range(200)))) == "[2511.00001]"
 
 
 def test_text_helpers_fold_and_clip() -> None:

@@ -1,4 +1,4 @@
-"""Discord digest formatting: embeds within Discord's limits, escaping, the file fallback, plain replies."""
+"""Discord formatting: digest pages within Discord's limits, escaping, buttons, the file, plain replies."""
 
 from __future__ import annotations
 
@@ -14,27 +14,25 @@ import pytest
 
 from adapters.digest_packing import MAX_PER_PAGE
 from adapters.discord.format import (
-    ABSTRACT_PREVIEW,
     MAX_CONTENT,
     MAX_DESCRIPTION,
     MAX_EMBED_TOTAL,
     MAX_EMBEDS,
     MAX_FIELD_VALUE,
     MAX_TITLE,
+    PAGE_ABSTRACT,
     DiscordMessage,
     DiscordPage,
     embed_length,
     escape_markdown,
     render_chat_file,
-    render_digest,
     render_empty_day,
     render_page,
     render_text,
 )
-from adapters.markdown_output import render_markdown
 from bot.digests import build_digest
 from bot.feeds import parse_feed_file
-from bot.models import Announcement, AnnounceType, Digest, LoadedView, Style
+from bot.models import Announcement, AnnounceType, Digest, LoadedView, Paper, Style
 from bot.topic_config import load_topic_config
 from bot.views import MAX_BUTTON_DATA, PagePress, decode_press, view_of
 from tests.builders import make_digest, make_listed_paper, one_topic
@@ -70,330 +68,6 @@ def strings_of(embed: dict[str, Any]) -> list[str]:
         texts.extend([field["name"], field["value"]])
     return [text for text in texts if text]
 
-
-def assert_within_limits(messages: list[DiscordMessage]) -> None:
-    """Every message and embed keeps Discord's limits, has no empty value, and links each paper once."""
-    for message in messages:
-        assert 0 < len(message.content) <= MAX_CONTENT
-        assert len(message.embeds) <= MAX_EMBEDS
-        assert sum(embed_length(embed) for embed in message.embeds) <= MAX_EMBED_TOTAL
-        urls = [embed["url"] for embed in message.embeds if "url" in embed]
-        assert len(urls) == len(set(urls)), "embeds sharing a URL would be merged"
-        if message.file is None:  # an embed message links exactly the papers it completes
-            assert urls == [f"https://arxiv.org/abs/{paper_id}" for paper_id in message.paper_ids]
-        else:
-            assert message.file_name
-            assert not message.embeds
-        for embed in message.embeds:
-            assert embed.get("title") or embed.get("description")
-            assert len(embed.get("title", "")) <= MAX_TITLE
-            assert len(embed.get("description", "")) <= MAX_DESCRIPTION
-            for key in ("title", "description"):
-                assert embed.get(key, "x") != ""
-            for field in embed.get("fields", ()):
-                assert field["name"]
-                assert 0 < len(field["value"]) <= MAX_FIELD_VALUE
-            # discord.py counts an embed as Discord does; it must agree with ours.
-            assert len(discord.Embed.from_dict(embed)) == embed_length(embed)
-
-
-def carried(messages: list[DiscordMessage]) -> list[str]:
-    """Every paper id the messages complete, in order."""
-    return [paper_id for message in messages for paper_id in message.paper_ids]
-
-
-def test_the_anchor_day_fits_every_limit_and_carries_each_paper_once() -> None:
-    """The anchor's 34 papers, all inline: valid messages, each paper in exactly one, with unique URLs."""
-    digest = anchor_digest()
-    assert digest.matched_count == 34
-    messages = render_digest(digest, max_inline_papers=100)
-    assert_within_limits(messages)
-    assert carried(messages) == [paper.arxiv_id for paper in digest.papers]
-    assert all(message.file is None for message in messages)
-    assert messages[0].content.startswith(
-        f"📚 **arXiv digest · 2025-11-12** · part 1/{len(messages)}\n"
-        "34 of 496 announced papers matched: **MLLM**"
-    )
-    assert [message.content for message in messages[1:]] == [
-        f"arXiv digest · 2025-11-12 · part {k}/{len(messages)}" for k in range(2, len(messages) + 1)
-    ]
-
-
-def test_the_anchor_day_with_the_default_limit_sends_the_rest_as_the_file() -> None:
-    """With the default 30 inline, the anchor's last 4 papers are completed by the Markdown file message."""
-    digest = anchor_digest()
-    messages = render_digest(digest)
-    assert_within_limits(messages)
-    ids = [paper.arxiv_id for paper in digest.papers]
-    assert carried(messages) == ids
-    assert messages[-1].paper_ids == tuple(ids[30:])
-    assert messages[-1].file == render_markdown(digest).encode("utf-8")
-
-
-def test_paper_embed_layout() -> None:
-    """A paper is a linked title, its abstract, authors, categories and type fields, its id in the footer."""
-    paper = make_paper(7, announce_type=AnnounceType.REPLACE, version=3)
-    (message,) = render_digest(one_topic(paper))
-    (embed,) = message.embeds
-    assert embed["title"] == "Paper number 7: grounding vision and language"
-    assert embed["url"] == "https://arxiv.org/abs/2511.00007"
-    assert embed["description"] == ABSTRACT.strip()
-    assert embed["fields"] == [
-        {"name": "Authors", "value": "Ada Lovelace, Alan Turing, Grace Hopper", "inline": False},
-        {"name": "Categories", "value": "cs.CV cs.CL", "inline": True},
-        {"name": "Type", "value": "updated v3", "inline": True},
-    ]
-    assert embed["footer"] == {"text": "arXiv:2511.00007"}
-    assert message.content == "📚 **arXiv digest · 2025-11-12**\n1 of 496 announced papers matched: **MLLM**"
-    assert message.paper_ids == ("2511.00007",)
-
-
-@pytest.mark.parametrize(
-    ("announce_type", "label"),
-    [
-        (AnnounceType.NEW, "new"),
-        (AnnounceType.CROSS, "cross-list"),
-        (AnnounceType.REPLACE, "updated v2"),
-        (AnnounceType.REPLACE_CROSS, "updated cross-list v2"),
-    ],
-)
-def test_announce_types_are_labelled_and_coloured(announce_type: AnnounceType, label: str) -> None:
-    """Each announce type gets its own label in the Type field and its own colour."""
-    digest = one_topic(*(make_paper(n, announce_type=kind, version=2) for n, kind in enumerate(AnnounceType)))
-    embeds = {embed["url"]: embed for embed in render_digest(digest)[0].embeds}
-    number = list(AnnounceType).index(announce_type)
-    embed = embeds[f"https://arxiv.org/abs/2511.{number:05d}"]
-    assert embed["fields"][-1] == {"name": "Type", "value": label, "inline": True}
-    assert len({embed["color"] for embed in embeds.values()}) == 4
-
-
-def test_more_than_six_authors_end_with_et_al() -> None:
-    """At most six authors are named, then "et al."."""
-    authors = tuple(f"Author {letter}" for letter in "ABCDEFGH")
-    embed = render_digest(one_topic(make_paper(authors=authors)))[0].embeds[0]
-    assert embed["fields"][0]["value"] == "Author A, Author B, Author C, Author D, Author E, Author F, et al."
-
-
-def test_hostile_paper_text_shows_as_written() -> None:
-    """Mentions, markdown and masked links in a title and abstract are escaped and read back as written."""
-    paper = make_paper(title=HOSTILE, abstract=f"> quoted\n# heading\n- item\n1. first {HOSTILE}")
-    embed = render_digest(one_topic(paper))[0].embeds[0]
-    assert unescape(embed["title"]) == HOSTILE
-    assert unescape(embed["description"]) == f"> quoted # heading - item 1. first {HOSTILE}"
-    for text in (embed["title"], embed["description"]):
-        assert "@everyone" not in text
-        assert "@here" not in text
-        assert "<@" not in text.replace("\\<@", "")
-        assert "](" not in text.replace("\\[a](", "")
-        # Every markdown character is preceded by its escaping backslash.
-        unescaped = re.sub(r"\\[^0-9A-Za-z\s]", "", text)
-        assert not set(MARKDOWN_CHARS) & set(unescaped), unescaped
-
-
-def test_escape_markdown_neutralises_line_starts_and_keeps_urls() -> None:
-    """Quotes, headings, lists and numbered lists at a line's start are escaped; URLs are left intact."""
-    assert escape_markdown("> a\n# b\n-# c\n  - d\n12. e\nx > y - z # w") == (
-        "\\> a\n\\# b\n\\-# c\n  \\- d\n12\\. e\nx > y - z # w"
-    )
-    assert escape_markdown("code at https://github.com/a_b/c_d, see *this*") == (
-        "code at https://github.com/a_b/c_d, see \\*this\\*"
-    )
-    assert escape_markdown("$\\alpha<\\beta$ & `x`") == "$\\\\alpha\\<\\\\beta$ & \\`x\\`"
-
-
-def test_whitespace_in_arxiv_text_is_folded() -> None:
-    """arXiv's hard-wrapped titles and abstracts are folded to single spaces."""
-    paper = make_paper(title="A title\n  wrapped  by arXiv", abstract="An abstract\n  wrapped\n\nhere.")
-    embed = render_digest(one_topic(paper))[0].embeds[0]
-    assert embed["title"] == "A title wrapped by arXiv"
-    assert embed["description"] == "An abstract wrapped here."
-
-
-def test_150_papers_with_max_inline_30_give_embeds_for_30_and_a_file_for_120() -> None:
-    """Above max_inline the first 30 papers come as embeds; one last message carries the file and the 120."""
-    papers = tuple(make_paper(number) for number in range(150))
-    digest = one_topic(*papers)
-    messages = render_digest(digest, max_inline_papers=30)
-    assert_within_limits(messages)
-    *embed_messages, file_message = messages
-    assert carried(embed_messages) == [paper.arxiv_id for paper in papers[:30]]
-    assert all(message.file is None and message.file_name is None for message in embed_messages)
-    assert file_message.paper_ids == tuple(paper.arxiv_id for paper in papers[30:])
-    assert file_message.embeds == ()
-    assert file_message.file_name == "arxiv-digest-2025-11-12.md"
-    assert file_message.file == render_markdown(digest).encode("utf-8")
-    assert file_message.content == "All 150 matched papers of 2025-11-12: **MLLM**"
-    assert "Showing the first 30 here; all 150 are in the attached Markdown file." in messages[0].content
-    assert sorted(carried(messages)) == sorted(paper.arxiv_id for paper in papers)
-
-
-def test_max_inline_zero_sends_a_header_and_the_file() -> None:
-    """max_inline_papers=0: one header without embeds, then the file completing every paper."""
-    messages = render_digest(one_topic(make_paper(1), make_paper(2)), max_inline_papers=0)
-    assert [(message.paper_ids, len(message.embeds)) for message in messages] == [
-        ((), 0),
-        (("2511.00001", "2511.00002"), 0),
-    ]
-    assert "All 2 are in the attached Markdown file." in messages[0].content
-    assert messages[1].file is not None
-
-
-def test_every_message_holds_at_most_ten_embeds() -> None:
-    """Forty short papers fill messages of exactly ten embeds, the limit, not the characters."""
-    papers = tuple(make_paper(number, abstract="Short.") for number in range(40))
-    messages = render_digest(one_topic(*papers), max_inline_papers=100)
-    assert_within_limits(messages)
-    assert [len(message.embeds) for message in messages] == [10, 10, 10, 10]
-
-
-def test_a_huge_paper_is_shortened_not_dropped() -> None:
-    """A 20,000-character abstract and a 1,000-character title are clipped with "…"; the paper is sent."""
-    huge = make_paper(2, title="Title " * 166 + "end", abstract="Diffusion tokens " * 1200)
-    papers = (make_paper(1), huge, make_paper(3))
-    messages = render_digest(one_topic(*papers))
-    assert_within_limits(messages)
-    assert carried(messages) == ["2511.00001", "2511.00002", "2511.00003"]
-    embed = next(e for m in messages for e in m.embeds if e["url"].endswith("2511.00002"))
-    assert embed["title"].endswith("…")
-    assert len(embed["title"]) > MAX_TITLE - 10
-    assert embed["description"].endswith("…")
-    # Shortened to the channel preview, not to a stub (the title links to the whole abstract).
-    assert ABSTRACT_PREVIEW - 150 < len(embed["description"]) <= ABSTRACT_PREVIEW + 1
-
-
-def test_a_long_abstract_is_previewed_so_a_message_holds_several_papers() -> None:
-    """Abstracts past the preview end in "…"; a message of real-sized papers holds several of them."""
-    papers = [
-        make_paper(n, abstract="We propose a model of vision and language. " * 40) for n in range(1, 13)
-    ]
-    messages = render_digest(one_topic(*papers))
-    assert_within_limits(messages)
-    assert len(messages[0].embeds) >= 5
-    for embed in messages[0].embeds:
-        assert embed["description"].endswith("…")
-        assert len(embed["description"]) <= ABSTRACT_PREVIEW + 1
-
-
-def test_text_that_escaping_inflates_is_bounded_after_escaping() -> None:
-    """A title and abstract of nothing but markdown characters still fit once every one is escaped."""
-    paper = make_paper(title="*_" * 500, abstract="`|" * 5000, authors=tuple("~" * 400 for _ in range(6)))
-    messages = render_digest(one_topic(paper, make_paper(2)))
-    assert_within_limits(messages)
-    assert carried(messages) == ["2511.00001", "2511.00002"]
-    embed = messages[0].embeds[0]
-    assert embed["title"].startswith("\\*\\_")
-    assert embed["description"].startswith("\\`\\|")
-
-
-def test_absurd_metadata_still_leaves_a_linked_paper() -> None:
-    """Thousands of categories and a long topic list cannot push a paper out: it is shortened to fit."""
-    paper = make_paper(1, categories=tuple(f"cs.X{n}" for n in range(3000)))
-    digest = make_digest(("Main", (paper,)), *((f"Topic {n} " + "x" * 70, (paper,)) for n in range(60)))
-    messages = render_digest(digest)
-    assert_within_limits(messages)
-    assert carried(messages) == ["2511.00001"]
-
-
-def test_three_topics_are_attributed() -> None:
-    """With three topics each gets a section embed, and every paper's footer names its topics."""
-    shared = make_paper(2)
-    digest = make_digest(
-        ("MLLM", (make_paper(1), shared)), ("Diffusion", (shared, make_paper(3))), ("Robots", (shared,))
-    )
-    messages = render_digest(digest)
-    assert_within_limits(messages)
-    (message,) = messages
-    assert message.content.startswith(
-        "📚 **arXiv digest · 2025-11-12**\n3 of 496 announced papers matched: **MLLM, Diffusion, Robots**"
-    )
-    titles = [embed["title"] for embed in message.embeds if "url" not in embed]
-    assert titles == [
-        "▍MLLM · 2 papers",
-        "▍Diffusion · 2 papers · 1 listed above",
-        "▍Robots · 1 paper · 1 listed above",
-    ]
-    footers = {embed["url"][-10:]: embed["footer"]["text"] for embed in message.embeds if "url" in embed}
-    assert footers == {
-        "2511.00001": "arXiv:2511.00001 · MLLM",
-        "2511.00002": "arXiv:2511.00002 · MLLM · also in: Diffusion, Robots",
-        "2511.00003": "arXiv:2511.00003 · Diffusion",
-    }
-    assert message.paper_ids == ("2511.00001", "2511.00002", "2511.00003")
-
-
-def test_topic_names_are_escaped_where_markdown_renders_and_guarded_in_footers() -> None:
-    """A topic with markdown and @everyone is escaped in content and titles, only guarded in footers."""
-    digest = make_digest(("**MLLM** @everyone", (make_paper(1),)), ("B", (make_paper(2),)))
-    (message,) = render_digest(digest)
-    assert "\\*\\*MLLM\\*\\* @\u200beveryone, B" in message.content
-    assert message.embeds[0]["title"] == "▍\\*\\*MLLM\\*\\* @\u200beveryone · 1 paper"
-    assert message.embeds[1]["footer"]["text"] == "arXiv:2511.00001 · **MLLM** @\u200beveryone"
-
-
-def test_the_header_stays_within_2000_characters_with_huge_topic_names() -> None:
-    """Fifty topics with 500-character names of markdown characters still give a header under 2000."""
-    sections = tuple((f"{n}" + "*" * 500, (make_paper(n),)) for n in range(50))
-    messages = render_digest(make_digest(*sections), max_inline_papers=1000)
-    assert_within_limits(messages)
-    assert len(carried(messages)) == 50
-
-
-def test_empty_day_is_a_one_liner() -> None:
-    """A day without matches gets "0 of N announced papers matched your filters on DATE."."""
-    digest = one_topic()
-    assert render_empty_day(digest) == DiscordMessage(
-        content="0 of 496 announced papers matched your filters on 2025-11-12."
-    )
-    assert render_digest(digest) == [render_empty_day(digest)]
-
-
-def test_a_day_without_announcement_says_so() -> None:
-    """When nothing was announced in the watched categories, the line says that instead of "0 of 0"."""
-    assert render_empty_day(make_digest(("MLLM", ()), announced=0)).content == (
-        "No papers were announced in your categories on 2025-11-12."
-    )
-
-
-def test_a_negative_max_inline_is_refused() -> None:
-    """max_inline_papers below zero is an error, not an empty digest."""
-    with pytest.raises(ValueError, match="max_inline_papers"):
-        render_digest(one_topic(make_paper()), max_inline_papers=-1)
-
-
-def test_render_text_splits_a_long_reply_at_line_breaks() -> None:
-    """A 5,000-character reply of 50 lines comes back as pieces of at most 2000, split between lines."""
-    lines = [f"{n:02d} " + "a" * 97 for n in range(50)]
-    text = "\n".join(lines)
-    assert len(text) == 5049
-    pieces = render_text(text)
-    assert len(pieces) == 3
-    assert all(0 < len(piece) <= MAX_CONTENT for piece in pieces)
-    assert "\n".join(pieces).split("\n") == lines
-
-
-def test_render_text_cuts_one_overlong_line_at_spaces() -> None:
-    """A 6,000-character line without breaks is cut at spaces, never inside a word, into pieces of ≤ 2000."""
-    text = " ".join(["alpha"] * 1000)
-    pieces = render_text(text)
-    assert len(pieces) == 4
-    assert all(0 < len(piece) <= MAX_CONTENT for piece in pieces)
-    assert all(word == "alpha" for piece in pieces for word in piece.split())
-    assert " ".join(pieces) == text
-
-
-def test_render_text_escapes_and_never_returns_an_empty_piece() -> None:
-    """Replies are escaped as written; blank lines at piece edges go; an empty reply is still one piece."""
-    assert render_text("Topic **x**: @everyone <@123>\n\n- one\n") == [
-        "Topic \\*\\*x\\*\\*: @\u200beveryone \\<@123>\n\n\\- one"
-    ]
-    assert render_text("a" * 2000 + "\n\nb") == ["a" * 2000, "b"]
-    assert render_text("") == ["…"]
-    assert render_text("\n \n") == ["…"]
-    pieces = render_text("\n".join(["*" * 999] * 3))  # each line escapes to 1998 characters
-    assert [len(piece) for piece in pieces] == [1998, 1998, 1998]
-
-
-# -- pages of a digest view -------------------------------------------------------------------------
 
 HOSTILE_TITLE = (
     "@everyone <@123> **bold** [link](https://evil.example) a]b `x` <b>&amp;</b> 🧪𝔸 $\\alpha<\\beta$"
@@ -454,6 +128,183 @@ def hostile_digest() -> Digest:
         *anchor,
     ]
     return make_digest(("MLLM", papers), ("Robotics @everyone", [anchor[3], make_paper(77)]))
+
+
+def shown(pages: list[DiscordPage]) -> list[str]:
+    """Every paper id the pages show, in order."""
+    return [paper_id for page in pages for paper_id in page.paper_ids]
+
+
+def full_pages(digest: Digest) -> list[DiscordPage]:
+    """Every full-style page of the digest as a view, each checked against Discord's limits."""
+    pages = all_pages(loaded_of(digest), Style.FULL)
+    for page in pages:
+        assert_page_within_limits(page)
+    return pages
+
+
+def full_embed(paper: Paper) -> dict[str, Any]:
+    """The embed of a lone paper on its full page."""
+    (page,) = full_pages(one_topic(paper))
+    (embed,) = page.message.embeds
+    return embed
+
+
+def test_full_paper_embed_layout() -> None:
+    """A full paper: linked title, abstract, authors, categories and type fields, its id in the footer."""
+    paper = make_paper(7, announce_type=AnnounceType.REPLACE, version=3)
+    (page,) = full_pages(one_topic(paper))
+    (embed,) = page.message.embeds
+    assert embed["title"] == "Paper number 7: grounding vision and language"
+    assert embed["url"] == "https://arxiv.org/abs/2511.00007"
+    assert embed["description"] == ABSTRACT.strip()
+    assert embed["fields"] == [
+        {"name": "Authors", "value": "Ada Lovelace, Alan Turing, Grace Hopper", "inline": False},
+        {"name": "Categories", "value": "cs.CV cs.CL", "inline": True},
+        {"name": "Type", "value": "updated v3", "inline": True},
+    ]
+    assert embed["footer"] == {"text": "arXiv:2511.00007"}
+    assert (
+        page.message.content == "📚 **arXiv digest · 2025-11-12 · MLLM**\n1 of 496 announced papers matched"
+    )
+    assert page.paper_ids == ("2511.00007",)
+
+
+@pytest.mark.parametrize(
+    ("announce_type", "label"),
+    [
+        (AnnounceType.NEW, "new"),
+        (AnnounceType.CROSS, "cross-list"),
+        (AnnounceType.REPLACE, "updated v2"),
+        (AnnounceType.REPLACE_CROSS, "updated cross-list v2"),
+    ],
+)
+def test_announce_types_are_labelled_and_coloured(announce_type: AnnounceType, label: str) -> None:
+    """Each announce type gets its own label in the Type field and its own colour."""
+    digest = one_topic(*(make_paper(n, announce_type=kind, version=2) for n, kind in enumerate(AnnounceType)))
+    (page,) = full_pages(digest)
+    embeds = {embed["url"]: embed for embed in page.message.embeds}
+    number = list(AnnounceType).index(announce_type)
+    embed = embeds[f"https://arxiv.org/abs/2511.{number:05d}"]
+    assert embed["fields"][-1] == {"name": "Type", "value": label, "inline": True}
+    assert len({embed["color"] for embed in embeds.values()}) == 4
+
+
+def test_more_than_six_authors_end_with_et_al() -> None:
+    """In full, at most six authors are named, then "et al."."""
+    embed = full_embed(make_paper(authors=tuple(f"Author {letter}" for letter in "ABCDEFGH")))
+    assert embed["fields"][0]["value"] == "Author A, Author B, Author C, Author D, Author E, Author F, et al."
+
+
+def test_hostile_paper_text_shows_as_written() -> None:
+    """Mentions, markdown and masked links in a title and abstract are escaped and read back as written."""
+    embed = full_embed(make_paper(title=HOSTILE, abstract=f"> quoted\n# heading\n- item\n1. first {HOSTILE}"))
+    assert unescape(embed["title"]) == HOSTILE
+    assert unescape(embed["description"]) == f"> quoted # heading - item 1. first {HOSTILE}"
+    for text in (embed["title"], embed["description"]):
+        assert "@everyone" not in text
+        assert "@here" not in text
+        assert "<@" not in text.replace("\\<@", "")
+        assert "](" not in text.replace("\\[a](", "")
+        # Every markdown character is preceded by its escaping backslash.
+        unescaped = re.sub(r"\\[^0-9A-Za-z\s]", "", text)
+        assert not set(MARKDOWN_CHARS) & set(unescaped), unescaped
+
+
+def test_whitespace_in_arxiv_text_is_folded() -> None:
+    """arXiv's hard-wrapped titles and abstracts are folded to single spaces."""
+    embed = full_embed(
+        make_paper(title="A title\n  wrapped  by arXiv", abstract="An abstract\n  wrapped\n\nhere.")
+    )
+    assert embed["title"] == "A title wrapped by arXiv"
+    assert embed["description"] == "An abstract wrapped here."
+
+
+def test_full_pages_hold_at_most_ten_embeds() -> None:
+    """Forty short papers fill full pages of exactly ten embeds, the limit, not the characters."""
+    pages = full_pages(one_topic(*(make_paper(number, abstract="Short.") for number in range(40))))
+    assert [len(page.message.embeds) for page in pages] == [10, 10, 10, 10]
+
+
+def test_a_huge_paper_is_shortened_not_dropped() -> None:
+    """A 20,000-character abstract and a 1,000-character title are clipped with "…"; the paper is shown."""
+    huge = make_paper(2, title="Title " * 166 + "end", abstract="Diffusion tokens " * 1200)
+    pages = full_pages(one_topic(make_paper(1), huge, make_paper(3)))
+    assert shown(pages) == ["2511.00001", "2511.00002", "2511.00003"]
+    embed = next(e for p in pages for e in p.message.embeds if e["url"].endswith("2511.00002"))
+    assert embed["title"].endswith("…")
+    assert len(embed["title"]) > MAX_TITLE - 10
+    assert embed["description"].endswith("…")
+    # Clipped to the page's abstract length, not to a stub (the title links to the whole abstract).
+    assert PAGE_ABSTRACT - 150 < len(embed["description"]) <= PAGE_ABSTRACT + 1
+
+
+def test_a_long_abstract_is_clipped_so_a_full_page_holds_several_papers() -> None:
+    """Abstracts past the page's length end in "…"; a full page of real-sized papers holds several."""
+    papers = [
+        make_paper(n, abstract="We propose a model of vision and language. " * 40) for n in range(1, 13)
+    ]
+    first = full_pages(one_topic(*papers))[0]
+    assert len(first.message.embeds) >= 3
+    for embed in first.message.embeds:
+        assert embed["description"].endswith("…")
+        assert len(embed["description"]) <= PAGE_ABSTRACT + 1
+
+
+def test_text_that_escaping_inflates_is_bounded_after_escaping() -> None:
+    """A title and abstract of nothing but markdown characters still fit once every one is escaped."""
+    paper = make_paper(title="*_" * 500, abstract="`|" * 5000, authors=tuple("~" * 400 for _ in range(6)))
+    pages = full_pages(one_topic(paper, make_paper(2)))
+    assert shown(pages) == ["2511.00001", "2511.00002"]
+    embed = pages[0].message.embeds[0]
+    assert embed["title"].startswith("\\*\\_")
+    assert embed["description"].startswith("\\`\\|")
+
+
+def test_absurd_metadata_still_leaves_a_linked_paper() -> None:
+    """Thousands of categories and a long topic list cannot push a paper out: it is shortened to fit."""
+    paper = make_paper(1, categories=tuple(f"cs.X{n}" for n in range(3000)))
+    digest = make_digest(("Main", (paper,)), *((f"Topic {n} " + "x" * 70, (paper,)) for n in range(60)))
+    assert shown(full_pages(digest)) == ["2511.00001"]
+
+
+def test_three_topics_are_attributed() -> None:
+    """With three topics the header names them, and every full paper's footer names its topics."""
+    shared = make_paper(2)
+    digest = make_digest(
+        ("MLLM", (make_paper(1), shared)), ("Diffusion", (shared, make_paper(3))), ("Robots", (shared,))
+    )
+    (page,) = full_pages(digest)
+    assert page.message.content == (
+        "📚 **arXiv digest · 2025-11-12 · MLLM, Diffusion, Robots**\n3 of 496 announced papers matched"
+    )
+    footers = {embed["url"][-10:]: embed["footer"]["text"] for embed in page.message.embeds}
+    assert footers == {
+        "2511.00001": "arXiv:2511.00001 · MLLM",
+        "2511.00002": "arXiv:2511.00002 · MLLM · also in: Diffusion, Robots",
+        "2511.00003": "arXiv:2511.00003 · Diffusion",
+    }
+    assert page.paper_ids == ("2511.00001", "2511.00002", "2511.00003")
+
+
+def test_topic_names_are_escaped_where_markdown_renders_and_guarded_in_footers() -> None:
+    """A topic with markdown and @everyone is escaped in content and section lines, guarded in footers."""
+    loaded = loaded_of(make_digest(("**MLLM** @everyone", (make_paper(1),)), ("B", (make_paper(2),))))
+    compact = render_page(loaded)
+    assert "\\*\\*MLLM\\*\\* @\u200beveryone, B" in compact.message.content
+    assert compact.message.embeds[0]["description"].startswith("**▍\\*\\*MLLM\\*\\* @\u200beveryone**\n")
+    full = render_page(loaded, style=Style.FULL)
+    assert full.message.embeds[0]["footer"]["text"] == "arXiv:2511.00001 · **MLLM** @\u200beveryone"
+
+
+@pytest.mark.parametrize("style", list(Style))
+def test_the_header_stays_within_2000_characters_with_huge_topic_names(style: Style) -> None:
+    """Fifty topics with 500-character names of markdown characters still give pages within the limits."""
+    sections = tuple((f"{n}" + "*" * 500, (make_paper(n),)) for n in range(50))
+    pages = all_pages(loaded_of(make_digest(*sections)), style)
+    for page in pages:
+        assert_page_within_limits(page)
+    assert len(shown(pages)) == 50
 
 
 @pytest.mark.parametrize("style", list(Style))
@@ -564,3 +415,62 @@ def test_discord_chat_file() -> None:
     text = data.decode("utf-8")
     assert "<details" not in text
     assert text.count("\n### ") == 34
+
+
+def test_escape_markdown_neutralises_line_starts_and_keeps_urls() -> None:
+    """Quotes, headings, lists and numbered lists at a line's start are escaped; URLs are left intact."""
+    assert escape_markdown("> a\n# b\n-# c\n  - d\n12. e\nx > y - z # w") == (
+        "\\> a\n\\# b\n\\-# c\n  \\- d\n12\\. e\nx > y - z # w"
+    )
+    assert escape_markdown("code at https://github.com/a_b/c_d, see *this*") == (
+        "code at https://github.com/a_b/c_d, see \\*this\\*"
+    )
+    assert escape_markdown("$\\alpha<\\beta$ & `x`") == "$\\\\alpha\\<\\\\beta$ & \\`x\\`"
+
+
+def test_render_text_splits_a_long_reply_at_line_breaks() -> None:
+    """A 5,000-character reply of 50 lines comes back as pieces of at most 2000, split between lines."""
+    lines = [f"{n:02d} " + "a" * 97 for n in range(50)]
+    text = "\n".join(lines)
+    assert len(text) == 5049
+    pieces = render_text(text)
+    assert len(pieces) == 3
+    assert all(0 < len(piece) <= MAX_CONTENT for piece in pieces)
+    assert "\n".join(pieces).split("\n") == lines
+
+
+def test_render_text_cuts_one_overlong_line_at_spaces() -> None:
+    """A 6,000-character line without breaks is cut at spaces, never inside a word, into pieces of ≤ 2000."""
+    text = " ".join(["alpha"] * 1000)
+    pieces = render_text(text)
+    assert len(pieces) == 4
+    assert all(0 < len(piece) <= MAX_CONTENT for piece in pieces)
+    assert all(word == "alpha" for piece in pieces for word in piece.split())
+    assert " ".join(pieces) == text
+
+
+def test_render_text_escapes_and_never_returns_an_empty_piece() -> None:
+    """Replies are escaped as written; blank lines at piece edges go; an empty reply is still one piece."""
+    assert render_text("Topic **x**: @everyone <@123>\n\n- one\n") == [
+        "Topic \\*\\*x\\*\\*: @\u200beveryone \\<@123>\n\n\\- one"
+    ]
+    assert render_text("a" * 2000 + "\n\nb") == ["a" * 2000, "b"]
+    assert render_text("") == ["…"]
+    assert render_text("\n \n") == ["…"]
+    pieces = render_text("\n".join(["*" * 999] * 3))  # each line escapes to 1998 characters
+    assert [len(piece) for piece in pieces] == [1998, 1998, 1998]
+
+
+def test_empty_day_is_a_one_liner() -> None:
+    """A day without matches gets "0 of N announced papers matched your filters on DATE."."""
+    digest = one_topic()
+    assert render_empty_day(digest) == DiscordMessage(
+        content="0 of 496 announced papers matched your filters on 2025-11-12."
+    )
+
+
+def test_a_day_without_announcement_says_so() -> None:
+    """When nothing was announced in the watched categories, the line says that instead of "0 of 0"."""
+    assert render_empty_day(make_digest(("MLLM", ()), announced=0)).content == (
+        "No papers were announced in your categories on 2025-11-12."
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 
@@ -21,8 +22,9 @@ from telegram.error import (
 )
 from telegram.ext import CommandHandler, ContextTypes
 
-from adapters.telegram.format import render_digest
-from bot.models import AnnounceType, Digest, Paper, Topic, TopicDigest
+from adapters.telegram.format import render_page
+from bot.models import AnnounceType, Digest, LoadedView, Paper, Style, Topic, TopicDigest
+from bot.views import view_of
 from tests.fakes.telegram_model import Fault, RateLimits
 from tests.fakes.telegram_server import FakeTelegramServer
 
@@ -190,15 +192,29 @@ async def test_send_document_records_name_and_bytes(
     assert [violation.path for violation in telegram_server.take_violations()] == ["caption"]
 
 
-async def test_rendered_digests_pass_telegram_checks(
+async def test_rendered_pages_pass_telegram_checks(
     telegram_bot: telegram.Bot, telegram_server: FakeTelegramServer
 ) -> None:
-    """Every message render_digest builds for 80 papers is accepted by the validating server."""
-    messages, needs_file = render_digest(digest_of(80), max_inline_papers=1000)
-    assert not needs_file
-    for message in messages:
-        await telegram_bot.send_message(-100777, message.text, parse_mode=ParseMode.HTML)
-    assert len(telegram_server.calls_to("sendMessage", ok=True)) == len(messages) > 1
+    """Every page render_page builds for 80 papers, in every style, is accepted with its keyboard."""
+    view, papers = view_of(digest_of(80), "telegram", "-100777", ("cs.CV",))
+    view = dataclasses.replace(view, id=7)
+    loaded = LoadedView(view, view.entries, papers)
+    sent = 0
+    for style in Style:
+        for number in range(render_page(loaded, style=style).page_count):
+            page = render_page(loaded, style=style, page=number)
+            keyboard = telegram.InlineKeyboardMarkup(
+                [
+                    [telegram.InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
+                    for row in page.buttons
+                ]
+            )
+            await telegram_bot.send_message(
+                -100777, page.text, parse_mode=ParseMode.HTML, reply_markup=keyboard
+            )
+            sent += 1
+    assert len(telegram_server.calls_to("sendMessage", ok=True)) == sent > len(Style)
+    assert telegram_server.take_violations() == []
 
 
 async def test_rate_limit_mode_answers_429_when_telegram_would(

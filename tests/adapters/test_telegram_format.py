@@ -1,28 +1,25 @@
-"""Telegram formatting: escaping, limits measured as Telegram does, splitting, digest pages, buttons."""
+"""Telegram formatting: digest pages (escaping, limits measured as Telegram does, buttons), the file."""
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import functools
 
 import pytest
 
 from adapters.digest_packing import MAX_PER_PAGE
 from adapters.telegram.format import (
+    MAX_MESSAGE_LENGTH,
     MAX_RAW_LENGTH,
     READ_MORE,
     TelegramMessage,
     TelegramPage,
-    digest_file_name,
     render_chat_file,
-    render_digest,
     render_empty_day,
-    render_file_caption,
     render_page,
     render_plain_text,
 )
-from bot.models import AnnounceType, Digest, LoadedView, Style
+from bot.models import AnnounceType, Digest, LoadedView, Paper, Style
 from bot.views import MAX_BUTTON_DATA, PagePress, decode_press, view_of
 from tests.builders import make_digest, make_listed_paper, one_topic
 from tests.builders import make_paper as make_plain_paper
@@ -33,7 +30,6 @@ from tests.fakes.telegram_html import (
     visible_length,
 )
 
-DATE = dt.date(2025, 11, 12)
 ABSTRACT = (
     "We present a vision-language model that grounds $\\alpha<\\beta$ relations in images; "
     "it beats prior work by 3.2 points on five benchmarks & runs in real time. "
@@ -44,265 +40,6 @@ ABSTRACT = (
 make_paper = functools.partial(make_listed_paper, abstract=ABSTRACT)
 
 
-def all_valid(messages: list[TelegramMessage]) -> None:
-    """Every message is Telegram-valid HTML within 4096 visible units and the raw bound."""
-    for message in messages:
-        assert_valid_telegram_html(message.text)
-        assert len(message.text) <= MAX_RAW_LENGTH <= 10_000
-
-
-def test_html_in_a_title_shows_literally() -> None:
-    """A title with `<b>x</b> & <script>` is escaped with exactly &lt; &gt; &amp; and shows as written."""
-    title = "<b>x</b> & <script>alert(1)</script>"
-    messages, needs_file = render_digest(one_topic(make_paper(title=title)))
-    assert not needs_file
-    all_valid(messages)
-    text = messages[0].text
-    assert "&lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;alert(1)&lt;/script&gt;" in text
-    assert "<script>" not in text
-    assert title in parse_telegram_html(text)
-
-
-def test_latex_survives_intact() -> None:
-    """LaTeX like `$\\alpha<\\beta$` in a title and abstract reaches the reader unchanged."""
-    paper = make_paper(
-        title="Bounds for $\\alpha<\\beta$ & $x>y$", abstract="We show $\\alpha<\\beta$ holds."
-    )
-    messages, _ = render_digest(one_topic(paper))
-    all_valid(messages)
-    visible = parse_telegram_html(messages[0].text)
-    assert "Bounds for $\\alpha<\\beta$ & $x>y$" in visible
-    assert "We show $\\alpha<\\beta$ holds." in visible
-
-
-def test_paper_layout() -> None:
-    """A paper is a bold linked title, its id in code with categories, italic authors, an expandable quote."""
-    messages, _ = render_digest(one_topic(make_paper(7)))
-    text = messages[0].text
-    assert '<b><a href="https://arxiv.org/abs/2511.00007">Paper number 7: grounding' in text
-    assert "<code>arXiv:2511.00007</code> · cs.CV cs.CL" in text
-    assert "<i>Ada Lovelace, Alan Turing, Grace Hopper</i>" in text
-    assert "<blockquote expandable>We present" in text
-    assert text.startswith(
-        "<b>📚 arXiv digest · 2025-11-12</b>\n1 of 496 announced papers matched: <b>MLLM</b>"
-    )
-
-
-def test_header_uses_the_announced_label() -> None:
-    """The header counts matched papers out of the announced ones, with the caller's label."""
-    messages, _ = render_digest(one_topic(make_paper(1), make_paper(2)), announced_label="papers in cs.CV")
-    assert "2 of 496 papers in cs.CV matched" in messages[0].text
-
-
-def test_whitespace_in_arxiv_text_is_folded() -> None:
-    """arXiv's hard-wrapped titles and abstracts are folded to single spaces."""
-    paper = make_paper(title="A title\n  wrapped  by arXiv", abstract="An abstract\n  wrapped\n\nhere.")
-    visible = parse_telegram_html(render_digest(one_topic(paper))[0][0].text)
-    assert "A title wrapped by arXiv" in visible
-    assert "An abstract wrapped here." in visible
-
-
-def test_150_papers_with_max_inline_30_go_to_messages_and_a_file() -> None:
-    """Above max_inline the first 30 papers go as valid messages, the rest only in the file (flag set)."""
-    papers = tuple(make_paper(number) for number in range(150))
-    messages, needs_file = render_digest(one_topic(*papers), max_inline_papers=30)
-    assert needs_file
-    all_valid(messages)
-    carried = [paper_id for message in messages for paper_id in message.paper_ids]
-    assert carried == [paper.arxiv_id for paper in papers[:30]]
-    assert "Showing the first 30 here; all 150 are in the attached Markdown file." in messages[0].text
-
-
-def test_every_paper_lands_in_exactly_one_message() -> None:
-    """With max_inline 1000 all 150 papers are split over messages, each exactly once, in digest order."""
-    papers = tuple(make_paper(number) for number in range(150))
-    messages, needs_file = render_digest(one_topic(*papers), max_inline_papers=1000)
-    assert not needs_file
-    assert len(messages) > 1
-    all_valid(messages)
-    carried = [paper_id for message in messages for paper_id in message.paper_ids]
-    assert carried == [paper.arxiv_id for paper in papers]
-    for message in messages:
-        for paper_id in message.paper_ids:
-            assert f'href="https://arxiv.org/abs/{paper_id}"' in message.text
-    assert "part 1/" in messages[0].text
-    assert f"part {len(messages)}/{len(messages)}" in messages[-1].text
-
-
-def test_messages_are_filled_close_to_the_limit() -> None:
-    """Splitting packs papers: every message but the last has no room for the next paper."""
-    papers = tuple(make_paper(number) for number in range(60))
-    messages, _ = render_digest(one_topic(*papers), max_inline_papers=1000)
-    one_paper = visible_length(render_digest(one_topic(make_paper(1)))[0][0].text)
-    for message in messages[:-1]:
-        assert visible_length(message.text) > 4096 - one_paper
-
-
-def test_a_huge_abstract_is_shortened_with_a_read_more_link() -> None:
-    """A 20,000-character abstract is cut with "…" and a "(read more)" link; the message stays valid."""
-    abstract = "Diffusion & <tokens> " * 1000  # 21,000 characters, escaping makes it longer still
-    paper = make_paper(abstract=abstract)
-    messages, needs_file = render_digest(one_topic(paper))
-    assert not needs_file
-    assert len(messages) == 1
-    all_valid(messages)
-    text = messages[0].text
-    assert f'… <a href="https://arxiv.org/abs/2511.00001">{READ_MORE}</a></blockquote>' in text
-    assert messages[0].paper_ids == ("2511.00001",)
-    assert visible_length(text) > 3000  # shortened to the limit, not to a stub
-
-
-def test_an_abstract_of_escapes_is_bounded_by_the_raw_length() -> None:
-    """An abstract that escaping inflates fivefold is cut to keep the raw HTML under the raw bound."""
-    messages, _ = render_digest(one_topic(make_paper(abstract="&<>" * 7000)))
-    all_valid(messages)
-    assert len(messages) == 1
-    assert len(messages[0].text) > 9000
-    assert READ_MORE in messages[0].text
-
-
-def test_a_huge_abstract_among_others_keeps_order_and_every_paper() -> None:
-    """A paper too long for one message is shortened in place; neighbours keep their order."""
-    papers = (make_paper(1), make_paper(2, abstract="word " * 5000), make_paper(3))
-    messages, _ = render_digest(one_topic(*papers))
-    all_valid(messages)
-    assert [paper_id for message in messages for paper_id in message.paper_ids] == [
-        "2511.00001",
-        "2511.00002",
-        "2511.00003",
-    ]
-
-
-def test_emoji_count_as_two_utf16_units() -> None:
-    """Length is measured in UTF-16 units: a digest of emoji titles still fits in 4096 as Telegram counts."""
-    title = "🔭🧠 Unicode Ünïcödé 数学 " + "😀" * 300
-    papers = tuple(make_paper(number, title=title, abstract="🙂" * 1500) for number in range(12))
-    messages, _ = render_digest(one_topic(*papers), max_inline_papers=100)
-    all_valid(messages)
-    assert visible_length("😀") == 2
-    assert any(len(parse_telegram_html(m.text)) < visible_length(m.text) for m in messages)
-    assert sum(len(message.paper_ids) for message in messages) == 12
-
-
-def test_more_than_six_authors_end_with_et_al() -> None:
-    """At most six authors are named, then "et al."."""
-    authors = tuple(f"Author {letter}" for letter in "ABCDEFGH")
-    text = render_digest(one_topic(make_paper(authors=authors)))[0][0].text
-    assert "<i>Author A, Author B, Author C, Author D, Author E, Author F, et al.</i>" in text
-    assert "Author G" not in text
-
-
-@pytest.mark.parametrize(
-    ("announce_type", "version", "marks"),
-    [
-        (AnnounceType.NEW, 1, []),
-        (AnnounceType.CROSS, 1, ["↔ cross-list"]),
-        (AnnounceType.REPLACE, 3, ["♻ updated v3"]),
-        (AnnounceType.REPLACE_CROSS, 2, ["♻ updated v2", "↔ cross-list"]),
-    ],
-)
-def test_cross_list_and_replacement_marks(
-    announce_type: AnnounceType, version: int, marks: list[str]
-) -> None:
-    """Cross-lists and replacements are marked on the id line; new papers carry no mark."""
-    paper = make_paper(announce_type=announce_type, version=version)
-    id_line = render_digest(one_topic(paper))[0][0].text.split("\n")[4]
-    assert id_line == " · ".join(["<code>arXiv:2511.00001</code>", "cs.CV cs.CL", *marks])
-
-
-def test_plain_text_fallback_has_no_markup() -> None:
-    """The plain-text fallback strips tags and unescapes entities, and matches the visible text."""
-    paper = make_paper(title="<b>x</b> & <script>", abstract="a < b & c > d")
-    message = render_digest(one_topic(paper))[0][0]
-    plain = render_plain_text(message)
-    assert "<b>" not in plain.replace("<b>x</b>", "")
-    assert "&lt;" not in plain
-    assert "&amp;" not in plain
-    assert "blockquote" not in plain
-    assert "<b>x</b> & <script>" in plain
-    assert "a < b & c > d" in plain
-    assert plain == parse_telegram_html(message.text)
-
-
-def test_several_topics_get_section_lines_and_no_paper_twice() -> None:
-    """With several topics each gets a bold section line; a paper in two topics is shown once."""
-    shared = make_paper(2)
-    digest = make_digest(("MLLM", (make_paper(1), shared)), ("Diffusion", (shared, make_paper(3))))
-    messages, _ = render_digest(digest)
-    all_valid(messages)
-    text = messages[0].text
-    assert "3 of 496 announced papers matched: <b>MLLM, Diffusion</b>" in text
-    assert "<b>▍MLLM</b> · 2 papers" in text
-    assert "<b>▍Diffusion</b> · 2 papers · 1 listed above" in text
-    assert text.count('href="https://arxiv.org/abs/2511.00002"') == 1
-    assert "also in: Diffusion" in text
-    assert (
-        text.index("▍MLLM") < text.index("2511.00001") < text.index("▍Diffusion") < text.index("2511.00003")
-    )
-    assert messages[0].paper_ids == ("2511.00001", "2511.00002", "2511.00003")
-
-
-def test_a_topic_continued_in_the_next_message_repeats_its_line() -> None:
-    """When a topic's papers spill into another message, that message says which topic continues."""
-    digest = make_digest(("MLLM", tuple(make_paper(n) for n in range(20))), ("Diffusion", (make_paper(99),)))
-    messages, _ = render_digest(digest)
-    all_valid(messages)
-    assert "<b>▍MLLM</b> (continued)" in messages[1].text
-
-
-def test_topic_with_all_papers_beyond_the_limit_is_still_listed() -> None:
-    """A topic whose papers all exceed max_inline still appears, pointing to the file."""
-    digest = make_digest(("MLLM", (make_paper(1), make_paper(2))), ("Diffusion", (make_paper(3),)))
-    messages, needs_file = render_digest(digest, max_inline_papers=2)
-    assert needs_file
-    all_valid(messages)
-    assert "<b>▍Diffusion</b> · 1 paper · 1 in the file" in messages[-1].text
-    assert [pid for message in messages for pid in message.paper_ids] == ["2511.00001", "2511.00002"]
-
-
-def test_max_inline_zero_sends_only_a_header_and_the_file() -> None:
-    """max_inline_papers=0 sends a header pointing to the file, and no paper inline."""
-    messages, needs_file = render_digest(one_topic(make_paper(1)), max_inline_papers=0)
-    assert needs_file
-    assert [message.paper_ids for message in messages] == [()]
-    assert "All 1 are in the attached Markdown file." in messages[0].text
-
-
-def test_empty_day_is_a_one_liner() -> None:
-    """A day without matches gets "0 of N announced papers matched your filters on DATE."."""
-    digest = one_topic()
-    assert render_empty_day(digest) == TelegramMessage(
-        "0 of 496 announced papers matched your filters on 2025-11-12.", ()
-    )
-    assert render_digest(digest) == ([render_empty_day(digest)], False)
-
-
-def test_file_name_and_caption() -> None:
-    """The companion file is named after the date and its caption is valid, short HTML."""
-    digest = make_digest(("<MLLM> & co", (make_paper(1),)))
-    assert digest_file_name(digest) == "arxiv-digest-2025-11-12.md"
-    caption = render_file_caption(digest)
-    assert_valid_telegram_html(caption, max_length=1024)
-    assert parse_telegram_html(caption) == "All 1 matched paper of 2025-11-12: <MLLM> & co"
-
-
-def test_the_validator_rejects_what_telegram_rejects() -> None:
-    """The test validator itself catches unknown tags, bad nesting, unclosed tags and unescaped text."""
-    for bad in (
-        "<script>x</script>",
-        "<b><i>x</b></i>",
-        "<b>x",
-        "a < b",
-        "a & b",
-        "&nbsp;",
-        '<a title="t">x</a>',
-    ):
-        with pytest.raises(TelegramHTMLError):
-            parse_telegram_html(bad)
-    assert parse_telegram_html('<span class="tg-spoiler">s</span> &#128512; &quot;') == 's 😀 "'
-
-
-# -- pages of a digest view -------------------------------------------------------------------------
 HOSTILE_TITLE = "<b>bold</b> & <i>x</i> @everyone 🧪𝔸 $\\alpha<\\beta$ &amp; </a>"
 
 
@@ -340,6 +77,115 @@ def hostile_digest() -> Digest:
         *(make_paper(n) for n in range(6, 40)),
     ]
     return make_digest(("MLLM", papers), ("Robotics & <Control>", [papers[2], make_paper(77)]))
+
+
+def full_page(*papers: Paper) -> TelegramPage:
+    """The first full-style page of a one-topic view of these papers."""
+    return render_page(loaded_of(one_topic(*papers)), style=Style.FULL)
+
+
+def test_latex_survives_intact() -> None:
+    """LaTeX like `$\\alpha<\\beta$` in a title and abstract reaches the reader unchanged."""
+    paper = make_paper(
+        title="Bounds for $\\alpha<\\beta$ & $x>y$", abstract="We show $\\alpha<\\beta$ holds."
+    )
+    page = full_page(paper)
+    assert_page_valid(page)
+    visible = parse_telegram_html(page.text)
+    assert "Bounds for $\\alpha<\\beta$ & $x>y$" in visible
+    assert "We show $\\alpha<\\beta$ holds." in visible
+
+
+def test_full_paper_layout() -> None:
+    """A full paper is a bold linked title, its id in code with categories, italic authors, a quote."""
+    text = full_page(make_paper(7)).text
+    assert '<b><a href="https://arxiv.org/abs/2511.00007">Paper number 7: grounding' in text
+    assert "<code>arXiv:2511.00007</code> · cs.CV cs.CL" in text
+    assert "<i>Ada Lovelace, Alan Turing, Grace Hopper</i>" in text
+    assert "<blockquote expandable>We present" in text
+
+
+def test_whitespace_in_arxiv_text_is_folded() -> None:
+    """arXiv's hard-wrapped titles and abstracts are folded to single spaces."""
+    paper = make_paper(title="A title\n  wrapped  by arXiv", abstract="An abstract\n  wrapped\n\nhere.")
+    visible = parse_telegram_html(full_page(paper).text)
+    assert "A title wrapped by arXiv" in visible
+    assert "An abstract wrapped here." in visible
+
+
+def test_full_pages_are_filled_close_to_the_limit() -> None:
+    """Full pages hold as many papers as fit: every page but the last has no room for the next paper."""
+    loaded = loaded_of(one_topic(*(make_paper(number) for number in range(60))))
+    pages = all_pages(loaded, Style.FULL)
+    assert len(pages) > 1
+    one_paper = visible_length(full_page(make_paper(1)).text)
+    for page in pages[:-1]:
+        assert visible_length(page.text) > MAX_MESSAGE_LENGTH - one_paper
+
+
+def test_a_huge_abstract_is_shortened_with_a_read_more_link() -> None:
+    """A 20,000-character abstract is cut with "…" and a "(read more)" link; the page stays valid."""
+    abstract = "Diffusion & <tokens> " * 1000  # 21,000 characters, escaping makes it longer still
+    page = full_page(make_paper(abstract=abstract))
+    assert_page_valid(page)
+    assert page.page_count == 1
+    assert f'… <a href="https://arxiv.org/abs/2511.00001">{READ_MORE}</a></blockquote>' in page.text
+    assert page.paper_ids == ("2511.00001",)
+    assert visible_length(page.text) > 3000  # shortened to the limit, not to a stub
+
+
+def test_an_abstract_of_escapes_is_bounded_by_the_raw_length() -> None:
+    """An abstract that escaping inflates fivefold is cut to keep the raw HTML under the raw bound."""
+    page = full_page(make_paper(abstract="&<>" * 7000))
+    assert_page_valid(page)
+    assert page.page_count == 1
+    assert len(page.text) > 9000
+    assert READ_MORE in page.text
+
+
+def test_more_than_six_authors_end_with_et_al() -> None:
+    """In full, at most six authors are named, then "et al."."""
+    text = full_page(make_paper(authors=tuple(f"Author {letter}" for letter in "ABCDEFGH"))).text
+    assert "<i>Author A, Author B, Author C, Author D, Author E, Author F, et al.</i>" in text
+    assert "Author G" not in text
+
+
+@pytest.mark.parametrize(
+    ("announce_type", "version", "marks"),
+    [
+        (AnnounceType.NEW, 1, []),
+        (AnnounceType.CROSS, 1, ["↔ cross-list"]),
+        (AnnounceType.REPLACE, 3, ["♻ updated v3"]),
+        (AnnounceType.REPLACE_CROSS, 2, ["♻ updated v2", "↔ cross-list"]),
+    ],
+)
+def test_cross_list_and_replacement_marks(
+    announce_type: AnnounceType, version: int, marks: list[str]
+) -> None:
+    """In full, cross-lists and replacements are marked on the id line; new papers carry no mark."""
+    page = full_page(make_paper(announce_type=announce_type, version=version))
+    id_line = page.text.split("\n")[4]  # header, counts, blank line, title, then the id line
+    assert id_line == " · ".join(["<code>arXiv:2511.00001</code>", "cs.CV cs.CL", *marks])
+
+
+def test_plain_text_fallback_has_no_markup() -> None:
+    """The plain-text fallback strips tags and unescapes entities, and matches the visible text."""
+    page = full_page(make_paper(title="<b>x</b> & <script>", abstract="a < b & c > d"))
+    plain = render_plain_text(TelegramMessage(page.text, page.paper_ids))
+    assert "<b>" not in plain.replace("<b>x</b>", "")
+    assert "&lt;" not in plain
+    assert "&amp;" not in plain
+    assert "blockquote" not in plain
+    assert "<b>x</b> & <script>" in plain
+    assert "a < b & c > d" in plain
+    assert plain == parse_telegram_html(page.text)
+
+
+def test_empty_day_is_a_one_liner() -> None:
+    """A day without matches gets "0 of N announced papers matched your filters on DATE."."""
+    assert render_empty_day(one_topic()) == TelegramMessage(
+        "0 of 496 announced papers matched your filters on 2025-11-12.", ()
+    )
 
 
 @pytest.mark.parametrize("style", list(Style))
@@ -512,3 +358,19 @@ def test_chat_file_is_the_phone_markdown() -> None:
     assert "shields.io" not in text
     assert "### 1. Paper number 1" in text
     assert "### 2. Title of 2511.00002" in text
+
+
+def test_the_validator_rejects_what_telegram_rejects() -> None:
+    """The test validator itself catches unknown tags, bad nesting, unclosed tags and unescaped text."""
+    for bad in (
+        "<script>x</script>",
+        "<b><i>x</b></i>",
+        "<b>x",
+        "a < b",
+        "a & b",
+        "&nbsp;",
+        '<a title="t">x</a>',
+    ):
+        with pytest.raises(TelegramHTMLError):
+            parse_telegram_html(bad)
+    assert parse_telegram_html('<span class="tg-spoiler">s</span> &#128512; &quot;') == 's 😀 "'

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.models import AnnounceType, Channel, DeliveryResult, FeedCheck, Topic
+from bot.models import AnnounceType, Channel, DeliveryResult, FeedCheck, Style, Topic
 from bot.ports import Store, StoreError
 from storage.migrations import Migration, MigrationError, SchemaTooNewError, load_migrations
 from storage.sqlite_store import SqliteStore, open_store
@@ -392,13 +392,17 @@ async def test_save_channel_inserts_then_updates_by_platform_and_chat(store: Sql
     """Saving the same (platform, chat) again keeps the id and replaces settings and topics, in order."""
     first = await stored_channel(store, delivery_time=dt.time(7, 0))
     topics = (Topic("z-last", ("zeta",)), Topic("a-first", ("alpha",), categories=("math.AG",)))
-    second = await store.save_channel(
-        make_channel(delivery_time=None, active=False, notify_empty=False, max_inline_papers=5, topics=topics)
-    )
+    changed: dict[str, Any] = {
+        "delivery_time": None,
+        "active": False,
+        "notify_empty": False,
+        "style": Style.TITLES,
+        "send_file": True,
+        "topics": topics,
+    }
+    second = await store.save_channel(make_channel(**changed))
     assert second.id == first.id
-    assert second == make_channel(
-        id=first.id, delivery_time=None, active=False, notify_empty=False, max_inline_papers=5, topics=topics
-    )
+    assert second == make_channel(id=first.id, **changed)
     assert await store.get_channel("telegram", "-100") == second
     assert await store.get_channel("discord", "-100") is None
 
@@ -465,7 +469,7 @@ async def test_move_channel_onto_an_existing_chat_merges_into_the_moved_one(
     store: SqliteStore, db_path: pathlib.Path
 ) -> None:
     """Moving onto a stored chat keeps the moved channel; the other's extra topics and ledger join it."""
-    moved = await stored_channel(store, "-1", active=False, max_inline_papers=7)
+    moved = await stored_channel(store, "-1", active=False, style=Style.FULL)
     target_topics = (Topic("llm", ("other",)), Topic("robots", ("robot",)))
     target = await stored_channel(store, "-2", active=True, topics=target_topics)
     mid, tid = channel_id(moved), channel_id(target)
@@ -752,3 +756,41 @@ async def test_a_version_2_database_keeps_each_channels_cursor_under_its_new_nam
     assert channel is not None
     assert (channel.done_up_to, channel.active) == (dt.date(2025, 11, 12), True)
     assert rows(db_path, "SELECT max(version) FROM schema_migrations") == [(len(load_migrations()),)]
+
+
+async def test_a_version_3_database_loses_max_inline_papers_and_keeps_its_channels(
+    db_path: pathlib.Path, clock: SettableClock
+) -> None:
+    """Upgrading a file made before V4 drops channels.max_inline_papers; settings and topics stay."""
+    before_v4 = [migration for migration in load_migrations() if migration.version < 4]
+    async with await open_store(db_path, clock=clock, migrations=before_v4):
+        pass
+    with raw(db_path) as db:
+        db.execute(
+            "INSERT INTO channels (platform, chat_id, timezone, delivery_time, active, max_inline_papers,"
+            " notify_empty, done_up_to, created_at, updated_at, server_id)"
+            " VALUES ('discord', '7', 'Europe/Berlin', '08:00', 1, 0, 0, '2025-11-12', 'x', 'x', '900')"
+        )
+        db.execute(
+            "INSERT INTO topics (channel_id, position, name, keywords, excludes, categories, announce_types)"
+            " VALUES (1, 0, 'MLLM', '[\"vlm\"]', '[]', '[\"cs.CV\"]', '[\"new\"]')"
+        )
+    async with await open_store(db_path, clock=clock) as store:
+        channel = await store.get_channel("discord", "7")
+        assert channel == Channel(
+            "discord",
+            "7",
+            id=1,
+            server_id="900",
+            timezone="Europe/Berlin",
+            delivery_time=dt.time(8, 0),
+            active=True,
+            notify_empty=False,
+            topics=(
+                Topic("MLLM", ("vlm",), categories=("cs.CV",), announce_types=frozenset({AnnounceType.NEW})),
+            ),
+            done_up_to=dt.date(2025, 11, 12),
+        )
+        changed = dataclasses.replace(channel, style=Style.FULL, send_file=True)
+        assert await store.save_channel(changed) == changed  # the upgraded table takes the new settings
+    assert "max_inline_papers" not in [column[1] for column in rows(db_path, "PRAGMA table_info(channels)")]
