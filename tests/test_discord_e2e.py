@@ -283,6 +283,7 @@ async def test_the_anchor_digest_is_one_quiet_paged_message_whose_pages_turn_aft
     assert discord_server.token not in caplog.text
 
 
+@pytest.mark.slow  # waits out a real 5-per-5-s channel bucket (about 8 s)
 async def test_status_during_a_delivery_is_answered_within_2_seconds(
     settings: Settings, discord_server: FakeDiscord, arxiv_server: FakeArxiv, store: SqliteStore
 ) -> None:
