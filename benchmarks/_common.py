@@ -83,7 +83,14 @@ def median(values: Iterable[float]) -> float:
 
 def real_day(path: Path = ALL_ARCHIVES) -> Announcement:
     """The 1,504-paper all-archives announcement of 2024-11-28 from the shared data set."""
-    parsed = parse_feed(path.read_bytes(), ())
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise SystemExit(
+            f"cannot read the feed {path} ({error.strerror}): it comes from the shared data set beside the"
+            " project (../shared/data/); pass --feed PATH to use another rss.arxiv.org file"
+        ) from None
+    parsed = parse_feed(data, ())
     if not isinstance(parsed, Announcement):
         raise SystemExit(f"{path} holds no announcement: {parsed.reason}")
     return parsed
