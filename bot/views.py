@@ -183,15 +183,13 @@ class ViewService:
         self._clock = clock
 
     async def daily(self, channel: Channel, digest: Digest) -> LoadedView:
-        """The chat's daily view of this announcement: the stored one (a resumed digest), or a new one."""
-        stored = await self._store.daily_view(channel.platform, channel.chat_id, digest.date)
-        if stored is not None:
-            loaded = await self._loaded(stored)
-            if loaded is not None:
-                return loaded
+        """The chat's daily view of this announcement: the stored one (a resumed digest), or a new one.
+
+        One write either way: `save_view` returns the view already stored for the chat and date, if any.
+        """
         view, papers = view_of(digest, channel.platform, channel.chat_id, self._defaults, style=channel.style)
         saved = await self._store.save_view(view)
-        if saved.entries != view.entries:  # another process stored it first: show that one
+        if saved.entries != view.entries:  # stored before (a resumed digest, or another process): that one
             loaded = await self._loaded(saved)
             if loaded is not None:
                 return loaded

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.models import DigestView, Paper, Style, ViewEntry, ViewKind
@@ -88,6 +89,7 @@ class SqliteViews(SqliteBase):
 
     async def save_view(self, view: DigestView) -> DigestView:
         """Store a new view; a second daily view of one chat and date returns the stored one."""
+        now = self._now()
         async with self._write() as db:
             cursor = await db.execute(
                 _INSERT_VIEW,
@@ -101,19 +103,22 @@ class SqliteViews(SqliteBase):
                     view.announced_count,
                     json_text(view.topics),
                     _entries_json(view),
-                    self._now(),
+                    now,
                 ),
             )
-            if cursor.rowcount == 1 and cursor.lastrowid is not None:
-                rows = await db.execute_fetchall(
-                    "SELECT * FROM digest_views WHERE id = ?", (cursor.lastrowid,)
+            if cursor.rowcount == 1 and cursor.lastrowid is not None:  # stored as given: no need to read it
+                return replace(
+                    view,
+                    id=cursor.lastrowid,
+                    created_at=dt.datetime.fromisoformat(now),
+                    message_ref=None,
+                    followers_sent=False,
                 )
-            else:  # the daily view of this chat and date exists already
-                rows = await db.execute_fetchall(
-                    "SELECT * FROM digest_views WHERE platform = ? AND chat_id = ?"
-                    " AND announcement_date = ? AND kind = 'daily'",
-                    (view.platform, view.chat_id, date_text(view.announcement_date)),
-                )
+            rows = await db.execute_fetchall(  # the daily view of this chat and date exists already
+                "SELECT * FROM digest_views WHERE platform = ? AND chat_id = ?"
+                " AND announcement_date = ? AND kind = 'daily'",
+                (view.platform, view.chat_id, date_text(view.announcement_date)),
+            )
         return _view_from_row(next(iter(rows)))
 
     async def get_view(self, view_id: int) -> DigestView | None:
