@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
 
 from bot.feeds import parse_feed  # noqa: E402
 from bot.matching import Matcher  # noqa: E402
-from bot.models import Announcement, AnnounceType, Paper, Topic  # noqa: E402
+from bot.models import Announcement, AnnounceType, Paper, Style, Topic  # noqa: E402
 from bot.query import parse_keyword  # noqa: E402
 
 ALL_ARCHIVES = ROOT.parent / "shared" / "data" / "arxiv-rss" / "all-archives-2024-11-28.xml"
@@ -36,6 +36,15 @@ ANCHOR_CONFIG = ROOT / "tests" / "fixtures" / "anchor" / "config-mllm.yml"
 ANCHOR_CATEGORIES = ("cs.AI", "cs.CL", "cs.CV", "cs.LG", "cs.MA", "cs.RO")
 
 # -- the machine -----------------------------------------------------------------------------------
+
+
+# The fan-outs' --style: one style for every chat, or the three in turn.
+STYLES: dict[str, tuple[Style, ...]] = {
+    "compact": (Style.COMPACT,),
+    "full": (Style.FULL,),
+    "titles": (Style.TITLES,),
+    "mixed": (Style.COMPACT, Style.FULL, Style.TITLES),
+}
 
 
 def load() -> str:

@@ -57,7 +57,7 @@ from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
 from bot.delivery import DeliveryService
 from bot.digests import build_digests
-from bot.models import Channel, LoadedView, Style, Topic
+from bot.models import Channel, LoadedView, Topic
 from bot.views import FilePress, PagePress, ViewService, view_of
 from storage.sqlite_store import open_store
 
@@ -72,12 +72,6 @@ from tests.fakes.discord_server import FakeDiscord  # noqa: E402
 GLOBAL_PER_SECOND = 50  # Discord's global limit per bot
 BUCKET_SECONDS = 5.0
 GUILDS = 10
-STYLES: dict[str, tuple[Style, ...]] = {
-    "compact": (Style.COMPACT,),
-    "full": (Style.FULL,),
-    "titles": (Style.TITLES,),
-    "mixed": (Style.COMPACT, Style.FULL, Style.TITLES),
-}
 # A paper as a page shows it: a full page's embed URL, a compact or titles page's masked link.
 ABS_LINK = re.compile(r"https://arxiv\.org/abs/([^)\s>]+)")
 
@@ -128,7 +122,7 @@ async def run(options: argparse.Namespace) -> int:
     defaults = tuple(sorted({c for p in papers for c in p.categories}))  # every paper is in scope
     rng = random.Random(options.seed)
     findable = _common.uniquely_titled(papers)
-    styles = STYLES[options.style]
+    styles = _common.STYLES[options.style]
 
     fake = FakeDiscord()
     await fake.start()
@@ -392,7 +386,9 @@ def main() -> int:
     parser.add_argument(
         "--file-every", type=int, default=0, help="every K-th channel has send_file on (0: none)"
     )
-    parser.add_argument("--style", choices=sorted(STYLES), default="compact", help="the channels' style")
+    parser.add_argument(
+        "--style", choices=sorted(_common.STYLES), default="compact", help="the channels' style"
+    )
     parser.add_argument("--bucket", type=int, default=5, help="messages per channel per 5 s (Discord: 5)")
     parser.add_argument("--feed", type=Path, default=_common.ALL_ARCHIVES, help="the all-archives RSS file")
     parser.add_argument("--seed", type=int, default=5)

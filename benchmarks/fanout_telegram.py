@@ -58,7 +58,7 @@ from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
 from bot.delivery import DeliveryService
 from bot.digests import build_digests
-from bot.models import Channel, LoadedView, Style, Topic
+from bot.models import Channel, LoadedView, Topic
 from bot.views import FilePress, PagePress, ViewService, decode_press, view_of
 from storage.sqlite_store import open_store
 from tests.fakes.telegram_model import RateLimits as ServerRateLimits
@@ -69,12 +69,6 @@ OVERALL_PER_SECOND = 30
 CHAT_INTERVAL = 1.0
 GROUP_PER_MINUTE = 20
 TARGET_OVER_MINIMUM = 0.10
-STYLES: dict[str, tuple[Style, ...]] = {
-    "compact": (Style.COMPACT,),
-    "full": (Style.FULL,),
-    "titles": (Style.TITLES,),
-    "mixed": (Style.COMPACT, Style.FULL, Style.TITLES),
-}
 # A paper as a page shows it: its title (or "read more") linked to its abstract page. A paper's own
 # text cannot fake one: its quotes are escaped.
 ABS_LINK = re.compile(r'href="https://arxiv\.org/abs/([^"]+)"')
@@ -128,7 +122,7 @@ async def run(options: argparse.Namespace) -> int:
     defaults = tuple(sorted({c for p in papers for c in p.categories}))  # every paper is in scope
     rng = random.Random(options.seed)
     findable = _common.uniquely_titled(papers)
-    styles = STYLES[options.style]
+    styles = _common.STYLES[options.style]
 
     groups = set(rng.sample(range(options.chats), round(options.chats * options.groups)))
     chat_ids = [-(1_000_000 + n) if n in groups else 10_000 + n for n in range(options.chats)]
@@ -363,7 +357,7 @@ def main() -> int:
     parser.add_argument(
         "--file-every", type=int, default=0, help="every K-th chat has send_file on (0: none)"
     )
-    parser.add_argument("--style", choices=sorted(STYLES), default="compact", help="the chats' style")
+    parser.add_argument("--style", choices=sorted(_common.STYLES), default="compact", help="the chats' style")
     parser.add_argument("--feed", type=Path, default=_common.ALL_ARCHIVES, help="the all-archives RSS file")
     parser.add_argument("--seed", type=int, default=5)
     options = parser.parse_args()
