@@ -17,8 +17,9 @@ The texts of a paper (TL;DR, first authors, full blocks) are computed once and r
 real delivery where the same day's papers go to every chat; the first chats pay for them.
 
 Prints one summary line per platform and style, then
-`render: compact 1.00 messages/digest, X.XX ms/digest; full …; titles …` (the slower platform's figure
-per style), and exits 1 if a page broke a limit or showed no paper, or compact missed its target
+`render: page 0 of N digests (C chats, the anchor day), the slower platform: compact 1.00
+messages/digest, X.XX ms/digest; full …; titles …` (messages counted over all C chats, milliseconds
+per rendered page 0), and exits 1 if a page broke a limit or showed no paper, or compact missed its target
 (5 ms a digest; one message a digest, plus the files asked for).
 """
 
@@ -208,7 +209,9 @@ def main() -> None:
         failed |= any(result.broken for result in mine)
         if style is Style.COMPACT and (slowest >= TARGET_MS or per_digest > 1 + options.file_share + 0.01):
             failed = True
-    print("render: " + "; ".join(parts))
+    rendered = len(results[0].ms)
+    scope = f"page 0 of {rendered:,} digests ({len(chats):,} chats, the anchor day), the slower platform"
+    print(f"render: {scope}: " + "; ".join(parts))
     sys.exit(1 if failed else 0)
 
 
