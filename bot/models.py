@@ -6,6 +6,7 @@ Plain frozen dataclasses with no I/O, shared by the core, the adapters and the s
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -117,6 +118,7 @@ class Channel:
     # Where in the chat digests go: a Telegram forum topic (`message_thread_id`); None: the chat itself.
     thread_id: str | None = None
     own_thread: bool = False  # Discord: post each day's digest into a thread of its own
+    ranking: bool = True  # order each topic's papers by what the chat's votes taught (/settings ranking)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +236,47 @@ class DigestView:
         return tuple(entry.arxiv_id for entry in self.entries)
 
 
+class Vote(StrEnum):
+    """One member's vote on a paper in one chat."""
+
+    UP = "up"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class VoteTally:
+    """A paper's votes in one chat: every member's count, one vote each."""
+
+    up: int = 0
+    down: int = 0
+
+    @property
+    def net(self) -> int:
+        """Up votes minus down votes."""
+        return self.up - self.down
+
+
+NO_VOTES = VoteTally()
+
+
+@dataclass(frozen=True, slots=True)
+class VotedPaper:
+    """A paper a chat voted on, with the chat's tally and when its votes last changed (UTC-aware)."""
+
+    paper: Paper
+    tally: VoteTally
+    last_voted_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Bookmark:
+    """A paper one user saved with 🔖 (for that user, whatever chat the press came from)."""
+
+    paper: Paper
+    saved_at: dt.datetime  # UTC-aware
+    announcement_date: dt.date  # the announcement the paper was saved from
+
+
 @dataclass(frozen=True, slots=True)
 class LoadedView:
     """A digest view with its papers (same order as its entries): what an adapter renders pages of.
@@ -244,6 +287,9 @@ class LoadedView:
     view: DigestView
     entries: tuple[ViewEntry, ...]
     papers: tuple[Paper, ...]
+    # The chat's votes on the view's papers (papers without votes left out), shown on the page.
+    tallies: Mapping[str, VoteTally] = field(default_factory=dict)
+    votes: bool = False  # the page offers 👍/👎 (the operator's RANKING is on); 🔖 is always offered
 
     @property
     def matched_count(self) -> int:

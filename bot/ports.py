@@ -7,9 +7,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot.models import Announcement, Channel, DeliveryResult, DigestView, FeedCheck, Paper
+from bot.models import (
+    Announcement,
+    Bookmark,
+    Channel,
+    DeliveryResult,
+    Digest,
+    DigestView,
+    FeedCheck,
+    Paper,
+    Vote,
+    VotedPaper,
+    VoteTally,
+)
 
 
 class StoreError(Exception):
@@ -84,6 +97,51 @@ class Store(Protocol):
     async def set_view_followers_sent(self, view_id: int) -> None:
         """Record that the paper-less messages after a view's page (the file) were sent."""
 
+    # -- feedback: votes per chat, member and paper; bookmarks per user --------------------------------
+    async def set_vote(
+        self,
+        platform: str,
+        chat_id: str,
+        user_id: str,
+        arxiv_id: str,
+        announcement_date: dt.date,
+        vote: Vote | None,
+        at: dt.datetime,
+    ) -> None:
+        """Set (or, with None, remove) one member's vote on a paper in a chat; bump the chat's vote version.
+
+        A member has one vote per paper and chat: a new vote replaces the old one. A voted paper is
+        kept when its announcement is pruned (the chat's model is rebuilt from its votes).
+        """
+
+    async def user_vote(self, platform: str, chat_id: str, user_id: str, arxiv_id: str) -> Vote | None:
+        """The member's current vote on the paper in that chat, if any."""
+
+    async def vote_tallies(
+        self, platform: str, chat_id: str, arxiv_ids: Sequence[str]
+    ) -> dict[str, VoteTally]:
+        """The chat's tallies of these papers; papers without votes are left out."""
+
+    async def chat_votes(self, platform: str, chat_id: str) -> list[VotedPaper]:
+        """Every paper the chat has votes on (net zero included), with its tally, oldest vote first."""
+
+    async def vote_version(self, platform: str, chat_id: str) -> int:
+        """A number that grows with every vote change in the chat; 0 before the first."""
+
+    async def voting_chats(self) -> list[tuple[str, str]]:
+        """Every (platform, chat_id) with at least one vote."""
+
+    async def toggle_bookmark(
+        self, platform: str, user_id: str, arxiv_id: str, announcement_date: dt.date, at: dt.datetime
+    ) -> bool:
+        """Save the paper for the user, or unsave it if saved; True when it is saved now."""
+
+    async def bookmarks(self, platform: str, user_id: str) -> list[Bookmark]:
+        """The user's bookmarks, newest first (kept when their announcements are pruned)."""
+
+    async def recent_papers(self, since: dt.date, limit: int) -> list[Paper]:
+        """Up to `limit` papers of the announcements on or after `since`, newest announcement first."""
+
     # -- channels and their topics ------------------------------------------------------------
     async def save_channel(self, channel: Channel) -> Channel:
         """Insert or update a channel by (platform, chat_id), topics included; return it with its id."""
@@ -149,3 +207,46 @@ class Store(Protocol):
 
     async def set_state(self, key: str, value: str) -> None:
         """Save a small value under a key."""
+
+
+# -- the learned order: the port bot.ranking implements ---------------------------------------------
+@dataclass(frozen=True, slots=True)
+class WeightedTerm:
+    """A term (a word, `au:Name` or `cat:cs.RO`) of a paper, and how much it moved the paper's score."""
+
+    term: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedVote:
+    """A paper the chat voted on, and how much it weighs for the paper being explained."""
+
+    voted: VotedPaper
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a paper scores what it does for one chat (`/why`)."""
+
+    trained: bool  # False: the chat has not enough votes yet, the order is the listing's
+    liked: int  # papers the chat liked (net 👍) and disliked (net 👎)
+    disliked: int
+    score: float = 0.0  # the model's probability that the chat likes the paper
+    raised: tuple[WeightedTerm, ...] = ()  # the terms that raised it most, strongest first
+    lowered: tuple[WeightedTerm, ...] = ()
+    votes: tuple[WeightedVote, ...] = field(default=())  # the chat's votes that weigh most for it
+
+
+class Ranker(Protocol):
+    """A per-chat order learned from the chat's votes; it never drops or adds a paper."""
+
+    async def rank(self, platform: str, chat_id: str, digest: Digest) -> Digest:
+        """The digest, each topic's papers in the chat's learned order (without enough votes: as listed)."""
+
+    async def explain(self, platform: str, chat_id: str, paper: Paper) -> Explanation:
+        """Why the paper scores what it does for the chat."""
+
+    def votes_changed(self, platform: str, chat_id: str) -> None:
+        """The chat's votes changed: its model is refitted before it is used next."""

@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from bot.clock import Clock, utc_now
 from bot.matching import Matcher
@@ -31,7 +32,7 @@ from bot.models import (
     ViewEntry,
     ViewKind,
 )
-from bot.ports import Store
+from bot.ports import Ranker, Store
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,30 @@ class NoopPress:
     """A press on a label (the "3/4" between the arrows): answered, nothing changes."""
 
 
-Press = PagePress | FilePress | NoopPress
+class FeedbackAction(StrEnum):
+    """What a feedback button does to its paper."""
+
+    UP = "u"  # 👍 (again: undo)
+    DOWN = "d"  # 👎 (again: undo)
+    BOOKMARK = "b"  # 🔖 for the presser alone (again: unsave)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackPress:
+    """A 👍/👎/🔖 on paper `index` (0-based, in the view's entries) of view `view_id`.
+
+    `page` and `style` say what the message showed, so the answer re-renders that page with the new
+    counts.
+    """
+
+    view_id: int
+    index: int
+    action: FeedbackAction
+    page: int
+    style: Style
+
+
+Press = PagePress | FilePress | NoopPress | FeedbackPress
 
 
 def encode_page(view_id: int, page: int, style: Style) -> str:
@@ -77,6 +101,38 @@ def encode_file(view_id: int) -> str:
     """Button data asking for the view's Markdown file: `fl:<view>`."""
     return f"fl:{view_id}"
 
+
+def encode_feedback(view_id: int, index: int, action: FeedbackAction, page: int, style: Style) -> str:
+    """Button data for a feedback button: `fb:<view>:<paper index>:<u|d|b>:<page>:<style>`, ≤ 40 bytes."""
+    return f"fb:{view_id}:{index}:{action.value}:{page}:{_STYLE_CODES[style]}"
+
+
+def encode_feedback_menu(view_id: int, action: FeedbackAction, page: int, style: Style) -> str:
+    """A menu's data (a Discord select): `fm:<view>:<u|d|b>:<page>:<style>`; option values: paper indices."""
+    return f"fm:{view_id}:{action.value}:{page}:{_STYLE_CODES[style]}"
+
+
+def decode_menu_choice(data: str, value: str) -> FeedbackPress | None:
+    """What choosing option `value` (a paper index) of menu `data` asks for; None if not this bot's."""
+    parts = data.split(":")
+    if len(parts) != 5 or parts[0] != "fm" or parts[4] not in _CODE_STYLES:
+        return None
+    return _feedback(parts[1], value, parts[2], parts[3], parts[4])
+
+
+def _feedback(view: str, index: str, action: str, page: str, style: str) -> FeedbackPress | None:
+    """A FeedbackPress from its data's parts, or None when any part is not one this bot writes."""
+    if action not in _ACTIONS or style not in _CODE_STYLES:
+        return None
+    if not (view.isdigit() and index.isdigit() and page.isdigit()) or max(map(len, (view, index, page))) > 12:
+        return None
+    view_id = int(view)
+    if view_id <= 0:
+        return None
+    return FeedbackPress(view_id, int(index), _ACTIONS[action], int(page), _CODE_STYLES[style])
+
+
+_ACTIONS = {action.value: action for action in FeedbackAction}
 
 NOOP_DATA = "noop"
 
@@ -91,6 +147,8 @@ def decode_press(data: str) -> Press | None:
             view_id, page = int(parts[1]), int(parts[2])
             if view_id > 0 and page >= 0:
                 return PagePress(view_id, page, _CODE_STYLES[parts[3]])
+        if len(parts) == 6 and parts[0] == "fb":
+            return _feedback(parts[1], parts[2], parts[3], parts[4], parts[5])
         if len(parts) == 2 and parts[0] == "fl":
             view_id = int(parts[1])
             if view_id > 0:
@@ -177,28 +235,61 @@ def view_of(
 class ViewService:
     """Stores digest views and finds them again for a press, a resumed digest or a repeated /digest."""
 
-    def __init__(self, store: Store, default_categories: Sequence[str], *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        store: Store,
+        default_categories: Sequence[str],
+        *,
+        clock: Clock = utc_now,
+        ranker: Ranker | None = None,
+        votes: bool = False,
+    ) -> None:
         self._store = store
         self._defaults = tuple(default_categories)
         self._clock = clock
+        self._ranker = ranker  # None: the operator switched ranking off; the listing's order
+        self.votes = votes  # pages offer 👍/👎 (🔖 always)
+
+    async def _ranked(self, platform: str, chat_id: str, digest: Digest, ranked: bool) -> Digest:
+        """The digest in the chat's learned order, when there is a ranker and the chat wants it."""
+        if self._ranker is None or not ranked:
+            return digest
+        return await self._ranker.rank(platform, chat_id, digest)
+
+    async def _with_tallies(self, loaded: LoadedView) -> LoadedView:
+        """The view with the chat's votes on its papers, and whether its pages offer votes."""
+        view = loaded.view
+        tallies = (
+            await self._store.vote_tallies(view.platform, view.chat_id, view.paper_ids) if self.votes else {}
+        )
+        return LoadedView(view, loaded.entries, loaded.papers, tallies=tallies, votes=self.votes)
 
     async def daily(self, channel: Channel, digest: Digest) -> LoadedView:
         """The chat's daily view of this announcement: the stored one (a resumed digest), or a new one.
 
         One write either way: `save_view` returns the view already stored for the chat and date, if any.
         """
+        digest = await self._ranked(channel.platform, channel.chat_id, digest, channel.ranking)
         view, papers = view_of(digest, channel.platform, channel.chat_id, self._defaults, style=channel.style)
         saved = await self._store.save_view(view)
         if saved.entries != view.entries:  # stored before (a resumed digest, or another process): that one
             loaded = await self._loaded(saved)
             if loaded is not None:
                 return loaded
-        return LoadedView(saved, saved.entries, papers)
+        return await self._with_tallies(LoadedView(saved, saved.entries, papers))
 
     async def on_demand(
-        self, platform: str, chat_id: str, digest: Digest, *, style: Style, request_key: str
+        self,
+        platform: str,
+        chat_id: str,
+        digest: Digest,
+        *,
+        style: Style,
+        request_key: str,
+        ranked: bool = True,
     ) -> LoadedView:
-        """A new view for a /digest answer."""
+        """A new view for a /digest answer (in the chat's learned order when `ranked`)."""
+        digest = await self._ranked(platform, chat_id, digest, ranked)
         view, papers = view_of(
             digest,
             platform,
@@ -209,7 +300,7 @@ class ViewService:
             request_key=request_key,
         )
         saved = await self._store.save_view(view)
-        return LoadedView(saved, saved.entries, papers)
+        return await self._with_tallies(LoadedView(saved, saved.entries, papers))
 
     async def repeated(
         self, platform: str, chat_id: str, date: dt.date, request_key: str
@@ -248,4 +339,6 @@ class ViewService:
             return None
         by_id = {paper.arxiv_id: paper for paper in papers}
         entries = tuple(entry for entry in view.entries if entry.arxiv_id in by_id)
-        return LoadedView(view, entries, tuple(by_id[entry.arxiv_id] for entry in entries))
+        return await self._with_tallies(
+            LoadedView(view, entries, tuple(by_id[entry.arxiv_id] for entry in entries))
+        )
