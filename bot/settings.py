@@ -98,6 +98,8 @@ class Settings(EnvSettings):
     recovery_days: int = Field(default=7, ge=0, le=7)
     retention_days: int = Field(default=14, ge=14)
     log_level: str = "INFO"
+    # 👍/👎 on digest pages and each chat's learned order; off: neither, and numpy is never imported.
+    ranking: bool = True
     # `platform:id` each, or a bare number; the wiring checks them against the registered platforms.
     admin_user_ids: Annotated[tuple[str, ...], NoDecode] = ()
 

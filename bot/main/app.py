@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_settings import BaseSettings
 
@@ -27,8 +27,13 @@ from bot.main.platforms import PLATFORMS, no_adapter_message
 from bot.models import Announcement
 from bot.platforms.port import AdapterStartupError, AdapterUnreachableError, ChatAdapter
 from bot.platforms.spec import AdapterServices, PlatformSpec, admin_ids
+from bot.ports import Store
 from bot.settings import Settings, SettingsError
+from bot.views import ViewService
 from storage.sqlite_store import open_store
+
+if TYPE_CHECKING:
+    from bot.ranking import RankingService
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +97,14 @@ async def serve(
         log.info("announcement %s stored: %d papers", announcement.date, len(announcement.papers))
         wake.set()
 
+    ranker = _ranker(settings, store, clock)
+    views = ViewService(
+        store, settings.default_categories, clock=clock, ranker=ranker, votes=ranker is not None
+    )
     try:
-        commands = CommandService(store, settings.default_categories, clock=clock, on_change=schedule_changed)
+        commands = CommandService(
+            store, settings.default_categories, clock=clock, on_change=schedule_changed, views=views
+        )
         chats = ChannelRegistry(store, on_change=schedule_changed)
         adapters: dict[str, ChatAdapter] = {}
         for spec, own_settings in configured:
@@ -138,8 +149,19 @@ async def serve(
                 tasks.create_task(adapter.run(adapters_stop), name=f"{adapter.platform} adapter")
             tasks.create_task(run_core(), name="ingest and delivery")
     finally:
+        if ranker is not None:
+            ranker.close()
         await source.aclose()
         await store.close()
+
+
+def _ranker(settings: Settings, store: Store, clock: Clock) -> RankingService | None:
+    """The learned order, when the operator has RANKING on: only then is bot.ranking (numpy) imported."""
+    if not settings.ranking:
+        return None
+    from bot.ranking import RankingService
+
+    return RankingService(store, clock=clock)
 
 
 async def run_bot(
