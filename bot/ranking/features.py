@@ -30,7 +30,8 @@ AUTHOR_WEIGHT = 3.0  # an author says more about taste than one word does
 CATEGORY_WEIGHT = 1.0
 MAX_AUTHORS = 10  # beyond the first ten, authors of huge collaborations add only noise
 
-_WORD = re.compile(r"[a-z][a-z0-9]+(?:-[a-z0-9]+)*")
+# A word has a letter (so `3d` and `gpt4` count, `2025` does not); hyphenated words stay one.
+_WORD = re.compile(r"[a-z0-9]*[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 
 # Words that say nothing about what a paper is about, in almost every abstract.
 STOP_WORDS = frozenset(
@@ -242,7 +243,7 @@ def _fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """The content words of a text: folded, no stop words, no pure numbers, at least two characters."""
-    return [word for word in _WORD.findall(_fold(text)) if word not in STOP_WORDS]
+    return [word for word in _WORD.findall(_fold(text)) if len(word) > 1 and word not in STOP_WORDS]
 
 
 def author_term(name: str) -> str:
