@@ -11,7 +11,9 @@ page has; everything else is done here the same way everywhere:
   (`fit_fields`: abstract first, then title, authors, the matched/also-in line, each by binary
   search), never dropped;
 - the same view and style always give the same pages, so a press carries only a page number;
-- `page_buttons` turns pages ("◀ n/N ▶") and toggles the style at the reader's place.
+- `page_buttons` turns pages ("◀ n/N ▶") and toggles the style at the reader's place;
+- `page_feedback` gives each paper on a page its 👍/👎/🔖 data (numbered by its position in the
+  digest, as the page text numbers it) and its tally; each platform lays those out as controls.
 
 Pure functions, no platform library.
 """
@@ -27,8 +29,15 @@ from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from adapters.markdown_output import authors_line
-from bot.models import AnnounceType, Digest, LoadedView, Paper, Style, ViewEntry
-from bot.views import NOOP_DATA, encode_file, encode_page
+from bot.models import AnnounceType, Digest, LoadedView, Paper, Style, ViewEntry, VoteTally
+from bot.views import (
+    NOOP_DATA,
+    FeedbackAction,
+    encode_feedback,
+    encode_feedback_menu,
+    encode_file,
+    encode_page,
+)
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +185,9 @@ def fit_fields(
 
 # -- pages of a digest view -------------------------------------------------------------------------
 
-# Papers a page shows at most: compact leaves room for per-paper buttons later; full fills the budget.
-MAX_PER_PAGE: dict[Style, int | None] = {Style.COMPACT: 10, Style.TITLES: 25, Style.FULL: None}
+# Papers a page shows at most. Each paper carries feedback controls: 25 is what a Discord select holds
+# (one option a paper) and leaves Telegram room (25 × 3 buttons + 5 to turn pages ≤ 100).
+MAX_PER_PAGE: dict[Style, int | None] = {Style.COMPACT: 10, Style.TITLES: 25, Style.FULL: 25}
 MAX_SHOWN_AUTHORS = 3  # compact: this many names, or two and "et al."
 TLDR_LIMIT = 200  # a TL;DR's characters at most, "…" included
 SHORT_TITLE = 300  # compact and titles: a title's characters at most (real ones stay under 250)
@@ -449,9 +459,105 @@ class Pages(Generic[BlockT]):
             number += 1
 
 
+# -- feedback on the papers of a page ---------------------------------------------------------------
+
+FEEDBACK_SIGNS = {FeedbackAction.UP: "👍", FeedbackAction.DOWN: "👎", FeedbackAction.BOOKMARK: "🔖"}
+MAX_SHOWN_COUNT = 9999  # a larger count shows as "9999+", so a tally's width is bounded
+
+
+def offered_actions(loaded: LoadedView) -> tuple[FeedbackAction, ...]:
+    """What a page offers on each paper: 👍 👎 🔖, or only 🔖 when votes are off."""
+    if loaded.votes:
+        return (FeedbackAction.UP, FeedbackAction.DOWN, FeedbackAction.BOOKMARK)
+    return (FeedbackAction.BOOKMARK,)
+
+
+def shown_count(count: int) -> str:
+    """A vote count as a page shows it: at most four digits, then "+"."""
+    return str(count) if count <= MAX_SHOWN_COUNT else f"{MAX_SHOWN_COUNT}+"
+
+
+def tally_words(tally: VoteTally) -> str:
+    """`👍 2 · 👎 1` (only the non-zero counts); "" for a paper nobody voted on."""
+    parts = [f"👍 {shown_count(tally.up)}"] if tally.up else []
+    if tally.down:
+        parts.append(f"👎 {shown_count(tally.down)}")
+    return " · ".join(parts)
+
+
+# The widest `tally_words` can be: what a page reserves for it, so votes never move a page boundary.
+TALLY_ROOM = len(tally_words(VoteTally(MAX_SHOWN_COUNT + 1, MAX_SHOWN_COUNT + 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class PaperFeedback:
+    """One paper's feedback controls on a page: its number in the digest, its tally, each action's data."""
+
+    number: int  # 1-based position in the digest: the number the page text shows it under
+    arxiv_id: str
+    title: str  # plain text, one line (for a menu option's label)
+    tally: VoteTally
+    index: int  # the paper's index in the stored view's entries (what the data names)
+    actions: tuple[tuple[FeedbackAction, str], ...]  # (action, its button data), in offered order
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackMenu:
+    """A menu offering one action on any paper of the page (a Discord select): its data, its papers."""
+
+    action: FeedbackAction
+    data: str  # encode_feedback_menu(...); each option's value is a paper's `index`
+
+
+def page_feedback(loaded: LoadedView, style: Style, page: int, start: int, stop: int) -> tuple[PaperFeedback, ...]:
+    """The feedback controls of papers `start`..`stop` (0-based, end excluded) on page `page` of `style`.
+
+    None for a view not stored (no id): nothing could look a press up.
+    """
+    view_id = loaded.view.id
+    if view_id is None:
+        return ()
+    stored_index = {entry.arxiv_id: index for index, entry in enumerate(loaded.view.entries)}
+    actions = offered_actions(loaded)
+    controls = []
+    for position in range(start, stop):
+        paper = loaded.papers[position]
+        index = stored_index.get(paper.arxiv_id)
+        if index is None:
+            continue  # cannot happen for a loaded view: its entries are the stored ones, some pruned
+        controls.append(
+            PaperFeedback(
+                number=position + 1,
+                arxiv_id=paper.arxiv_id,
+                title=one_line(paper.title) or f"arXiv:{paper.arxiv_id}",
+                tally=loaded.tallies.get(paper.arxiv_id, VoteTally()) if loaded.votes else VoteTally(),
+                index=index,
+                actions=tuple(
+                    (action, encode_feedback(view_id, index, action, page, style)) for action in actions
+                ),
+            )
+        )
+    return tuple(controls)
+
+
+def page_menus(loaded: LoadedView, style: Style, page: int) -> tuple[FeedbackMenu, ...]:
+    """One menu per offered action (for platforms whose controls are menus); none for an unstored view."""
+    view_id = loaded.view.id
+    if view_id is None or not loaded.papers:
+        return ()
+    return tuple(
+        FeedbackMenu(action, encode_feedback_menu(view_id, action, page, style))
+        for action in offered_actions(loaded)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ChosenPage(Generic[BlockT]):
-    """The page a render shows: its number after clamping, the page count, its blocks, ids and buttons."""
+    """The page a render shows: its number after clamping, the page count, its blocks, ids and buttons.
+
+    `feedback` holds each shown paper's 👍/👎/🔖 (empty for an unstored view), `menus` the same as one
+    menu per action.
+    """
 
     number: int
     count: int
@@ -459,6 +565,8 @@ class ChosenPage(Generic[BlockT]):
     paper_ids: tuple[str, ...]
     buttons: tuple[tuple[Button, ...], ...]
     words: PageWords
+    feedback: tuple[PaperFeedback, ...] = ()
+    menus: tuple[FeedbackMenu, ...] = ()
 
 
 def choose_page(
@@ -485,7 +593,9 @@ def choose_page(
         loaded, style, number, len(pages), first_paper_page=first_paper_page, first_paper=ids[0]
     )
     words = page_words(loaded, chosen.start + 1, chosen.stop, pages=len(pages))
-    return ChosenPage(number, len(pages), chosen, ids, buttons, words)
+    feedback = page_feedback(loaded, style, number, chosen.start, chosen.stop)
+    menus = page_menus(loaded, style, number)
+    return ChosenPage(number, len(pages), chosen, ids, buttons, words, feedback, menus)
 
 
 def toggle_target(loaded: LoadedView, style: Style) -> Style:

@@ -71,7 +71,9 @@ def _telegram_ok(page: telegram_format.TelegramPage) -> bool:
     return (
         telegram_format._visible_length(page.text) <= telegram_format.MAX_MESSAGE_LENGTH
         and len(page.text) <= telegram_format.MAX_RAW_LENGTH
-        and _buttons_ok(page.buttons)
+        and _buttons_ok(page.keyboard)
+        and sum(len(row) for row in page.keyboard) <= telegram_format.MAX_BUTTONS
+        and all(len(row) <= telegram_format.MAX_ROW_BUTTONS for row in page.keyboard)
     )
 
 
@@ -85,8 +87,9 @@ def _discord_ok(page: discord_format.DiscordPage) -> bool:
         and sum(discord_format.embed_length(embed) for embed in embeds) <= discord_format.MAX_EMBED_TOTAL
         and all(len(embed.get("description", "")) <= discord_format.MAX_DESCRIPTION for embed in embeds)
         and all(len(embed.get("title", "")) <= discord_format.MAX_TITLE for embed in embeds)
-        and len(page.buttons) <= 5
-        and all(len(row) <= 5 for row in page.buttons)
+        and len(page.buttons) + len(page.menus) <= discord_format.MAX_ACTION_ROWS
+        and all(len(row) <= discord_format.MAX_ROW_BUTTONS for row in page.buttons)
+        and all(len(menu.options) <= discord_format.MAX_OPTIONS for menu in page.menus)
         and _buttons_ok(page.buttons)
     )
 

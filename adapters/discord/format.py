@@ -1,7 +1,10 @@
 """Digest pages as Discord messages, always within Discord's limits; plain replies split to fit.
 
-Pure functions, no network. A digest is one message showing one page of a stored view, with buttons
-to turn the pages and switch the style (`render_page`); the whole view also goes as a phone-friendly
+Pure functions, no network. A digest is one message showing one page of a stored view, with one row
+of buttons to turn the pages and switch the style and, under it, a select menu per action ("👍 Like a
+paper…", "👎 Dislike a paper…", "🔖 Save a paper for me…") whose options are the page's papers by
+their number (`render_page`); a paper's votes show on its line (`👍 2 · 👎 1`, in room every page
+reserves, so votes never move a page boundary). The whole view also goes as a phone-friendly
 Markdown file (`render_chat_file`). The pagination is `adapters.digest_packing`'s, shared with the
 other platforms; this module is Discord's markup for it. A page carries its header as the message's
 content (≤ 2000 characters); compact and titles pages are one embed listing the papers, full pages
@@ -29,8 +32,10 @@ from adapters.digest_packing import (
     ELLIPSIS,
     MAX_PER_PAGE,
     MAX_TOPIC_NAME,
+    TALLY_ROOM,
     Button,
     ChosenPage,
+    PaperFeedback,
     Pages,
     PageWords,
     PaperText,
@@ -44,10 +49,12 @@ from adapters.digest_packing import (
     full_fields,
     one_line,
     paginate,
+    tally_words,
     type_label,
 )
 from adapters.markdown_output import render_chat_markdown
-from bot.models import AnnounceType, Digest, LoadedView, Paper, Style
+from bot.models import NO_VOTES, AnnounceType, Digest, LoadedView, Paper, Style
+from bot.views import FeedbackAction
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +66,12 @@ MAX_DESCRIPTION = 4096
 MAX_FIELD_NAME = 256
 MAX_FIELD_VALUE = 1024
 MAX_FOOTER = 2048
+MAX_ROW_BUTTONS = 5  # an action row's buttons; a select fills a row alone
+MAX_ACTION_ROWS = 5
+MAX_OPTIONS = 25  # a select's options
+MAX_OPTION_LABEL = 100  # an option's label and description, each
+MAX_PLACEHOLDER = 150
+MAX_NUMBER_PREFIX = len("99999. ")  # a full page's title starts with the paper's number
 # Discord cannot collapse an abstract the way Telegram's expandable quote does: a full page shows
 # most abstracts whole and clips the rest (the title links to the whole abstract).
 PAGE_ABSTRACT = 1500
@@ -157,17 +170,26 @@ def _field(name: str, value: str, *, inline: bool) -> list[dict[str, Any]]:
     return [{"name": name, "value": _capped(value, MAX_FIELD_VALUE), "inline": inline}] if value else []
 
 
-def _paper_embed(paper: Paper, text: PaperText, *, several_topics: bool) -> dict[str, Any]:
-    """A full page's embed of one paper (a copy: callers may change it)."""
+_TALLY_JOIN = " · "
+
+
+def _paper_embed(number: int, paper: Paper, text: PaperText, *, several_topics: bool) -> dict[str, Any]:
+    """A full page's embed of one paper, its title numbered (a copy: callers may change it)."""
     embed = _cached_paper_embed(paper, text, several_topics)
-    return {**embed, "fields": [dict(field) for field in embed["fields"]], "footer": dict(embed["footer"])}
+    return {
+        **embed,
+        "title": f"{number}. {embed['title']}",
+        "fields": [dict(field) for field in embed["fields"]],
+        "footer": dict(embed["footer"]),
+    }
 
 
 @lru_cache(maxsize=2048)  # the same paper goes to many chats; callers get copies, never this dict
 def _cached_paper_embed(paper: Paper, text: PaperText, several_topics: bool) -> dict[str, Any]:
     """One paper: linked title, abstract, authors, categories and type; topics in the footer."""
     embed: dict[str, Any] = {
-        "title": _capped(text.title, MAX_TITLE),  # never empty: shortening leaves "…" at the least
+        # Never empty (shortening leaves "…" at the least); the number goes in front (`_paper_embed`).
+        "title": _capped(text.title, MAX_TITLE - MAX_NUMBER_PREFIX),
         "url": paper.abs_url,
         "color": _COLOURS[paper.announce_type],
     }
@@ -185,14 +207,14 @@ def _cached_paper_embed(paper: Paper, text: PaperText, several_topics: bool) -> 
         footer += f" · {clip(text.topic, MAX_TOPIC_NAME)}"
         if text.also_in:
             footer += f" · also in: {text.also_in}"
-    embed["footer"] = {"text": _capped(footer, MAX_FOOTER, _plain)}
+    embed["footer"] = {"text": _capped(footer, MAX_FOOTER - len(_TALLY_JOIN) - TALLY_ROOM, _plain)}
     return embed
 
 
-def _bare_embed(paper: Paper) -> dict[str, Any]:
-    """A paper as nothing but its linked id (for metadata too long for any page)."""
+def _bare_embed(number: int, paper: Paper) -> dict[str, Any]:
+    """A paper as nothing but its number and linked id (for metadata too long for any page)."""
     return {
-        "title": _capped(f"arXiv:{paper.arxiv_id}", MAX_TITLE),
+        "title": _capped(f"{number}. arXiv:{paper.arxiv_id}", MAX_TITLE),
         "url": paper.abs_url,
         "color": _COLOURS[paper.announce_type],
     }
@@ -259,14 +281,37 @@ _NO_PAPERS = "*The papers of this digest are no longer stored.*"
 
 
 @dataclass(frozen=True, slots=True)
+class MenuOption:
+    """One option of a select menu: a paper of the page."""
+
+    label: str  # `3. <title>`, ≤ 100 characters
+    value: str  # the paper's index in the view (what `decode_menu_choice` reads)
+    description: str  # `arXiv:ID · 👍 2 · 👎 1`, ≤ 100 characters
+
+
+@dataclass(frozen=True, slots=True)
+class Menu:
+    """A string select menu (custom_id = `data`): one action on any paper of the page."""
+
+    placeholder: str
+    data: str
+    options: tuple[MenuOption, ...]  # ≤ 25
+
+
+@dataclass(frozen=True, slots=True)
 class DiscordPage:
-    """One page of a digest view as a Discord message, with its buttons (custom_id = a button's data)."""
+    """One page of a digest view as a Discord message, with its buttons (custom_id = a button's data).
+
+    The buttons are one action row (≤ 5); each menu takes a row of its own under it (≤ 3), so a page
+    uses at most 4 of a message's 5 rows.
+    """
 
     message: DiscordMessage  # content + embeds, within every Discord limit
-    buttons: tuple[tuple[Button, ...], ...]  # ≤ 5 rows of ≤ 5
+    buttons: tuple[tuple[Button, ...], ...]  # one row of ≤ 5
     page: int
     page_count: int
     paper_ids: tuple[str, ...]
+    menus: tuple[Menu, ...] = ()
 
 
 def _page_content(words: PageWords) -> str:
@@ -298,29 +343,42 @@ def _link_text_cached(text: str) -> str:
     return _link_text(text)
 
 
-def _compact_item(number: int, paper: Paper, fields: PaperText) -> str:
-    """Numbered bold masked-link title; authors, category and type; matched keywords; italic TL;DR."""
+# A compact or titles item, split where the paper's tally goes (at the end of its meta line or title
+# line): the tally changes with every vote, while the item's room on the page must not.
+Item = tuple[str, str]
+
+
+def _compact_item(number: int, paper: Paper, fields: PaperText) -> Item:
+    """Numbered bold masked-link title; authors, category and type (and the tally); keywords; TL;DR."""
     lines = [f"**{number}. [{_link_text_cached(fields.title)}]({paper.abs_url})**"]
     meta = [_escaped(fields.authors)] if fields.authors else []
     if paper.primary_category:
         meta.append(f"`{paper.primary_category.replace('`', '')}`")
     meta.append(type_label(paper))
     lines.append(" · ".join(meta))
+    rest = []
     if fields.also_in:
-        lines.append(f"🔑 {escape_markdown(fields.also_in)}")
+        rest.append(f"🔑 {escape_markdown(fields.also_in)}")
     if fields.abstract:
-        lines.append(f"*{_escaped(fields.abstract)}*")
-    return "\n".join(lines)
+        rest.append(f"*{_escaped(fields.abstract)}*")
+    return "\n".join(lines), "".join(f"\n{line}" for line in rest)
 
 
-def _title_item(number: int, paper: Paper, fields: PaperText) -> str:
-    """A numbered masked-link title on one line."""
-    return f"**{number}.** [{_link_text_cached(fields.title)}]({paper.abs_url})"
+def _title_item(number: int, paper: Paper, fields: PaperText) -> Item:
+    """A numbered masked-link title on one line (then the tally)."""
+    return f"**{number}.** [{_link_text_cached(fields.title)}]({paper.abs_url})", ""
 
 
-def _list_layout(loaded: LoadedView, style: Style) -> Pages[str]:
+def _with_tally(item: Item, tally: str) -> str:
+    """The item's text with the paper's tally (if any) at its place."""
+    before, after = item
+    return f"{before}{_TALLY_JOIN}{tally}{after}" if tally else before + after
+
+
+def _list_layout(loaded: LoadedView, style: Style) -> Pages[Item]:
     """Compact or titles pages: items of one embed description, laid out lazily."""
     separator = _ITEM_SEPARATORS[style]
+    tally_room = len(_TALLY_JOIN) + TALLY_ROOM if loaded.votes else 0
     several = len(loaded.view.topics) > 1
     papers, entries = loaded.papers, loaded.entries
     item = _compact_item if style is Style.COMPACT else _title_item
@@ -331,26 +389,28 @@ def _list_layout(loaded: LoadedView, style: Style) -> Pages[str]:
             return _section_line(entries[index].topic) + "\n"
         return ""
 
-    def render(index: int, lead: bool, fields: PaperText) -> str:
+    def render(index: int, lead: bool, fields: PaperText) -> Item:
         """Paper `index`'s item from these fields."""
-        return section(index, lead) + item(index + 1, papers[index], fields)
+        before, after = item(index + 1, papers[index], fields)
+        return section(index, lead) + before, after
 
-    def block(index: int, lead: bool) -> str:
+    def block(index: int, lead: bool) -> Item:
         """Paper `index`'s item."""
         return render(index, lead, compact_fields(papers[index], entries[index]))
 
-    def size(text: str) -> Size:
-        """Characters, with the separator before the item (the first has none: a little slack)."""
-        return (len(text) + len(separator),)
+    def size(text: Item) -> Size:
+        """Characters with the room of any tally, and the separator before the item (the first has
+        none: a little slack)."""
+        return (len(text[0]) + len(text[1]) + tally_room + len(separator),)
 
-    def shorten(index: int, lead: bool, fits: Callable[[str], bool]) -> str:
+    def shorten(index: int, lead: bool, fits: Callable[[Item], bool]) -> Item:
         """Paper `index`'s item shortened until it fits a page of its own."""
         paper = papers[index]
         return fit_fields(
             compact_fields(paper, entries[index]),
             lambda fields: render(index, lead, fields),
             fits,
-            lambda: section(index, lead) + f"**{index + 1}.** [arXiv:{paper.arxiv_id}]({paper.abs_url})",
+            lambda: (section(index, lead) + f"**{index + 1}.** [arXiv:{paper.arxiv_id}]({paper.abs_url})", ""),
             paper_id=paper.arxiv_id,
         )
 
@@ -360,19 +420,20 @@ def _list_layout(loaded: LoadedView, style: Style) -> Pages[str]:
 def _full_layout(loaded: LoadedView) -> Pages[dict[str, Any]]:
     """Full pages: one embed per paper, at most ten and 6000 characters a message, laid out lazily."""
     several = len(loaded.view.topics) > 1
+    tally_room = len(_TALLY_JOIN) + TALLY_ROOM if loaded.votes else 0
     papers, entries = loaded.papers, loaded.entries
 
     def render(index: int, fields: PaperText) -> dict[str, Any]:
         """Paper `index`'s embed from these fields."""
-        return _paper_embed(papers[index], fields, several_topics=several)
+        return _paper_embed(index + 1, papers[index], fields, several_topics=several)
 
     def fields_of(index: int) -> PaperText:
         """Paper `index`'s fields."""
         return full_fields(papers[index], entries[index])
 
     def size(embed: dict[str, Any]) -> Size:
-        """An embed's characters, and one embed."""
-        return embed_length(embed), 1
+        """An embed's characters with the room of any tally (added to the footer), and one embed."""
+        return embed_length(embed) + tally_room, 1
 
     def shorten(index: int, lead: bool, fits: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         """Paper `index`'s embed shortened until it fits a message of its own."""
@@ -381,7 +442,7 @@ def _full_layout(loaded: LoadedView) -> Pages[dict[str, Any]]:
             fields_of(index),
             lambda fields: render(index, fields),
             fits,
-            lambda: _bare_embed(paper),
+            lambda: _bare_embed(index + 1, paper),
             paper_id=paper.arxiv_id,
         )
 
@@ -397,24 +458,68 @@ def _full_layout(loaded: LoadedView) -> Pages[dict[str, Any]]:
     )
 
 
+MENU_PLACEHOLDERS = {
+    FeedbackAction.UP: "👍 Like a paper…",
+    FeedbackAction.DOWN: "👎 Dislike a paper…",
+    FeedbackAction.BOOKMARK: "🔖 Save a paper for me…",
+}
+
+
+def _option(paper: PaperFeedback) -> MenuOption:
+    """A paper as a menu option: `3. <title>`, its id and tally as the description."""
+    label = clip(f"{paper.number}. {paper.title}", MAX_OPTION_LABEL - 1)
+    tally = tally_words(paper.tally)
+    description = f"arXiv:{paper.arxiv_id}" + (f"{_TALLY_JOIN}{tally}" if tally else "")
+    return MenuOption(label=label, value=str(paper.index), description=clip(description, MAX_OPTION_LABEL - 1))
+
+
+def _menus(chosen: ChosenPage[Any]) -> tuple[Menu, ...]:
+    """One select per offered action, its options the page's papers (≤ 25 a page: MAX_PER_PAGE)."""
+    options = tuple(_option(paper) for paper in chosen.feedback[:MAX_OPTIONS])
+    if not options:
+        return ()
+    return tuple(Menu(MENU_PLACEHOLDERS[menu.action], menu.data, options) for menu in chosen.menus)
+
+
+def _one_row(buttons: tuple[tuple[Button, ...], ...]) -> tuple[tuple[Button, ...], ...]:
+    """The page's buttons (◀ n/N ▶, the style toggle, the file: 5 at most) in one action row."""
+    row = tuple(button for line in buttons for button in line)
+    return (row,) if row else ()
+
+
 def render_page(loaded: LoadedView, *, style: Style | None = None, page: int = 0) -> DiscordPage:
     """Page `page` (clamped) of the view in `style` (None: the style the view was sent in)."""
     shown = style or loaded.view.style
     chosen: ChosenPage[Any] = choose_page(loaded, shown, page, lambda wanted: _any_layout(loaded, wanted))
+    tallies = [
+        tally_words(loaded.tallies.get(paper_id, NO_VOTES)) if loaded.votes else ""
+        for paper_id in chosen.paper_ids
+    ]
     if shown is Style.FULL:
-        embeds: tuple[dict[str, Any], ...] = chosen.page.blocks
+        embeds: tuple[dict[str, Any], ...] = tuple(
+            _footed(embed, tally) for embed, tally in zip(chosen.page.blocks, tallies, strict=True)
+        )
     else:
-        items = chosen.page.blocks
+        items = [_with_tally(item, tally) for item, tally in zip(chosen.page.blocks, tallies, strict=True)]
         description = _ITEM_SEPARATORS[shown].join(items) if items else _NO_PAPERS
         embeds = ({"description": description, "color": _PAGE_COLOUR},)
     message = DiscordMessage(content=_page_content(chosen.words), embeds=embeds, paper_ids=chosen.paper_ids)
     return DiscordPage(
         message=message,
-        buttons=chosen.buttons,
+        buttons=_one_row(chosen.buttons),
         page=chosen.number,
         page_count=chosen.count,
         paper_ids=chosen.paper_ids,
+        menus=_menus(chosen),
     )
+
+
+def _footed(embed: dict[str, Any], tally: str) -> dict[str, Any]:
+    """A full page's embed with the paper's tally (if any) at the end of its footer."""
+    if not tally:
+        return embed
+    footer = embed.get("footer", {}).get("text", "")
+    return {**embed, "footer": {"text": f"{footer}{_TALLY_JOIN}{tally}" if footer else tally}}
 
 
 def _any_layout(loaded: LoadedView, style: Style) -> Pages[Any]:

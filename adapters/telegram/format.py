@@ -1,7 +1,9 @@
 """Digest pages as Telegram messages: HTML parse-mode text that always fits Telegram's limits.
 
 Pure functions, no network. A digest is one message showing one page of a stored view, with an
-inline keyboard to turn the pages and switch the style (`render_page`); the whole view also goes as
+inline keyboard to turn the pages and switch the style (`render_page`), above it 👍/👎/🔖 for each
+paper on the page, labelled with the paper's number in the page text (`feedback_rows`: `3 👍2` when
+two members liked paper 3, never more than 100 buttons or 8 a row); the whole view also goes as
 a phone-friendly Markdown file (`render_chat_file`). Telegram counts a message's length after entity
 parsing, in UTF-16 code units, and allows at most 4096; every page built here stays within that (and
 keeps its raw HTML under `MAX_RAW_LENGTH`), splits only between papers, and never drops a paper.
@@ -26,6 +28,8 @@ from adapters.digest_packing import (
     Button,
     Pages,
     PageWords,
+    FEEDBACK_SIGNS,
+    PaperFeedback,
     PaperText,
     Size,
     choose_page,
@@ -38,15 +42,21 @@ from adapters.digest_packing import (
     one_line,
     paginate,
     type_label,
+    shown_count,
     widest_page_words,
 )
 from adapters.markdown_output import render_chat_markdown
 from bot.models import AnnounceType, Digest, LoadedView, Paper, Style, ViewEntry
+from bot.views import FeedbackAction
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 4096  # visible UTF-16 code units after entity parsing
 MAX_RAW_LENGTH = 10_000  # the HTML as sent; Telegram limits the parsed text, this keeps requests sane
+MAX_BUTTONS = 100  # an inline keyboard's buttons at most
+MAX_ROW_BUTTONS = 8  # a keyboard row's buttons at most
+# Papers per keyboard row: two papers' 👍 👎 🔖 (6 buttons), or four papers' 🔖 when votes are off.
+PAPERS_PER_ROW = {3: 2, 1: 4}
 READ_MORE = "(read more)"
 
 _SEPARATOR = "\n\n"  # under the header, and between compact and full blocks
@@ -168,9 +178,10 @@ def _paper_html(paper: Paper, fields: PaperText) -> str:
     return "\n".join(lines)
 
 
-def _bare_paper_html(paper: Paper) -> str:
-    """A paper as nothing but its linked id (for metadata too long for any page)."""
-    return f'<b><a href="{escape_attribute(paper.abs_url)}">arXiv:{escape_html(paper.arxiv_id)}</a></b>'
+def _bare_paper_html(number: int, paper: Paper) -> str:
+    """A paper as nothing but its number and linked id (for metadata too long for any page)."""
+    url = escape_attribute(paper.abs_url)
+    return f'<b>{number}. <a href="{url}">arXiv:{escape_html(paper.arxiv_id)}</a></b>'
 
 
 # -- pages of a digest view -----------------------------------------------------------------------
@@ -182,10 +193,16 @@ class TelegramPage:
     """One page of a digest view as a Telegram message (parse_mode HTML) with its inline keyboard."""
 
     text: str  # HTML, ≤ 4096 visible UTF-16 units, raw ≤ MAX_RAW_LENGTH
-    buttons: tuple[tuple[Button, ...], ...]
+    buttons: tuple[tuple[Button, ...], ...]  # the page's: ◀ n/N ▶, the style toggle, the file
     page: int  # 0-based, after clamping
     page_count: int
     paper_ids: tuple[str, ...]  # the papers shown on this page
+    feedback: tuple[tuple[Button, ...], ...] = ()  # each paper's 👍 👎 🔖, above the page's buttons
+
+    @property
+    def keyboard(self) -> tuple[tuple[Button, ...], ...]:
+        """Every row of the message's inline keyboard: the feedback, then the page's (≤ 100, ≤ 8 a row)."""
+        return self.feedback + self.buttons
 
 
 _LINE = "\n"
@@ -230,13 +247,18 @@ def _fields(style: Style, paper: Paper, entry: ViewEntry) -> PaperText:
     return compact_fields(paper, entry)
 
 
+def _numbered_paper_html(number: int, paper: Paper, fields: PaperText) -> str:
+    """A full block whose bold title starts with the paper's number (the feedback buttons name it)."""
+    return f"<b>{number}. " + _paper_html(paper, fields).removeprefix("<b>")
+
+
 def _block(style: Style, number: int, paper: Paper, fields: PaperText) -> str:
     """The paper's HTML in this style."""
     if style is Style.COMPACT:
         return _compact_html(number, paper, fields)
     if style is Style.TITLES:
         return _titles_html(number, paper, fields)
-    return _paper_html(paper, fields)
+    return _numbered_paper_html(number, paper, fields)
 
 
 def _layout(loaded: LoadedView, style: Style) -> Pages[str]:
@@ -276,11 +298,35 @@ def _layout(loaded: LoadedView, style: Style) -> Pages[str]:
             _fields(style, paper, entries[index]),
             lambda fields: render(index, lead, fields),
             fits,
-            lambda: section(index, lead) + _bare_paper_html(paper),
+            lambda: section(index, lead) + _bare_paper_html(index + 1, paper),
             paper_id=paper.arxiv_id,
         )
 
     return Pages(paginate(len(papers), block, size, room, MAX_PER_PAGE[style], shorten))
+
+
+def feedback_label(number: int, action: FeedbackAction, paper: PaperFeedback) -> str:
+    """`3 👍2`: the paper's number, the action, and the chat's count for a vote (none when 0, or for 🔖)."""
+    count = {FeedbackAction.UP: paper.tally.up, FeedbackAction.DOWN: paper.tally.down}.get(action, 0)
+    label = f"{number} {FEEDBACK_SIGNS[action]}"
+    return f"{label}{shown_count(count)}" if count else label
+
+
+def feedback_rows(feedback: tuple[PaperFeedback, ...]) -> tuple[tuple[Button, ...], ...]:
+    """Each paper's 👍 👎 🔖 (or 🔖 alone), a few papers a row, in the page's order."""
+    if not feedback:
+        return ()
+    per_row = PAPERS_PER_ROW.get(len(feedback[0].actions), 1)
+    rows = []
+    for first in range(0, len(feedback), per_row):
+        rows.append(
+            tuple(
+                Button(feedback_label(paper.number, action, paper), data)
+                for paper in feedback[first : first + per_row]
+                for action, data in paper.actions
+            )
+        )
+    return tuple(rows)
 
 
 def render_page(loaded: LoadedView, *, style: Style | None = None, page: int = 0) -> TelegramPage:
@@ -298,6 +344,7 @@ def render_page(loaded: LoadedView, *, style: Style | None = None, page: int = 0
         page=chosen.number,
         page_count=chosen.count,
         paper_ids=chosen.paper_ids,
+        feedback=feedback_rows(chosen.feedback),
     )
 
 

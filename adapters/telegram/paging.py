@@ -81,7 +81,7 @@ def digest_messages(loaded: LoadedView, channel: Channel) -> list[OutgoingMessag
         OutgoingMessage(
             text=page.text,
             paper_ids=tuple(entry.arxiv_id for entry in loaded.entries),
-            payload=keyboard(page.buttons),
+            payload=keyboard(page.keyboard),
         )
     ]
     if channel.send_file:
@@ -139,7 +139,7 @@ class PressHandler:
     async def _show(self, message: Message, loaded: LoadedView, press: PagePress) -> None:
         """Edit the digest message to the asked page (an edit that changes nothing is fine)."""
         page = render_page(loaded, style=press.style, page=press.page)
-        markup = keyboard(page.buttons)
+        markup = keyboard(page.keyboard)
         bot = self._bot
         try:
             await bot.edit_message_text(

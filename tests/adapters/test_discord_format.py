@@ -155,7 +155,7 @@ def test_full_paper_embed_layout() -> None:
     paper = make_paper(7, announce_type=AnnounceType.REPLACE, version=3)
     (page,) = full_pages(one_topic(paper))
     (embed,) = page.message.embeds
-    assert embed["title"] == "Paper number 7: grounding vision and language"
+    assert embed["title"] == "1. Paper number 7: grounding vision and language"
     assert embed["url"] == "https://arxiv.org/abs/2511.00007"
     assert embed["description"] == ABSTRACT.strip()
     assert embed["fields"] == [
@@ -199,7 +199,7 @@ def test_more_than_six_authors_end_with_et_al() -> None:
 def test_hostile_paper_text_shows_as_written() -> None:
     """Mentions, markdown and masked links in a title and abstract are escaped and read back as written."""
     embed = full_embed(make_paper(title=HOSTILE, abstract=f"> quoted\n# heading\n- item\n1. first {HOSTILE}"))
-    assert unescape(embed["title"]) == HOSTILE
+    assert unescape(embed["title"]) == f"1. {HOSTILE}"
     assert unescape(embed["description"]) == f"> quoted # heading - item 1. first {HOSTILE}"
     for text in (embed["title"], embed["description"]):
         assert "@everyone" not in text
@@ -216,7 +216,7 @@ def test_whitespace_in_arxiv_text_is_folded() -> None:
     embed = full_embed(
         make_paper(title="A title\n  wrapped  by arXiv", abstract="An abstract\n  wrapped\n\nhere.")
     )
-    assert embed["title"] == "A title wrapped by arXiv"
+    assert embed["title"] == "1. A title wrapped by arXiv"
     assert embed["description"] == "An abstract wrapped here."
 
 
@@ -257,7 +257,7 @@ def test_text_that_escaping_inflates_is_bounded_after_escaping() -> None:
     pages = full_pages(one_topic(paper, make_paper(2)))
     assert shown(pages) == ["2511.00001", "2511.00002"]
     embed = pages[0].message.embeds[0]
-    assert embed["title"].startswith("\\*\\_")
+    assert embed["title"].startswith("1. \\*\\_")
     assert embed["description"].startswith("\\`\\|")
 
 
@@ -344,7 +344,7 @@ def test_hostile_title_shows_literally_and_cannot_ping() -> None:
         text = embed.get("title") or embed["description"]
         assert re.search(r"(?<!\\)\[link", text) is None, "the title's masked link must not form"
         if style is Style.FULL:
-            assert unescape(embed["title"]) == HOSTILE_TITLE
+            assert unescape(embed["title"]) == f"1. {HOSTILE_TITLE}"
         else:
             linked = re.search(r"\[(.*)\]\(https://arxiv\.org/abs/2511\.00002\)", embed["description"])
             assert linked is not None
@@ -388,7 +388,8 @@ def test_discord_toggle_keeps_the_place_and_arrows_wrap() -> None:
     """The toggle opens full at the page holding this page's first paper, and back; arrows wrap around."""
     loaded = loaded_of(anchor_digest())
     page = render_page(loaded, page=3)
-    arrows, (toggle, file_button) = page.buttons
+    (row,) = page.buttons  # one action row: ◀ 4/4 ▶, the toggle, the file
+    arrows, (toggle, file_button) = row[:3], row[3:]
     assert decode_press(arrows[2].data) == PagePress(52, 0, Style.COMPACT)
     assert decode_press(arrows[0].data) == PagePress(52, 2, Style.COMPACT)
     press = decode_press(toggle.data)

@@ -99,7 +99,7 @@ def test_latex_survives_intact() -> None:
 def test_full_paper_layout() -> None:
     """A full paper is a bold linked title, its id in code with categories, italic authors, a quote."""
     text = full_page(make_paper(7)).text
-    assert '<b><a href="https://arxiv.org/abs/2511.00007">Paper number 7: grounding' in text
+    assert '<b>1. <a href="https://arxiv.org/abs/2511.00007">Paper number 7: grounding' in text
     assert "<code>arXiv:2511.00007</code> · cs.CV cs.CL" in text
     assert "<i>Ada Lovelace, Alan Turing, Grace Hopper</i>" in text
     assert "<blockquote expandable>We present" in text
