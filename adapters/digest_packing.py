@@ -509,7 +509,9 @@ class FeedbackMenu:
     data: str  # encode_feedback_menu(...); each option's value is a paper's `index`
 
 
-def page_feedback(loaded: LoadedView, style: Style, page: int, start: int, stop: int) -> tuple[PaperFeedback, ...]:
+def page_feedback(
+    loaded: LoadedView, style: Style, page: int, start: int, stop: int
+) -> tuple[PaperFeedback, ...]:
     """The feedback controls of papers `start`..`stop` (0-based, end excluded) on page `page` of `style`.
 
     None for a view not stored (no id): nothing could look a press up.

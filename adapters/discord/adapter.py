@@ -67,6 +67,7 @@ from adapters.discord.paging import (
     UNKNOWN_BUTTON,
     DigestPart,
     button_view,
+    choice_of,
     file_caption,
     message_ref,
     page_part,
@@ -78,6 +79,7 @@ from adapters.discord.settings import DEFAULT_API_URL, DEFAULT_GATEWAY_URL, Disc
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
 from bot.commands.values import Command, CommandContext, CommandReply, DigestNow, ImportTopics, changes_chat
+from bot.feedback import FeedbackOutcome, FeedbackService
 from bot.models import Channel, Digest, LoadedView
 from bot.platforms.lifecycle import (
     APOLOGY,
@@ -93,7 +95,7 @@ from bot.platforms.port import (
 )
 from bot.platforms.spec import AdapterServices
 from bot.retry import STARTUP_BACKOFF, Backoff, RetryableError
-from bot.views import FilePress, NoopPress, PagePress, ViewService
+from bot.views import FeedbackPress, FilePress, NoopPress, PagePress, Press, ViewService
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,8 @@ T = TypeVar("T")
 # Discord's global limit is 50 requests/s per bot; stay below it so a large fan-out is spread, not
 # answered with 429s (discord.py already honours each route's bucket headers).
 MESSAGES_PER_SECOND = 40.0
+STRING_SELECT = 3  # an interaction's data.component_type for a choice in a string select menu
+NO_FEEDBACK = "Feedback is not taken on this bot."
 
 
 class _Pacer:
@@ -138,6 +142,7 @@ def from_settings(
         services.commands,
         services.channels,
         views=services.views,
+        feedback=services.feedback,
         api_url=settings.discord_api_url,
         gateway_url=settings.discord_gateway_url,
         guild_id=settings.discord_guild_id,
@@ -184,6 +189,7 @@ class DiscordAdapter:
         channels: ChannelRegistry,
         *,
         views: ViewService | None = None,
+        feedback: FeedbackService | None = None,
         api_url: str = DEFAULT_API_URL,
         gateway_url: str = DEFAULT_GATEWAY_URL,
         guild_id: int | None = None,
@@ -199,6 +205,7 @@ class DiscordAdapter:
         """
         self._token = token
         self._views = views if views is not None else commands.views
+        self._feedback = feedback  # None: 👍/👎/🔖 choices are refused (an adapter built without it)
         # (chat, day) -> the thread that day's digest started, for the file that follows the page.
         self._threads: OrderedDict[tuple[str, dt.date], int] = OrderedDict()
         self._startup_backoff = startup_backoff
@@ -278,7 +285,8 @@ class DiscordAdapter:
         try:
             target_id = await self._target(channel, message.payload)
             target = self.client.get_partial_messageable(target_id)
-            view = button_view(message.payload.buttons) if isinstance(message.payload, DigestPart) else None
+            part = message.payload if isinstance(message.payload, DigestPart) else None
+            view = button_view(part.buttons, part.menus) if part is not None else None
             await self._pacer.wait()
             sent = await target.send(
                 content=rendered.content or None,
@@ -547,7 +555,7 @@ class DiscordAdapter:
         page = message if isinstance(message, DiscordPage) else None
         shown = page.message if page is not None else message
         assert isinstance(shown, DiscordMessage)
-        view = button_view(page.buttons) if page is not None else None
+        view = button_view(page.buttons, page.menus) if page is not None else None
         file = _file(shown)
         if not interaction.response.is_done():
             callback = await interaction.response.send_message(
@@ -577,7 +585,7 @@ class DiscordAdapter:
             edited = await interaction.edit_original_response(
                 content=page.message.content or None,
                 embeds=_embeds(page.message),
-                view=button_view(page.buttons),
+                view=button_view(page.buttons, page.menus),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
             return message_ref(interaction.channel_id or edited.channel.id, edited.id)
@@ -640,7 +648,12 @@ class DiscordAdapter:
         self._in_flight.track()
         data: Mapping[str, Any] = interaction.data or {}
         custom_id = str(data.get("custom_id") or "")
-        press = press_of(custom_id)
+        press: Press | None
+        if data.get("component_type") == STRING_SELECT:
+            values = data.get("values")
+            press = choice_of(custom_id, values if isinstance(values, list) else ())
+        else:
+            press = press_of(custom_id)
         try:
             if isinstance(press, NoopPress):
                 await interaction.response.defer()
@@ -648,6 +661,8 @@ class DiscordAdapter:
                 await self._turn_page(interaction, press)
             elif isinstance(press, FilePress):
                 await self._send_view_file(interaction, press.view_id)
+            elif isinstance(press, FeedbackPress):
+                await self._give_feedback(interaction, press)
             else:
                 await self._press_refused(interaction, UNKNOWN_BUTTON)
         except discord.HTTPException as error:
@@ -665,9 +680,48 @@ class DiscordAdapter:
         if shown is None:
             await self._press_refused(interaction, GONE)
             return
+        await self._show_page(interaction, shown)
+
+    async def _give_feedback(self, interaction: discord.Interaction, press: FeedbackPress) -> None:
+        """A 👍/👎/🔖 choice: recorded for the member who chose it, the page shown again with the chat's
+        counts (UPDATE_MESSAGE, which also clears the menu's choice), then the answer to the member
+        alone (an ephemeral follow-up: an interaction gets one response, the update)."""
+        feedback = self._feedback
+        if feedback is None:
+            await self._press_refused(interaction, NO_FEEDBACK)
+            return
+        user_id = str(interaction.user.id)
+
+        async def record() -> tuple[DiscordPage, FeedbackOutcome] | None:
+            """The press applied, and the page it was on with the counts it left; None: the view is gone."""
+            loaded = await self._load(interaction, press.view_id)
+            if loaded is None:
+                return None
+            outcome = await feedback.press(loaded, press, user_id)
+            if outcome.changed_page:
+                loaded = await self._load(interaction, press.view_id) or loaded
+            return render_page(loaded, style=press.style, page=press.page), outcome
+
+        try:
+            done = await self._in_time(interaction, record())
+        except Exception:
+            log.exception("a feedback choice on digest view %s failed", press.view_id)
+            await self._press_refused(interaction, APOLOGY)
+            return
+        if done is None:
+            await self._press_refused(interaction, GONE)
+            return
+        shown, outcome = done
+        await self._show_page(interaction, shown)
+        await interaction.followup.send(
+            outcome.answer, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    async def _show_page(self, interaction: discord.Interaction, shown: DiscordPage) -> None:
+        """Put the page into the pressed message: the interaction's update, or an edit once deferred."""
         content = shown.message.content or None
         embeds = _embeds(shown.message)
-        view = button_view(shown.buttons)
+        view = button_view(shown.buttons, shown.menus)
         if not interaction.response.is_done():
             await interaction.response.edit_message(
                 content=content, embeds=embeds, view=view, allowed_mentions=discord.AllowedMentions.none()

@@ -35,9 +35,9 @@ from adapters.digest_packing import (
     TALLY_ROOM,
     Button,
     ChosenPage,
-    PaperFeedback,
     Pages,
     PageWords,
+    PaperFeedback,
     PaperText,
     Size,
     choose_page,
@@ -410,7 +410,10 @@ def _list_layout(loaded: LoadedView, style: Style) -> Pages[Item]:
             compact_fields(paper, entries[index]),
             lambda fields: render(index, lead, fields),
             fits,
-            lambda: (section(index, lead) + f"**{index + 1}.** [arXiv:{paper.arxiv_id}]({paper.abs_url})", ""),
+            lambda: (
+                section(index, lead) + f"**{index + 1}.** [arXiv:{paper.arxiv_id}]({paper.abs_url})",
+                "",
+            ),
             paper_id=paper.arxiv_id,
         )
 
@@ -470,7 +473,9 @@ def _option(paper: PaperFeedback) -> MenuOption:
     label = clip(f"{paper.number}. {paper.title}", MAX_OPTION_LABEL - 1)
     tally = tally_words(paper.tally)
     description = f"arXiv:{paper.arxiv_id}" + (f"{_TALLY_JOIN}{tally}" if tally else "")
-    return MenuOption(label=label, value=str(paper.index), description=clip(description, MAX_OPTION_LABEL - 1))
+    return MenuOption(
+        label=label, value=str(paper.index), description=clip(description, MAX_OPTION_LABEL - 1)
+    )
 
 
 def _menus(chosen: ChosenPage[Any]) -> tuple[Menu, ...]:

@@ -5,7 +5,9 @@ Discord's shape. Buttons carry `bot.views` button data as their `custom_id` (≤
 press names only a view, a page and a style and is looked up in the store: nothing about a page is
 kept in memory, and presses work after a restart. Discord refuses two buttons of one message with the
 same custom_id, which a two-page digest's ◀ and ▶ would have (both lead to the other page): a repeat
-gets a `#2` suffix, which `press_of` drops again before decoding.
+gets a `#2` suffix, which `press_of` drops again before decoding. Under the buttons, a page's
+👍/👎/🔖 select menus (custom_id `fm:...`, each option a paper's index) take a row each;
+`choice_of` reads the option chosen.
 
 The `discord.ui.View` holding the buttons is built only at send time (it needs a running loop) and
 stopped before it is sent, so discord.py does not keep one view per message in its view store for
@@ -23,8 +25,8 @@ from typing import Literal
 import discord
 
 from adapters.digest_packing import Button
-from adapters.discord.format import MAX_CONTENT, DiscordMessage, DiscordPage, render_text
-from bot.views import NOOP_DATA, Press, decode_press
+from adapters.discord.format import MAX_CONTENT, DiscordMessage, DiscordPage, Menu, render_text
+from bot.views import NOOP_DATA, FeedbackPress, Press, decode_menu_choice, decode_press
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +48,12 @@ class DigestPart:
     message: DiscordMessage
     buttons: tuple[tuple[Button, ...], ...]
     date: dt.date
+    menus: tuple[Menu, ...] = ()
 
 
 def page_part(page: DiscordPage, date: dt.date) -> DigestPart:
     """A rendered page as the digest's paged message."""
-    return DigestPart(page.message, page.buttons, date)
+    return DigestPart(page.message, page.buttons, date, page.menus)
 
 
 def custom_ids(buttons: Sequence[Sequence[Button]]) -> list[list[str]]:
@@ -74,13 +77,21 @@ def press_of(custom_id: str) -> Press | None:
     return decode_press(custom_id.split(_REPEAT, 1)[0])
 
 
-def button_view(buttons: Sequence[Sequence[Button]]) -> discord.ui.View | None:
-    """The buttons as a (stopped) discord.py view, one action row per row; None without buttons.
+def choice_of(custom_id: str, values: Sequence[object]) -> FeedbackPress | None:
+    """What choosing an option of a select asks for; None for a select this bot never wrote."""
+    if len(values) != 1:
+        return None
+    return decode_menu_choice(custom_id, str(values[0]))
+
+
+def button_view(buttons: Sequence[Sequence[Button]], menus: Sequence[Menu] = ()) -> discord.ui.View | None:
+    """The buttons (one action row per row) and menus (a row each, under them) as a (stopped)
+    discord.py view; None without either.
 
     Call it with a running event loop: a view made without one is never "finished", and discord.py
     would keep it in its view store.
     """
-    if not buttons:
+    if not buttons and not menus:
         return None
     view = discord.ui.View(timeout=None)
     for row_number, (row, ids) in enumerate(zip(buttons, custom_ids(buttons), strict=True)):
@@ -89,6 +100,18 @@ def button_view(buttons: Sequence[Sequence[Button]]) -> discord.ui.View | None:
             view.add_item(
                 discord.ui.Button(label=button.label, custom_id=custom_id, style=style, row=row_number)
             )
+    for row_number, menu in enumerate(menus, start=len(buttons)):
+        options = [
+            discord.SelectOption(
+                label=option.label, value=option.value, description=option.description or None
+            )
+            for option in menu.options
+        ]
+        view.add_item(
+            discord.ui.Select(
+                custom_id=menu.data, placeholder=menu.placeholder, options=options, row=row_number
+            )
+        )
     view.stop()  # presses are answered by the adapter's on_interaction, not by this object
     return view
 

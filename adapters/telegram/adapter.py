@@ -70,6 +70,7 @@ from bot.commands.service import ADMIN_ONLY_MESSAGE, CommandService
 from bot.commands.table import COMMANDS, PRIVATE_TEXT_HINT
 from bot.commands.text import READ_WITHOUT_ARGUMENTS, needs_admin
 from bot.commands.values import CommandReply, CommandRequest
+from bot.feedback import FeedbackService
 from bot.models import Channel, Digest, LoadedView
 from bot.platforms.lifecycle import (
     STOP_GRACE,
@@ -125,6 +126,7 @@ def from_settings(
         services.commands,
         services.channels,
         views=services.views,
+        feedback=services.feedback,
         api_url=settings.telegram_api_url,
         admin_user_ids=services.admin_user_ids,
         **options,
@@ -143,6 +145,7 @@ class TelegramAdapter:
         channels: ChannelRegistry,
         *,
         views: ViewService | None = None,
+        feedback: FeedbackService | None = None,
         api_url: str = "https://api.telegram.org",
         admin_user_ids: Collection[int] = (),
         rate_limits: RateLimits | None = None,
@@ -181,7 +184,7 @@ class TelegramAdapter:
             .concurrent_updates(PerChatUpdateProcessor(classify=self._kind_of))
             .build()
         )
-        self._presses = PressHandler(self._views, self.application.bot)
+        self._presses = PressHandler(self._views, self.application.bot, feedback)
         self._install_handlers()
 
     # -- the ChatAdapter port ---------------------------------------------------------------------

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from adapters.digest_packing import (
+    FEEDBACK_SIGNS,
     MAX_PER_PAGE,
     MAX_TOPIC_NAME,
     Button,
     Pages,
     PageWords,
-    FEEDBACK_SIGNS,
     PaperFeedback,
     PaperText,
     Size,
@@ -41,8 +41,8 @@ from adapters.digest_packing import (
     full_fields,
     one_line,
     paginate,
-    type_label,
     shown_count,
+    type_label,
     widest_page_words,
 )
 from adapters.markdown_output import render_chat_markdown

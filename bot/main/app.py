@@ -21,6 +21,7 @@ from bot.channels import ChannelRegistry
 from bot.clock import Clock, utc_now
 from bot.commands.service import CommandService
 from bot.delivery import DeliveryService
+from bot.feedback import FeedbackService
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
 from bot.main.platforms import PLATFORMS, no_adapter_message
@@ -101,6 +102,14 @@ async def serve(
     views = ViewService(
         store, settings.default_categories, clock=clock, ranker=ranker, votes=ranker is not None
     )
+    # Votes are taken when the pages offer them (the operator's RANKING); a vote tells the ranker to
+    # refit that chat's model when next needed.
+    feedback = FeedbackService(
+        store,
+        votes=views.votes,
+        clock=clock,
+        on_votes_changed=ranker.votes_changed if ranker is not None else None,
+    )
     try:
         commands = CommandService(
             store, settings.default_categories, clock=clock, on_change=schedule_changed, views=views
@@ -109,7 +118,11 @@ async def serve(
         adapters: dict[str, ChatAdapter] = {}
         for spec, own_settings in configured:
             services = AdapterServices(
-                commands=commands, channels=chats, views=commands.views, admin_user_ids=admins[spec.name]
+                commands=commands,
+                channels=chats,
+                views=commands.views,
+                feedback=feedback,
+                admin_user_ids=admins[spec.name],
             )
             adapter = spec.build(own_settings, services, options.get(spec.name, {}))
             adapters[adapter.platform] = adapter

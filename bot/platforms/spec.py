@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings
 
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
+from bot.feedback import FeedbackService
 from bot.platforms.port import ChatAdapter
 from bot.settings import SettingsError
 from bot.views import ViewService
@@ -25,11 +26,12 @@ S = TypeVar("S", bound=BaseSettings)
 
 @dataclass(frozen=True, slots=True)
 class AdapterServices:
-    """What the wiring hands an adapter: commands, chat rules, digest views, its ADMIN_USER_IDS."""
+    """What the wiring hands an adapter: commands, chat rules, digest views, feedback, its ADMIN_USER_IDS."""
 
     commands: CommandService
     channels: ChannelRegistry
     views: ViewService  # pages of stored digests, for button presses
+    feedback: FeedbackService  # 👍/👎/🔖 presses on those pages
     admin_user_ids: frozenset[int] = field(default_factory=frozenset)  # this platform's operators
 
 

@@ -30,7 +30,7 @@ from bot.platforms.port import AdapterStartupError, AdapterUnreachableError
 from bot.retry import Backoff
 from storage.sqlite_store import SqliteStore
 from tests.fakes.discord_faults import Fault
-from tests.fakes.discord_model import MANAGE_CHANNELS, PostedMessage
+from tests.fakes.discord_model import BUTTON, MANAGE_CHANNELS, PostedMessage
 from tests.fakes.discord_server import FakeDiscord
 
 GUILD = 900000000000000001
@@ -573,7 +573,13 @@ async def test_a_150_paper_digest_is_one_paged_message_and_the_file_comes_silent
     page, file_message = bot.fake.posted(CHANNEL)
     assert shown_ids(page.message) == [f"2511.{n:05d}" for n in range(1, 11)]
     assert "papers 1–10 of 150" in page.message["content"]
-    assert [b["label"] for b in page.message["components"][0]["components"]] == ["◀", "1/15", "▶"]
+    assert [b["label"] for b in page.message["components"][0]["components"]] == [
+        "◀",
+        "1/15",
+        "▶",
+        "📖 Abstracts",
+        "📄 .md file",
+    ]
     assert (page.notifies, file_message.notifies) == (True, False)
     (upload,) = bot.fake.channel_messages(CHANNEL)[1]["files"]
     assert upload.filename.endswith(".md")
@@ -727,11 +733,12 @@ async def test_settings_with_both_options_is_one_command_and_one_write(
 
 
 def buttons_of(message: dict[str, Any]) -> dict[str, str]:
-    """A message's buttons: label -> custom_id."""
+    """A message's buttons (not its select menus): label -> custom_id."""
     return {
         str(item["label"]): str(item["custom_id"])
         for row in message.get("components") or ()
         for item in row.get("components") or ()
+        if item.get("type") == BUTTON
     }
 
 

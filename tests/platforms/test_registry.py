@@ -34,6 +34,7 @@ def test_building_the_telegram_adapter_never_loads_discord() -> None:
         import asyncio
         from bot.channels import ChannelRegistry
         from bot.commands.service import CommandService
+        from bot.feedback import FeedbackService
         from bot.main.platforms import PLATFORMS
         from bot.platforms.spec import AdapterServices
         from adapters.telegram.settings import TelegramSettings
@@ -42,7 +43,12 @@ def test_building_the_telegram_adapter_never_loads_discord() -> None:
         settings = TelegramSettings(_env_file=None, telegram_bot_token="1:secret")
         assert spec.is_configured(settings)
         commands = CommandService(None, ("cs.CV",))
-        services = AdapterServices(commands=commands, channels=ChannelRegistry(None), views=commands.views)
+        services = AdapterServices(
+            commands=commands,
+            channels=ChannelRegistry(None),
+            views=commands.views,
+            feedback=FeedbackService(None),
+        )
         assert spec.build(settings, services, {}).platform == "telegram"
     """
     assert loaded_chat_libraries(code) == {"telegram"}
