@@ -784,6 +784,99 @@ async def test_a_press_is_a_component_interaction_answered_by_updating_the_messa
     assert fake.validation_errors == []
 
 
+def menu_view(options: int = 3) -> discord.ui.View:
+    """A ◀ button, then a string select of `options` papers (values "0", "1", ...) in a row of its own."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(discord.ui.Button(label="◀", custom_id="pg:1:0:c", row=0))
+    choices = [discord.SelectOption(label=f"{n + 1}. Paper", value=str(n)) for n in range(options)]
+    view.add_item(
+        discord.ui.Select(custom_id="fm:1:u:0:c", placeholder="👍 Like a paper…", options=choices, row=1)
+    )
+    view.stop()
+    return view
+
+
+async def test_a_choice_in_a_select_arrives_with_its_values_and_bad_selects_are_refused(
+    fake: FakeDiscord,
+) -> None:
+    """A pick is type 3 with component_type 3 and `values`; a select sharing a row, 26 options or repeated
+    values are 400 and recorded; only an option the menu has can be picked."""
+    client, _ = make_client()
+    seen: list[tuple[str, int, list[str], int]] = []
+
+    @client.event
+    async def on_interaction(interaction: discord.Interaction) -> None:
+        """Record the pick and answer by updating the message."""
+        assert interaction.data is not None
+        data = dict(interaction.data)
+        seen.append(
+            (
+                str(data["custom_id"]),
+                int(str(data["component_type"])),
+                list(data["values"]),
+                interaction.user.id,
+            )
+        )
+        await interaction.response.edit_message(content="picked", view=menu_view())
+
+    async with fake.run_client(client):
+        sent = await text_channel(client).send("pick", view=menu_view())
+        assert fake.posted_message(sent.id).custom_ids() == ["pg:1:0:c", "fm:1:u:0:c"]
+        pick = await fake.choose_option(sent.id, "fm:1:u:0:c", "2", user_id=MEMBER_ID)
+        (callback,) = await fake.wait_for_responses(pick.id)
+        with pytest.raises(ValueError, match="no option"):
+            await fake.choose_option(sent.id, "fm:1:u:0:c", "7")
+        with pytest.raises(ValueError, match="no enabled menu"):
+            await fake.choose_option(sent.id, "fm:1:d:0:c", "0")
+        assert fake.validation_errors == []
+        await text_channel(client).send("25 options", view=menu_view(25))
+        assert fake.validation_errors == []
+        row = {"type": 1, "components": [{"type": 2, "style": 1, "label": "x", "custom_id": "x"}]}
+        select = {"type": 3, "custom_id": "m", "options": [{"label": "a", "value": "0"}]}
+        bodies = [
+            {"content": "shared", "components": [{**row, "components": [*row["components"], select]}]},
+            {
+                "content": "many",
+                "components": [
+                    {
+                        "type": 1,
+                        "components": [
+                            {**select, "options": [{"label": str(n), "value": str(n)} for n in range(26)]}
+                        ],
+                    }
+                ],
+            },
+            {
+                "content": "twice",
+                "components": [
+                    {
+                        "type": 1,
+                        "components": [
+                            {
+                                **select,
+                                "options": [{"label": "a", "value": "0"}, {"label": "b", "value": "0"}],
+                            }
+                        ],
+                    }
+                ],
+            },
+        ]
+        for body in bodies:
+            raw = MultipartParameters(payload=body, multipart=None, files=None)
+            with pytest.raises(discord.HTTPException) as raised:
+                await client.http.send_message(CHANNEL_ID, params=raw)
+            assert raised.value.code == 50035
+    assert seen == [("fm:1:u:0:c", 3, ["2"], MEMBER_ID)]
+    assert callback["type"] == 7
+    assert fake.posted_message(sent.id).message["content"] == "picked"
+    errors = fake.validation_errors
+    assert len(errors) == 3
+    assert "components.0.components.1: COMPONENT_LAYOUT_WIDTH_EXCEEDED" in errors[0]
+    assert ": components.0.components.0" in errors[1]  # the schema's oneOf: no select takes 26 options
+    assert "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED" in errors[2]
+    fake.validation_errors.clear()
+
+
 async def test_a_deferred_update_then_an_edit_of_the_original_turns_the_page(fake: FakeDiscord) -> None:
     """DEFERRED_UPDATE_MESSAGE (6) then PATCH .../messages/@original edits the pressed message."""
     client, _ = make_client()

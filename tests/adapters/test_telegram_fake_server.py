@@ -424,6 +424,33 @@ async def test_calls_breaking_the_bot_api_spec_are_refused_and_recorded(
     assert telegram_server.sent_texts() == []
 
 
+async def test_keyboards_over_100_buttons_or_8_a_row_are_refused_and_recorded(
+    telegram_bot: telegram.Bot, telegram_server: FakeTelegramServer
+) -> None:
+    """Keyboard limits: 9 buttons in a row, or 101 in all, are a 400 the fake records; 8 × 12 + 4 pass."""
+
+    def keyboard(*row_sizes: int) -> telegram.InlineKeyboardMarkup:
+        """Rows of buttons of these sizes, each button's data unique."""
+        return telegram.InlineKeyboardMarkup(
+            [
+                [telegram.InlineKeyboardButton(f"{r}.{b}", callback_data=f"{r}.{b}") for b in range(size)]
+                for r, size in enumerate(row_sizes)
+            ]
+        )
+
+    await telegram_bot.send_message(42, "at the limits", reply_markup=keyboard(*([8] * 12), 4))
+    with pytest.raises(BadRequest, match=r"(?i)REPLY_MARKUP_TOO_LONG"):
+        await telegram_bot.send_message(42, "a wide row", reply_markup=keyboard(9))
+    with pytest.raises(BadRequest, match=r"(?i)REPLY_MARKUP_TOO_LONG"):
+        await telegram_bot.send_message(42, "too many", reply_markup=keyboard(*([8] * 12), 5))
+    found = [str(violation) for violation in telegram_server.take_violations()]
+    assert found == [
+        "sendMessage.reply_markup.inline_keyboard[0]: has 9 buttons, more than 8 a row",
+        "sendMessage.reply_markup.inline_keyboard: has 101 buttons, more than 100",
+    ]
+    assert telegram_server.sent_texts() == ["at the limits"]
+
+
 async def test_messages_are_stored_edited_replied_to_and_threaded(
     telegram_bot: telegram.Bot, telegram_server: FakeTelegramServer
 ) -> None:

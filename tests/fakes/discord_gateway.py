@@ -23,7 +23,9 @@ from tests.fakes.discord_model import (
     HEARTBEAT_INTERVAL_MS,
     MESSAGE_COMPONENT,
     PRIVILEGED_INTENTS,
+    STRING_SELECT,
     GatewayConnection,
+    PostedMessage,
     SentInteraction,
     _Guild,
     _Interaction,
@@ -144,11 +146,7 @@ class DiscordGateway(DiscordState):
         Answer it within `interaction_deadline` with a callback: 7 (UPDATE_MESSAGE) or 6 (deferred,
         then PATCH .../messages/@original) edit the pressed message; `answer_delay` says how long it took.
         """
-        posted = self._posted_index.get(int(message_id))
-        if posted is None:
-            raise ValueError(f"no message {message_id} to press a button on")
-        if not posted.seen_by(user_id):
-            raise ValueError(f"user {user_id} cannot see message {message_id} (it is ephemeral)")
+        posted = self._component_message(message_id, user_id)
         buttons = [
             item
             for row in posted.message.get("components") or ()
@@ -159,6 +157,79 @@ class DiscordGateway(DiscordState):
             raise ValueError(
                 f"message {message_id} has no enabled button {custom_id!r}: {posted.custom_ids()}"
             )
+        data = {"custom_id": custom_id, "component_type": BUTTON}
+        return await self._component_interaction(
+            posted,
+            data,
+            user_id=user_id,
+            username=username,
+            permissions=permissions,
+            roles=roles,
+            locale=locale,
+        )
+
+    async def choose_option(
+        self,
+        message_id: int | str,
+        custom_id: str,
+        value: str,
+        *,
+        user_id: int = DEFAULT_USER_ID,
+        username: str = "tester",
+        permissions: int | str = 0,
+        roles: Sequence[int] = (),
+        locale: str = "en-US",
+    ) -> SentInteraction:
+        """A user picks option `value` of a string select menu of a message: INTERACTION_CREATE type 3.
+
+        As a real gateway sends it: `data` with the menu's `custom_id`, `component_type` 3 and
+        `values` (the one value picked), the message as it is now, the place and the user, as for a
+        button. Only a menu and an option the message has can be picked (ValueError otherwise).
+        """
+        posted = self._component_message(message_id, user_id)
+        menus = [
+            item
+            for row in posted.message.get("components") or ()
+            for item in row.get("components") or ()
+            if item.get("type") == STRING_SELECT and item.get("custom_id") == custom_id
+        ]
+        if not menus or menus[0].get("disabled"):
+            raise ValueError(f"message {message_id} has no enabled menu {custom_id!r}: {posted.custom_ids()}")
+        values = [option.get("value") for option in menus[0].get("options") or ()]
+        if value not in values:
+            raise ValueError(f"menu {custom_id!r} has no option {value!r}: {values}")
+        data = {"custom_id": custom_id, "component_type": STRING_SELECT, "values": [value]}
+        return await self._component_interaction(
+            posted,
+            data,
+            user_id=user_id,
+            username=username,
+            permissions=permissions,
+            roles=roles,
+            locale=locale,
+        )
+
+    def _component_message(self, message_id: int | str, user_id: int) -> PostedMessage:
+        """The posted message a user interacts with (ValueError if it is not there or not theirs to see)."""
+        posted = self._posted_index.get(int(message_id))
+        if posted is None:
+            raise ValueError(f"no message {message_id} to press a button on")
+        if not posted.seen_by(user_id):
+            raise ValueError(f"user {user_id} cannot see message {message_id} (it is ephemeral)")
+        return posted
+
+    async def _component_interaction(
+        self,
+        posted: PostedMessage,
+        data: dict[str, Any],
+        *,
+        user_id: int,
+        username: str,
+        permissions: int | str,
+        roles: Sequence[int],
+        locale: str,
+    ) -> SentInteraction:
+        """Dispatch INTERACTION_CREATE type 3 for a component of `posted` with this `data`."""
         guild_id = next(
             (
                 guild.id
@@ -176,7 +247,7 @@ class DiscordGateway(DiscordState):
             "type": MESSAGE_COMPONENT,
             "token": token,
             "version": 1,
-            "data": {"custom_id": custom_id, "component_type": BUTTON},
+            "data": data,
             "message": copy.deepcopy(posted.message),
             "locale": locale,
             "attachment_size_limit": 10 * 1024 * 1024,

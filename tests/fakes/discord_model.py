@@ -79,6 +79,8 @@ SETTABLE_MESSAGE_FLAGS = (
 )
 ACTION_ROW = 1
 BUTTON = 2
+STRING_SELECT = 3
+SELECT_TYPES = frozenset({STRING_SELECT, 5, 6, 7, 8})  # string, user, role, mentionable, channel
 LINK_BUTTON_STYLE = 5
 PREMIUM_BUTTON_STYLE = 6
 MAX_ACTION_ROWS = 5  # without components v2

@@ -25,6 +25,7 @@ from tests.fakes.discord_model import (
     MAX_CUSTOM_ID,
     MAX_EMBED_TOTAL,
     PREMIUM_BUTTON_STYLE,
+    SELECT_TYPES,
 )
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,8 @@ def _component_problems(body: Any, prefix: tuple[str, ...] = ()) -> list[tuple[t
     Without components v2 (flag 1<<15) a message has at most 5 top-level components, each an action
     row; a button other than a link or premium one needs a `custom_id` (the spec marks it optional,
     since link buttons have none) of at most 100 characters, and custom ids are unique per message.
+    A select menu fills its action row alone (the spec allows 5 of anything in a row), and its
+    options' values are unique within it.
     """
     if not isinstance(body, dict) or not isinstance(body.get("components"), list):
         return []
@@ -173,6 +176,7 @@ def _component_problems(body: Any, prefix: tuple[str, ...] = ()) -> list[tuple[t
             continue
         if not v2 and row.get("type") != ACTION_ROW:
             problems.append(((*where, "type"), "UNION_TYPE_CHOICES", 'Value of field "type" must be 1.'))
+        problems += _select_problems(row, where)
         for item_index, item in enumerate(row.get("components") or ()):
             if not isinstance(item, dict):
                 continue
@@ -202,6 +206,30 @@ def _component_problems(body: Any, prefix: tuple[str, ...] = ()) -> list[tuple[t
                         )
                     )
                 seen.add(custom_id)
+    return problems
+
+
+def _select_problems(row: dict[str, Any], where: tuple[str, ...]) -> list[tuple[tuple[str, ...], str, str]]:
+    """A row's select menus: each alone in its row, its option values unique."""
+    items = [item for item in row.get("components") or () if isinstance(item, dict)]
+    problems: list[tuple[tuple[str, ...], str, str]] = []
+    for index, item in enumerate(items):
+        if item.get("type") not in SELECT_TYPES:
+            continue
+        at = (*where, "components", str(index))
+        if len(items) > 1:
+            problems.append(
+                (at, "COMPONENT_LAYOUT_WIDTH_EXCEEDED", "The specified component exceeds the maximum width")
+            )
+        values = [option.get("value") for option in item.get("options") or () if isinstance(option, dict)]
+        if len(values) != len(set(values)):
+            problems.append(
+                (
+                    (*at, "options"),
+                    "SELECT_COMPONENT_OPTION_VALUE_DUPLICATED",
+                    "Component option values must be unique",
+                )
+            )
     return problems
 
 

@@ -30,6 +30,11 @@ from tests.fakes.telegram_html import TelegramHTMLError, parse_telegram_html, ut
 
 log = logging.getLogger(__name__)
 
+# Limits of an inline keyboard Telegram states only in its FAQ, not in the spec's words: at most 100
+# buttons, at most 8 a row. Telegram refuses more with REPLY_MARKUP_TOO_LONG.
+MAX_KEYBOARD_BUTTONS = 100
+MAX_ROW_BUTTONS = 8
+
 SPEC_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "telegram" / "api.json"
 
 _LENGTH = re.compile(r"(\d+)-(\d+) (characters|bytes)( after entities parsing)?")
@@ -44,6 +49,9 @@ _TELEGRAM_WORDING = {
     ("callback_data", "long"): "BUTTON_DATA_INVALID",
     ("callback_data", "short"): "BUTTON_DATA_INVALID",
 }
+
+
+_TOO_LONG = "Bad Request: REPLY_MARKUP_TOO_LONG"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +198,23 @@ class SpecValidator:
                     found.append(self._violation(method, field.name, "is required", "required"))
                 continue
             found.extend(self._value(method, field.name, field, value, given, attached))
+        found.extend(self._keyboard_limits(method, given.get("reply_markup")))
+        return found
+
+    def _keyboard_limits(self, method: str, markup: Any) -> list[Violation]:
+        """An inline keyboard's size: ≤ 100 buttons in all, ≤ 8 in a row."""
+        rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+        if not isinstance(rows, list):
+            return []
+        found = []
+        for number, row in enumerate(rows):
+            if isinstance(row, list) and len(row) > MAX_ROW_BUTTONS:
+                problem = f"has {len(row)} buttons, more than {MAX_ROW_BUTTONS} a row"
+                found.append(Violation(method, f"reply_markup.inline_keyboard[{number}]", problem, _TOO_LONG))
+        total = sum(len(row) for row in rows if isinstance(row, list))
+        if total > MAX_KEYBOARD_BUTTONS:
+            problem = f"has {total} buttons, more than {MAX_KEYBOARD_BUTTONS}"
+            found.append(Violation(method, "reply_markup.inline_keyboard", problem, _TOO_LONG))
         return found
 
     @staticmethod
