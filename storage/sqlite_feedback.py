@@ -85,9 +85,8 @@ SELECT p.arxiv_id, ap.version, p.title, p.abstract, p.authors, p.categories, ap.
 
 
 def _moment(text: str) -> dt.datetime:
-    """A stored timestamp back as an aware UTC datetime."""
-    moment = dt.datetime.fromisoformat(text)
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    """A stored timestamp back as an aware datetime (`timestamp` writes them in UTC, offset included)."""
+    return dt.datetime.fromisoformat(text)
 
 
 class SqliteFeedback(SqliteBase):
