@@ -37,7 +37,6 @@ import gzip
 import json
 import random
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -55,7 +54,7 @@ from bot.matching import Matcher
 from bot.models import Announcement, LoadedView, Paper, Topic, Vote
 from bot.ranking import RankingService
 from bot.views import FeedbackAction, FeedbackPress, ViewService
-from storage.sqlite_store import open_store
+from storage.sqlite_store import SqliteStore, open_store
 
 DEFAULT_DAYS = _common.ROOT.parent / "shared" / "data" / "arxiv-days"
 PLATFORM = "bench"
@@ -137,12 +136,12 @@ def percentile(position: int, count: int) -> float:
 class Bench:
     """The bot's services over one real store: commands, views ranked by the ranker, feedback."""
 
-    def __init__(self, store: object, ranker: RankingService) -> None:
+    def __init__(self, store: SqliteStore, ranker: RankingService) -> None:
         self.store = store
         self.ranker = ranker
-        self.commands = CommandService(store, _common.ANCHOR_CATEGORIES)  # type: ignore[arg-type]
-        self.views = ViewService(store, _common.ANCHOR_CATEGORIES, ranker=ranker, votes=True)  # type: ignore[arg-type]
-        self.feedback = FeedbackService(store, on_votes_changed=ranker.votes_changed)  # type: ignore[arg-type]
+        self.commands = CommandService(store, _common.ANCHOR_CATEGORIES)
+        self.views = ViewService(store, _common.ANCHOR_CATEGORIES, ranker=ranker, votes=True)
+        self.feedback = FeedbackService(store, on_votes_changed=ranker.votes_changed)
 
     async def subscribe(self, chat_id: str, keywords: str) -> None:
         request = CommandRequest(PLATFORM, chat_id, "subscribe", keywords, user_id="1", is_admin=True)
@@ -332,4 +331,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
