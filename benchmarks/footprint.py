@@ -34,6 +34,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import random
 import signal
 import sqlite3
 import sys
@@ -45,10 +46,10 @@ import _common
 
 from bot.digests import build_digests
 from bot.matching import Matcher
-from bot.models import Announcement, Channel, DigestView, Paper
+from bot.models import Announcement, Channel, DigestView, Paper, Vote
 from bot.schedule import arxiv_today
 from bot.views import view_of
-from storage.sqlite_store import open_store
+from storage.sqlite_store import SqliteStore, open_store
 from tests.fakes.arxiv_server import FakeArxiv, Reply
 from tests.fakes.telegram_server import FakeTelegramServer
 
@@ -187,6 +188,35 @@ async def run_child(folder: Path, database: Path, feed: bytes, observe: float) -
     seen.stored_papers = int(row[0] or 0)
     seen.database_size = _file_size(database)
     return seen
+
+
+VOTES_EACH = 6  # 👍 and as many 👎 per voting chat: enough for a model (3 and 3 are)
+
+
+async def seed_votes(store: SqliteStore, papers: list[Paper], today: dt.date, voting: int, seed: int) -> int:
+    """The day before's announcement (its digests done), and `voting` chats' votes on its papers.
+
+    Those chats have a model to fit when today's digest is built: with RANKING on (the default), the
+    bot fits 1,000 models while it delivers, in its worker thread.
+    """
+    if voting <= 0:
+        return 0
+    before = today - dt.timedelta(days=3 if today.weekday() == 0 else 1)
+    earlier = _day_papers(papers, -1)  # ids 2999.x: the simulated days use 3000.x and up
+    await store.save_announcement(
+        Announcement(before, ("cs", "math", "physics"), tuple(earlier), source="rss")
+    )
+    for channel in await store.list_channels():
+        assert channel.id is not None
+        await store.set_done_up_to(channel.id, before)
+    rng = random.Random(seed)
+    now = dt.datetime.now(dt.UTC)
+    for number in range(voting):
+        chosen = rng.sample(earlier, 2 * VOTES_EACH)
+        for index, paper in enumerate(chosen):
+            vote = Vote.UP if index < VOTES_EACH else Vote.DOWN
+            await store.set_vote("telegram", str(100_000 + number), "1", paper.arxiv_id, before, vote, now)
+    return voting
 
 
 def _day_papers(papers: list[Paper], number: int) -> list[Paper]:
@@ -344,6 +374,7 @@ async def run(options: argparse.Namespace) -> int:
                 await store.save_channel(
                     Channel("telegram", str(100_000 + number), active=True, topics=(topic,))
                 )
+            voted = await seed_votes(store, papers, today, options.voting, options.seed)
         finally:
             await store.close()
         seeded_s = time.perf_counter() - seeding
@@ -380,7 +411,8 @@ async def run(options: argparse.Namespace) -> int:
         (
             "channels",
             f"{options.channels:,}",
-            f"seeded with save_channel in {seeded_s:.1f} s; database {seeded_size / MB:.1f} MB",
+            f"seeded with save_channel in {seeded_s:.1f} s; database {seeded_size / MB:.1f} MB; "
+            f"{voted:,} of them with {2 * VOTES_EACH} votes (RANKING on: a model each)",
         ),
         (
             "papers in the day",
@@ -486,6 +518,9 @@ def main() -> int:
     )
     parser.add_argument("--feed", type=Path, default=_common.ALL_ARCHIVES, help="the all-archives RSS file")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--voting", type=int, default=1000, help="channels with votes (12 each): their models are fitted"
+    )
     options = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return asyncio.run(run(options))

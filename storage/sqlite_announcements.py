@@ -146,7 +146,8 @@ class SqliteAnnouncements(SqliteBase):
         """Forget announcements older than `before`, and their digest views (the ledger is kept).
 
         Never forgets one younger than `MIN_RETENTION` by the store's clock. Papers that no remaining
-        announcement lists go too; `deliveries` rows are never touched.
+        announcement lists go too, unless a vote or a bookmark names them; `deliveries`, `votes` and
+        `bookmarks` rows are never touched.
         """
         floor = self._clock().date() - MIN_RETENTION
         cutoff = plain_date(before)
@@ -158,9 +159,14 @@ class SqliteAnnouncements(SqliteBase):
             pruned = cursor.rowcount
             # A view's pages show its announcement's papers: it goes with it.
             await db.execute("DELETE FROM digest_views WHERE announcement_date < ?", (cutoff.isoformat(),))
+            # A paper a chat voted on (its model is rebuilt from its votes) or a user saved (/saved
+            # lists it) stays, whatever announcement listed it.
             papers = await db.execute(
-                "DELETE FROM papers WHERE NOT EXISTS"
+                "DELETE FROM papers"
+                " WHERE NOT EXISTS"
                 " (SELECT 1 FROM announcement_papers AS ap WHERE ap.arxiv_id = papers.arxiv_id)"
+                " AND NOT EXISTS (SELECT 1 FROM votes AS v WHERE v.arxiv_id = papers.arxiv_id)"
+                " AND NOT EXISTS (SELECT 1 FROM bookmarks AS b WHERE b.arxiv_id = papers.arxiv_id)"
             )
         if pruned:
             log.debug("pruned %d announcement(s) before %s and %d paper(s)", pruned, cutoff, papers.rowcount)

@@ -6,7 +6,8 @@ transaction. An `asyncio.Lock` keeps coroutines from interleaving inside each ot
 they share the connection, so without it a reader could see another coroutine's uncommitted rows.
 
 Each section of the store (`storage.sqlite_announcements`, `storage.sqlite_channels`,
-`storage.sqlite_ledger`, `storage.sqlite_reports`) is a subclass of `SqliteBase`;
+`storage.sqlite_feedback`, `storage.sqlite_ledger`, `storage.sqlite_reports`, `storage.sqlite_views`)
+is a subclass of `SqliteBase`;
 `storage.sqlite_store.SqliteStore` joins them.
 """
 

@@ -11,13 +11,14 @@ import aiosqlite
 
 from bot.models import ANNOUNCE_TYPE_ORDER, AnnounceType, Channel, Style, Topic
 from storage.sqlite_base import SqliteBase, date_text, json_text, load_strings
+from storage.sqlite_feedback import move_votes
 
 log = logging.getLogger(__name__)
 
 _UPSERT_CHANNEL = """
 INSERT INTO channels (platform, chat_id, timezone, delivery_time, active, notify_empty, done_up_to,
-                      created_at, updated_at, server_id, style, send_file, thread_id, own_thread)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      created_at, updated_at, server_id, style, send_file, thread_id, own_thread, ranking)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (platform, chat_id) DO UPDATE SET
     -- A copy that does not know its server (an older caller) leaves the stored one alone.
     server_id = coalesce(excluded.server_id, channels.server_id),
@@ -29,6 +30,7 @@ ON CONFLICT (platform, chat_id) DO UPDATE SET
     send_file = excluded.send_file,
     thread_id = excluded.thread_id,
     own_thread = excluded.own_thread,
+    ranking = excluded.ranking,
     -- The delivery cursor only moves forward: a stale copy of a channel cannot un-deliver a day.
     done_up_to = CASE
         WHEN channels.done_up_to IS NULL OR excluded.done_up_to > channels.done_up_to
@@ -91,6 +93,7 @@ class SqliteChannels(SqliteBase):
                     int(channel.send_file),
                     channel.thread_id,
                     int(channel.own_thread),
+                    int(channel.ranking),
                 ),
             )
             rows = list(
@@ -167,11 +170,15 @@ class SqliteChannels(SqliteBase):
         If both are stored, they merge into the moved channel: its id and settings win, except that
         the digest stays on if either had it on; the other's topics with names it lacks are appended;
         the ledgers are united (a paper sent by either counts as sent), so nothing is posted twice.
+        The chat's votes and vote version move too (`storage.sqlite_feedback.move_votes`), even
+        when no channel is stored for it; bookmarks are per user and stay.
         """
         if old_chat_id == new_chat_id:
             return await self.get_channel(platform, old_chat_id)
         now = self._now()
         async with self._write() as db:
+            # Votes belong to the chat, subscribed or not: they follow it even when no channel does.
+            await move_votes(db, platform, old_chat_id, new_chat_id)
             moved = await _load_channel(db, platform, old_chat_id)
             existing = await _load_channel(db, platform, new_chat_id)
             if moved is None:
@@ -273,6 +280,7 @@ def _channel_from_row(row: sqlite3.Row, topics: Sequence[Topic]) -> Channel:
         send_file=bool(row["send_file"]),
         thread_id=row["thread_id"],
         own_thread=bool(row["own_thread"]),
+        ranking=bool(row["ranking"]),
         topics=tuple(topics),
         done_up_to=None if row["done_up_to"] is None else dt.date.fromisoformat(row["done_up_to"]),
     )

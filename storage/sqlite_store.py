@@ -1,9 +1,9 @@
 """The SQLite store: everything the bot remembers, in one file, behind `bot.ports.Store`.
 
 `open_store` opens and migrates the file; `SqliteStore` joins the store's sections, each with its own
-SQL: `storage.sqlite_announcements`, `storage.sqlite_channels`, `storage.sqlite_ledger`,
-`storage.sqlite_reports` and `storage.sqlite_views`, over the connection and transactions of
-`storage.sqlite_base`.
+SQL: `storage.sqlite_announcements`, `storage.sqlite_channels`, `storage.sqlite_feedback`,
+`storage.sqlite_ledger`, `storage.sqlite_reports` and `storage.sqlite_views`, over the connection and
+transactions of `storage.sqlite_base`.
 
 The schema lives in numbered migration files (`storage/migrations/V{n}__{name}.sql`), applied at
 start-up by `storage.migrations`. A database written by a newer version
@@ -38,6 +38,7 @@ from storage.migrations import (
 from storage.sqlite_announcements import SqliteAnnouncements
 from storage.sqlite_base import Clock, timestamp, utc_now
 from storage.sqlite_channels import SqliteChannels
+from storage.sqlite_feedback import SqliteFeedback
 from storage.sqlite_ledger import SqliteLedger
 from storage.sqlite_reports import SqliteReports
 from storage.sqlite_views import SqliteViews
@@ -138,7 +139,9 @@ def _problem(path: pathlib.Path, error: sqlite3.Error) -> StoreError:
     return problem if problem is not None else StoreError(f"cannot use the database {path}: {error}")
 
 
-class SqliteStore(SqliteAnnouncements, SqliteChannels, SqliteLedger, SqliteReports, SqliteViews):
+class SqliteStore(
+    SqliteAnnouncements, SqliteChannels, SqliteFeedback, SqliteLedger, SqliteReports, SqliteViews
+):
     """`bot.ports.Store` over one SQLite file; build it with `open_store`."""
 
     async def __aenter__(self) -> SqliteStore:

@@ -237,6 +237,8 @@ STOP_WORDS = frozenset(
 
 def _fold(text: str) -> str:
     """Lower case without accents, as the filters match."""
+    if text.isascii():  # most titles and abstracts: nothing to decompose
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from bot.ranking.features import PaperVector, stack
 
 MODEL_TERMS = 1024  # weights kept per chat: 1024 × 8 bytes
-STEPS = 120
+STEPS = 60
 DTYPE = np.float32
 L2 = 1e-3  # the ridge on the weights (not the bias)
 # The loss's curvature is at most 1/4 × the squared length of a row with its bias input (1 + 1).

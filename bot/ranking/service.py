@@ -38,7 +38,7 @@ WEAK_NEGATIVES = 200  # random unrated papers per fit
 POOL_DAYS = 30  # where they are drawn from: the papers of the last month's announcements
 POOL_SIZE = 3000
 CACHED_MODELS = 4096  # models kept in memory (about 8 KB each); a dropped one is refitted when needed
-CACHED_VECTORS = 4000  # papers kept vectorized (a day's announcement and the voted papers)
+CACHED_VECTORS = 12_000  # papers kept vectorized (~1 KB each): recent announcements, voted papers
 EXPLAINED_TERMS = 5
 EXPLAINED_VOTES = 3
 
@@ -150,12 +150,11 @@ class RankingService:
         seed = zlib.crc32(f"{key[0]}:{key[1]}".encode())
 
         def work() -> ChatModel:
-            candidates = [index for index, arxiv_id in enumerate(pool_ids) if arxiv_id not in voted_ids]
-            chosen: Sequence[int] = candidates
-            if len(candidates) > self._weak_negatives:
-                rng = np.random.default_rng(seed)
-                chosen = sorted(rng.choice(len(candidates), self._weak_negatives, replace=False).tolist())
-                chosen = [candidates[index] for index in chosen]
+            # Twice as many draws as needed, minus the chat's own voted papers: O(weak), not O(pool).
+            rng = np.random.default_rng(seed)
+            draws = min(len(pool_ids), 2 * self._weak_negatives)
+            drawn = rng.choice(len(pool_ids), draws, replace=False).tolist() if draws else []
+            chosen = [index for index in drawn if pool_ids[index] not in voted_ids][: self._weak_negatives]
             return fit(
                 [self._vector(vote.paper) for vote in liked],
                 [self._vector(vote.paper) for vote in disliked],

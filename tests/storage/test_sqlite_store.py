@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.models import AnnounceType, Channel, DeliveryResult, FeedCheck, Style, Topic
+from bot.models import AnnounceType, Channel, DeliveryResult, FeedCheck, Style, Topic, Vote
 from bot.ports import Store, StoreError
 from storage.migrations import Migration, MigrationError, SchemaTooNewError, load_migrations
 from storage.sqlite_store import SqliteStore, open_store
@@ -21,6 +21,8 @@ from tests.storage.conftest import raw, rows
 
 TABLES = {
     "announcement_papers",
+    "bookmarks",
+    "digest_views",
     "delivery_results",
     "feed_checks",
     "announcements",
@@ -30,6 +32,8 @@ TABLES = {
     "schema_migrations",
     "state",
     "topics",
+    "vote_versions",
+    "votes",
 }
 
 
@@ -138,6 +142,8 @@ async def test_unknown_future_migration_is_refused_and_data_kept(
     async with await open_store(db_path, clock=clock) as store:
         await store.save_announcement(make_announcement())
         await store.save_channel(make_channel())
+        await store.set_vote("telegram", "-100", "u1", "2511.00003", DAY, Vote.UP, clock())
+        await store.toggle_bookmark("telegram", "u1", "2511.00003", DAY, clock())
     with raw(db_path) as connection:
         connection.execute(
             "INSERT INTO schema_migrations VALUES (?, 'from_the_future', 'x', '2026-01-01T00:00:00+00:00')",
