@@ -808,12 +808,12 @@ async def test_a_choice_in_a_select_arrives_with_its_values_and_bad_selects_are_
     async def on_interaction(interaction: discord.Interaction) -> None:
         """Record the pick and answer by updating the message."""
         assert interaction.data is not None
-        data = dict(interaction.data)
+        data: dict[str, Any] = dict(interaction.data)
         seen.append(
             (
                 str(data["custom_id"]),
                 int(str(data["component_type"])),
-                list(data["values"]),
+                [str(value) for value in data["values"]],
                 interaction.user.id,
             )
         )
@@ -831,10 +831,10 @@ async def test_a_choice_in_a_select_arrives_with_its_values_and_bad_selects_are_
         assert fake.validation_errors == []
         await text_channel(client).send("25 options", view=menu_view(25))
         assert fake.validation_errors == []
-        row = {"type": 1, "components": [{"type": 2, "style": 1, "label": "x", "custom_id": "x"}]}
-        select = {"type": 3, "custom_id": "m", "options": [{"label": "a", "value": "0"}]}
+        button = {"type": 2, "style": 1, "label": "x", "custom_id": "x"}
+        select: dict[str, Any] = {"type": 3, "custom_id": "m", "options": [{"label": "a", "value": "0"}]}
         bodies = [
-            {"content": "shared", "components": [{**row, "components": [*row["components"], select]}]},
+            {"content": "shared", "components": [{"type": 1, "components": [button, select]}]},
             {
                 "content": "many",
                 "components": [
