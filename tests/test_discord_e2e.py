@@ -22,6 +22,7 @@ import pytest
 
 from adapters.discord.settings import DiscordSettings
 from bot.main.app import serve
+from bot.models import Channel, Topic
 from bot.settings import Settings
 from storage.sqlite_store import SqliteStore
 from tests.fakes.arxiv_server import FakeArxiv, Reply
@@ -382,3 +383,115 @@ async def test_a_rejected_discord_token_is_one_line_and_exit_2(
     assert "Traceback" not in run.err
     assert "not installed" not in run.err  # no voice warnings: the bot has no voice
     assert "token-that-must-not-be-printed" not in run.err + run.out
+
+
+# -- 👍/👎/🔖 on every paper -------------------------------------------------------------------------------
+
+THIRD_MEMBER = 1100000000000000777
+LIKE, DISLIKE, SAVE = "👍 Like a paper…", "👎 Dislike a paper…", "🔖 Save a paper for me…"
+
+
+def menu(message: dict[str, Any], placeholder: str) -> dict[str, Any]:
+    """The message's select menu with this placeholder."""
+    for row in message.get("components") or ():
+        for item in row.get("components") or ():
+            if item.get("placeholder") == placeholder:
+                return dict(item)
+    raise AssertionError(f"no menu {placeholder!r} in {message.get('components')}")
+
+
+async def choose(fake: FakeDiscord, message_id: int, placeholder: str, paper: int, user_id: int) -> str:
+    """A member picks paper number `paper` (1-based, as the page numbers it) in a menu; their private answer.
+
+    The pick is answered by updating the message within 1 s, then the answer follows ephemerally.
+    """
+    posted = fake.posted_message(message_id)
+    found = menu(posted.message, placeholder)
+    option = next(o for o in found["options"] if str(o["label"]).startswith(f"{paper}. "))
+    sent = await fake.choose_option(message_id, found["custom_id"], option["value"], user_id=user_id)
+    update, answer = await fake.wait_for_responses(sent.id, count=2, timeout=10)
+    assert update["type"] == 7  # UPDATE_MESSAGE
+    delay = fake.answer_delay(sent.id)
+    assert delay is not None
+    assert delay < 1.0
+    assert (answer["kind"], answer["ephemeral"]) == ("followup", True)
+    return str(answer["data"]["content"])
+
+
+def paper_line(message: dict[str, Any], paper: int) -> str:
+    """The compact page's meta line (authors · category · type · tally) of paper number `paper`."""
+    description = str(message["embeds"][0]["description"])
+    lines = description.split("\n")
+    title = next(n for n, line in enumerate(lines) if line.startswith(f"**{paper}. ["))
+    return lines[title + 1]
+
+
+async def subscribed(store: SqliteStore, channel_id: int) -> None:
+    """Seed an active channel with the MLLM keywords straight into the store (as /subscribe would)."""
+    keywords = tuple(MLLM_KEYWORDS.split(", "))
+    await store.save_channel(
+        Channel(platform="discord", chat_id=str(channel_id), active=True, topics=(Topic("Papers", keywords),))
+    )
+
+
+async def test_members_votes_count_once_each_show_on_the_page_and_survive_a_restart(
+    settings: Settings, discord_server: FakeDiscord, arxiv_server: FakeArxiv, store: SqliteStore
+) -> None:
+    """In a channel each member has one vote a paper, through the 👍/👎 menus: the same pick twice undoes
+    it, 👎 replaces 👍, another member's adds; the counts show on the paper's line and in the menus; 🔖
+    saves for the picker alone; another channel's menu data changes nothing; after a restart the count
+    is still shown and a pick on the old message counts."""
+    arxiv_server.default_rss = Reply.feed(ANCHOR_FEED)
+    await subscribed(store, PAPERS)
+    await subscribed(store, ROBOTS)
+    clock = Clock(dt.datetime(2025, 11, 12, 7, 0, tzinfo=UTC))
+    async with RunningBot(settings, discord_server, clock):
+        await until(
+            lambda: bool(delivered(discord_server, PAPERS) and delivered(discord_server, ROBOTS)),
+            timeout=15,
+            what="both digests",
+        )
+        page = delivered(discord_server, PAPERS)[0]
+        rows = page.message["components"]
+        assert [len(row["components"]) for row in rows] == [5, 1, 1, 1]
+        assert [row["components"][0].get("placeholder") for row in rows[1:]] == [LIKE, DISLIKE, SAVE]
+        assert len(menu(page.message, LIKE)["options"]) == 10
+        first, second = paper_ids(page.message)[:2]
+        assert "👍" not in paper_line(page.message, 1)
+
+        answer = await choose(discord_server, page.id, LIKE, 1, MEMBER)
+        assert answer.startswith(f"👍 on {first} noted")
+        assert paper_line(page.message, 1).endswith(" · 👍 1")
+        assert "undone" in await choose(discord_server, page.id, LIKE, 1, MEMBER)  # again: undone
+        assert "👍" not in paper_line(page.message, 1)
+        await choose(discord_server, page.id, LIKE, 1, MEMBER)
+        await choose(discord_server, page.id, DISLIKE, 1, MEMBER)  # replaces the 👍
+        assert paper_line(page.message, 1).endswith(" · 👎 1")
+        await choose(discord_server, page.id, LIKE, 1, OTHER_MEMBER)  # another member's adds
+        assert paper_line(page.message, 1).endswith(" · 👍 1 · 👎 1")
+        option = menu(page.message, LIKE)["options"][0]
+        assert option["description"] == f"arXiv:{first} · 👍 1 · 👎 1"
+        tallies = await store.vote_tallies("discord", str(PAPERS), [first])
+        assert (tallies[first].up, tallies[first].down) == (1, 1)
+
+        answer = await choose(discord_server, page.id, SAVE, 2, MEMBER)
+        assert answer.startswith(f"🔖 Saved {second} for you")
+        assert [mark.paper.arxiv_id for mark in await store.bookmarks("discord", str(MEMBER))] == [second]
+        assert await store.bookmarks("discord", str(OTHER_MEMBER)) == []
+
+        # #robots' like menu picked on #papers' message: refused privately, nothing counted anywhere
+        elsewhere = delivered(discord_server, ROBOTS)[0]
+        foreign = menu(elsewhere.message, LIKE)["custom_id"]
+        forged = await discord_server.push_component(page.id, foreign, ["0"], user_id=THIRD_MEMBER)
+        (refusal,) = await discord_server.wait_for_responses(forged.id, timeout=10)
+        assert refusal["ephemeral"]
+        assert refusal["data"]["content"] == "This digest is no longer kept."
+        assert await store.vote_tallies("discord", str(ROBOTS), [first]) == {}
+        tallies = await store.vote_tallies("discord", str(PAPERS), [first])
+        assert (tallies[first].up, tallies[first].down) == (1, 1)
+
+    clock.now = dt.datetime(2025, 11, 13, 9, 0, tzinfo=UTC)  # the next day, a new process, the same database
+    async with RunningBot(settings, discord_server, clock):
+        await choose(discord_server, page.id, LIKE, 1, THIRD_MEMBER)
+        assert paper_line(page.message, 1).endswith(" · 👍 2 · 👎 1")
+    assert discord_server.failed_interactions() == []

@@ -1000,3 +1000,123 @@ async def test_a_members_digest_in_a_group_is_one_paged_reply_and_a_repeat_point
     assert not pointer.buttons
     assert again["message_id"] != pointer.json["reply_to_message"]["message_id"]
     assert len(digest_messages(telegram_server, GROUP)) == 1
+
+
+# -- 👍/👎/🔖 on every paper -------------------------------------------------------------------------------
+
+
+def labels(server: FakeTelegramServer, chat_id: int, message_id: int) -> list[str]:
+    """The labels of a message's keyboard as it is now."""
+    return [button["text"] for button in server.message(chat_id, message_id).buttons]
+
+
+async def give_feedback(
+    server: FakeTelegramServer, chat_id: int, message_id: int, label: str, user: int
+) -> dict[str, Any]:
+    """A member presses a feedback button; what answerCallbackQuery said to them."""
+    pressed = server.press_button(chat_id, text=label, message_id=message_id, from_user=user)
+    await server.wait_answered(pressed)
+    assert pressed.answer is not None
+    assert pressed.answer_delay is not None
+    assert pressed.answer_delay < 1.0
+    return pressed.answer
+
+
+async def shows(server: FakeTelegramServer, chat_id: int, message_id: int, *wanted: str) -> None:
+    """Wait until the message's keyboard carries every one of these labels."""
+    await until(
+        lambda: set(wanted) <= set(labels(server, chat_id, message_id)),
+        timeout=5,
+        what=f"the keyboard to show {wanted} (it has {labels(server, chat_id, message_id)[:9]})",
+    )
+
+
+async def test_members_votes_count_once_each_show_on_the_page_and_survive_a_restart(
+    settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
+) -> None:
+    """In a group each member has one vote a paper: 👍 twice undoes it, 👎 replaces it, another member's adds;
+    the counts show on the buttons; 🔖 saves for the presser alone and edits nothing; another chat's button
+    data changes nothing; after a restart the count is still there and a press on the old message counts."""
+    telegram_server.add_chat(GROUP, "supergroup", title="Reading group")
+    arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+    await subscribed_chat(store, GROUP, *MLLM_KEYWORDS.split(", "))
+    await subscribed_chat(store, 4545, *MLLM_KEYWORDS.split(", "))
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock):
+        await until(
+            lambda: bool(digest_messages(telegram_server, GROUP) and digest_messages(telegram_server, 4545)),
+            what="both digests",
+        )
+        (digest,) = digest_messages(telegram_server, GROUP)
+        message_id = digest.message_id
+        first_row = labels(telegram_server, GROUP, message_id)[:6]
+        assert first_row == ["1 👍", "1 👎", "1 🔖", "2 👍", "2 👎", "2 🔖"]
+        first, second = ids_in(str(digest.raw_text))[:2]
+
+        answer = await give_feedback(telegram_server, GROUP, message_id, "1 👍", MEMBER)
+        assert answer["text"].startswith(f"👍 on {first} noted")
+        await shows(telegram_server, GROUP, message_id, "1 👍1", "1 👎")
+        answer = await give_feedback(telegram_server, GROUP, message_id, "1 👍1", MEMBER)  # again: undone
+        assert "undone" in answer["text"]
+        await shows(telegram_server, GROUP, message_id, "1 👍", "1 👎")
+        await give_feedback(telegram_server, GROUP, message_id, "1 👍", MEMBER)
+        await shows(telegram_server, GROUP, message_id, "1 👍1")
+        await give_feedback(telegram_server, GROUP, message_id, "1 👎", MEMBER)  # replaces the 👍
+        await shows(telegram_server, GROUP, message_id, "1 👍", "1 👎1")
+        await give_feedback(telegram_server, GROUP, message_id, "1 👍", ADMIN)  # another member's adds
+        await shows(telegram_server, GROUP, message_id, "1 👍1", "1 👎1")
+        tallies = await store.vote_tallies("telegram", str(GROUP), [first])
+        assert (tallies[first].up, tallies[first].down) == (1, 1)
+
+        edits = telegram_server.message(GROUP, message_id).edits
+        answer = await give_feedback(telegram_server, GROUP, message_id, "2 🔖", MEMBER)
+        assert answer["text"].startswith(f"🔖 Saved {second} for you")
+        assert [mark.paper.arxiv_id for mark in await store.bookmarks("telegram", str(MEMBER))] == [second]
+        assert await store.bookmarks("telegram", str(ADMIN)) == []
+
+        # another chat's button data pressed on this chat's message: refused, nothing counted
+        (elsewhere,) = digest_messages(telegram_server, 4545)
+        foreign = next(b["callback_data"] for b in elsewhere.buttons if b["text"] == "1 👍")
+        forged = telegram_server.push_callback_query(GROUP, foreign, from_user=OWNER, message_id=message_id)
+        await telegram_server.wait_answered(forged)
+        assert forged.answer is not None
+        assert forged.answer["text"] == "This digest is no longer kept."
+        await asyncio.sleep(0.3)
+        assert telegram_server.message(GROUP, message_id).edits == edits  # 🔖 and the forgery edited nothing
+        assert await store.vote_tallies("telegram", "4545", [first]) == {}
+
+    clock.now = dt.datetime(2025, 11, 13, 9, 0, tzinfo=UTC)  # the next day, a new process, the same database
+    async with RunningBot(settings, telegram_server, clock):
+        await give_feedback(telegram_server, GROUP, message_id, "1 👍1", OWNER)
+        await shows(telegram_server, GROUP, message_id, "1 👍2", "1 👎1")
+    tallies = await store.vote_tallies("telegram", str(GROUP), [first])
+    assert (tallies[first].up, tallies[first].down) == (2, 1)
+
+
+async def test_a_burst_of_votes_on_one_message_costs_a_few_edits_not_one_each(
+    settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
+) -> None:
+    """Eight members like paper 3 at once, with a chat's edits 0.3 s apart: every vote counts, the keyboard
+    ends at `3 👍8`, and the redraws are coalesced (at most 4 edits, not 8)."""
+    telegram_server.add_chat(GROUP, "supergroup", title="Reading group")
+    arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+    await subscribed_chat(store, GROUP, *MLLM_KEYWORDS.split(", "))
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    spaced = replace(NO_WAITING, chat_interval=0.3)
+    async with RunningBot(settings, telegram_server, clock, rate_limits=spaced):
+        await until(lambda: bool(digest_messages(telegram_server, GROUP)), what="the digest")
+        (digest,) = digest_messages(telegram_server, GROUP)
+        message_id = digest.message_id
+        presses = [
+            telegram_server.press_button(GROUP, text="3 👍", message_id=message_id, from_user=100 + member)
+            for member in range(8)
+        ]
+        for press in presses:
+            await telegram_server.wait_answered(press)
+            assert press.answer is not None
+            assert "noted" in press.answer["text"]
+        await shows(telegram_server, GROUP, message_id, "3 👍8")
+        await asyncio.sleep(0.7)  # room for any edit still to come
+    edits = telegram_server.calls_to("editMessageText", chat_id=GROUP)
+    assert 1 <= len(edits) <= 4
+    assert not telegram_server.take_violations()

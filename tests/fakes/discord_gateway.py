@@ -209,6 +209,31 @@ class DiscordGateway(DiscordState):
             locale=locale,
         )
 
+    async def push_component(
+        self,
+        message_id: int | str,
+        custom_id: str,
+        values: Sequence[str] | None = None,
+        *,
+        user_id: int = DEFAULT_USER_ID,
+        permissions: int | str = 0,
+    ) -> SentInteraction:
+        """A component interaction on a message with any data, forged or old, as a modified client could
+        send it: a select's `values` when given (component_type 3), else a button's press."""
+        posted = self._component_message(message_id, user_id)
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": BUTTON}
+        if values is not None:
+            data = {"custom_id": custom_id, "component_type": STRING_SELECT, "values": list(values)}
+        return await self._component_interaction(
+            posted,
+            data,
+            user_id=user_id,
+            username="tester",
+            permissions=permissions,
+            roles=(),
+            locale="en-US",
+        )
+
     def _component_message(self, message_id: int | str, user_id: int) -> PostedMessage:
         """The posted message a user interacts with (ValueError if it is not there or not theirs to see)."""
         posted = self._posted_index.get(int(message_id))
