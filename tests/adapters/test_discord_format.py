@@ -14,11 +14,15 @@ import pytest
 
 from adapters.digest_packing import MAX_PER_PAGE
 from adapters.discord.format import (
+    MAX_ACTION_ROWS,
     MAX_CONTENT,
     MAX_DESCRIPTION,
     MAX_EMBED_TOTAL,
     MAX_EMBEDS,
     MAX_FIELD_VALUE,
+    MAX_OPTION_LABEL,
+    MAX_OPTIONS,
+    MAX_PLACEHOLDER,
     MAX_TITLE,
     PAGE_ABSTRACT,
     DiscordMessage,
@@ -34,7 +38,7 @@ from bot.digests import build_digest
 from bot.feeds import parse_feed_file
 from bot.models import Announcement, AnnounceType, Digest, LoadedView, Paper, Style
 from bot.topic_config import load_topic_config
-from bot.views import MAX_BUTTON_DATA, PagePress, decode_press, view_of
+from bot.views import MAX_BUTTON_DATA, PagePress, decode_menu_choice, decode_press, view_of
 from tests.builders import make_digest, make_listed_paper, one_topic
 
 ANCHOR = Path(__file__).parents[1] / "fixtures" / "anchor"
@@ -106,7 +110,17 @@ def assert_page_within_limits(page: DiscordPage) -> None:
     assert len(urls) == len(set(urls)), "embeds sharing a URL would be merged"
     for paper_id in page.paper_ids:
         assert f"https://arxiv.org/abs/{paper_id}" in shown + " ".join(urls)
-    assert len(page.buttons) <= 5
+    assert len(page.buttons) + len(page.menus) <= MAX_ACTION_ROWS
+    assert len(page.buttons) <= 1  # the page's buttons in one row, the menus under it
+    for found in page.menus:
+        assert 1 <= len(found.options) <= MAX_OPTIONS
+        assert len(found.placeholder) <= MAX_PLACEHOLDER
+        assert 1 <= len(found.data) <= 100
+        assert len({option.value for option in found.options}) == len(found.options)
+        for option in found.options:
+            assert 1 <= len(option.label) <= MAX_OPTION_LABEL
+            assert len(option.description) <= MAX_OPTION_LABEL
+            assert decode_menu_choice(found.data, option.value) is not None
     for row in page.buttons:
         assert 1 <= len(row) <= 5
         for button in row:

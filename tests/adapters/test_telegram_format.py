@@ -9,8 +9,10 @@ import pytest
 
 from adapters.digest_packing import MAX_PER_PAGE
 from adapters.telegram.format import (
+    MAX_BUTTONS,
     MAX_MESSAGE_LENGTH,
     MAX_RAW_LENGTH,
+    MAX_ROW_BUTTONS,
     READ_MORE,
     TelegramMessage,
     TelegramPage,
@@ -60,7 +62,9 @@ def assert_page_valid(page: TelegramPage) -> None:
     """A page is valid Telegram HTML within 4096 visible units and the raw bound, with sane buttons."""
     assert_valid_telegram_html(page.text)
     assert len(page.text) <= MAX_RAW_LENGTH
-    for row in page.buttons:
+    assert sum(len(row) for row in page.keyboard) <= MAX_BUTTONS
+    for row in page.keyboard:
+        assert 1 <= len(row) <= MAX_ROW_BUTTONS
         for button in row:
             assert 1 <= len(button.data.encode("utf-8")) <= MAX_BUTTON_DATA
             assert decode_press(button.data) is not None
