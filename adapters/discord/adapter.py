@@ -16,7 +16,10 @@ channel is gone for the bot, and the core turns it off once, so the bot never co
 - A digest is one message showing a page of a stored view (`adapters.discord.paging`); its buttons
   carry only the view, page and style, and `on_interaction` answers each press by updating that
   message (UPDATE_MESSAGE) with the page looked up in the store, well within Discord's 3 s: any
-  member may turn pages, after a restart too, on ephemeral messages too. The file comes silently
+  member may turn pages, after a restart too, on ephemeral messages too. A choice in a page's
+  👍/👎/🔖 menus is recorded for the member who made it (the core's FeedbackService), the page is
+  updated with the chat's new counts, and the member alone gets the answer (an ephemeral follow-up).
+  The file comes silently
   (SUPPRESS_NOTIFICATIONS), so a digest notifies once; with `own_thread` each day's digest starts a
   thread of its own.
 - `/digest` is deferred at once (Discord's 3-second deadline), ephemerally for a member in a server
@@ -199,7 +202,8 @@ class DiscordAdapter:
         startup_backoff: Backoff = STARTUP_BACKOFF,
         stop_grace: float = STOP_GRACE,
     ) -> None:
-        """`views`: the stored digests whose pages buttons turn (None: the command service's).
+        """`views`: the stored digests whose pages buttons turn (None: the command service's);
+        `feedback`: where 👍/👎/🔖 choices are recorded (None: they are refused privately).
 
         `startup_backoff`: how long start-up keeps trying to reach Discord (tests shorten it).
         """
@@ -636,7 +640,8 @@ class DiscordAdapter:
 
     # -- button presses -----------------------------------------------------------------------------
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """A press on a digest's button: turn the page, send the file, or nothing (the "n/N" label).
+        """A press on a digest's button or a choice in its 👍/👎/🔖 menus: turn the page, send the file,
+        record the feedback, or nothing (the "n/N" label).
 
         Answered within Discord's 3 s: the page is looked up and rendered at once (a few ms), and
         if that ever takes longer than `DEFER_AFTER` the press is acknowledged first and the message

@@ -154,7 +154,8 @@ class TelegramAdapter:
         startup_backoff: Backoff = STARTUP_BACKOFF,
         stop_grace: float = STOP_GRACE,
     ) -> None:
-        """`views`: the stored digests presses look up (default: the command service's).
+        """`views`: the stored digests presses look up (default: the command service's); `feedback`:
+        where 👍/👎/🔖 presses are recorded (None: they are refused with a one-line alert).
 
         `startup_backoff`: how long start-up keeps trying to reach the Bot API (tests shorten it).
         """
