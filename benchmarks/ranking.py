@@ -20,8 +20,8 @@ The summary averages the readers' figures.
 
 Then the cost: `--chats` chats (10,000) each with votes (6 👍 and 6 👎 of one built-in reader's taste)
 are stored, and a new RankingService (as after a restart: every model must be fitted) orders the next
-day's digest of every chat: the time of all those refits and scorings, and the event loop's longest
-stall meanwhile (the work runs in a worker thread).
+day's digest of every chat, 64 chats at a time as delivery serves them: the time of all those refits
+and scorings, and the event loop's longest stall meanwhile (the work runs in worker threads).
 
 Ends with one line:
 `ranking: R readers, D days (T for training); precision@5 learned X, listing Y; liked median
@@ -60,6 +60,7 @@ DEFAULT_DAYS = _common.ROOT.parent / "shared" / "data" / "arxiv-days"
 PLATFORM = "bench"
 DISLIKES_PER_DAY = 3
 TOP = 5
+DELIVERY_CONCURRENCY = 64  # DeliveryService's default: chats served at once
 
 # Readers of different kinds: a category, title words, authors, phrases.
 BUILT_IN_READERS = (
@@ -261,8 +262,14 @@ async def time_many_chats(
 
         watcher = asyncio.create_task(watch())
         started = time.perf_counter()
-        for channel, digest in zip(channels, digests, strict=True):
-            await ranker.rank(PLATFORM, channel.chat_id, digest)
+        pending = list(zip(channels, digests, strict=True))
+
+        async def worker() -> None:  # as delivery serves chats: DELIVERY_CONCURRENCY at once
+            while pending:
+                channel, digest = pending.pop()
+                await ranker.rank(PLATFORM, channel.chat_id, digest)
+
+        await asyncio.gather(*(worker() for _ in range(DELIVERY_CONCURRENCY)))
         seconds = time.perf_counter() - started
         running = False
         await watcher
