@@ -72,11 +72,15 @@ class RankingService:
         clock: Clock = utc_now,
         weak_negatives: int = WEAK_NEGATIVES,
         cached_models: int = CACHED_MODELS,
+        min_liked: int = MIN_LIKED,
+        min_disliked: int = MIN_DISLIKED,
     ) -> None:
         self._store = store
         self._clock = clock
         self._weak_negatives = weak_negatives
         self._cached_models = cached_models
+        self._min_liked = max(min_liked, 1)  # a model needs a paper of each kind
+        self._min_disliked = max(min_disliked, 1)
         self._models: OrderedDict[ChatKey, _Fitted] = OrderedDict()
         self._vectors: OrderedDict[tuple[str, int], PaperVector] = OrderedDict()
         self._pool: tuple[dt.date, tuple[str, ...], list[PaperVector]] | None = None
@@ -150,7 +154,7 @@ class RankingService:
         voted = (await self._store.chat_votes(*key))[-MAX_VOTED:]
         liked = [vote for vote in voted if vote.tally.net > 0]
         disliked = [vote for vote in voted if vote.tally.net < 0]
-        if len(liked) < MIN_LIKED or len(disliked) < MIN_DISLIKED:
+        if len(liked) < self._min_liked or len(disliked) < self._min_disliked:
             return _Fitted(version, None, len(liked), len(disliked))
         pool_ids, pool = await self._negative_pool(date)
         voted_ids = {vote.paper.arxiv_id for vote in voted}
