@@ -20,8 +20,8 @@ The summary averages the readers' figures.
 
 Then the cost: `--chats` chats (10,000) each with votes (6 👍 and 6 👎 of one built-in reader's taste)
 are stored, and a new RankingService (as after a restart: every model must be fitted) orders the next
-day's digest of every chat: the time of all those refits and scorings, and the event loop's longest
-stall meanwhile (the work runs in a worker thread).
+day's digest of every chat, 64 chats at a time as delivery serves them: the time of all those refits
+and scorings, and the event loop's longest stall meanwhile (the work runs in worker threads).
 
 Ends with one line:
 `ranking: R readers, D days (T for training); precision@5 learned X, listing Y; liked median
@@ -48,7 +48,7 @@ import _common
 from bot.commands.service import CommandService
 from bot.commands.values import CommandRequest
 from bot.digests import build_digests
-from bot.feedback import FeedbackService
+from bot.feedback import MIN_LIKED, FeedbackService
 from bot.feeds import parse_feed
 from bot.matching import Matcher
 from bot.models import Announcement, LoadedView, Paper, Topic, Vote
@@ -60,6 +60,7 @@ DEFAULT_DAYS = _common.ROOT.parent / "shared" / "data" / "arxiv-days"
 PLATFORM = "bench"
 DISLIKES_PER_DAY = 3
 TOP = 5
+DELIVERY_CONCURRENCY = 64  # DeliveryService's default: chats served at once
 
 # Readers of different kinds: a category, title words, authors, phrases.
 BUILT_IN_READERS = (
@@ -157,11 +158,11 @@ class Bench:
 
 
 async def run_readers(
-    days: Sequence[Announcement], readers: Sequence[Reader], train_days: int, directory: Path
+    days: Sequence[Announcement], readers: Sequence[Reader], train_days: int, directory: Path, min_votes: int
 ) -> list[Measured]:
     """Every reader through every day; the learned and the listing's order measured after training."""
     store = await open_store(directory / "readers.db")
-    ranker = RankingService(store)
+    ranker = RankingService(store, min_liked=min_votes, min_disliked=min_votes)
     bench = Bench(store, ranker)
     results = [Measured() for _ in readers]
     tastes = [taste_matcher(reader.taste) for reader in readers]
@@ -261,8 +262,14 @@ async def time_many_chats(
 
         watcher = asyncio.create_task(watch())
         started = time.perf_counter()
-        for channel, digest in zip(channels, digests, strict=True):
-            await ranker.rank(PLATFORM, channel.chat_id, digest)
+        pending = list(zip(channels, digests, strict=True))
+
+        async def worker() -> None:  # as delivery serves chats: DELIVERY_CONCURRENCY at once
+            while pending:
+                channel, digest = pending.pop()
+                await ranker.rank(PLATFORM, channel.chat_id, digest)
+
+        await asyncio.gather(*(worker() for _ in range(DELIVERY_CONCURRENCY)))
         seconds = time.perf_counter() - started
         running = False
         await watcher
@@ -281,6 +288,12 @@ def main() -> None:
     parser.add_argument("--reader", action="append", default=[], help='"KEYWORDS => TASTE" (repeatable)')
     parser.add_argument("--train-days", type=int, default=10, help="days the readers vote on (default 10)")
     parser.add_argument("--chats", type=int, default=10_000, help="chats with votes for the timing (10000)")
+    parser.add_argument(
+        "--min-votes",
+        type=int,
+        default=MIN_LIKED,
+        help=f"liked and disliked papers a chat needs before its order is learned (the bot's: {MIN_LIKED})",
+    )
     args = parser.parse_args()
     readers = [Reader.parse(text) for text in (args.reader or BUILT_IN_READERS)]
     days = load_days(args.days)
@@ -289,7 +302,7 @@ def main() -> None:
     print(_common.machine())
     with tempfile.TemporaryDirectory() as directory:
         started = time.perf_counter()
-        results = asyncio.run(run_readers(days, readers, args.train_days, Path(directory)))
+        results = asyncio.run(run_readers(days, readers, args.train_days, Path(directory), args.min_votes))
         print(f"readers: {time.perf_counter() - started:.1f} s for {len(days)} days")
         print(
             "| reader (keywords => taste) | votes 👍/👎 | test days | p@5 learned | p@5 listing "
