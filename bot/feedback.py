@@ -12,6 +12,7 @@ ranking switched off by the operator nothing of it is imported.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -59,6 +60,9 @@ class FeedbackService:
         self._clock = clock
         self.votes = votes  # the operator's RANKING: off, and 👍/👎 are neither offered nor taken
         self._on_votes_changed = on_votes_changed
+        # One member's presses on one paper, one at a time: a double tap is "set, then undo", never
+        # two reads of the same old vote (presses of a chat are otherwise handled concurrently).
+        self._pressing: dict[tuple[str, str, str, str], tuple[asyncio.Lock, list[int]]] = {}
 
     async def press(self, loaded: LoadedView, press: FeedbackPress, user_id: str) -> FeedbackOutcome:
         """Apply a 👍/👎/🔖 press on a paper of `loaded` (the view the press came from) by `user_id`."""
@@ -91,9 +95,18 @@ class FeedbackService:
 
         Returns the member's vote now and the paper's new tally in the chat.
         """
-        current = await self._store.user_vote(platform, chat_id, user_id, arxiv_id)
-        new = None if current is vote else vote
-        await self._store.set_vote(platform, chat_id, user_id, arxiv_id, date, new, self._clock())
+        key = (platform, chat_id, user_id, arxiv_id)
+        lock, users = self._pressing.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                current = await self._store.user_vote(platform, chat_id, user_id, arxiv_id)
+                new = None if current is vote else vote
+                await self._store.set_vote(platform, chat_id, user_id, arxiv_id, date, new, self._clock())
+        finally:
+            users[0] -= 1
+            if not users[0]:  # nobody else is pressing it: forget the lock
+                self._pressing.pop(key, None)
         if self._on_votes_changed is not None:
             self._on_votes_changed(platform, chat_id)
         tallies = await self._store.vote_tallies(platform, chat_id, [arxiv_id])

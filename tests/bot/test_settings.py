@@ -190,6 +190,8 @@ def _shown_default(value: object) -> str:
     """A default as the README and .env.example write it."""
     if value is None or value == ():
         return ""
+    if isinstance(value, bool):  # a switch is documented as on/off (pydantic reads both)
+        return "on" if value else "off"
     if isinstance(value, tuple):
         return ",".join(str(item) for item in value)
     if isinstance(value, float) and value.is_integer():
