@@ -1120,3 +1120,56 @@ async def test_a_burst_of_votes_on_one_message_costs_a_few_edits_not_one_each(
     edits = telegram_server.calls_to("editMessageText", chat_id=GROUP)
     assert 1 <= len(edits) <= 4
     assert not telegram_server.take_violations()
+
+
+def anchor_feed_of_the_next_day() -> bytes:
+    """The anchor listing as the next day's announcement: dated 13 Nov, every id moved to 2512.*."""
+    text = (FIXTURES / ANCHOR_FEED).read_text(encoding="utf-8")
+    assert text.count("Wed, 12 Nov 2025") == 498  # lastBuildDate, the channel's pubDate, 496 items
+    return text.replace("Wed, 12 Nov 2025", "Thu, 13 Nov 2025").replace("2511.", "2512.").encode("utf-8")
+
+
+async def test_a_groups_votes_change_the_next_days_order_and_nothing_is_dropped(
+    settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
+) -> None:
+    """Members like papers 8–10 and dislike 1–3 of the first page; the next day's digest (a new process)
+    opens with those liked papers' counterparts, holds every one of its papers, and the disliked sink."""
+    telegram_server.add_chat(GROUP, "supergroup", title="Reading group")
+    arxiv.default_rss = Reply.feed(ANCHOR_FEED)
+    await subscribed_chat(store, GROUP, *MLLM_KEYWORDS.split(", "))
+    clock = Clock(dt.datetime(2025, 11, 12, 6, 0, tzinfo=UTC))
+    async with RunningBot(settings, telegram_server, clock):
+        await until(lambda: bool(digest_messages(telegram_server, GROUP)), what="the first digest")
+        (first_day,) = digest_messages(telegram_server, GROUP)
+        day_one = ids_in(str(first_day.raw_text))
+        for number in (8, 9, 10):
+            await give_feedback(telegram_server, GROUP, first_day.message_id, f"{number} 👍", MEMBER)
+            await give_feedback(telegram_server, GROUP, first_day.message_id, f"{number} 👍", ADMIN)
+        for number in (1, 2, 3):
+            await give_feedback(telegram_server, GROUP, first_day.message_id, f"{number} 👎", MEMBER)
+        await shows(telegram_server, GROUP, first_day.message_id, "10 👍2", "3 👎1")
+
+    arxiv.default_rss = Reply(body=anchor_feed_of_the_next_day())
+    clock.now = dt.datetime(2025, 11, 13, 6, 0, tzinfo=UTC)
+    async with RunningBot(settings, telegram_server, clock):
+        await until(lambda: len(digest_messages(telegram_server, GROUP)) == 2, what="the next day's digest")
+    second_day = digest_messages(telegram_server, GROUP)[1]
+    counterpart = {paper.replace("2511.", "2512."): paper for paper in await _all_ids(store)}
+    shown = [counterpart[paper] for paper in ids_in(str(second_day.raw_text))]
+    liked, disliked = set(day_one[7:10]), set(day_one[0:3])
+    assert set(shown[:3]) == liked, shown
+    assert not disliked & set(shown[:7])
+    view = await store.daily_view("telegram", str(GROUP), dt.date(2025, 11, 13))
+    assert view is not None
+    # Every new paper again under its new id (the replacements kept their ids: already delivered).
+    moved = sorted(
+        paper.replace("2511.", "2512.") for paper in await _all_ids(store) if paper.startswith("2511.")
+    )
+    assert sorted(view.paper_ids) == moved
+
+
+async def _all_ids(store: SqliteStore) -> list[str]:
+    """The 34 papers of the first day's digest, as its stored view holds them."""
+    view = await store.daily_view("telegram", str(GROUP), dt.date(2025, 11, 12))
+    assert view is not None
+    return list(view.paper_ids)
