@@ -37,6 +37,7 @@ from tests.test_telegram_e2e import (
     EMPTY_FEED,
     MLLM_KEYWORDS,
     Clock,
+    anchor_feed_of_the_next_day,
     mllm_ids,
     until,
 )
@@ -495,3 +496,40 @@ async def test_members_votes_count_once_each_show_on_the_page_and_survive_a_rest
         await choose(discord_server, page.id, LIKE, 1, THIRD_MEMBER)
         assert paper_line(page.message, 1).endswith(" · 👍 2 · 👎 1")
     assert discord_server.failed_interactions() == []
+
+
+async def test_a_channels_votes_change_the_next_days_order_and_nothing_is_dropped(
+    settings: Settings, discord_server: FakeDiscord, arxiv_server: FakeArxiv, store: SqliteStore
+) -> None:
+    """Members like papers 8–10 and dislike 1–3 through the menus; the next day's digest (a new process)
+    opens with those liked papers' counterparts and holds every one of its papers."""
+    arxiv_server.default_rss = Reply.feed(ANCHOR_FEED)
+    await subscribed(store, PAPERS)
+    clock = Clock(dt.datetime(2025, 11, 12, 7, 0, tzinfo=UTC))
+    async with RunningBot(settings, discord_server, clock):
+        await until(lambda: bool(delivered(discord_server, PAPERS)), timeout=15, what="the first digest")
+        page = delivered(discord_server, PAPERS)[0]
+        for number in (8, 9, 10):
+            await choose(discord_server, page.id, LIKE, number, MEMBER)
+            await choose(discord_server, page.id, LIKE, number, OTHER_MEMBER)
+        for number in (1, 2, 3):
+            await choose(discord_server, page.id, DISLIKE, number, MEMBER)
+    first_view = await store.daily_view("discord", str(PAPERS), dt.date(2025, 11, 12))
+    assert first_view is not None
+    day_one = list(first_view.paper_ids)
+
+    arxiv_server.default_rss = Reply(body=anchor_feed_of_the_next_day())
+    clock.now = dt.datetime(2025, 11, 13, 7, 0, tzinfo=UTC)
+    async with RunningBot(settings, discord_server, clock):
+        await until(lambda: len(delivered(discord_server, PAPERS)) == 2, timeout=15, what="the next digest")
+    second = delivered(discord_server, PAPERS)[1]
+    counterpart = {paper.replace("2511.", "2512."): paper for paper in day_one}
+    shown = [counterpart[paper] for paper in paper_ids(second.message)]
+    assert set(shown[:3]) == set(day_one[7:10]), shown
+    assert not set(day_one[0:3]) & set(shown[:7])
+    view = await store.daily_view("discord", str(PAPERS), dt.date(2025, 11, 13))
+    assert view is not None
+    # Every new paper again under its new id (the replacements kept their ids: already delivered).
+    assert sorted(view.paper_ids) == sorted(
+        p.replace("2511.", "2512.") for p in day_one if p.startswith("2511.")
+    )
