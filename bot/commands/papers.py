@@ -24,8 +24,8 @@ from bot.views import ViewService
 EXPORT_FORMATS: dict[str, ExportFormat] = {"bibtex": "bibtex", "bib": "bibtex", "ris": "ris"}
 EXPORT_SCOPES: dict[str, ExportScope] = {"saved": "saved", "bookmarks": "saved", "today": "today"}
 EXPORT_USAGE = (
-    "Use /export bibtex or /export ris for your bookmarks, or /export bibtex today for the chat's"
-    " latest digest."
+    "Use /export bibtex or /export ris for your bookmarks (BibTeX if you name neither),"
+    " or /export bibtex today for the chat's latest digest."
 )
 SAVED_SHOWN = 30  # bookmarks listed in /saved; the export has them all
 WHY_DAYS = 14  # how far back /why looks for a paper in the stored announcements
@@ -185,9 +185,9 @@ class PaperCommands:
                 ok=False,
             )
         arxiv_id = parsed[0]
+        channel = await self._editor.load(context)
         if self._ranker is None:
             return CommandReply(RANKING_OFF_HERE)
-        channel = await self._editor.load(context)
         paper = await self._recent_paper(arxiv_id)
         if paper is None:
             return CommandReply(

@@ -167,13 +167,15 @@ def _settings(args: str) -> ChangeSettings:
 
 
 def _export(args: str) -> Export:
-    """/export bibtex|ris [saved|today], in either order; the format is required."""
+    """/export [bibtex|ris] [saved|today], in either order: BibTeX of one's bookmarks unless told."""
     words = args.lower().split()
     formats = [word for word in words if word in EXPORT_FORMATS]
     scopes = [word for word in words if word in EXPORT_SCOPES]
-    if len(formats) != 1 or len(scopes) > 1 or len(formats) + len(scopes) != len(words):
+    if len(formats) > 1 or len(scopes) > 1 or len(formats) + len(scopes) != len(words):
         raise CommandError(EXPORT_USAGE)
-    return Export(EXPORT_FORMATS[formats[0]], EXPORT_SCOPES[scopes[0]] if scopes else "saved")
+    return Export(
+        EXPORT_FORMATS[formats[0]] if formats else "bibtex", EXPORT_SCOPES[scopes[0]] if scopes else "saved"
+    )
 
 
 #: The commands whose text needs no topic names, each built from its argument text.

@@ -216,10 +216,10 @@ ExportScope = Literal["saved", "today"]
 
 @dataclass(frozen=True, slots=True)
 class Export:
-    """/export bibtex|ris [saved|today]: a citation file of the asker's bookmarks (privately, the default)
-    or of the chat's latest digest."""
+    """/export [bibtex|ris] [saved|today]: a citation file of the asker's bookmarks (privately, the
+    default) or of the chat's latest digest; BibTeX unless RIS is asked for."""
 
-    format: ExportFormat
+    format: ExportFormat = "bibtex"
     scope: ExportScope = "saved"
     name: ClassVar[str] = "export"
 
