@@ -195,7 +195,7 @@ async def test_commands_are_synced_to_the_guild_with_manage_channels_defaults(bo
     assert "global" not in bot.fake.synced_commands or not bot.fake.synced_commands["global"]
     assert set(commands) == {
         "help", "digest", "preview", "status", "subscribe", "unsubscribe", "keywords", "exclude",
-        "categories", "time", "settings", "topics",
+        "categories", "time", "settings", "topics", "saved", "export", "why",
     }  # fmt: skip
     for name in ("subscribe", "unsubscribe"):
         assert commands[name]["default_member_permissions"] == str(MANAGE_CHANNELS), name
@@ -209,6 +209,9 @@ async def test_commands_are_synced_to_the_guild_with_manage_channels_defaults(bo
         "categories",
         "time",
         "settings",
+        "saved",
+        "export",
+        "why",
     ):
         assert commands[name].get("default_member_permissions") is None, name
     assert [option["name"] for option in commands["keywords"]["options"]] == [
@@ -228,7 +231,7 @@ async def test_without_a_guild_the_commands_are_synced_globally(
     _, stop, task = await start_bot(fake, store, guild_id=None)
     stop.set()
     await task
-    assert len(fake.synced_commands["global"]) == 12
+    assert len(fake.synced_commands["global"]) == 15
     assert GUILD not in fake.synced_commands
     assert fake.identify_payloads[0]["intents"] == 1  # GUILDS only: no privileged intent
     assert fake.validation_errors == []
