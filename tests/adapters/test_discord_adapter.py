@@ -950,7 +950,8 @@ async def test_a_command_carries_when_discord_says_it_was_sent(fake: FakeDiscord
 # -- /saved, /export, /why, /settings ranking -------------------------------------------------------------
 async def _saved_by_member(bot: Bot) -> None:
     """DAY's announcement of two papers, one of which the member saved with 🔖."""
-    await seed_announcement(bot.store, [paper(1, "Diffusion & Friends", "diffusion"), paper(2, "Algebra", "groups")])
+    papers = [paper(1, "Diffusion & Friends", "diffusion"), paper(2, "Algebra", "groups")]
+    await seed_announcement(bot.store, papers)
     assert await bot.store.toggle_bookmark("discord", str(MEMBER), paper(1).arxiv_id, DAY, NOW)
 
 
