@@ -13,6 +13,7 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from bot.main.cli import _first_store_error
 from bot.models import Channel, DeliveryResult, FeedCheck, Topic
 from bot.ports import StoreError
 from storage.sqlite_store import open_store
+from tests.citations import parsed_bibtex, parsed_ris, undo_our_escapes
 from tests.fakes.arxiv_server import FakeArxiv, Reply
 from tests.fakes.telegram_server import FakeTelegramServer
 
@@ -738,3 +740,55 @@ async def test_a_reader_that_goes_away_is_no_error(tmp_path: Path) -> None:
     assert status == 0
     assert b"Traceback" not in err
     assert b"Broken pipe" not in err
+
+
+def _unique_json_papers(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The JSON output's papers, each once, first appearance first (a paper may be in several topics)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for topic in document["topics"]:
+        for paper in topic["papers"]:
+            seen.setdefault(paper["id"], paper)
+    return list(seen.values())
+
+
+async def test_preview_exports_bibtex_and_ris_with_the_json_outputs_fields(tmp_path: Path) -> None:
+    """`preview --feed sample -k MLLM --format bibtex|ris` parse with real readers (bibtexparser, rispy):
+    one entry per paper of `--format json`, with its id, title, authors and primary category."""
+    args = ("preview", "--feed", "sample", "-k", "MLLM")
+    as_json, as_bibtex, as_ris = await asyncio.gather(
+        *(arxiv_digest(*args, "--format", name, cwd=tmp_path) for name in ("json", "bibtex", "ris"))
+    )
+    assert (as_json.status, as_bibtex.status, as_ris.status) == (0, 0, 0), as_bibtex.err + as_ris.err
+    papers = _unique_json_papers(json.loads(as_json.out))
+    assert papers, "the sample has MLLM papers"
+    entries = parsed_bibtex(as_bibtex.out)
+    assert [entry["eprint"] for entry in entries] == [paper["id"] for paper in papers]
+    assert len({entry["ID"] for entry in entries}) == len(entries)
+    for entry, paper in zip(entries, papers, strict=True):
+        assert entry["ENTRYTYPE"] == "misc"
+        assert undo_our_escapes(entry["title"]) == " ".join(paper["title"].split())
+        assert entry["author"].split(" and ") == paper["authors"]
+        assert entry["primaryClass"] == paper["categories"][0]
+        assert entry["url"] == f"https://arxiv.org/abs/{paper['id']}"
+        assert entry["archivePrefix"] == "arXiv"
+    records = parsed_ris(as_ris.out)
+    assert [record["id"] for record in records] == [paper["id"] for paper in papers]
+    for record, paper in zip(records, papers, strict=True):
+        assert record["title"] == " ".join(paper["title"].split())
+        assert record["abstract"] == " ".join(paper["abstract"].split())
+        assert [author.split(", ")[::-1] for author in record["authors"]] == [
+            [" ".join(name.split()[:-1]), name.split()[-1]] for name in paper["authors"]
+        ]
+        assert record["keywords"] == paper["categories"]
+
+
+async def test_preview_output_dir_writes_bib_and_ris_files_per_topic(tmp_path: Path) -> None:
+    """`--format bibtex --output DIR` writes DIR/TOPIC.bib, and ris DIR/TOPIC.ris, each parsing."""
+    for name, suffix in (("bibtex", ".bib"), ("ris", ".ris")):
+        run = await arxiv_digest(
+            "preview", "--feed", "sample", "-k", "MLLM", "--format", name, "--output", "out", cwd=tmp_path
+        )
+        assert run.status == 0, run.err
+        [written] = (tmp_path / "out").glob(f"*{suffix}")
+        text = written.read_text(encoding="utf-8")
+        assert parsed_bibtex(text) if name == "bibtex" else parsed_ris(text)

@@ -210,8 +210,21 @@ PREFIXES = {
     "exclude": _EDITS,
     "topics": ["", "add ", "add Robots: ", "remove ", "remove Robots", "list "],
     "time": ["", "08:00 ", "asap", "07:30 Europe/Berlin", "europe/berlin ", "25:00 "],
-    "settings": ["", "max ", "empty ", "max 5", "empty off", "style ", "style titles", "file on", "file "],
+    "settings": [
+        "",
+        "max ",
+        "empty ",
+        "max 5",
+        "empty off",
+        "style ",
+        "style titles",
+        "file on",
+        "file ",
+        "ranking off",
+    ],
     "categories": ["", "cs.CV ", "default", "Robots: ", "cs "],
+    "export": ["", "bibtex ", "ris ", "bibtex today ", "ris saved ", "today ", "pdf "],
+    "why": ["", "2511.0", "2511.00001 ", "https://arxiv.org/abs/2511.00002v1 ", "hep-th/"],
 }
 COMMAND_NAMES = [info.name for info in COMMANDS]
 
@@ -278,9 +291,12 @@ def arguments(draw: st.DrawFn, command: str) -> str:
 
 @st.composite
 def command_names(draw: st.DrawFn, anything: st.SearchStrategy[str]) -> str:
-    """A real command name mostly; now and then typed oddly, or `anything`."""
+    """A real command name mostly (/digest, whose paged answer reaches the most code, a little more
+    often); now and then typed oddly, or `anything`."""
     choice = draw(st.integers(0, 9))
     name = draw(st.sampled_from(COMMAND_NAMES))
+    if choice == 7:
+        return "digest"
     if choice == 8:
         return f"/{name.upper()} "
     if choice == 9:

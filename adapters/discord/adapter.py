@@ -81,7 +81,15 @@ from adapters.discord.paging import (
 from adapters.discord.settings import DEFAULT_API_URL, DEFAULT_GATEWAY_URL, DiscordSettings
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
-from bot.commands.values import Command, CommandContext, CommandReply, DigestNow, ImportTopics, changes_chat
+from bot.commands.values import (
+    Command,
+    CommandContext,
+    CommandReply,
+    DigestNow,
+    ImportTopics,
+    answers_privately,
+    changes_chat,
+)
 from bot.feedback import FeedbackOutcome, FeedbackService
 from bot.models import Channel, Digest, LoadedView
 from bot.platforms.lifecycle import (
@@ -519,12 +527,14 @@ class DiscordAdapter:
         self._in_flight.track()
         if await self._refuse(interaction, command):
             return
-        work = asyncio.ensure_future(self._handle(self._context(interaction, command.name), command))
+        private = answers_privately(command)  # the asker's bookmarks: ephemeral, deferred or not
+        context = self._context(interaction, command.name, private=private)
+        work = asyncio.ensure_future(self._handle(context, command))
         done, _ = await asyncio.wait({work}, timeout=DEFER_AFTER)
         if not done:
-            await interaction.response.defer(thinking=True)
+            await interaction.response.defer(thinking=True, ephemeral=private)
         reply = await work
-        await self._answer(interaction, reply)
+        await self._answer(interaction, reply, private=private)
 
     async def _handle(self, context: CommandContext, command: Command) -> CommandReply:
         """The core's answer; an unexpected failure is logged and apologised for."""
@@ -532,9 +542,17 @@ class DiscordAdapter:
             self._commands.run(context, command), f"/{command.name} in Discord channel {context.chat_id}"
         )
 
-    async def _answer(self, interaction: discord.Interaction, reply: CommandReply) -> None:
-        """Send a reply: the digest's paged message, a pointer to the one already there, or text pieces."""
-        ephemeral = not reply.ok
+    async def _answer(
+        self, interaction: discord.Interaction, reply: CommandReply, *, private: bool = False
+    ) -> None:
+        """Send a reply: the digest's paged message, a pointer to the one already there, a file with its
+        caption, or text pieces. A refusal and a private reply are ephemeral (seen by the asker alone)."""
+        ephemeral = not reply.ok or reply.private or private
+        if reply.document is not None:
+            caption = render_text(reply.text)[0]
+            attached = DiscordMessage(content=caption, file=reply.document, file_name=reply.document_name)
+            await self._respond(interaction, attached, ephemeral=ephemeral)
+            return
         if reply.view is not None:
             await self._respond(interaction, render_page(reply.view), ephemeral=ephemeral)
             return

@@ -24,15 +24,18 @@ from bot.commands.values import (
     Command,
     DigestNow,
     EditFilters,
+    Export,
     Help,
     ListTopics,
     Preview,
     RemoveTopic,
+    Saved,
     SetCategories,
     SetTime,
     Status,
     Subscribe,
     Unsubscribe,
+    Why,
     split_keywords,
 )
 from bot.models import Style
@@ -187,22 +190,50 @@ def install_commands(tree: app_commands.CommandTree[Any], handlers: CommandHandl
         style="how the digest's pages show each paper",
         file="also send the day's Markdown file with each digest (without a notification)",
         empty="post a short line on days with no match",
+        ranking="order each topic's papers by what this channel's 👍/👎 taught",
     )
     async def settings_command(
         interaction: discord.Interaction,
         style: Literal["compact", "full", "titles"] | None = None,
         file: bool | None = None,
         empty: Literal["on", "off"] | None = None,
+        ranking: Literal["on", "off"] | None = None,
     ) -> None:
-        """/settings [style] [file] [empty]: one command (and one change) whichever options are given."""
+        """/settings [style] [file] [empty] [ranking]: one command (and one change) whichever options are
+        given."""
         await run(
             interaction,
             ChangeSettings(
                 notify_empty=None if empty is None else empty == "on",
                 style=None if style is None else Style(style),
                 send_file=file,
+                ranking=None if ranking is None else ranking == "on",
             ),
         )
+
+    @tree.command(name="saved", description=_describe("saved"))
+    async def saved_command(interaction: discord.Interaction) -> None:
+        """/saved: only the asker sees the answer."""
+        await run(interaction, Saved())
+
+    @tree.command(name="export", description=_describe("export"))
+    @app_commands.describe(
+        format="BibTeX (arXiv's format) or RIS (Zotero, EndNote)",
+        papers="your bookmarks (only you see the file), or today's digest of this channel",
+    )
+    async def export_command(
+        interaction: discord.Interaction,
+        format: Literal["bibtex", "ris"],  # the option as users see it (shadows a builtin)
+        papers: Literal["saved", "today"] = "saved",
+    ) -> None:
+        """/export format [papers]."""
+        await run(interaction, Export(format, papers))
+
+    @tree.command(name="why", description=_describe("why"))
+    @app_commands.describe(paper="an arXiv id (2511.07738) or its link")
+    async def why_command(interaction: discord.Interaction, paper: str) -> None:
+        """/why paper."""
+        await run(interaction, Why(paper))
 
     tree.add_command(_topics_group(handlers))
 

@@ -67,7 +67,7 @@ from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.updates import PerChatUpdateProcessor, UpdateKind
 from bot.channels import ChannelRegistry
 from bot.commands.service import ADMIN_ONLY_MESSAGE, CommandService
-from bot.commands.table import COMMANDS, PRIVATE_TEXT_HINT
+from bot.commands.table import COMMANDS, PRIVATE_TEXT_HINT, private_chat_hint
 from bot.commands.text import READ_WITHOUT_ARGUMENTS, needs_admin
 from bot.commands.values import CommandReply, CommandRequest
 from bot.feedback import FeedbackService
@@ -101,7 +101,7 @@ DOWNLOAD_FAILED = "I could not fetch that file from Telegram; please send it aga
 _KNOWN_COMMANDS = frozenset(info.name for info in COMMANDS)
 # Commands that only read, whatever follow them, and those that read when sent without arguments:
 # they need not wait for the chat's other reads (see adapters.telegram.updates).
-_READS = frozenset({"help", "status", "digest", "preview"})
+_READS = frozenset({"help", "status", "digest", "preview", "saved", "export", "why"})
 
 
 def api_urls(api_url: str) -> tuple[str, str]:
@@ -469,7 +469,7 @@ class TelegramAdapter:
             reply = await answer_or_apologise(
                 self._commands.handle(request), f"/{name} in Telegram chat {message.chat.id}"
             )
-            await self._answer(message, reply)
+            await self._answer(message, reply, asked=f"/{name} {args}".strip())
             return
         # One /digest of a chat at a time: a second one must see the first's message to point to it.
         chat_id = message.chat.id
@@ -488,23 +488,51 @@ class TelegramAdapter:
             else:
                 self._digest_locks[chat_id] = (lock, users - 1)
 
-    async def _answer(self, message: Message, reply: CommandReply) -> None:
-        """Send a command's reply: plain text pieces, or one paged digest message.
+    async def _answer(self, message: Message, reply: CommandReply, *, asked: str = "") -> None:
+        """Send a command's reply: plain text pieces, one paged digest message, or a file with a caption.
 
         In groups the answer replies to the asker's message; a repeated /digest replies to the digest
-        message already in the chat instead. In a forum topic the answer stays in the topic.
+        message already in the chat instead. In a forum topic the answer stays in the topic. A private
+        reply sent in a group goes to the asker's private chat with the bot, and the group gets one line
+        (`asked`, the command as typed, is what that line tells to send again when Telegram refuses).
         """
         chat_id = message.chat.id
         thread = message.message_thread_id if _in_topic(message) else None
-        reply_to = message.message_id if message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP) else None
+        in_group = message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+        reply_to = message.message_id if in_group else None
+        if reply.private and message.chat.type != ChatType.PRIVATE and message.from_user is not None:
+            notice = reply.private_notice
+            try:
+                await self._send_reply(message.from_user.id, reply)  # a user's private chat: their id
+            except (Forbidden, BadRequest) as error:
+                if isinstance(error, BadRequest) and "chat not found" not in error.message.lower():
+                    raise
+                notice = private_chat_hint(self.application.bot.username, asked or "the command")
+            reply = CommandReply(notice, ok=reply.ok)
         if reply.repeat_of is not None and reply.repeat_of.message_ref is not None:
             reply_to = _thread_number(reply.repeat_of.message_ref) or reply_to
+        await self._send_reply(chat_id, reply, thread=thread, reply_to=reply_to)
+
+    async def _send_reply(
+        self, chat_id: int, reply: CommandReply, *, thread: int | None = None, reply_to: int | None = None
+    ) -> None:
+        """Send a reply's messages into one chat (a file, the digest's page, or text pieces)."""
+        bot = self.application.bot
+        if reply.document is not None:
+            await bot.send_document(
+                chat_id=chat_id,
+                document=InputFile(reply.document, filename=reply.document_name or "papers.txt"),
+                caption=split_text(reply.text, MAX_CAPTION)[0],
+                message_thread_id=thread,
+                reply_parameters=_reply_to(reply_to),
+                rate_limit_args=ANSWER_PRIORITY,
+            )
+            return
         answer: list[str | OutgoingMessage] = reply_messages(
             reply,
             text=split_text,
             view=lambda loaded: digest_messages(loaded, Channel(PLATFORM, str(chat_id)))[0],
         )
-        bot = self.application.bot
         for outgoing in answer:
             if isinstance(outgoing, str):
                 await bot.send_message(

@@ -12,12 +12,15 @@ from dataclasses import replace
 from bot.commands.editing import ChannelEditor
 from bot.commands.table import CommandSyntax, usage
 from bot.commands.values import ChangeSettings, CommandContext, CommandError, CommandReply, SetTime
-from bot.commands.wording import clip, delivery_time_text, settings_values
+from bot.commands.wording import clip, delivery_time_text, on_off, settings_values
 from bot.models import Channel, Style
 from bot.schedule import ScheduleError, parse_time_of_day, parse_timezone, zone_names, zone_suggestions
 
 ASAP_WORDS = frozenset({"asap", "now", "default"})
-SETTINGS_USAGE = "Use /settings style compact|full|titles, /settings file on|off or /settings empty on|off."
+SETTINGS_USAGE = (
+    "Use /settings style compact|full|titles, /settings file on|off, /settings empty on|off"
+    " or /settings ranking on|off."
+)
 MAX_GONE = (
     "/settings max is gone: every paper is in the digest's one paged message now."
     " /settings style compact|full|titles chooses how much each page shows."
@@ -128,6 +131,8 @@ def settings_text(channel: Channel, syntax: CommandSyntax) -> str:
             f"({usage(syntax, 'settings', 'file on|off', file='True|False')})",
             f"Notice on days with no match: {empty} "
             f"({usage(syntax, 'settings', 'empty on|off', empty='on|off')})",
+            f"Papers ordered by what this chat's 👍/👎 taught: {on_off(channel.ranking)} "
+            f"({usage(syntax, 'settings', 'ranking on|off', ranking='on|off')})",
         )
     )
 
@@ -165,7 +170,8 @@ class DeliveryCommands:
     async def settings(self, context: CommandContext, command: ChangeSettings) -> CommandReply:
         """Per-chat digest settings: the pages' style, the Markdown file, and the empty-day notice."""
         channel = await self._editor.load(context)
-        if command.style is None and command.send_file is None and command.notify_empty is None:
+        parts = (command.style, command.send_file, command.notify_empty, command.ranking)
+        if all(part is None for part in parts):
             return CommandReply(settings_text(channel, context.syntax))
         updated = channel
         lines: list[str] = []
@@ -181,6 +187,15 @@ class DeliveryCommands:
         if command.notify_empty is not None:
             updated = replace(updated, notify_empty=command.notify_empty)
             lines.append(f"Notice on days with no match: {'on' if command.notify_empty else 'off'}.")
+        if command.ranking is not None:
+            updated = replace(updated, ranking=command.ranking)
+            if command.ranking:
+                lines.append(
+                    "Learned order on: each topic's papers come in the order this chat's 👍/👎 taught"
+                    " (once it has enough votes); no paper is ever left out."
+                )
+            else:
+                lines.append("Learned order off: papers come in the listing's order.")
         await self._editor.save(updated, before=channel)
         return CommandReply("\n".join(lines))
 

@@ -74,7 +74,12 @@ class OnDemandCommands:
         if not digest.matched_count:
             return CommandReply(summary)
         loaded = await self._views.on_demand(
-            context.platform, context.chat_id, digest, style=style, request_key=request_key
+            context.platform,
+            context.chat_id,
+            digest,
+            style=style,
+            request_key=request_key,
+            ranked=channel.ranking if channel is not None else True,
         )
         return CommandReply(summary, view=loaded)
 

@@ -26,6 +26,7 @@ from bot.commands.delivery_settings import DeliveryCommands
 from bot.commands.editing import ChannelEditor
 from bot.commands.filters import FilterCommands
 from bot.commands.on_demand import OnDemandCommands
+from bot.commands.papers import PaperCommands
 from bot.commands.status import StatusCommands
 from bot.commands.table import ADMIN_ONLY_MESSAGE, COMMANDS_BY_NAME, CommandInfo, CommandSyntax, help_text
 from bot.commands.text import needs_topic_names, parse_command
@@ -39,21 +40,24 @@ from bot.commands.values import (
     CommandRequest,
     DigestNow,
     EditFilters,
+    Export,
     Help,
     ImportTopics,
     ListTopics,
     Preview,
     RemoveTopic,
+    Saved,
     SetCategories,
     SetTime,
     Start,
     Status,
     Subscribe,
     Unsubscribe,
+    Why,
     changes_chat,
 )
 from bot.commands.wording import clean, clip
-from bot.ports import Store
+from bot.ports import Ranker, Store
 from bot.views import ViewService
 
 log = logging.getLogger(__name__)
@@ -111,14 +115,19 @@ class CommandService:
         clock: Clock = utc_now,
         on_change: Callable[[], Awaitable[None]] | None = None,
         views: ViewService | None = None,
+        ranker: Ranker | None = None,
     ) -> None:
-        """`views`: where /digest stores its paged answers (default: one over the same store)."""
+        """`views`: where /digest stores its paged answers (default: one over the same store).
+
+        `ranker`: the learned order /why explains; None when the operator switched ranking off.
+        """
         self._editor = ChannelEditor(store, tuple(default_categories), clock, on_change)
         self.views = views or ViewService(store, default_categories, clock=clock)
         self._filters = FilterCommands(self._editor)
         self._delivery = DeliveryCommands(self._editor)
         self._on_demand = OnDemandCommands(self._editor, self.views)
         self._status = StatusCommands(self._editor)
+        self._papers = PaperCommands(self._editor, self.views, ranker)
         # Commands that change a chat read it, change it and write it back; one at a time, so two
         # quick edits (two admins, or a double tap) never undo each other.
         self._write_lock = asyncio.Lock()
@@ -224,5 +233,11 @@ class CommandService:
                 return await self._on_demand.digest(context, command)
             case Preview():
                 return await self._on_demand.preview(context, command)
+            case Saved():
+                return await self._papers.saved(context)
+            case Export():
+                return await self._papers.export(context, command)
+            case Why():
+                return await self._papers.why(context, command)
             case _:
                 assert_never(command)

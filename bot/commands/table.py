@@ -60,6 +60,17 @@ ADMIN_ONLY_MESSAGE = (
     "Only chat admins can change this chat's settings. Anyone can read them (/settings, /keywords,"
     " /time, /topics, …) and use /digest, /preview, /status and /help."
 )
+
+
+def private_chat_hint(bot_username: str, command: str) -> str:
+    """The one line in a group when the bot may not write to the asker privately yet (Telegram lets a
+    bot write to a user only after the user started a chat with it)."""
+    return (
+        f"I can't message you privately yet: open a chat with @{bot_username}, press Start,"
+        f" then send {command} again."
+    )
+
+
 #: The answer to plain text in a private chat (the adapters send it instead of staying silent).
 PRIVATE_TEXT_HINT = "I only understand commands: /help lists them, and /subscribe starts a daily digest."
 
@@ -155,12 +166,13 @@ COMMANDS: tuple[CommandInfo, ...] = (
     ),
     CommandInfo(
         "settings",
-        "page style, Markdown file, empty-day notice",
+        "page style, Markdown file, empty-day notice, learned order",
         True,
         (
             _example("style titles", style="titles"),
             _example("file on", file="True"),
             _example("empty off", empty="off"),
+            _example("ranking off", ranking="off"),
         ),
     ),
     CommandInfo(
@@ -176,6 +188,19 @@ COMMANDS: tuple[CommandInfo, ...] = (
         (_example("=VLM, MLLM", keywords="=VLM, MLLM"),),
     ),
     CommandInfo("status", "last announcement, filters, next delivery", False),
+    CommandInfo("saved", "your 🔖 bookmarks, shown only to you", False),
+    CommandInfo(
+        "export",
+        "a BibTeX or RIS file of your bookmarks (or of today's digest)",
+        False,
+        (_example("bibtex", format="bibtex"), _example("ris today", format="ris", papers="today")),
+    ),
+    CommandInfo(
+        "why",
+        "why a paper ranks where it does in this chat",
+        False,
+        (_example("2511.07738", paper="2511.07738"),),
+    ),
 )
 COMMANDS_BY_NAME = {info.name: info for info in COMMANDS}
 

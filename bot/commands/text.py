@@ -7,11 +7,12 @@ so the parser is given the chat's topic names; `needs_topic_names` says when it 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Literal
 
 from bot.commands.delivery_settings import ASAP_WORDS, MAX_GONE, SETTINGS_USAGE
 from bot.commands.filters import edit_usage, no_topic_error
+from bot.commands.papers import EXPORT_FORMATS, EXPORT_SCOPES, EXPORT_USAGE
 from bot.commands.table import COMMANDS_BY_NAME
 from bot.commands.values import (
     AddTopic,
@@ -20,16 +21,19 @@ from bot.commands.values import (
     CommandError,
     DigestNow,
     EditFilters,
+    Export,
     Help,
     ListTopics,
     Preview,
     RemoveTopic,
+    Saved,
     SetCategories,
     SetTime,
     Start,
     Status,
     Subscribe,
     Unsubscribe,
+    Why,
     split_keywords,
 )
 from bot.models import Style
@@ -47,6 +51,7 @@ _SETTING_VALUES = {
     "style": frozenset(style.value for style in Style),
     "file": frozenset({"on", "off"}),
     "empty": frozenset({"on", "off"}),
+    "ranking": frozenset({"on", "off"}),
 }
 _AM_PM = frozenset({"am", "pm", "a.m.", "p.m."})
 _TOPIC_PREFIXED = frozenset({"keywords", "exclude", "categories"})
@@ -157,38 +162,56 @@ def _settings(args: str) -> ChangeSettings:
         notify_empty=None if "empty" not in values else values["empty"] == "on",
         style=None if "style" not in values else Style(values["style"]),
         send_file=None if "file" not in values else values["file"] == "on",
+        ranking=None if "ranking" not in values else values["ranking"] == "on",
     )
+
+
+def _export(args: str) -> Export:
+    """/export [bibtex|ris] [saved|today], in either order: BibTeX of one's bookmarks unless told."""
+    words = args.lower().split()
+    formats = [word for word in words if word in EXPORT_FORMATS]
+    scopes = [word for word in words if word in EXPORT_SCOPES]
+    if len(formats) > 1 or len(scopes) > 1 or len(formats) + len(scopes) != len(words):
+        raise CommandError(EXPORT_USAGE)
+    return Export(
+        EXPORT_FORMATS[formats[0]] if formats else "bibtex", EXPORT_SCOPES[scopes[0]] if scopes else "saved"
+    )
+
+
+#: The commands whose text needs no topic names, each built from its argument text.
+_PARSERS: dict[str, Callable[[str], Command]] = {
+    "start": lambda args: Start(),
+    "help": lambda args: Help(),
+    "subscribe": lambda args: Subscribe(tuple(split_keywords(args))),
+    "unsubscribe": lambda args: Unsubscribe(),
+    "time": _time,
+    "topics": _topics,
+    "settings": _settings,
+    "digest": lambda args: DigestNow(tuple(split_keywords(args))),
+    "preview": lambda args: Preview(tuple(split_keywords(args))),
+    "status": lambda args: Status(),
+    "saved": lambda args: Saved(),
+    "export": _export,
+    "why": lambda args: Why(args.strip()),
+}
+
+
+def _categories(args: str, topic_names: Collection[str]) -> SetCategories:
+    """/categories [TOPIC:] codes|default."""
+    topic, rest = _topic_prefix(args, topic_names)
+    first = rest.split(None, 1)[0] if rest.strip() else ""
+    if topic is None and first.endswith(":") and len(first) > 1:
+        raise no_topic_error(first[:-1], "categories")  # `Nope: cs.RO` names a topic, not a category
+    return SetCategories(category_codes(rest), topic)
 
 
 def parse_command(name: str, args: str, topic_names: Collection[str] = ()) -> Command:
     """The typed command for `/name args` (name known, args cleaned); a CommandError explains a mistake."""
-    match name:
-        case "start":
-            return Start()
-        case "help":
-            return Help()
-        case "subscribe":
-            return Subscribe(tuple(split_keywords(args)))
-        case "unsubscribe":
-            return Unsubscribe()
-        case "keywords" | "exclude":
-            return _edit(name, args, topic_names)
-        case "categories":
-            topic, rest = _topic_prefix(args, topic_names)
-            first = rest.split(None, 1)[0] if rest.strip() else ""
-            if topic is None and first.endswith(":") and len(first) > 1:
-                raise no_topic_error(first[:-1], name)  # `Nope: cs.RO` names a topic, not a category
-            return SetCategories(category_codes(rest), topic)
-        case "time":
-            return _time(args)
-        case "topics":
-            return _topics(args)
-        case "settings":
-            return _settings(args)
-        case "digest":
-            return DigestNow(tuple(split_keywords(args)))
-        case "preview":
-            return Preview(tuple(split_keywords(args)))
-        case "status":
-            return Status()
+    if name in ("keywords", "exclude"):
+        return _edit(name, args, topic_names)
+    if name == "categories":
+        return _categories(args, topic_names)
+    parser = _PARSERS.get(name)
+    if parser is not None:
+        return parser(args)
     raise ValueError(f"no command /{name}")

@@ -166,7 +166,8 @@ class ImportTopics:
 
 @dataclass(frozen=True, slots=True)
 class ChangeSettings:
-    """/settings: show (all None), or set the page style, the Markdown file and/or the empty-day notice.
+    """/settings: show (all None), or set the page style, the Markdown file, the empty-day notice and/or
+    the learned order.
 
     A None part stays as the chat has it; several given parts are one change.
     """
@@ -174,6 +175,7 @@ class ChangeSettings:
     notify_empty: bool | None = None
     style: Style | None = None
     send_file: bool | None = None
+    ranking: bool | None = None  # the learned order from the chat's votes
     name: ClassVar[str] = "settings"
 
 
@@ -201,10 +203,53 @@ class Status:
     name: ClassVar[str] = "status"
 
 
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """/saved: the asker's 🔖 bookmarks, shown to the asker alone."""
+
+    name: ClassVar[str] = "saved"
+
+
+ExportFormat = Literal["bibtex", "ris"]
+ExportScope = Literal["saved", "today"]
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """/export [bibtex|ris] [saved|today]: a citation file of the asker's bookmarks (privately, the
+    default) or of the chat's latest digest; BibTeX unless RIS is asked for."""
+
+    format: ExportFormat = "bibtex"
+    scope: ExportScope = "saved"
+    name: ClassVar[str] = "export"
+
+
+@dataclass(frozen=True, slots=True)
+class Why:
+    """/why ID: why a paper ranks where it does for this chat (`paper` as typed: an id, versioned or not,
+    or its arXiv URL)."""
+
+    paper: str
+    name: ClassVar[str] = "why"
+
+
 #: The commands that change what a chat looks for (bot.commands.filters runs them).
 FilterCommand = Subscribe | EditFilters | SetCategories | ListTopics | AddTopic | RemoveTopic | ImportTopics
 #: Every command there is.
-Command = Start | Help | Status | Unsubscribe | SetTime | ChangeSettings | DigestNow | Preview | FilterCommand
+Command = (
+    Start
+    | Help
+    | Status
+    | Unsubscribe
+    | SetTime
+    | ChangeSettings
+    | DigestNow
+    | Preview
+    | Saved
+    | Export
+    | Why
+    | FilterCommand
+)
 
 
 def changes_chat(command: Command) -> bool:
@@ -216,6 +261,8 @@ def changes_chat(command: Command) -> bool:
     match command:
         case Start() | Help() | Status() | DigestNow() | Preview() | ListTopics():
             return False
+        case Saved() | Export() | Why():
+            return False
         case EditFilters():
             return command.action is not None
         case SetCategories():
@@ -223,11 +270,17 @@ def changes_chat(command: Command) -> bool:
         case SetTime():
             return command.time is not None or command.zone is not None
         case ChangeSettings():
-            return any(part is not None for part in (command.notify_empty, command.style, command.send_file))
+            parts = (command.notify_empty, command.style, command.send_file, command.ranking)
+            return any(part is not None for part in parts)
         case Subscribe() | Unsubscribe() | AddTopic() | RemoveTopic() | ImportTopics():
             return True
         case _:
             assert_never(command)
+
+
+def answers_privately(command: Command) -> bool:
+    """Whether the answer is for the asker's eyes only (their bookmarks), wherever they asked."""
+    return isinstance(command, Saved) or (isinstance(command, Export) and command.scope == "saved")
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,12 +290,20 @@ class CommandReply:
     With `view`, the platform sends the view's first page (its header says what `text` would) and then
     tells `ViewService.sent` where that message is. With `repeat_of`, the same /digest was answered in
     this chat moments ago: `text` says so, and the platform points to (replies to) that message.
+
+    With `document`, the answer is that file (named `document_name`) with `text` as its caption. A
+    `private` answer is for the asker alone: a Discord ephemeral reply; on Telegram the asker's private
+    chat with the bot, and in a group only `private_notice` (one line) where the command was sent.
     """
 
     text: str
     ok: bool = True
     view: LoadedView | None = None
     repeat_of: DigestView | None = None
+    document: bytes | None = None
+    document_name: str | None = None
+    private: bool = False
+    private_notice: str = "I sent you the answer in our private chat."
 
 
 class CommandError(Exception):

@@ -118,6 +118,7 @@ def settings_lines(channel: Channel, default_categories: Sequence[str]) -> list[
     lines = [
         f"Daily digest: {on_off(channel.active)}, {delivery_time_text(channel)}{where}.",
         f"Style {style}, Markdown file {send_file}, notice on days with no match {empty}.",
+        f"Learned order from votes: {on_off(channel.ranking)}.",
     ]
     if channel.topics:
         for topic in channel.topics:

@@ -112,7 +112,12 @@ async def serve(
     )
     try:
         commands = CommandService(
-            store, settings.default_categories, clock=clock, on_change=schedule_changed, views=views
+            store,
+            settings.default_categories,
+            clock=clock,
+            on_change=schedule_changed,
+            views=views,
+            ranker=ranker,
         )
         chats = ChannelRegistry(store, on_change=schedule_changed)
         adapters: dict[str, ChatAdapter] = {}

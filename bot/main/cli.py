@@ -136,7 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         "-x", "--exclude", action="append", metavar="WORDS", help="excluded words (repeatable)"
     )
     preview.add_argument("--config", metavar="FILE", help="topics from an awesome-daily-AI-arxiv YAML config")
-    preview.add_argument("--format", choices=["markdown", "json", "text"], help="default: text on a terminal")
+    preview.add_argument(
+        "--format",
+        choices=["markdown", "json", "text", "bibtex", "ris"],
+        help="default: text on a terminal; bibtex and ris: one citation per paper, for Zotero and LaTeX",
+    )
     preview.add_argument(
         "--output", metavar="DIR", help="write one file per topic into DIR, in --format (default Markdown)"
     )

@@ -16,6 +16,7 @@ from bot.arxiv_client.source import ArxivSource
 from bot.categories import UnknownCategoryError, expand_categories
 from bot.commands.wording import plural
 from bot.digests import build_digest
+from bot.exports import BIBTEX_SUFFIX, RIS_SUFFIX, render_bibtex, render_ris
 from bot.feeds import ArxivError, ArxivFeedError, BrokenFeedError, NoAnnouncement
 from bot.gate import ArxivGate
 from bot.ingest import IngestService
@@ -198,6 +199,8 @@ _TOPIC_FILES: dict[str, tuple[str, Callable[[Digest], str]]] = {
     "markdown": (".md", lambda digest: render_topic_markdown(digest.topics[0], digest)),
     "json": (".json", lambda digest: render_json(digest) + "\n"),
     "text": (".txt", render_text),
+    "bibtex": (BIBTEX_SUFFIX, lambda digest: render_bibtex(digest.papers)),
+    "ris": (RIS_SUFFIX, lambda digest: render_ris(digest.papers)),
 }
 
 
@@ -229,6 +232,10 @@ async def run_preview(args: argparse.Namespace, settings: Settings, out: TextIO)
         print(render_json(digest), file=out)
     elif output_format == "markdown":
         print(render_markdown(digest), file=out, end="")
+    elif output_format == "bibtex":
+        print(render_bibtex(digest.papers), file=out, end="")
+    elif output_format == "ris":
+        print(render_ris(digest.papers), file=out, end="")
     else:
         print(render_text(digest), file=out, end="")
     return EXIT_OK

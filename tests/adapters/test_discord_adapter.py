@@ -22,6 +22,7 @@ from discord import app_commands
 
 from adapters.discord.adapter import DiscordAdapter
 from bot.channels import ChannelRegistry
+from bot.commands.papers import RANKING_OFF_HERE
 from bot.commands.service import CommandService
 from bot.commands.values import DigestNow
 from bot.delivery import DeliveryService
@@ -29,6 +30,7 @@ from bot.models import Announcement, AnnounceType, Channel, Paper, Style, Topic
 from bot.platforms.port import AdapterStartupError, AdapterUnreachableError
 from bot.retry import Backoff
 from storage.sqlite_store import SqliteStore
+from tests.citations import parsed_bibtex, parsed_ris
 from tests.fakes.discord_faults import Fault
 from tests.fakes.discord_model import BUTTON, MANAGE_CHANNELS, PostedMessage
 from tests.fakes.discord_server import FakeDiscord
@@ -193,7 +195,7 @@ async def test_commands_are_synced_to_the_guild_with_manage_channels_defaults(bo
     assert "global" not in bot.fake.synced_commands or not bot.fake.synced_commands["global"]
     assert set(commands) == {
         "help", "digest", "preview", "status", "subscribe", "unsubscribe", "keywords", "exclude",
-        "categories", "time", "settings", "topics",
+        "categories", "time", "settings", "topics", "saved", "export", "why",
     }  # fmt: skip
     for name in ("subscribe", "unsubscribe"):
         assert commands[name]["default_member_permissions"] == str(MANAGE_CHANNELS), name
@@ -207,6 +209,9 @@ async def test_commands_are_synced_to_the_guild_with_manage_channels_defaults(bo
         "categories",
         "time",
         "settings",
+        "saved",
+        "export",
+        "why",
     ):
         assert commands[name].get("default_member_permissions") is None, name
     assert [option["name"] for option in commands["keywords"]["options"]] == [
@@ -226,7 +231,7 @@ async def test_without_a_guild_the_commands_are_synced_globally(
     _, stop, task = await start_bot(fake, store, guild_id=None)
     stop.set()
     await task
-    assert len(fake.synced_commands["global"]) == 12
+    assert len(fake.synced_commands["global"]) == 15
     assert GUILD not in fake.synced_commands
     assert fake.identify_payloads[0]["intents"] == 1  # GUILDS only: no privileged intent
     assert fake.validation_errors == []
@@ -940,3 +945,63 @@ async def test_a_command_carries_when_discord_says_it_was_sent(fake: FakeDiscord
     assert context.sent_at is not None
     assert abs((context.sent_at - before).total_seconds()) < 2
     assert context.sent_at != NOW
+
+
+# -- /saved, /export, /why, /settings ranking -------------------------------------------------------------
+async def _saved_by_member(bot: Bot) -> None:
+    """DAY's announcement of two papers, one of which the member saved with 🔖."""
+    papers = [paper(1, "Diffusion & Friends", "diffusion"), paper(2, "Algebra", "groups")]
+    await seed_announcement(bot.store, papers)
+    assert await bot.store.toggle_bookmark("discord", str(MEMBER), paper(1).arxiv_id, DAY, NOW)
+
+
+async def test_saved_is_an_ephemeral_list_of_the_members_bookmarks(bot: Bot) -> None:
+    """/saved in a server: only the asker sees it (ephemeral), with the bookmark's linked title."""
+    await _saved_by_member(bot)
+    first = await answer(bot.fake, "saved", guild_id=GUILD, user_id=MEMBER, permissions=0)
+    assert first["ephemeral"]
+    assert paper(1).abs_url in text_of(first)
+    assert "/export format: bibtex" in text_of(first)
+    assert [posted.audience for posted in bot.fake.posted(CHANNEL)] == [MEMBER]
+
+
+async def test_export_saved_is_an_ephemeral_file_and_today_a_public_one(bot: Bot) -> None:
+    """/export format: ris is the member's bookmarks as an ephemeral .ris attachment; `papers: today` is
+    the channel's digest as a .bib everyone sees; both parse with real readers."""
+    await _saved_by_member(bot)
+    await subscribed_channel(bot.store)
+    private = await answer(
+        bot.fake, "export", string_options(format="ris"), guild_id=GUILD, user_id=MEMBER, permissions=0
+    )
+    assert private["ephemeral"]
+    (upload,) = private["files"]
+    assert upload.filename.endswith(".ris")
+    assert [record["id"] for record in parsed_ris(upload.data.decode())] == [paper(1).arxiv_id]
+    public = await answer(
+        bot.fake,
+        "export",
+        string_options(format="bibtex", papers="today"),
+        guild_id=GUILD,
+        user_id=MEMBER,
+        permissions=0,
+    )
+    assert not public["ephemeral"]
+    (bib,) = public["files"]
+    assert bib.filename == f"arxiv-digest-{DAY.isoformat()}.bib"
+    assert [entry["eprint"] for entry in parsed_bibtex(bib.data.decode())] == [paper(1).arxiv_id]
+    assert text_of(public).startswith("The digest of")
+
+
+async def test_why_without_a_ranker_and_settings_ranking_off(bot: Bot) -> None:
+    """/why on a bot without ranking is one line; /settings ranking: off from a manager is stored."""
+    await _saved_by_member(bot)
+    why = await answer(bot.fake, "why", string_options(paper=paper(1).arxiv_id), guild_id=GUILD)
+    assert text_of(why) == RANKING_OFF_HERE
+    await subscribed_channel(bot.store)
+    changed = await answer(
+        bot.fake, "settings", string_options(ranking="off"), guild_id=GUILD, permissions=MANAGE_CHANNELS
+    )
+    assert text_of(changed) == "Learned order off: papers come in the listing's order."
+    channel = await bot.store.get_channel("discord", str(CHANNEL))
+    assert channel is not None
+    assert channel.ranking is False

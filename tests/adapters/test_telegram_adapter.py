@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import itertools
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -37,6 +38,8 @@ from bot.platforms.port import (
 from bot.retry import Backoff
 from bot.settings import Settings
 from storage.sqlite_store import SqliteStore
+from tests.builders import make_announcement, make_paper
+from tests.citations import parsed_bibtex
 from tests.fakes.arxiv_server import FIXTURES
 from tests.fakes.telegram_model import Fault
 from tests.fakes.telegram_server import FakeTelegramServer
@@ -744,3 +747,65 @@ async def test_answers_in_a_forum_topic_stay_in_it_and_reply_to_the_asker(
     (answer,) = await telegram_server.wait_for_call("sendMessage", chat_id=forum, ok=True)
     assert answer.params["message_thread_id"] == topic
     assert answer.params["reply_parameters"]["message_id"] == asked["message_id"]
+
+
+# -- private answers and files (/saved, /export) ---------------------------------------------------------
+SAVED_ON = dt.date(2025, 11, 13)
+
+
+async def _bookmarked(store: SqliteStore, user_id: int) -> None:
+    """An announcement with one paper, which the user saved with 🔖."""
+    paper = make_paper("2511.00001", "Diffusion & Friends")
+    await store.save_announcement(make_announcement(SAVED_ON, [paper], categories=("cs.CV",)))
+    at = dt.datetime(2025, 11, 13, 12, 0, tzinfo=dt.UTC)
+    assert await store.toggle_bookmark("telegram", str(user_id), paper.arxiv_id, SAVED_ON, at)
+
+
+async def test_saved_in_a_group_goes_to_the_askers_private_chat(
+    running: tuple[TelegramAdapter, Monotonic], telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """/saved in a group: the list goes to the user's private chat (its id is the user's), and the group
+    gets one line replying to the command; nothing of the list is posted in the group."""
+    group, user = -100920, 4242
+    await _bookmarked(store, user)
+    asked = telegram_server.push_message(group, "/saved", from_user=user, chat_type="supergroup")["message"]
+    (listing,) = await telegram_server.wait_for_call("sendMessage", chat_id=user, ok=True)
+    assert "Diffusion & Friends — https://arxiv.org/abs/2511.00001" in listing.params["text"]
+    (notice,) = await telegram_server.wait_for_call("sendMessage", chat_id=group, ok=True)
+    assert notice.params["text"] == "🔖 I sent you your bookmarks privately."
+    assert notice.params["reply_parameters"]["message_id"] == asked["message_id"]
+
+
+async def test_saved_in_a_group_when_the_user_never_started_the_bot_is_a_hint(
+    running: tuple[TelegramAdapter, Monotonic], telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """Telegram refuses a private message (403: the user never opened a chat with the bot): the group gets
+    one line saying how (open a chat with @bot, press Start, send the command again)."""
+    group, user = -100921, 4243
+    await _bookmarked(store, user)
+    refusal = Fault(403, "Forbidden: bot can't initiate conversation with a user")
+    telegram_server.fail(refusal, method="sendDocument", chat_id=user, times=None)
+    telegram_server.push_message(group, "/export ris", from_user=user, chat_type="supergroup")
+    (hint,) = await telegram_server.wait_for_call("sendMessage", chat_id=group, ok=True)
+    assert hint.params["text"] == (
+        f"I can't message you privately yet: open a chat with @{BOT_NAME}, press Start,"
+        " then send /export ris again."
+    )
+    assert telegram_server.sent_documents(group) == []
+
+
+async def test_export_in_a_private_chat_is_a_document_with_a_caption(
+    running: tuple[TelegramAdapter, Monotonic], telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """/export bibtex in the private chat: the .bib file itself (sendDocument, checked against the Bot API
+    spec by the fake) with a one-line caption; the file parses with a real BibTeX reader."""
+    user = 4244
+    await _bookmarked(store, user)
+    telegram_server.push_message(user, "/export bibtex")
+    (call,) = await telegram_server.wait_for_call("sendDocument", chat_id=user, ok=True)
+    assert call.params["caption"].startswith("🔖 Your 1 bookmark as BibTeX")
+    (document,) = telegram_server.sent_documents(user)
+    assert re.fullmatch(r"arxiv-bookmarks-\d{4}-\d{2}-\d{2}\.bib", document.filename), document.filename
+    [entry] = parsed_bibtex(document.data.decode())
+    assert entry["eprint"] == "2511.00001"
+    assert telegram_server.take_violations() == []

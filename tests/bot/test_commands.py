@@ -795,6 +795,7 @@ async def test_settings_show_and_change(service: CommandService, store: SqliteSt
         "Style of the digest's pages: compact (/settings style compact|full|titles)",
         "The day's Markdown file with each digest: off (/settings file on|off)",
         "Notice on days with no match: on (/settings empty on|off)",
+        "Papers ordered by what this chat's 👍/👎 taught: on (/settings ranking on|off)",
     ]
     await ok(service, "settings", "empty off")
     channel = await channel_of(store)
@@ -1060,6 +1061,8 @@ ADMIN_ARGS = {
     "topics": "add Robots: embodied",
     "settings": "style titles",
 }
+# What the open commands that need arguments are sent with where any will do.
+OPEN_ARGS = {"preview": "diffusion", "why": "2511.00001", "export": "bibtex today"}
 
 
 @pytest.mark.parametrize("command", ADMIN_ONLY)
@@ -1086,10 +1089,10 @@ async def test_admins_can_change_settings(service: CommandService, store: Sqlite
 async def test_anyone_may_use_the_open_commands(
     service: CommandService, store: SqliteStore, command: str
 ) -> None:
-    """/start, /help, /digest, /preview and /status answer a non-admin."""
+    """/start, /help, /digest, /preview, /status, /saved, /export and /why answer a non-admin."""
     await store.save_announcement(announcement(THU, paper("2511.1", "diffusion")))
     await ok(service, "subscribe", "diffusion")
-    args = "diffusion" if command == "preview" else ""
+    args = OPEN_ARGS.get(command, "")
     reply = await run(service, command, args, admin=False)
     assert reply.ok, reply.text
     assert reply.text != ADMIN_ONLY_MESSAGE
@@ -1299,7 +1302,7 @@ async def test_an_internal_failure_gets_an_apology_not_a_traceback(
     """A store failure is logged and answered with a short apology."""
     service = CommandService(BrokenStore(), DEFAULTS, clock=Clock(NOW))
     with caplog.at_level(logging.ERROR, logger="bot.commands"):
-        reply = await run(service, command, ADMIN_ARGS.get(command, "VLM"))
+        reply = await run(service, command, (ADMIN_ARGS | OPEN_ARGS).get(command, "VLM"))
     if command == "help":
         assert reply.ok
         return

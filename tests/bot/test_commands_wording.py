@@ -238,7 +238,7 @@ def test_the_new_options_are_declared(tree: tuple[app_commands.CommandTree[Any],
             "list",
         ]
     settings = {each.name: each for each in slash(declared, "settings").parameters}
-    assert list(settings) == ["style", "file", "empty"]
+    assert list(settings) == ["style", "file", "empty", "ranking"]
     assert [choice.value for choice in settings["style"].choices] == ["compact", "full", "titles"]
     assert settings["file"].type is discord.AppCommandOptionType.boolean
     assert {each.name for each in slash(declared, "subscribe").parameters} == {"keywords", "thread"}
