@@ -98,7 +98,9 @@ class ChildRun:
     database_size: int = 0  # the database after the child's day, incl. its WAL after a checkpoint
 
 
-async def run_child(folder: Path, database: Path, feed: bytes, observe: float) -> ChildRun:
+async def run_child(
+    folder: Path, database: Path, feed: bytes, observe: float, ranking: str = "on"
+) -> ChildRun:
     """Run `python -m bot run` against both fakes and watch its memory."""
     arxiv = FakeArxiv()
     await arxiv.start()
@@ -117,6 +119,7 @@ async def run_child(folder: Path, database: Path, feed: bytes, observe: float) -
         "ARXIV_RSS_URL": arxiv.rss_url,
         "ARXIV_API_URL": arxiv.api_url,
         "RECOVERY_DAYS": "0",
+        "RANKING": ranking,
         "LOG_LEVEL": "INFO",
     }
     with log_path.open("wb") as log:
@@ -380,7 +383,7 @@ async def run(options: argparse.Namespace) -> int:
         seeded_s = time.perf_counter() - seeding
         seeded_size = _file_size(database)
 
-        child = await run_child(folder, database, feed, options.observe)
+        child = await run_child(folder, database, feed, options.observe, options.ranking)
         days = await simulate_days(database, papers, today, options.days, options.ledger_sample)
 
     problems = []
@@ -412,7 +415,7 @@ async def run(options: argparse.Namespace) -> int:
             "channels",
             f"{options.channels:,}",
             f"seeded with save_channel in {seeded_s:.1f} s; database {seeded_size / MB:.1f} MB; "
-            f"{voted:,} of them with {2 * VOTES_EACH} votes (RANKING on: a model each)",
+            f"{voted:,} of them with {2 * VOTES_EACH} votes; RANKING {options.ranking}",
         ),
         (
             "papers in the day",
@@ -518,6 +521,7 @@ def main() -> int:
     )
     parser.add_argument("--feed", type=Path, default=_common.ALL_ARCHIVES, help="the all-archives RSS file")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--ranking", choices=("on", "off"), default="on", help="the bot's RANKING (on)")
     parser.add_argument(
         "--voting", type=int, default=1000, help="channels with votes (12 each): their models are fitted"
     )

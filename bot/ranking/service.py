@@ -40,8 +40,8 @@ WEAK_NEGATIVES = 100  # random unrated papers per fit
 MAX_VOTED = 400  # a fit learns from the chat's newest voted papers: its cost grows with their cube
 POOL_DAYS = 30  # where they are drawn from: the papers of the last month's announcements
 POOL_SIZE = 1000
-CACHED_MODELS = 4096  # models kept in memory (about 8 KB each); a dropped one is refitted when needed
-CACHED_VECTORS = 12_000  # papers kept vectorized (~1 KB each): recent announcements, voted papers
+CACHED_MODELS = 4096  # models kept in memory (about 2 KB each); a dropped one is refitted when needed
+CACHED_VECTORS = 4000  # papers kept vectorized (~1 KB each): a day's digests, recent votes
 # One thread: a second one (numpy releases the GIL in its solves) measured slower with 64 chats
 # delivered at once on 2 cores: 2,000 refits in 15.7 s against 10.4 s, the fits fighting for the GIL.
 WORKER_THREADS = 1

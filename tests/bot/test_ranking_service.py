@@ -178,10 +178,10 @@ async def test_ranking_in_views_orders_the_daily_digest_and_a_press_teaches_it(
 async def test_refits_run_in_the_worker_thread_not_on_the_event_loop(
     store: SqliteStore, ranker: RankingService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.ranking import service
+    from bot.ranking import model
 
     threads: set[str] = set()
-    real_fit, real_scores = service.fit, service.scores
+    real_fit, real_scores = model.fit, model.scores
 
     def fit(*args: Any, **kwargs: Any) -> Any:
         threads.add(threading.current_thread().name)
@@ -191,8 +191,8 @@ async def test_refits_run_in_the_worker_thread_not_on_the_event_loop(
         threads.add(threading.current_thread().name)
         return real_scores(*args, **kwargs)
 
-    monkeypatch.setattr(service, "fit", fit)
-    monkeypatch.setattr(service, "scores", scores)
+    monkeypatch.setattr("bot.ranking.service.fit", fit)
+    monkeypatch.setattr("bot.ranking.service.scores", scores)
     for chat in range(20):
         await vote(store, ROBOT[:3], Vote.UP, chat=str(chat))
         await vote(store, SPEECH[:3], Vote.DOWN, chat=str(chat))
