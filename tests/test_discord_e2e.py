@@ -502,7 +502,8 @@ async def test_a_channels_votes_change_the_next_days_order_and_nothing_is_droppe
     settings: Settings, discord_server: FakeDiscord, arxiv_server: FakeArxiv, store: SqliteStore
 ) -> None:
     """Members like papers 8–10 and dislike 1–3 through the menus; the next day's digest (a new process)
-    opens with those liked papers' counterparts and holds every one of its papers."""
+    opens with those liked papers' counterparts and holds every one of its papers; a member's /why on
+    the first paper names the words and the votes behind it."""
     arxiv_server.default_rss = Reply.feed(ANCHOR_FEED)
     await subscribed(store, PAPERS)
     clock = Clock(dt.datetime(2025, 11, 12, 7, 0, tzinfo=UTC))
@@ -522,6 +523,11 @@ async def test_a_channels_votes_change_the_next_days_order_and_nothing_is_droppe
     clock.now = dt.datetime(2025, 11, 13, 7, 0, tzinfo=UTC)
     async with RunningBot(settings, discord_server, clock):
         await until(lambda: len(delivered(discord_server, PAPERS)) == 2, timeout=15, what="the next digest")
+        top = paper_ids(delivered(discord_server, PAPERS)[1].message)[0]
+        why = await command(discord_server, "why", [option("paper", top)], permissions=0, user_id=MEMBER)
+    assert f"({top}): score 0." in why
+    assert "Raised by: " in why
+    assert "Votes that weigh most: 👍" in why
     second = delivered(discord_server, PAPERS)[1]
     counterpart = {paper.replace("2511.", "2512."): paper for paper in day_one}
     shown = [counterpart[paper] for paper in paper_ids(second.message)]

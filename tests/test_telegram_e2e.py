@@ -1133,7 +1133,8 @@ async def test_a_groups_votes_change_the_next_days_order_and_nothing_is_dropped(
     settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
 ) -> None:
     """Members like papers 8–10 and dislike 1–3 of the first page; the next day's digest (a new process)
-    opens with those liked papers' counterparts, holds every one of its papers, and the disliked sink."""
+    opens with those liked papers' counterparts, holds every one of its papers, and the disliked sink;
+    /why on the first paper names the words and the votes that put it there."""
     telegram_server.add_chat(GROUP, "supergroup", title="Reading group")
     arxiv.default_rss = Reply.feed(ANCHOR_FEED)
     await subscribed_chat(store, GROUP, *MLLM_KEYWORDS.split(", "))
@@ -1153,6 +1154,15 @@ async def test_a_groups_votes_change_the_next_days_order_and_nothing_is_dropped(
     clock.now = dt.datetime(2025, 11, 13, 6, 0, tzinfo=UTC)
     async with RunningBot(settings, telegram_server, clock):
         await until(lambda: len(digest_messages(telegram_server, GROUP)) == 2, what="the next day's digest")
+        top = ids_in(str(digest_messages(telegram_server, GROUP)[1].raw_text))[0]
+        answers = len(telegram_server.bot_messages(GROUP))
+        telegram_server.push_message(GROUP, f"/why {top}", from_user=OWNER)  # any member may ask
+        await until(lambda: len(telegram_server.bot_messages(GROUP)) > answers, what="/why's answer")
+        why = str(telegram_server.bot_messages(GROUP)[answers].raw_text)
+    assert f"({top}): score 0." in why
+    assert "learned from 3 liked and 3 disliked papers" in why
+    assert "Raised by: " in why
+    assert "Votes that weigh most: 👍" in why
     second_day = digest_messages(telegram_server, GROUP)[1]
     counterpart = {paper.replace("2511.", "2512."): paper for paper in await _all_ids(store)}
     shown = [counterpart[paper] for paper in ids_in(str(second_day.raw_text))]
