@@ -62,6 +62,9 @@ class _Fitted:
     disliked: int
 
 
+_UNTRAINED = _Fitted(0, None, 0, 0)
+
+
 class RankingService:
     """Per-chat models learned from votes; orders digests and explains scores."""
 
@@ -134,6 +137,8 @@ class RankingService:
     async def _fitted(self, key: ChatKey, date: dt.date) -> _Fitted:
         """The chat's model for its current votes: the cached one, or a new fit (one at a time per chat)."""
         version = await self._store.vote_version(*key)
+        if version == 0:  # never voted, like most chats: nothing to fit, nothing to remember
+            return _UNTRAINED
         cached = self._models.get(key)
         if cached is not None and cached.version == version:
             self._models.move_to_end(key)
