@@ -284,6 +284,7 @@ async def test_run_without_token_names_both_tokens(tmp_path: Path) -> None:
     assert len(run.err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 async def test_fetch_stores_the_announcement_once(tmp_path: Path, arxiv_server: FakeArxiv) -> None:
     """`fetch` ingests the live feed (the fake) into the database, and a second fetch stores nothing new."""
     arxiv_server.default_rss = Reply.feed("anchor/listing-2025-11-12.rss.xml")
@@ -666,6 +667,7 @@ async def test_status_and_channels_never_create_a_database(tmp_path: Path, comma
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.slow
 async def test_channels_lists_and_switches_chats(tmp_path: Path) -> None:
     """`channels` lists chats; --deactivate/--activate ID switch one, in one line; unknown ids: status 2."""
     path = tmp_path / "digest.db"

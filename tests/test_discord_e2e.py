@@ -197,6 +197,7 @@ async def digest_done(store: SqliteStore) -> bool:
     return channel is not None and channel.done_up_to == ANNOUNCED
 
 
+@pytest.mark.slow
 async def test_the_anchor_digest_is_one_quiet_paged_message_whose_pages_turn_after_a_restart(
     settings: Settings,
     discord_server: FakeDiscord,

@@ -117,6 +117,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.slow
 async def test_sigterm_while_retrying_to_reach_telegram_exits_0_at_once(tmp_path: Path) -> None:
     """Telegram unreachable at start-up: each attempt is logged, and SIGTERM meanwhile ends it promptly."""
     env = {

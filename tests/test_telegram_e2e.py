@@ -302,6 +302,7 @@ async def delivered(store: SqliteStore, chat_id: int | str) -> set[str]:
 # -- 1. end to end -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_file", [False, True], ids=["default", "settings-file-on"])
 async def test_private_chat_subscribes_and_gets_the_anchor_digest(
     settings: Settings,
@@ -384,6 +385,7 @@ def small_feed() -> bytes:
     return feed_xml(ANNOUNCED, items)
 
 
+@pytest.mark.slow
 async def test_group_admin_rules_anonymous_admins_channels_and_other_bots(
     settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
 ) -> None:
@@ -630,6 +632,7 @@ FAULTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(FAULTS))
 async def test_a_fault_on_the_digest_message_loses_and_repeats_nothing(
     kind: str,
@@ -702,6 +705,7 @@ async def test_a_fault_on_the_digest_message_loses_and_repeats_nothing(
 ANATOMY_VLM = "2511.08402"  # the one anchor paper the keyword Anatomy-VLM matches
 
 
+@pytest.mark.slow
 async def test_digest_comes_at_the_chats_local_time(
     settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
 ) -> None:
@@ -731,6 +735,7 @@ async def test_digest_comes_at_the_chats_local_time(
     assert await delivered(store, chat) == {ANATOMY_VLM}
 
 
+@pytest.mark.slow
 async def test_bot_down_over_delivery_time_catches_up_once(
     settings: Settings, telegram_server: FakeTelegramServer, arxiv: FakeArxiv, store: SqliteStore
 ) -> None:
@@ -836,6 +841,7 @@ HOSTILE_TITLE = "UI2Code$^\\text{N}$"  # the anchor's title with LaTeX markup in
 PAGE_TIMES: dict[str, float] = {}
 
 
+@pytest.mark.slow
 async def test_group_gets_one_quiet_paged_message_whose_pages_hold_the_34_also_after_a_restart(
     settings: Settings,
     telegram_server: FakeTelegramServer,
@@ -921,6 +927,7 @@ async def test_a_press_on_a_view_that_is_gone_says_so_and_other_chats_views_stay
     assert telegram_server.message(4343, digest.message_id).edits == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_file", [False, True], ids=["default", "with-file"])
 async def test_an_admins_status_during_a_delivery_to_the_chat_is_answered_within_2_s(
     settings: Settings,

@@ -593,6 +593,7 @@ async def test_a_150_paper_digest_is_one_paged_message_and_the_file_comes_silent
     assert len(await bot.store.delivered_ids(channel.id)) == 150
 
 
+@pytest.mark.slow
 async def test_429_and_500_are_retried_without_duplicates(bot: Bot) -> None:
     """A 429 with Retry-After (and Via) and a 500 are retried; the one paged message arrives once."""
     await seed_announcement(bot.store, [paper(n) for n in range(1, 9)])
@@ -667,6 +668,7 @@ async def test_a_day_without_a_match_is_one_short_line(bot: Bot) -> None:
     assert stored.done_up_to == DAY
 
 
+@pytest.mark.slow
 async def test_a_fan_out_follows_the_advertised_buckets_without_429s(bot: Bot) -> None:
     """With buckets of 1 message a second per channel, page and file to each channel get no 429."""
     bot.fake.enforce_rate_limits(per_channel=1, per_seconds=1.0)

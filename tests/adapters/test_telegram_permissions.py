@@ -428,6 +428,7 @@ async def slow_server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SlowMemb
         httpx_logger.setLevel(level)
 
 
+@pytest.mark.slow
 async def test_an_admin_look_up_that_times_out_refuses_the_change(
     slow_server: SlowMemberServer, store: SqliteStore
 ) -> None:

@@ -127,6 +127,7 @@ async def test_html_page_is_retried_then_given_up(
     assert len(arxiv_server.requests) == 2
 
 
+@pytest.mark.slow
 async def test_retry_after_is_honoured(arxiv_server: FakeArxiv, make_source: SourceFactory) -> None:
     """A 503 with `Retry-After: 4` delays the next request by 4 s (real time, real 3 s gate)."""
     arxiv_server.queue_rss(Reply.error(503, retry_after="4"), Reply.feed("rss/empty-feed.xml"))
@@ -234,6 +235,7 @@ async def test_one_shot_still_retries_a_server_error(
     assert len(arxiv_server.requests) == 2
 
 
+@pytest.mark.slow
 async def test_progress_tells_what_is_awaited_when_it_takes_over_a_second(
     arxiv_server: FakeArxiv, make_source: SourceFactory
 ) -> None:
@@ -311,6 +313,7 @@ async def test_an_offline_preview_fails_in_a_second_and_the_sample_it_names_work
     assert '"date": "2025-11-12"' in retry.out
 
 
+@pytest.mark.slow
 async def test_progress_lines_are_forced_in_a_pipe_by_the_environment(
     tmp_path: Path, arxiv_server: FakeArxiv
 ) -> None:

@@ -81,6 +81,7 @@ async def paged_ids(console: Console, index: int) -> list[str]:
     raise AssertionError("the pages never came round to the first")
 
 
+@pytest.mark.slow
 async def test_a_third_platform_registered_from_the_tests_gets_commands_and_the_daily_digest(
     settings: Settings, arxiv_server: FakeArxiv, store: SqliteStore
 ) -> None:
