@@ -46,7 +46,7 @@ from bot.digests import build_digests
 from bot.feeds import parse_feed_file
 from bot.models import Announcement, Channel, DigestView, Topic
 from bot.settings import Settings
-from bot.views import FilePress, PagePress, decode_press
+from bot.views import FeedbackPress, FilePress, PagePress, decode_menu_choice, decode_press
 from storage.sqlite_store import SqliteStore
 from tests.adapters.test_discord_adapter import start_bot
 from tests.fakes.arxiv_server import FIXTURES, FakeArxiv, Reply
@@ -590,10 +590,13 @@ def check_discord_page(message: dict[str, Any], view: DigestView) -> None:
     shown = list(dict.fromkeys(embed_ids(message)))
     assert shown, "a page without papers"
     assert tuple(shown) == view.paper_ids[: len(shown)]  # page 1 of the stored view
-    presses = [decode_press(data) for data in custom_ids(message)]
+    # Buttons carry press data; the 👍/👎/🔖 menus carry theirs with a paper index as each option's value.
+    presses = [decode_press(data) or decode_menu_choice(data, "0") for data in custom_ids(message)]
     assert presses, "a page without buttons"
     assert all(press is not None for press in presses)
-    assert {press.view_id for press in presses if isinstance(press, PagePress | FilePress)} == {view.id}
+    kinds = (PagePress, FilePress, FeedbackPress)
+    assert {press.view_id for press in presses if isinstance(press, kinds)} == {view.id}
+    assert any(isinstance(press, FeedbackPress) for press in presses)
 
 
 @pytest.mark.slow
