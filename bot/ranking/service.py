@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import math
 import threading
@@ -40,6 +41,7 @@ WEAK_NEGATIVES = 100  # random unrated papers per fit
 MAX_VOTED = 400  # a fit learns from the chat's newest voted papers: its cost grows with their cube
 POOL_DAYS = 30  # where they are drawn from: the papers of the last month's announcements
 POOL_SIZE = 1000
+POOL_CHUNK = 100  # papers vectorized per worker job: ~20 ms of pure Python holding the GIL
 CACHED_MODELS = 4096  # models kept in memory (about 2 KB each); a dropped one is refitted when needed
 CACHED_VECTORS = 4000  # papers kept vectorized (~1 KB each): a day's digests, recent votes
 # One thread: a second one (numpy releases the GIL in its solves) measured slower with 64 chats
@@ -189,7 +191,10 @@ class RankingService:
             if self._pool is not None and self._pool[0] == date:
                 return self._pool[1], self._pool[2]
             papers = await self._store.recent_papers(date - dt.timedelta(days=POOL_DAYS), POOL_SIZE)
-            vectors = await self._run(lambda: [vectorize(paper) for paper in papers])
+            vectors: list[PaperVector] = []
+            for start in range(0, len(papers), POOL_CHUNK):  # in chunks: the loop runs in between
+                chunk = papers[start : start + POOL_CHUNK]
+                vectors += await self._run(functools.partial(_vectorized, chunk))
             self._pool = (date, tuple(paper.arxiv_id for paper in papers), vectors)
             return self._pool[1], self._pool[2]
 
@@ -243,6 +248,10 @@ class RankingService:
             lowered=tuple(lowered[:EXPLAINED_TERMS]),
             votes=tuple(weighed[:EXPLAINED_VOTES]),
         )
+
+
+def _vectorized(papers: Sequence[Paper]) -> list[PaperVector]:
+    return [vectorize(paper) for paper in papers]
 
 
 def _vote_weight(vote: VotedPaper) -> float:
