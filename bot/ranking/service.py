@@ -97,13 +97,15 @@ class RankingService:
         # The worker's pure-Python stretches (vectorizing papers) hand the GIL back to the event loop
         # every millisecond, not every 5: the loop's longest stall over 10,000 refits fell from
         # 110 ms to 68 ms (benchmarks/ranking.py).
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
+        self._previous_switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._previous_switch_interval, SWITCH_INTERVAL))
         self._vectors_lock = threading.Lock()  # the worker threads share the vector cache
         self.fits = 0  # models fitted since start (for tests and benchmarks)
 
     def close(self) -> None:
-        """Stop the worker thread."""
+        """Stop the worker thread, and give the process its switch interval back."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        sys.setswitchinterval(self._previous_switch_interval)
 
     # -- the port ---------------------------------------------------------------------------------
     async def rank(self, platform: str, chat_id: str, digest: Digest) -> Digest:

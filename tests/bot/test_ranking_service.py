@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -211,3 +212,11 @@ async def test_a_members_double_tap_is_set_then_undo_never_two_sets(store: Sqlit
     assert [state for state, _ in outcomes] == [Vote.UP, None, Vote.UP]
     assert await store.user_vote(PLATFORM, CHAT, "5", ROBOT[0].arxiv_id) is Vote.UP
     assert not feedback._pressing  # no lock left behind
+
+
+async def test_the_ranker_shortens_the_gil_switch_interval_while_it_exists(store: SqliteStore) -> None:
+    before = sys.getswitchinterval()
+    ranker = RankingService(store, clock=lambda: NOW)
+    assert sys.getswitchinterval() == min(before, 0.001)
+    ranker.close()
+    assert sys.getswitchinterval() == before
