@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import os
 import re
 import signal
@@ -794,3 +795,19 @@ async def test_preview_output_dir_writes_bib_and_ris_files_per_topic(tmp_path: P
         [written] = (tmp_path / "out").glob(f"*{suffix}")
         text = written.read_text(encoding="utf-8")
         assert parsed_bibtex(text) if name == "bibtex" else parsed_ris(text)
+
+
+def test_logging_quiets_the_libraries_that_log_urls_and_sql(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even at LOG_LEVEL=DEBUG: no request URL (the Bot API's holds the token), no arxiv query, no SQL."""
+    from bot.main.cli import configure_logging
+
+    root = logging.getLogger()
+    for logger in (root, *(logging.getLogger(name) for name in ("httpx", "arxiv", "aiosqlite"))):
+        monkeypatch.setattr(logger, "level", logger.level)  # put back afterwards
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    configure_logging("DEBUG")
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    assert not logging.getLogger("arxiv").isEnabledFor(logging.INFO)
+    assert logging.getLogger("arxiv").isEnabledFor(logging.WARNING)
+    assert not logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)
+    assert logging.getLogger("bot.ingest").isEnabledFor(logging.DEBUG)

@@ -64,9 +64,12 @@ def configure_logging(level: str) -> None:
         stream=sys.stderr,
         force=True,
     )
-    # httpx logs every request URL at INFO, and a Bot API URL contains the bot token.
-    for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "discord.gateway"):
+    # httpx logs every request URL at INFO, and a Bot API URL contains the bot token; the arxiv
+    # library logs each full query URL and page at INFO, which says nothing the bot's own lines don't.
+    for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "discord.gateway", "arxiv"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # aiosqlite logs every statement it runs at DEBUG: LOG_LEVEL=DEBUG is for the bot's own lines.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def _first_store_error(group: BaseExceptionGroup[BaseException]) -> StoreError | None:
