@@ -108,6 +108,25 @@ class Watch:
         if min(self.lead, self.span) < 0 or min(self.interval, self.rare) <= 0 or self.daily_requests < 1:
             raise ValueError("watch lead and span must not be negative, intervals and the budget positive")
 
+    def budget_warning(self, poll_interval: float) -> str | None:
+        """One line when `poll_interval` would spend the day's feed requests within the watch itself.
+
+        Under a minute, the poll interval also paces the watch around an announcement (lead + span);
+        if that alone takes more than `daily_requests`, a late announcement would be checked only
+        hourly afterwards (rationed). None when the interval leaves the budget room.
+        """
+        pace = min(self.interval, poll_interval)
+        needed = math.ceil((self.lead + self.span) / pace)
+        if needed <= self.daily_requests:
+            return None
+        enough = math.ceil((self.lead + self.span) / self.daily_requests)
+        minutes = round((self.lead + self.span) / 60)
+        return (
+            f"ARXIV_POLL_INTERVAL={poll_interval:g} spends the day's {self.daily_requests} feed requests "
+            f"within the {minutes}-minute watch around the announcement ({needed} checks), so a late "
+            f"announcement is checked hourly at best; use {enough} or more"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:

@@ -23,7 +23,7 @@ from bot.commands.service import CommandService
 from bot.delivery import DeliveryService
 from bot.feedback import FeedbackService
 from bot.gate import ArxivGate
-from bot.ingest import IngestService
+from bot.ingest import IngestService, Watch
 from bot.main.platforms import PLATFORMS, no_adapter_message
 from bot.models import Announcement
 from bot.platforms.port import AdapterStartupError, AdapterUnreachableError, ChatAdapter
@@ -79,6 +79,7 @@ async def serve(
     except SettingsError as error:
         raise StartupError(f"arxiv-digest: {error}") from None
 
+    ingest_watch = Watch()
     store = await open_store(settings.database_path)
     source = ArxivSource(
         rss_url=settings.arxiv_rss_url,
@@ -98,6 +99,9 @@ async def serve(
         log.info("announcement %s stored: %d papers", announcement.date, len(announcement.papers))
         wake.set()
 
+    warning = ingest_watch.budget_warning(settings.arxiv_poll_interval)
+    if warning:
+        log.warning("%s", warning)
     ranker = _ranker(settings, store, clock)
     views = ViewService(
         store, settings.default_categories, clock=clock, ranker=ranker, votes=ranker is not None
@@ -148,6 +152,7 @@ async def serve(
             clock=clock,
             recovery_days=settings.recovery_days,
             retention_days=settings.retention_days,
+            watch=ingest_watch,
         )
         adapters_stop = asyncio.Event()
 

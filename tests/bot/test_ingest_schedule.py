@@ -382,3 +382,16 @@ def test_watch_refuses_values_that_would_spin() -> None:
     for bad in ({"interval": 0}, {"rare": 0}, {"daily_requests": 0}, {"lead": -1}):
         with pytest.raises(ValueError, match="watch"):
             Watch(**bad)
+
+
+@pytest.mark.parametrize(("poll_interval", "warned"), [(3, True), (30, True), (35, False), (600, False)])
+def test_a_poll_interval_that_spends_the_budget_within_the_watch_is_warned_about(
+    poll_interval: float, warned: bool
+) -> None:
+    """Under a minute the poll interval paces the 35-minute watch: at 30 s that is 70 of the 60 requests."""
+    warning = Watch().budget_warning(poll_interval)
+    assert (warning is not None) is warned
+    if warning:
+        assert warning.startswith(f"ARXIV_POLL_INTERVAL={poll_interval} spends the day's 60 feed requests")
+        assert warning.endswith("use 35 or more")
+        assert "\n" not in warning
