@@ -109,8 +109,12 @@ def mkdir_problem(path: pathlib.Path, error: OSError) -> StoreError:
     where = f"cannot create the directory {directory} for the database {path}"
     ancestor = _existing_ancestor(directory)
     if error.errno in (errno.EACCES, errno.EPERM):
+        # Never suggest handing over the parent (it may be /var or a home): create the one directory.
+        uid = os.geteuid()
         return DatabasePermissionError(
-            f"{where}: {ancestor} is not writable by {_uid()} ({_owner(ancestor)}); {_give_it(ancestor)}"
+            f"{where}: {ancestor} is not writable by {_uid()} ({_owner(ancestor)}); as its owner or root "
+            f"run `mkdir -p {directory} && chown {uid} {directory}` (for a Docker bind mount: on the "
+            f"host), or {_ELSEWHERE}"
         )
     if error.errno == errno.EROFS:
         return DatabasePermissionError(
@@ -198,8 +202,8 @@ def access_problem(path: pathlib.Path) -> StoreError | None:
                 return DatabasePermissionError(
                     f"the database {path} and its directory are not writable by uid {uid} "
                     f"(the file is {_owner(path)}, the directory {_owner(directory)}); "
-                    f"run `chown -R {uid} {directory}` (for a Docker bind mount: on the host), "
-                    f"or {_ELSEWHERE}"
+                    f"run `chown {uid} {_own_files(directory, path)}` (for a Docker bind mount: on the "
+                    f"host), or {_ELSEWHERE}"
                 )
             return DatabasePermissionError(
                 f"the database {path} is read-only for uid {uid} ({_owner(path)}); "
@@ -227,6 +231,13 @@ def access_problem(path: pathlib.Path) -> StoreError | None:
 def _uid() -> str:
     """`uid 10001`: whom the process runs as."""
     return f"uid {os.geteuid()}"
+
+
+def _own_files(directory: pathlib.Path, path: pathlib.Path) -> str:
+    """The directory and the database's own files, named one by one: never `-R`, which would take
+    along whatever else the directory holds."""
+    files = [path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+    return " ".join(str(item) for item in [directory, *(f for f in files if f.exists())])
 
 
 def _give_it(directory: pathlib.Path) -> str:

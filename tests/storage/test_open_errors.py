@@ -334,7 +334,8 @@ def test_a_directory_that_cannot_be_created_names_the_parent(shared_dir: pathlib
     assert kind == DatabasePermissionError.__name__, message
     assert f"cannot create the directory {path.parent}" in message
     assert f"{shared_dir} is not writable by uid {NOBODY}" in message
-    assert f"chown {NOBODY} {shared_dir}" in message
+    assert f"mkdir -p {path.parent} && chown {NOBODY} {path.parent}" in message
+    assert f"chown {NOBODY} {shared_dir}`" not in message  # never the parent itself
 
 
 def test_a_read_only_database_file_is_named_before_the_first_write(shared_dir: pathlib.Path) -> None:
@@ -354,14 +355,15 @@ def test_a_read_only_database_file_is_named_before_the_first_write(shared_dir: p
 
 
 def test_a_root_owned_database_in_a_root_owned_directory_asks_for_both(shared_dir: pathlib.Path) -> None:
-    """An existing database and its directory both root-owned: `chown -R <uid> <dir>`, data kept."""
+    """A database and its directory both root-owned: `chown <uid> <dir> <db>`, never -R; data kept."""
     data = shared_dir / "data"
     data.mkdir()
     path = data / "arxiv-digest.db"
     make_database_as_root(path)
     kind, message = open_as(NOBODY, path)
     assert kind == DatabasePermissionError.__name__, message
-    assert f"chown -R {NOBODY} {data}" in message
+    assert f"chown {NOBODY} {data} {path}" in message
+    assert "-R" not in message
     assert rows(path, "SELECT value FROM state WHERE key = 'kept'") == [("yes",)]
 
 
