@@ -112,19 +112,16 @@ class DiscordGateway(DiscordState):
             "entitlement_sku_ids": [],
         }
         payload |= self._interaction_place(guild_id, channel_id, user, permissions, roles)
-        channel_id = int(payload["channel_id"])
-        interaction = _Interaction(
-            id=interaction_id,
-            token=token,
-            payload=payload,
-            created=self.clock(),
-            channel_id=channel_id,
-            user_id=user_id,
+        return await self._dispatch_interaction(
+            _Interaction(
+                id=interaction_id,
+                token=token,
+                payload=payload,
+                created=self.clock(),
+                channel_id=int(payload["channel_id"]),
+                user_id=user_id,
+            )
         )
-        self._interactions[interaction_id] = interaction
-        self._interactions_by_token[token] = interaction
-        await self.dispatch("INTERACTION_CREATE", payload)
-        return SentInteraction(interaction_id, token)
 
     async def press_button(
         self,
@@ -147,16 +144,7 @@ class DiscordGateway(DiscordState):
         then PATCH .../messages/@original) edit the pressed message; `answer_delay` says how long it took.
         """
         posted = self._component_message(message_id, user_id)
-        buttons = [
-            item
-            for row in posted.message.get("components") or ()
-            for item in row.get("components") or ()
-            if item.get("type") == BUTTON and item.get("custom_id") == custom_id
-        ]
-        if not buttons or buttons[0].get("disabled"):
-            raise ValueError(
-                f"message {message_id} has no enabled button {custom_id!r}: {posted.custom_ids()}"
-            )
+        _enabled_component(posted, BUTTON, custom_id)
         data = {"custom_id": custom_id, "component_type": BUTTON}
         return await self._component_interaction(
             posted,
@@ -187,15 +175,8 @@ class DiscordGateway(DiscordState):
         button. Only a menu and an option the message has can be picked (ValueError otherwise).
         """
         posted = self._component_message(message_id, user_id)
-        menus = [
-            item
-            for row in posted.message.get("components") or ()
-            for item in row.get("components") or ()
-            if item.get("type") == STRING_SELECT and item.get("custom_id") == custom_id
-        ]
-        if not menus or menus[0].get("disabled"):
-            raise ValueError(f"message {message_id} has no enabled menu {custom_id!r}: {posted.custom_ids()}")
-        values = [option.get("value") for option in menus[0].get("options") or ()]
+        menu = _enabled_component(posted, STRING_SELECT, custom_id)
+        values = [option.get("value") for option in menu.get("options") or ()]
         if value not in values:
             raise ValueError(f"menu {custom_id!r} has no option {value!r}: {values}")
         data = {"custom_id": custom_id, "component_type": STRING_SELECT, "values": [value]}
@@ -280,19 +261,24 @@ class DiscordGateway(DiscordState):
             "entitlement_sku_ids": [],
         }
         payload |= self._interaction_place(guild_id, posted.channel_id, user, permissions, roles)
-        interaction = _Interaction(
-            id=interaction_id,
-            token=token,
-            payload=payload,
-            created=self.clock(),
-            channel_id=posted.channel_id,
-            user_id=user_id,
-            message=posted.message,
+        return await self._dispatch_interaction(
+            _Interaction(
+                id=interaction_id,
+                token=token,
+                payload=payload,
+                created=self.clock(),
+                channel_id=posted.channel_id,
+                user_id=user_id,
+                message=posted.message,
+            )
         )
-        self._interactions[interaction_id] = interaction
-        self._interactions_by_token[token] = interaction
-        await self.dispatch("INTERACTION_CREATE", payload)
-        return SentInteraction(interaction_id, token)
+
+    async def _dispatch_interaction(self, interaction: _Interaction) -> SentInteraction:
+        """Keep the interaction for its answers, and send it over the gateway."""
+        self._interactions[interaction.id] = interaction
+        self._interactions_by_token[interaction.token] = interaction
+        await self.dispatch("INTERACTION_CREATE", interaction.payload)
+        return SentInteraction(interaction.id, interaction.token)
 
     def _interaction_place(
         self,
@@ -691,3 +677,17 @@ class DiscordGateway(DiscordState):
         if self._live is connection:
             connection.ready = True
         self._changes.notify()
+
+
+def _enabled_component(posted: PostedMessage, component_type: int, custom_id: str) -> dict[str, Any]:
+    """The message's enabled component of this type and custom_id (ValueError: a test's mistake)."""
+    found: list[dict[str, Any]] = [
+        item
+        for row in posted.message.get("components") or ()
+        for item in row.get("components") or ()
+        if item.get("type") == component_type and item.get("custom_id") == custom_id
+    ]
+    if not found or found[0].get("disabled"):
+        kind = "button" if component_type == BUTTON else "menu"
+        raise ValueError(f"message {posted.id} has no enabled {kind} {custom_id!r}: {posted.custom_ids()}")
+    return found[0]
