@@ -142,7 +142,7 @@ class Bench:
         self.ranker = ranker
         self.commands = CommandService(store, _common.ANCHOR_CATEGORIES)
         self.views = ViewService(store, _common.ANCHOR_CATEGORIES, ranker=ranker, votes=True)
-        self.feedback = FeedbackService(store, on_votes_changed=ranker.votes_changed)
+        self.feedback = FeedbackService(store)
 
     async def subscribe(self, chat_id: str, keywords: str) -> None:
         request = CommandRequest(PLATFORM, chat_id, "subscribe", keywords, user_id="1", is_admin=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.clock import Clock, utc_now
@@ -46,7 +45,7 @@ class FeedbackOutcome:
 
 
 class FeedbackService:
-    """Records votes and bookmarks, and tells the ranker which chats' votes changed."""
+    """Records votes and bookmarks (the ranker sees new votes through the chat's vote version)."""
 
     def __init__(
         self,
@@ -54,12 +53,10 @@ class FeedbackService:
         *,
         votes: bool = True,
         clock: Clock = utc_now,
-        on_votes_changed: Callable[[str, str], None] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self.votes = votes  # the operator's RANKING: off, and 👍/👎 are neither offered nor taken
-        self._on_votes_changed = on_votes_changed
         # One member's presses on one paper, one at a time: a double tap is "set, then undo", never
         # two reads of the same old vote (presses of a chat are otherwise handled concurrently).
         self._pressing: dict[tuple[str, str, str, str], tuple[asyncio.Lock, list[int]]] = {}
@@ -107,8 +104,6 @@ class FeedbackService:
             users[0] -= 1
             if not users[0]:  # nobody else is pressing it: forget the lock
                 self._pressing.pop(key, None)
-        if self._on_votes_changed is not None:
-            self._on_votes_changed(platform, chat_id)
         tallies = await self._store.vote_tallies(platform, chat_id, [arxiv_id])
         return new, tallies.get(arxiv_id, VoteTally())
 

@@ -240,13 +240,14 @@ class Explanation:
 
 
 class Ranker(Protocol):
-    """A per-chat order learned from the chat's votes; it never drops or adds a paper."""
+    """A per-chat order learned from the chat's votes; it never drops or adds a paper.
+
+    It sees new votes through the store's `vote_version`, so a vote recorded by any process is
+    learned from before the chat's next digest.
+    """
 
     async def rank(self, platform: str, chat_id: str, digest: Digest) -> Digest:
         """The digest, each topic's papers in the chat's learned order (without enough votes: as listed)."""
 
     async def explain(self, platform: str, chat_id: str, paper: Paper) -> Explanation:
         """Why the paper scores what it does for the chat."""
-
-    def votes_changed(self, platform: str, chat_id: str) -> None:
-        """The chat's votes changed: its model is refitted before it is used next."""

@@ -106,14 +106,9 @@ async def serve(
     views = ViewService(
         store, settings.default_categories, clock=clock, ranker=ranker, votes=ranker is not None
     )
-    # Votes are taken when the pages offer them (the operator's RANKING); a vote tells the ranker to
-    # refit that chat's model when next needed.
-    feedback = FeedbackService(
-        store,
-        votes=views.votes,
-        clock=clock,
-        on_votes_changed=ranker.votes_changed if ranker is not None else None,
-    )
+    # Votes are taken when the pages offer them (the operator's RANKING); the ranker sees them
+    # through the chat's vote version in the store.
+    feedback = FeedbackService(store, votes=views.votes, clock=clock)
     try:
         commands = CommandService(
             store,

@@ -132,10 +132,6 @@ class RankingService:
         voted = await self._store.chat_votes(platform, chat_id)
         return await self._run(lambda: self._explanation(model, paper, voted))
 
-    def votes_changed(self, platform: str, chat_id: str) -> None:
-        """Forget the chat's model: it is refitted from the store's votes when next needed."""
-        self._models.pop((platform, chat_id), None)
-
     # -- models -----------------------------------------------------------------------------------
     async def refresh(self, chats: Sequence[ChatKey], date: dt.date) -> int:
         """Refit the models of these chats whose votes changed since their last fit; return how many."""

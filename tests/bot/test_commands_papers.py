@@ -50,9 +50,6 @@ class FakeRanker:
         self.asked.append((platform, chat_id, paper.arxiv_id))
         return self.explanation
 
-    def votes_changed(self, platform: str, chat_id: str) -> None:
-        """Nothing to refit."""
-
 
 def service_with(store: SqliteStore, ranker: FakeRanker | None = None) -> CommandService:
     """The command service over the real store, on Thursday noon."""

@@ -105,11 +105,11 @@ async def test_a_model_is_refitted_only_when_the_chats_votes_change(
     await ranker.rank(PLATFORM, CHAT, digest)
     await ranker.rank(PLATFORM, CHAT, digest)
     assert ranker.fits == 1
-    feedback = FeedbackService(store, clock=lambda: NOW, on_votes_changed=ranker.votes_changed)
+    feedback = FeedbackService(store, clock=lambda: NOW)
     await feedback.vote(PLATFORM, CHAT, "2", ROBOT[3].arxiv_id, DAY, Vote.UP)
     await ranker.rank(PLATFORM, CHAT, digest)
     assert ranker.fits == 2
-    # A vote another process recorded (no notification here) is seen through the chat's vote version.
+    # A vote another process recorded is seen the same way: through the chat's vote version.
     await store.set_vote(PLATFORM, CHAT, "3", ROBOT[4].arxiv_id, DAY, Vote.UP, NOW)
     await ranker.rank(PLATFORM, CHAT, digest)
     assert ranker.fits == 3
@@ -153,7 +153,7 @@ async def test_ranking_in_views_orders_the_daily_digest_and_a_press_teaches_it(
 ) -> None:
     channel = await store.save_channel(make_channel(CHAT))
     views = ViewService(store, ("cs.CL",), clock=lambda: NOW, ranker=ranker, votes=True)
-    feedback = FeedbackService(store, clock=lambda: NOW, on_votes_changed=ranker.votes_changed)
+    feedback = FeedbackService(store, clock=lambda: NOW)
     day_one = make_digest(("mixed", [*SPEECH[:3], *ROBOT[:3]]), date=DAY)
     loaded = await views.daily(channel, day_one)
     assert ids(loaded.papers) == ids(day_one.topics[0].papers)  # no votes yet: the listing's order
