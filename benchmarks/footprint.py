@@ -2,9 +2,12 @@
 start-up time, and the database after 30 simulated days.
 
     python benchmarks/footprint.py [--channels 10000] [--observe 30] [--days 30] [--ledger-sample 1000]
+        [--voting 1000] [--ranking on|off]
 
 1. A SQLite database is seeded with the store's `save_channel`: `--channels` active Telegram chats,
-   each with one realistic topic (3–8 keywords, the generator of benchmarks/matching.py).
+   each with one realistic topic (3–8 keywords, the generator of benchmarks/matching.py). The day
+   before's announcement is stored as done, and `--voting` of the chats get 12 votes each on its
+   papers, so the bot (with `--ranking on`, its default) fits their models while it delivers.
 2. The fake arXiv (in this process, 127.0.0.1) serves a feed of about 3,000 items — the real
    all-archives day of 2024-11-28 doubled (distinct ids), dated today — and the fake Bot API answers.
 3. `python -m bot run` starts as a child process aimed at both; "ready" is when the fake Bot API sees
@@ -22,7 +25,8 @@ start-up time, and the database after 30 simulated days.
    (it stored one view per chat it delivered to) and after the days, extrapolated to every channel.
 
 Ends with one line:
-`footprint: peak RSS <MB> MB with 10000 channels; ready in <s> s; db <MB> MB after 30 days`
+`footprint: peak RSS <MB> MB with 10000 channels (1000 with votes, RANKING on); ready in <s> s; db <MB> MB
+after 30 days`
 (MB = 10^6 bytes) and exits 1 if the child fails, the day is not stored whole, or a check fails.
 """
 
@@ -502,7 +506,8 @@ async def run(options: argparse.Namespace) -> int:
         print("PROBLEMS: " + "; ".join(problems), file=sys.stderr)
         print(child.log_tail, file=sys.stderr)
     print(
-        f"footprint: peak RSS {child.peak / MB:.0f} MB with {options.channels} channels; "
+        f"footprint: peak RSS {child.peak / MB:.0f} MB with {options.channels} channels "
+        f"({voted} with votes, RANKING {options.ranking}); "
         f"ready in {child.ready_s:.2f} s; db {days.size / MB:.1f} MB after {options.days} days"
     )
     return 1 if problems else 0
