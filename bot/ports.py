@@ -5,8 +5,10 @@ The core depends only on these protocols; `storage/` and `adapters/` implement t
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -251,3 +253,21 @@ class Ranker(Protocol):
 
     async def explain(self, platform: str, chat_id: str, paper: Paper) -> Explanation:
         """Why the paper scores what it does for the chat."""
+
+
+#: The deployment-wide roles (`Leadership.hold`): one process at a time fetches arXiv and fans out the
+#: digests, one polls Telegram's getUpdates.
+INGEST_ROLE = "ingest"
+TELEGRAM_UPDATES_ROLE = "telegram-updates"
+
+
+class Leadership(Protocol):
+    """Roles that exactly one process of a deployment holds at a time, handed over when it dies."""
+
+    def hold(self, role: str) -> AbstractAsyncContextManager[asyncio.Event]:
+        """Wait until this process holds `role`, then hold it until the block ends.
+
+        The event yielded is set if the role is lost while held (the database connection that held it
+        broke): the block must then stop its work promptly, since another process may take over.
+        """
+        ...

@@ -1,44 +1,52 @@
-"""The SQLite store's shared plumbing: the connection, its lock and clock, its transactions, its values.
+"""The SQLite engine of the store: one connection, its lock, its transactions.
 
 One aiosqlite connection in autocommit mode; every write is an explicit `BEGIN IMMEDIATE … COMMIT`
 (rolled back on any error or cancellation), and every multi-statement read runs in one snapshot
 transaction. An `asyncio.Lock` keeps coroutines from interleaving inside each other's transactions —
 they share the connection, so without it a reader could see another coroutine's uncommitted rows.
-
-Each section of the store (`storage.sqlite_announcements`, `storage.sqlite_channels`,
-`storage.sqlite_feedback`, `storage.sqlite_ledger`, `storage.sqlite_reports`, `storage.sqlite_views`)
-is a subclass of `SqliteBase`;
-`storage.sqlite_store.SqliteStore` joins them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import json
 import pathlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, cast
 
 import aiosqlite
 
-from bot.ports import StoreError
+from storage.base import Clock, Connection, Row, StoreBase, closed_store, utc_now
 from storage.errors import sqlite_problem
 from storage.migrations import rollback as _rollback
-
-Clock = Callable[[], dt.datetime]
 
 #: How long a writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 10_000  # read as sqlite_base.BUSY_TIMEOUT_MS everywhere, so one patch changes it all
 
 
-def utc_now() -> dt.datetime:
-    """The current time in UTC."""
-    return dt.datetime.now(dt.UTC)
+class SqliteConnection:
+    """`storage.base.Connection` over an aiosqlite connection (whose SQL already takes `?`)."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        """Wrap the connection a transaction holds."""
+        self._db = db
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        cursor = await self._db.execute(sql, params)
+        return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement once per row of parameters."""
+        await self._db.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run one query; all its rows (sqlite3.Row)."""
+        return cast(list[Row], list(await self._db.execute_fetchall(sql, params)))
 
 
-class SqliteBase:
+class SqliteBase(StoreBase):
     """The connection every section of the SQLite store shares, and its transactions."""
 
     def __init__(
@@ -47,27 +55,23 @@ class SqliteBase:
         """Wrap an open, migrated connection in autocommit mode."""
         self._db: aiosqlite.Connection | None = db
         self._lock = asyncio.Lock()
-        self._clock: Clock = clock or utc_now
+        self._clock = clock or utc_now
         self.path = path
-
-    def _now(self) -> str:
-        """The clock's time as an ISO timestamp."""
-        return timestamp(self._clock())
 
     def _connection(self) -> aiosqlite.Connection:
         """The open connection, or a clear error once the store is closed."""
         if self._db is None:
-            raise StoreError("the store is closed")
+            raise closed_store()
         return self._db
 
     @asynccontextmanager
-    async def _transaction(self, *, write: bool) -> AsyncIterator[aiosqlite.Connection]:
+    async def _transaction(self, *, write: bool) -> AsyncIterator[Connection]:
         """Hold the lock and one transaction (IMMEDIATE for writes); commit, or roll back on any error."""
         async with self._lock:
             db = self._connection()
             try:
                 await db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                yield db
+                yield SqliteConnection(db)
                 await db.execute("COMMIT")
             except BaseException as error:
                 await _rollback(db)
@@ -79,35 +83,10 @@ class SqliteBase:
                         raise problem from error
                 raise
 
-    def _write(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+    def _write(self) -> AbstractAsyncContextManager[Connection]:
         """A write transaction (see `_transaction`)."""
         return self._transaction(write=True)
 
-    def _read(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+    def _read(self) -> AbstractAsyncContextManager[Connection]:
         """A read snapshot (see `_transaction`)."""
         return self._transaction(write=False)
-
-
-def plain_date(value: dt.date) -> dt.date:
-    """The calendar date of a date (or of a datetime passed by mistake)."""
-    return dt.date(value.year, value.month, value.day)
-
-
-def date_text(value: dt.date) -> str:
-    """A date as stored: YYYY-MM-DD."""
-    return plain_date(value).isoformat()
-
-
-def timestamp(value: dt.datetime) -> str:
-    """A moment as stored: ISO 8601 in UTC, to the second."""
-    return value.astimezone(dt.UTC).isoformat(timespec="seconds")
-
-
-def json_text(values: Iterable[str]) -> str:
-    """A list of strings as a JSON array."""
-    return json.dumps(list(values), ensure_ascii=False)
-
-
-def load_strings(text: str) -> tuple[str, ...]:
-    """A JSON array of strings back as a tuple."""
-    return tuple(str(value) for value in json.loads(text))

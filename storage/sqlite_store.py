@@ -1,8 +1,8 @@
 """The SQLite store: everything the bot remembers, in one file, behind `bot.ports.Store`.
 
 `open_store` opens and migrates the file; `SqliteStore` joins the store's sections, each with its own
-SQL: `storage.sqlite_announcements`, `storage.sqlite_channels`, `storage.sqlite_feedback`,
-`storage.sqlite_ledger`, `storage.sqlite_reports` and `storage.sqlite_views`, over the connection and
+SQL: `storage.announcements`, `storage.channels`, `storage.feedback`,
+`storage.ledger`, `storage.reports` and `storage.views`, over the connection and
 transactions of `storage.sqlite_base`.
 
 The schema lives in numbered migration files (`storage/migrations/V{n}__{name}.sql`), applied at
@@ -23,25 +23,26 @@ import aiosqlite
 
 from bot.ports import StoreError
 from storage import sqlite_base
+from storage.announcements import AnnouncementsSection
+from storage.base import Clock, timestamp, utc_now
+from storage.channels import ChannelsSection
 from storage.errors import (
     NotADatabaseError,
     mkdir_problem,
     place_problem,
     sqlite_problem,
 )
+from storage.feedback import FeedbackSection
+from storage.ledger import LedgerSection
 from storage.migrations import (
     Migration,
     MigrationError,
     apply_migrations,
     load_migrations,
 )
-from storage.sqlite_announcements import SqliteAnnouncements
-from storage.sqlite_base import Clock, timestamp, utc_now
-from storage.sqlite_channels import SqliteChannels
-from storage.sqlite_feedback import SqliteFeedback
-from storage.sqlite_ledger import SqliteLedger
-from storage.sqlite_reports import SqliteReports
-from storage.sqlite_views import SqliteViews
+from storage.reports import ReportsSection
+from storage.sqlite_base import SqliteBase
+from storage.views import ViewsSection
 
 if TYPE_CHECKING:
     from bot.ports import Store
@@ -140,7 +141,13 @@ def _problem(path: pathlib.Path, error: sqlite3.Error) -> StoreError:
 
 
 class SqliteStore(
-    SqliteAnnouncements, SqliteChannels, SqliteFeedback, SqliteLedger, SqliteReports, SqliteViews
+    AnnouncementsSection,
+    ChannelsSection,
+    FeedbackSection,
+    LedgerSection,
+    ReportsSection,
+    ViewsSection,
+    SqliteBase,
 ):
     """`bot.ports.Store` over one SQLite file; build it with `open_store`."""
 

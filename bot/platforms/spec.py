@@ -17,7 +17,9 @@ from pydantic_settings import BaseSettings
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
 from bot.feedback import FeedbackService
+from bot.leadership import SoleProcess
 from bot.platforms.port import ChatAdapter
+from bot.ports import Leadership
 from bot.settings import SettingsError
 from bot.views import ViewService
 
@@ -33,6 +35,8 @@ class AdapterServices:
     views: ViewService  # pages of stored digests, for button presses
     feedback: FeedbackService  # 👍/👎/🔖 presses on those pages
     admin_user_ids: frozenset[int] = field(default_factory=frozenset)  # this platform's operators
+    # Who may take the roles one process of a deployment holds (Telegram's getUpdates).
+    leadership: Leadership = field(default_factory=SoleProcess)
 
 
 #: Builds a configured platform's adapter; `options` are test hooks (poll timeouts, rate limits),

@@ -1,4 +1,4 @@
-"""The SQLite store's digest views: each chat's digest as built, so its pages can be turned later.
+"""The store's digest views: each chat's digest as built, so its pages can be turned later.
 
 A view's entries are one JSON array (a few kilobytes for a large digest): a view is always read and
 written whole, and nothing queries inside it. Topic names are stored once per view, entries refer to
@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from bot.models import DigestView, Paper, Style, ViewEntry, ViewKind
-from storage.sqlite_announcements import paper_from_row
-from storage.sqlite_base import SqliteBase, date_text, json_text, load_strings, timestamp
+from storage.announcements import paper_from_row
+from storage.base import Row, StoreBase, date_text, json_text, load_strings, timestamp
 
 _INSERT_VIEW = """
 INSERT INTO digest_views (platform, chat_id, announcement_date, kind, style, request_key,
                           announced_count, topics, entries, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
+RETURNING id
 """
 _SELECT_PAPERS = """
 SELECT p.arxiv_id, ap.version, p.title, p.abstract, p.authors, p.categories, ap.announce_type,
@@ -64,7 +64,7 @@ def _entries(text: str, topics: Sequence[str]) -> tuple[ViewEntry, ...]:
     )
 
 
-def _view_from_row(row: sqlite3.Row) -> DigestView:
+def _view_from_row(row: Row) -> DigestView:
     """A stored view."""
     topics = load_strings(row["topics"])
     return DigestView(
@@ -84,14 +84,14 @@ def _view_from_row(row: sqlite3.Row) -> DigestView:
     )
 
 
-class SqliteViews(SqliteBase):
+class ViewsSection(StoreBase):
     """Digest views, and the papers they show."""
 
     async def save_view(self, view: DigestView) -> DigestView:
         """Store a new view; a second daily view of one chat and date returns the stored one."""
         now = self._now()
         async with self._write() as db:
-            cursor = await db.execute(
+            inserted = await db.fetchall(
                 _INSERT_VIEW,
                 (
                     view.platform,
@@ -106,15 +106,15 @@ class SqliteViews(SqliteBase):
                     now,
                 ),
             )
-            if cursor.rowcount == 1 and cursor.lastrowid is not None:  # stored as given: no need to read it
+            if inserted:  # stored as given: no need to read it
                 return replace(
                     view,
-                    id=cursor.lastrowid,
+                    id=int(inserted[0][0]),
                     created_at=dt.datetime.fromisoformat(now),
                     message_ref=None,
                     followers_sent=False,
                 )
-            rows = await db.execute_fetchall(  # the daily view of this chat and date exists already
+            rows = await db.fetchall(  # the daily view of this chat and date exists already
                 "SELECT * FROM digest_views WHERE platform = ? AND chat_id = ?"
                 " AND announcement_date = ? AND kind = 'daily'",
                 (view.platform, view.chat_id, date_text(view.announcement_date)),
@@ -124,14 +124,14 @@ class SqliteViews(SqliteBase):
     async def get_view(self, view_id: int) -> DigestView | None:
         """The view with this id, or None."""
         async with self._read() as db:
-            rows = list(await db.execute_fetchall("SELECT * FROM digest_views WHERE id = ?", (view_id,)))
+            rows = list(await db.fetchall("SELECT * FROM digest_views WHERE id = ?", (view_id,)))
         return _view_from_row(rows[0]) if rows else None
 
     async def daily_view(self, platform: str, chat_id: str, date: dt.date) -> DigestView | None:
         """The chat's daily view of that announcement, if stored."""
         async with self._read() as db:
             rows = list(
-                await db.execute_fetchall(
+                await db.fetchall(
                     "SELECT * FROM digest_views WHERE platform = ? AND chat_id = ?"
                     " AND announcement_date = ? AND kind = 'daily'",
                     (platform, chat_id, date_text(date)),
@@ -145,7 +145,7 @@ class SqliteViews(SqliteBase):
         """The newest sent on-demand view of this request made at or after `since`."""
         async with self._read() as db:
             rows = list(
-                await db.execute_fetchall(
+                await db.fetchall(
                     "SELECT * FROM digest_views WHERE platform = ? AND chat_id = ?"
                     " AND announcement_date = ? AND request_key = ? AND kind = 'on_demand'"
                     " AND message_ref IS NOT NULL AND created_at >= ?"
@@ -172,7 +172,7 @@ class SqliteViews(SqliteBase):
         async with self._read() as db:
             for start in range(0, len(wanted), _SQL_VARIABLES):
                 chunk = wanted[start : start + _SQL_VARIABLES]
-                rows = await db.execute_fetchall(
+                rows = await db.fetchall(
                     _SELECT_PAPERS.format(marks=", ".join("?" * len(chunk))), (date_text(date), *chunk)
                 )
                 for row in rows:

@@ -1,4 +1,4 @@
-"""The SQLite store's delivery ledger: which papers each channel was sent, or is being sent."""
+"""The store's delivery ledger: which papers each channel was sent, or is being sent."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 
-import aiosqlite
-
-from storage.sqlite_base import SqliteBase, date_text
+from storage.base import Connection, StoreBase, date_text
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +14,7 @@ log = logging.getLogger(__name__)
 _CHUNK = 500
 
 
-class SqliteLedger(SqliteBase):
+class LedgerSection(StoreBase):
     """The delivery ledger: papers pending or sent, per channel."""
 
     async def reserve_deliveries(
@@ -51,13 +49,11 @@ class SqliteLedger(SqliteBase):
             return
         now = self._now()
         async with self._write() as db:
-            cursor = await db.executemany(
+            await db.executemany(
                 "UPDATE deliveries SET status = 'sent', sent_at = ?"
                 " WHERE channel_id = ? AND arxiv_id = ? AND status = 'pending'",
                 [(now, channel_id, arxiv_id) for arxiv_id in ids],
             )
-        if cursor.rowcount != len(ids):
-            log.debug("confirmed %d of %d papers for channel %d", cursor.rowcount, len(ids), channel_id)
 
     async def release_deliveries(self, channel_id: int, arxiv_ids: Sequence[str]) -> None:
         """Drop pending rows whose message surely never reached the platform."""
@@ -74,29 +70,29 @@ class SqliteLedger(SqliteBase):
         """Record one paper as sent; False (and nothing changed) if the ledger already holds it."""
         now = self._now()
         async with self._write() as db:
-            cursor = await db.execute(
+            inserted = await db.execute(
                 "INSERT INTO deliveries"
                 " (channel_id, arxiv_id, announcement_date, status, reserved_at, sent_at)"
                 " VALUES (?, ?, ?, 'sent', ?, ?) ON CONFLICT (channel_id, arxiv_id) DO NOTHING",
                 (channel_id, arxiv_id, date_text(announcement_date), now, now),
             )
-        return cursor.rowcount == 1
+        return inserted == 1
 
     async def delivered_ids(self, channel_id: int, arxiv_ids: Sequence[str] | None = None) -> set[str]:
         """Papers already sent to the channel (among `arxiv_ids`, or all)."""
         query = "SELECT arxiv_id FROM deliveries WHERE channel_id = ? AND status = 'sent'"
         async with self._read() as db:
             if arxiv_ids is None:
-                return {str(row[0]) for row in await db.execute_fetchall(query, (channel_id,))}
+                return {str(row[0]) for row in await db.fetchall(query, (channel_id,))}
             return await _select_ids(db, query, channel_id, _unique(arxiv_ids))
 
 
-async def _select_ids(db: aiosqlite.Connection, query: str, channel_id: int, ids: Sequence[str]) -> set[str]:
+async def _select_ids(db: Connection, query: str, channel_id: int, ids: Sequence[str]) -> set[str]:
     """Run `query … AND arxiv_id IN (…)` over `ids` in chunks below SQLite's variable limit."""
     found: set[str] = set()
     for chunk in _chunks(ids):
         placeholders = ", ".join("?" * len(chunk))  # only placeholders are formatted in, never values
-        rows = await db.execute_fetchall(f"{query} AND arxiv_id IN ({placeholders})", (channel_id, *chunk))
+        rows = await db.fetchall(f"{query} AND arxiv_id IN ({placeholders})", (channel_id, *chunk))
         found.update(str(row[0]) for row in rows)
     return found
 

@@ -1,17 +1,14 @@
-"""The SQLite store's channels: each chat's settings and topics, and a chat id that moved."""
+"""The store's channels: each chat's settings and topics, and a chat id that moved."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 from collections.abc import Sequence
 
-import aiosqlite
-
 from bot.models import ANNOUNCE_TYPE_ORDER, AnnounceType, Channel, Style, Topic
-from storage.sqlite_base import SqliteBase, date_text, json_text, load_strings
-from storage.sqlite_feedback import move_votes
+from storage.base import Connection, Row, StoreBase, date_text, json_text, load_strings
+from storage.feedback import move_votes
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +61,7 @@ UPDATE deliveries SET channel_id = ?
 """
 
 
-class SqliteChannels(SqliteBase):
+class ChannelsSection(StoreBase):
     """Channels and their topics."""
 
     async def save_channel(self, channel: Channel) -> Channel:
@@ -97,7 +94,7 @@ class SqliteChannels(SqliteBase):
                 ),
             )
             rows = list(
-                await db.execute_fetchall(
+                await db.fetchall(
                     "SELECT id FROM channels WHERE platform = ? AND chat_id = ?",
                     (channel.platform, channel.chat_id),
                 )
@@ -135,13 +132,13 @@ class SqliteChannels(SqliteBase):
         """Channels (with topics), optionally only those with the daily digest on, or of one platform."""
         params = (int(active_only), platform, platform)
         async with self._read() as db:
-            channel_rows = await db.execute_fetchall(
+            channel_rows = await db.fetchall(
                 "SELECT c.* FROM channels AS c"
                 " WHERE (? = 0 OR c.active = 1) AND (? IS NULL OR c.platform = ?)"
                 " ORDER BY c.id",
                 params,
             )
-            topic_rows = await db.execute_fetchall(
+            topic_rows = await db.fetchall(
                 "SELECT t.* FROM topics AS t JOIN channels AS c ON c.id = t.channel_id"
                 " WHERE (? = 0 OR c.active = 1) AND (? IS NULL OR c.platform = ?)"
                 " ORDER BY t.channel_id, t.position",
@@ -155,7 +152,7 @@ class SqliteChannels(SqliteBase):
     async def channels_of_server(self, platform: str, server_id: str) -> list[Channel]:
         """Every stored channel of one server (a Discord guild), active or not."""
         async with self._read() as db:
-            rows = await db.execute_fetchall(
+            rows = await db.fetchall(
                 "SELECT chat_id FROM channels WHERE platform = ? AND server_id = ? ORDER BY id",
                 (platform, server_id),
             )
@@ -170,7 +167,7 @@ class SqliteChannels(SqliteBase):
         If both are stored, they merge into the moved channel: its id and settings win, except that
         the digest stays on if either had it on; the other's topics with names it lacks are appended;
         the ledgers are united (a paper sent by either counts as sent), so nothing is posted twice.
-        The chat's votes and vote version move too (`storage.sqlite_feedback.move_votes`), even
+        The chat's votes and vote version move too (`storage.feedback.move_votes`), even
         when no channel is stored for it; bookmarks are per user and stay.
         """
         if old_chat_id == new_chat_id:
@@ -223,29 +220,27 @@ class SqliteChannels(SqliteBase):
     async def subscribed_categories(self) -> set[str]:
         """Categories named explicitly by the topics of active channels."""
         async with self._read() as db:
-            rows = await db.execute_fetchall(
+            rows = await db.fetchall(
                 "SELECT t.categories FROM topics AS t JOIN channels AS c ON c.id = t.channel_id"
                 " WHERE c.active = 1"
             )
         return {category for row in rows for category in load_strings(row[0])}
 
 
-async def _load_channel(db: aiosqlite.Connection, platform: str, chat_id: str) -> Channel | None:
+async def _load_channel(db: Connection, platform: str, chat_id: str) -> Channel | None:
     """One channel with its topics, or None."""
     rows = list(
-        await db.execute_fetchall(
-            "SELECT * FROM channels WHERE platform = ? AND chat_id = ?", (platform, chat_id)
-        )
+        await db.fetchall("SELECT * FROM channels WHERE platform = ? AND chat_id = ?", (platform, chat_id))
     )
     if not rows:
         return None
-    topic_rows = await db.execute_fetchall(
+    topic_rows = await db.fetchall(
         "SELECT * FROM topics WHERE channel_id = ? ORDER BY position", (rows[0]["id"],)
     )
     return _channel_from_row(rows[0], [_topic_from_row(row) for row in topic_rows])
 
 
-async def _replace_topics(db: aiosqlite.Connection, channel_id: int, topics: Sequence[Topic]) -> None:
+async def _replace_topics(db: Connection, channel_id: int, topics: Sequence[Topic]) -> None:
     """Replace a channel's topics with these, in this order."""
     await db.execute("DELETE FROM topics WHERE channel_id = ?", (channel_id,))
     await db.executemany(
@@ -265,7 +260,7 @@ async def _replace_topics(db: aiosqlite.Connection, channel_id: int, topics: Seq
     )
 
 
-def _channel_from_row(row: sqlite3.Row, topics: Sequence[Topic]) -> Channel:
+def _channel_from_row(row: Row, topics: Sequence[Topic]) -> Channel:
     """A `Channel` from a `channels` row and its topics."""
     return Channel(
         platform=row["platform"],
@@ -286,7 +281,7 @@ def _channel_from_row(row: sqlite3.Row, topics: Sequence[Topic]) -> Channel:
     )
 
 
-def _topic_from_row(row: sqlite3.Row) -> Topic:
+def _topic_from_row(row: Row) -> Topic:
     """A `Topic` from a `topics` row."""
     return Topic(
         name=row["name"],

@@ -1,16 +1,13 @@
-"""The SQLite store's announcements: each weekday's papers as the feed listed them, and their pruning."""
+"""The store's announcements: each weekday's papers as the feed listed them, and their pruning."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 from collections.abc import Iterable
 
-import aiosqlite
-
 from bot.models import Announcement, AnnounceType, Paper
-from storage.sqlite_base import SqliteBase, date_text, json_text, load_strings, plain_date
+from storage.base import Connection, Row, StoreBase, date_text, json_text, load_strings, plain_date
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +31,7 @@ WHERE excluded.version >= papers.version
 """
 
 
-class SqliteAnnouncements(SqliteBase):
+class AnnouncementsSection(StoreBase):
     """Announcements and their papers."""
 
     async def save_announcement(self, announcement: Announcement) -> bool:
@@ -43,12 +40,12 @@ class SqliteAnnouncements(SqliteBase):
         papers = _unique_papers(announcement.papers, day)
         now = self._now()
         async with self._write() as db:
-            cursor = await db.execute(
+            inserted = await db.execute(
                 "INSERT INTO announcements (date, categories, source, paper_count, stored_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (date) DO NOTHING",
                 (day, json_text(announcement.categories), announcement.source, len(papers), now),
             )
-            if cursor.rowcount == 0:
+            if inserted == 0:
                 log.debug("announcement %s is already stored", day)
                 return False
             await db.executemany(_UPSERT_PAPER, [_paper_row(p, now) for p in papers])
@@ -63,7 +60,7 @@ class SqliteAnnouncements(SqliteBase):
     async def announcement_categories(self, date: dt.date) -> tuple[str, ...] | None:
         """The categories a stored announcement was fetched for; None when that date is not stored."""
         async with self._read() as db:
-            rows = await db.execute_fetchall(
+            rows = await db.fetchall(
                 "SELECT categories FROM announcements WHERE date = ?", (date_text(date),)
             )
         for (categories,) in rows:
@@ -80,12 +77,10 @@ class SqliteAnnouncements(SqliteBase):
         day = date_text(announcement.date)
         now = self._now()
         async with self._write() as db:
-            rows = list(
-                await db.execute_fetchall("SELECT categories FROM announcements WHERE date = ?", (day,))
-            )
+            rows = list(await db.fetchall("SELECT categories FROM announcements WHERE date = ?", (day,)))
             if not rows:
                 return 0
-            known = await db.execute_fetchall(
+            known = await db.fetchall(
                 "SELECT arxiv_id, position FROM announcement_papers WHERE announcement_date = ?", (day,)
             )
             listed = {arxiv_id for arxiv_id, _ in known}
@@ -117,14 +112,14 @@ class SqliteAnnouncements(SqliteBase):
     async def latest_announcement(self) -> Announcement | None:
         """The most recent stored announcement."""
         async with self._read() as db:
-            rows = list(await db.execute_fetchall("SELECT max(date) FROM announcements"))
+            rows = list(await db.fetchall("SELECT max(date) FROM announcements"))
             latest = rows[0][0] if rows else None
             return None if latest is None else await _load_announcement(db, str(latest))
 
     async def announcement_dates(self, since: dt.date) -> list[dt.date]:
         """Dates of stored announcements on or after `since`, oldest first."""
         async with self._read() as db:
-            rows = await db.execute_fetchall(
+            rows = await db.fetchall(
                 "SELECT date FROM announcements WHERE date >= ? ORDER BY date", (date_text(since),)
             )
         return [dt.date.fromisoformat(row[0]) for row in rows]
@@ -133,9 +128,7 @@ class SqliteAnnouncements(SqliteBase):
         """When the announcement of that date was stored (UTC, to the second); None when it is not."""
         async with self._read() as db:
             rows = list(
-                await db.execute_fetchall(
-                    "SELECT stored_at FROM announcements WHERE date = ?", (date_text(date),)
-                )
+                await db.fetchall("SELECT stored_at FROM announcements WHERE date = ?", (date_text(date),))
             )
         if not rows:
             return None
@@ -155,8 +148,7 @@ class SqliteAnnouncements(SqliteBase):
             log.warning("not pruning announcements after %s (kept at least %s)", floor, MIN_RETENTION)
             cutoff = floor
         async with self._write() as db:
-            cursor = await db.execute("DELETE FROM announcements WHERE date < ?", (cutoff.isoformat(),))
-            pruned = cursor.rowcount
+            pruned = await db.execute("DELETE FROM announcements WHERE date < ?", (cutoff.isoformat(),))
             # A view's pages show its announcement's papers: it goes with it.
             await db.execute("DELETE FROM digest_views WHERE announcement_date < ?", (cutoff.isoformat(),))
             # A paper a chat voted on (its model is rebuilt from its votes) or a user saved (/saved
@@ -169,18 +161,16 @@ class SqliteAnnouncements(SqliteBase):
                 " AND NOT EXISTS (SELECT 1 FROM bookmarks AS b WHERE b.arxiv_id = papers.arxiv_id)"
             )
         if pruned:
-            log.debug("pruned %d announcement(s) before %s and %d paper(s)", pruned, cutoff, papers.rowcount)
+            log.debug("pruned %d announcement(s) before %s and %d paper(s)", pruned, cutoff, papers)
         return pruned
 
 
-async def _load_announcement(db: aiosqlite.Connection, day: str) -> Announcement | None:
+async def _load_announcement(db: Connection, day: str) -> Announcement | None:
     """Rebuild one announcement: its papers in feed order, each as announced that day."""
-    rows = list(
-        await db.execute_fetchall("SELECT categories, source FROM announcements WHERE date = ?", (day,))
-    )
+    rows = list(await db.fetchall("SELECT categories, source FROM announcements WHERE date = ?", (day,)))
     if not rows:
         return None
-    paper_rows = await db.execute_fetchall(
+    paper_rows = await db.fetchall(
         "SELECT p.arxiv_id, ap.version, p.title, p.abstract, p.authors, p.categories, ap.announce_type,"
         " p.doi, p.journal_ref"
         " FROM announcement_papers AS ap JOIN papers AS p ON p.arxiv_id = ap.arxiv_id"
@@ -196,7 +186,7 @@ async def _load_announcement(db: aiosqlite.Connection, day: str) -> Announcement
     )
 
 
-def paper_from_row(row: sqlite3.Row) -> Paper:
+def paper_from_row(row: Row) -> Paper:
     """A paper as one announcement lists it (a row of papers joined with announcement_papers)."""
     return Paper(
         arxiv_id=row["arxiv_id"],

@@ -1,9 +1,9 @@
-"""The SQLite store's feedback: 👍/👎 per chat, member and paper, each chat's vote version, 🔖 per user.
+"""The store's feedback: 👍/👎 per chat, member and paper, each chat's vote version, 🔖 per user.
 
 A vote or a bookmark names its paper by arXiv id and the announcement it came from. The paper comes
 back as that announcement listed it (version, announce type) while the announcement is stored; once it
 is pruned, as the `papers` row has it, announced as new. Pruning keeps every paper a vote or a
-bookmark names (`storage.sqlite_announcements`).
+bookmark names (`storage.announcements`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 
-import aiosqlite
-
 from bot.models import Bookmark, Paper, Vote, VotedPaper, VoteTally
-from storage.sqlite_announcements import paper_from_row
-from storage.sqlite_base import SqliteBase, date_text, timestamp
+from storage.announcements import paper_from_row
+from storage.base import Connection, StoreBase, date_text, timestamp
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +87,7 @@ def _moment(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-class SqliteFeedback(SqliteBase):
+class FeedbackSection(StoreBase):
     """Votes, vote versions and bookmarks."""
 
     async def set_vote(
@@ -109,12 +107,12 @@ class SqliteFeedback(SqliteBase):
         """
         async with self._write() as db:
             if vote is None:
-                cursor = await db.execute(
+                changed = await db.execute(
                     "DELETE FROM votes WHERE platform = ? AND chat_id = ? AND user_id = ? AND arxiv_id = ?",
                     (platform, chat_id, user_id, arxiv_id),
                 )
             else:
-                cursor = await db.execute(
+                changed = await db.execute(
                     _UPSERT_VOTE,
                     (
                         platform,
@@ -126,14 +124,14 @@ class SqliteFeedback(SqliteBase):
                         timestamp(at),
                     ),
                 )
-            if cursor.rowcount > 0:
+            if changed > 0:
                 await db.execute(_BUMP_VERSION, (platform, chat_id))
 
     async def user_vote(self, platform: str, chat_id: str, user_id: str, arxiv_id: str) -> Vote | None:
         """The member's current vote on the paper in that chat, if any."""
         async with self._read() as db:
             rows = list(
-                await db.execute_fetchall(
+                await db.fetchall(
                     "SELECT vote FROM votes"
                     " WHERE platform = ? AND chat_id = ? AND user_id = ? AND arxiv_id = ?",
                     (platform, chat_id, user_id, arxiv_id),
@@ -151,7 +149,7 @@ class SqliteFeedback(SqliteBase):
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
                 marks = ", ".join("?" * len(chunk))  # only placeholders are formatted in, never values
-                rows = await db.execute_fetchall(_TALLIES.format(marks=marks), (platform, chat_id, *chunk))
+                rows = await db.fetchall(_TALLIES.format(marks=marks), (platform, chat_id, *chunk))
                 for arxiv_id, up, down in rows:
                     tallies[str(arxiv_id)] = VoteTally(up=int(up), down=int(down))
         return tallies
@@ -162,7 +160,7 @@ class SqliteFeedback(SqliteBase):
         A paper whose row is gone (it should not be: pruning keeps voted papers) is left out.
         """
         async with self._read() as db:
-            rows = await db.execute_fetchall(_CHAT_VOTES, (platform, chat_id))
+            rows = await db.fetchall(_CHAT_VOTES, (platform, chat_id))
         return [
             VotedPaper(
                 paper=paper_from_row(row),
@@ -176,7 +174,7 @@ class SqliteFeedback(SqliteBase):
         """A number that grows with every change of the chat's votes; 0 before the first."""
         async with self._read() as db:
             rows = list(
-                await db.execute_fetchall(
+                await db.fetchall(
                     "SELECT version FROM vote_versions WHERE platform = ? AND chat_id = ?",
                     (platform, chat_id),
                 )
@@ -186,7 +184,7 @@ class SqliteFeedback(SqliteBase):
     async def voting_chats(self) -> list[tuple[str, str]]:
         """Every (platform, chat_id) with at least one vote, in key order."""
         async with self._read() as db:
-            rows = await db.execute_fetchall(
+            rows = await db.fetchall(
                 "SELECT DISTINCT platform, chat_id FROM votes ORDER BY platform, chat_id"
             )
         return [(str(platform), str(chat_id)) for platform, chat_id in rows]
@@ -196,11 +194,11 @@ class SqliteFeedback(SqliteBase):
     ) -> bool:
         """Save the paper for the user, or unsave it if saved; True when it is saved now."""
         async with self._write() as db:
-            cursor = await db.execute(
+            changed = await db.execute(
                 "DELETE FROM bookmarks WHERE platform = ? AND user_id = ? AND arxiv_id = ?",
                 (platform, user_id, arxiv_id),
             )
-            if cursor.rowcount > 0:
+            if changed > 0:
                 return False
             await db.execute(
                 "INSERT INTO bookmarks (platform, user_id, arxiv_id, announcement_date, saved_at)"
@@ -212,7 +210,7 @@ class SqliteFeedback(SqliteBase):
     async def bookmarks(self, platform: str, user_id: str) -> list[Bookmark]:
         """The user's bookmarks, newest first (a paper whose row is somehow gone is left out)."""
         async with self._read() as db:
-            rows = await db.execute_fetchall(_BOOKMARKS, (platform, user_id))
+            rows = await db.fetchall(_BOOKMARKS, (platform, user_id))
         return [
             Bookmark(
                 paper=paper_from_row(row),
@@ -230,7 +228,7 @@ class SqliteFeedback(SqliteBase):
         if limit <= 0:  # SQLite reads a negative LIMIT as none
             return []
         async with self._read() as db:
-            rows = await db.execute_fetchall(_RECENT_PAPERS, (date_text(since), limit))
+            rows = await db.fetchall(_RECENT_PAPERS, (date_text(since), limit))
         return [paper_from_row(row) for row in rows]
 
 
@@ -245,7 +243,7 @@ DELETE FROM votes
 """
 
 
-async def move_votes(db: aiosqlite.Connection, platform: str, old_chat_id: str, new_chat_id: str) -> None:
+async def move_votes(db: Connection, platform: str, old_chat_id: str, new_chat_id: str) -> None:
     """Re-key a chat's votes and vote version to its new chat id, inside the caller's transaction.
 
     Where both ids hold a member's vote on one paper, the newer stays. The new id's version ends
@@ -258,7 +256,7 @@ async def move_votes(db: aiosqlite.Connection, platform: str, old_chat_id: str, 
     )
     await db.execute("DELETE FROM votes WHERE platform = ? AND chat_id = ?", (platform, old_chat_id))
     rows = list(
-        await db.execute_fetchall(
+        await db.fetchall(
             "SELECT version FROM vote_versions WHERE platform = ? AND chat_id = ?", (platform, old_chat_id)
         )
     )

@@ -1,14 +1,14 @@
-"""The SQLite store's reports: the last feed check, each channel's last delivery result, small state."""
+"""The store's reports: the last feed check, each channel's last delivery result, small state."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from bot.models import DeliveryResult, FeedCheck
-from storage.sqlite_base import SqliteBase, date_text, timestamp
+from storage.base import StoreBase, date_text, timestamp
 
 
-class SqliteReports(SqliteBase):
+class ReportsSection(StoreBase):
     """What ingest and delivery report to /status, and small state."""
 
     # -- what ingest and delivery report to /status ---------------------------------------------------
@@ -33,7 +33,7 @@ class SqliteReports(SqliteBase):
     async def last_feed_check(self) -> FeedCheck | None:
         """The last feed check recorded, or None before the first."""
         async with self._read() as db:
-            rows = list(await db.execute_fetchall("SELECT * FROM feed_checks WHERE id = 1"))
+            rows = list(await db.fetchall("SELECT * FROM feed_checks WHERE id = 1"))
         if not rows:
             return None
         row = rows[0]
@@ -67,9 +67,7 @@ class SqliteReports(SqliteBase):
         """A channel's last delivery result, or None before its first delivery."""
         async with self._read() as db:
             rows = list(
-                await db.execute_fetchall(
-                    "SELECT * FROM delivery_results WHERE channel_id = ?", (channel_id,)
-                )
+                await db.fetchall("SELECT * FROM delivery_results WHERE channel_id = ?", (channel_id,))
             )
         if not rows:
             return None
@@ -86,7 +84,7 @@ class SqliteReports(SqliteBase):
     async def get_state(self, key: str) -> str | None:
         """A value saved with `set_state`."""
         async with self._read() as db:
-            rows = list(await db.execute_fetchall("SELECT value FROM state WHERE key = ?", (key,)))
+            rows = list(await db.fetchall("SELECT value FROM state WHERE key = ?", (key,)))
         return str(rows[0][0]) if rows else None
 
     async def set_state(self, key: str, value: str) -> None:
