@@ -55,7 +55,7 @@ from bot.categories import normalise_category
 from bot.clock import Clock, Sleep, utc_now
 from bot.feeds import ArxivError, NoAnnouncement
 from bot.models import Announcement, FeedCheck
-from bot.ports import NO_ANNOUNCEMENT_KEY, REQUESTS_KEY, Store
+from bot.ports import NO_ANNOUNCEMENT_KEY, REQUESTS_KEY, PrunedAnnouncementError, Store
 from bot.retry import unless_stopped
 from bot.schedule import (
     ARXIV_TZ,
@@ -168,6 +168,7 @@ class IngestService:
         self.watch = watch or Watch()
         self.recovery_days = recovery_days
         self.retention_days = retention_days
+        self._refused: dt.date | None = None  # the announcement last refused as too old, said once
         self._stop: asyncio.Event | None = None  # set by `run`: arXiv's answers are not awaited past it
         self._phase: tuple[Phase, dt.date] | None = None  # the last plan's, to log changes once
 
@@ -212,7 +213,7 @@ class IngestService:
         stored_categories = await self.store.announcement_categories(found.date)
         missing = sorted(set(found.categories) - set(stored_categories or ()))
         day = found.date.isoformat()
-        if stored_categories is None and await self.store.save_announcement(found):
+        if stored_categories is None and await self._save(found):
             result = IngestResult(
                 "new", found, f"stored the announcement of {day}: {_papers(len(found.papers))}"
             )
@@ -398,10 +399,20 @@ class IngestService:
                 log.info("%s", reason)
                 await self.store.set_state(NO_ANNOUNCEMENT_KEY + day.isoformat(), reason)
                 continue
-            if await self.store.save_announcement(announcement):
+            if await self._save(announcement):
                 log.info("recovered %s through the API: %d papers", day.isoformat(), len(announcement.papers))
                 recovered.append(announcement)
         return recovered
+
+    async def _save(self, announcement: Announcement) -> bool:
+        """Store a new announcement; False if stored already or older than the ledger keeps (said once)."""
+        try:
+            return await self.store.save_announcement(announcement)
+        except PrunedAnnouncementError as error:
+            if self._refused != announcement.date:
+                log.warning("%s", error)
+                self._refused = announcement.date
+            return False
 
     async def _ask(self, request: Awaitable[T]) -> T:
         """Await a request to arXiv; under `run`, give it up as soon as the stop event is set."""

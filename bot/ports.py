@@ -35,6 +35,13 @@ class StoreError(Exception):
     """
 
 
+class PrunedAnnouncementError(StoreError):
+    """An announcement older than the ledger's horizon: its deliveries were pruned, so it is refused.
+
+    Storing it again could send its papers a second time to the chats that had them.
+    """
+
+
 # Small state that ingest writes and /status (or `arxiv-digest status`) reads, under these keys.
 NO_ANNOUNCEMENT_KEY = "ingest:no_announcement:"  # + ISO date: a weekday known to have no announcement
 REQUESTS_KEY = "ingest:feed_requests"  # "<ISO date> <n>": feed requests made on that US Eastern date

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 
 from bot.models import Announcement, AnnounceType, Paper
+from bot.ports import PrunedAnnouncementError
 from storage.base import Connection, Row, StoreBase, date_text, json_text, load_strings, plain_date
 
 log = logging.getLogger(__name__)
@@ -14,6 +15,9 @@ log = logging.getLogger(__name__)
 #: Announcements younger than this are never pruned, whatever `before` says: a bot that was down
 #: for a while must still find the days it has to catch up on.
 MIN_RETENTION = dt.timedelta(days=14)
+
+#: The state key of the ledger's horizon: the ledger holds no delivery of an announcement before it.
+PRUNED_BEFORE_KEY = "store:pruned_before"
 
 _UPSERT_PAPER = """
 INSERT INTO papers (arxiv_id, version, title, abstract, authors, categories, doi, journal_ref, updated_at)
@@ -35,11 +39,15 @@ class AnnouncementsSection(StoreBase):
     """Announcements and their papers."""
 
     async def save_announcement(self, announcement: Announcement) -> bool:
-        """Store a complete announcement and its papers; False when that date was already stored."""
+        """Store a complete announcement and its papers; False when that date was already stored.
+
+        Raises `PrunedAnnouncementError` for a date before the ledger's horizon (see `prune_announcements`).
+        """
         day = date_text(announcement.date)
         papers = _unique_papers(announcement.papers, day)
         now = self._now()
         async with self._write() as db:
+            await _refuse_before_the_horizon(db, day)
             inserted = await db.execute(
                 "INSERT INTO announcements (date, categories, source, paper_count, stored_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (date) DO NOTHING",
@@ -136,11 +144,14 @@ class AnnouncementsSection(StoreBase):
         return stored if stored.tzinfo is not None else stored.replace(tzinfo=dt.UTC)
 
     async def prune_announcements(self, before: dt.date) -> int:
-        """Forget announcements older than `before`, and their digest views (the ledger is kept).
+        """Forget announcements older than `before`, their digest views and their ledger.
 
         Never forgets one younger than `MIN_RETENTION` by the store's clock. Papers that no remaining
-        announcement lists go too, unless a vote or a bookmark names them; `deliveries`, `votes` and
-        `bookmarks` rows are never touched.
+        announcement lists go too, unless a vote or a bookmark names them; `votes` and `bookmarks`
+        rows are never touched. The ledger keeps every paper a remaining announcement lists (a
+        replacement announced again later is still known as sent), and once ledger rows went the
+        cutoff becomes the ledger's horizon: an announcement before it is never stored again
+        (`PrunedAnnouncementError`), so exactly-once holds for every announcement the store can hold.
         """
         floor = self._clock().date() - MIN_RETENTION
         cutoff = plain_date(before)
@@ -149,6 +160,20 @@ class AnnouncementsSection(StoreBase):
             cutoff = floor
         async with self._write() as db:
             pruned = await db.execute("DELETE FROM announcements WHERE date < ?", (cutoff.isoformat(),))
+            ledger = await db.execute(
+                "DELETE FROM deliveries WHERE announcement_date < ?"
+                " AND NOT EXISTS"
+                " (SELECT 1 FROM announcement_papers AS ap WHERE ap.arxiv_id = deliveries.arxiv_id)",
+                (cutoff.isoformat(),),
+            )
+            if ledger:  # a ledger left whole guards every day still: no horizon needed
+                await db.execute(
+                    "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE"
+                    " SET value = excluded.value, updated_at = excluded.updated_at"
+                    " WHERE excluded.value > state.value",
+                    (PRUNED_BEFORE_KEY, cutoff.isoformat(), self._now()),
+                )
             # A view's pages show its announcement's papers: it goes with it.
             await db.execute("DELETE FROM digest_views WHERE announcement_date < ?", (cutoff.isoformat(),))
             # A paper a chat voted on (its model is rebuilt from its votes) or a user saved (/saved
@@ -160,9 +185,25 @@ class AnnouncementsSection(StoreBase):
                 " AND NOT EXISTS (SELECT 1 FROM votes AS v WHERE v.arxiv_id = papers.arxiv_id)"
                 " AND NOT EXISTS (SELECT 1 FROM bookmarks AS b WHERE b.arxiv_id = papers.arxiv_id)"
             )
-        if pruned:
-            log.debug("pruned %d announcement(s) before %s and %d paper(s)", pruned, cutoff, papers)
+        if pruned or ledger:
+            log.debug(
+                "pruned %d announcement(s) before %s, %d paper(s) and %d ledger row(s)",
+                pruned,
+                cutoff,
+                papers,
+                ledger,
+            )
         return pruned
+
+
+async def _refuse_before_the_horizon(db: Connection, day: str) -> None:
+    """Raise `PrunedAnnouncementError` for a date whose ledger was pruned."""
+    rows = await db.fetchall("SELECT value FROM state WHERE key = ?", (PRUNED_BEFORE_KEY,))
+    if rows and day < str(rows[0][0]):
+        raise PrunedAnnouncementError(
+            f"the announcement of {day} is older than the delivery ledger keeps (pruned before "
+            f"{rows[0][0]}, RETENTION_DAYS): refused, so that no chat gets its papers twice"
+        )
 
 
 async def _load_announcement(db: Connection, day: str) -> Announcement | None:

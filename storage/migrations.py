@@ -1,9 +1,10 @@
-"""Numbered schema migrations: `storage/migrations/V{n}__{name}.sql`, applied at start-up.
+"""Numbered schema migrations: `storage/migrations/<engine>/V{n}__{name}.sql`, applied at start-up.
 
 Each file is read with `importlib.resources` (so it works from a wheel or a zip), applied in its own
 transaction and recorded in `schema_migrations` with a checksum. A database that records a migration this
 code does not know was written by a newer version and is refused, untouched. The `migrations/` folder
 next to this module holds only those SQL files (no Python), so `storage.migrations` is always this module.
+The files are the same numbered changes for each engine (`sqlite/`, `postgresql/`), in each one's SQL.
 """
 
 from __future__ import annotations
@@ -85,9 +86,16 @@ class Migration:
         return [statement for statement in statements if _LEADING_COMMENTS.sub("", statement) != ";"]
 
 
-def load_migrations(root: Traversable | None = None) -> list[Migration]:
-    """The migration files shipped in `storage/migrations`, by number (works from a wheel or a zip)."""
-    directory = root if root is not None else importlib.resources.files("storage").joinpath("migrations")
+def load_migrations(root: Traversable | None = None, *, engine: str = "sqlite") -> list[Migration]:
+    """The migration files shipped in `storage/migrations/<engine>/`, by number (works from a wheel or a zip).
+
+    Each engine has its own files, numbered alike: V3 is the same change of the schema in SQLite's
+    SQL and in PostgreSQL's, so `db status` and `db copy` can compare versions across engines.
+    """
+    if root is not None:
+        directory = root
+    else:
+        directory = importlib.resources.files("storage").joinpath("migrations").joinpath(engine)
     migrations: list[Migration] = []
     for entry in directory.iterdir():
         if not entry.name.endswith(".sql"):

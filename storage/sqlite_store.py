@@ -5,7 +5,7 @@ SQL: `storage.announcements`, `storage.channels`, `storage.feedback`,
 `storage.ledger`, `storage.reports` and `storage.views`, over the connection and
 transactions of `storage.sqlite_base`.
 
-The schema lives in numbered migration files (`storage/migrations/V{n}__{name}.sql`), applied at
+The schema lives in numbered migration files (`storage/migrations/sqlite/V{n}__{name}.sql`), applied at
 start-up by `storage.migrations`. A database written by a newer version
 is refused, untouched.
 """

@@ -93,6 +93,26 @@ async def test_same_announcement_twice_is_stored_once(
     assert [request.path for request in arxiv_server.requests] == ["/rss/cs.AI+cs.CL"] * 2
 
 
+async def test_a_feed_older_than_the_pruned_ledger_is_refused_with_one_warning(
+    arxiv_server: FakeArxiv, make_source: SourceFactory, store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A feed dated before the ledger's horizon is not stored again (its chats had it): one warning."""
+    arxiv_server.default_rss = Reply.feed(SAMPLE)
+    first = service(store, make_source())
+    assert (await first.ingest_once()).outcome == "new"
+    channel = await store.save_channel(Channel("telegram", "-1", topics=(Topic("all", ("the",)),)))
+    await store.record_delivery(channel.id, dt.date(2024, 11, 28), "2411.00001")
+    later = service(store, make_source(), clock=fixed_clock(THURSDAY_NOON + dt.timedelta(days=40)))
+    await store.prune_announcements(dt.date(2024, 12, 1))  # the store's clock is today's: 40 days is old
+    caplog.set_level(logging.WARNING, logger="bot.ingest")
+    for _ in range(2):
+        assert (await later.ingest_once()).outcome == "unchanged"
+    assert await store.announcement_dates(dt.date(2000, 1, 1)) == []
+    warnings = [record.getMessage() for record in caplog.records if record.name == "bot.ingest"]
+    assert len(warnings) == 1
+    assert "older than the delivery ledger keeps" in warnings[0]
+
+
 async def test_no_announcement_day_stores_nothing(
     arxiv_server: FakeArxiv, make_source: SourceFactory, store: Any
 ) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.models import AnnounceType, Channel, DeliveryResult, FeedCheck, Style, Topic, Vote
-from bot.ports import Store, StoreError
+from bot.ports import PrunedAnnouncementError, Store, StoreError
 from storage.migrations import Migration, MigrationError, SchemaTooNewError, load_migrations
 from storage.sqlite_store import SqliteStore, open_store
 from tests.builders import DAY, SettableClock, make_announcement, make_channel, make_paper
@@ -21,6 +21,7 @@ from tests.storage.conftest import raw, rows
 
 TABLES = {
     "announcement_papers",
+    "channel_claims",
     "bookmarks",
     "digest_views",
     "delivery_results",
@@ -200,7 +201,7 @@ def test_shipped_migrations_are_numbered_and_explain_themselves() -> None:
     for migration in migrations:
         assert migration.sql.startswith(f"-- {migration.label}:")
         assert migration.statements()
-    folder = importlib.resources.files("storage").joinpath("migrations")
+    folder = importlib.resources.files("storage").joinpath("migrations").joinpath("sqlite")
     assert {entry.name for entry in folder.iterdir() if entry.name.endswith(".sql")} == {
         f"{m.label}.sql" for m in migrations
     }
@@ -364,20 +365,46 @@ async def test_latest_announcement_and_dates(store: SqliteStore) -> None:
     assert await store.announcement_dates(DAY + dt.timedelta(days=1)) == []
 
 
-async def test_prune_keeps_the_ledger_and_recent_announcements(
+async def test_prune_drops_old_days_their_ledger_and_papers_but_keeps_what_a_kept_day_lists(
     store: SqliteStore, db_path: pathlib.Path
 ) -> None:
-    """Pruning drops old days and papers only they listed, never ledger rows or papers still listed."""
+    """Pruning drops old days, the papers and ledger rows only they listed; a paper still listed stays."""
     old_day, recent = dt.date(2025, 10, 1), dt.date(2025, 11, 20)
     await store.save_announcement(make_announcement(old_day, (make_paper("old-only"), make_paper("both"))))
     await store.save_announcement(make_announcement(recent, (make_paper("both", version=2),)))
     cid = channel_id(await stored_channel(store))
     await store.record_delivery(cid, old_day, "old-only")
+    await store.record_delivery(cid, old_day, "both")
+    await store.reserve_deliveries(cid, old_day, ["old-pending"])
     assert await store.prune_announcements(dt.date(2025, 11, 1)) == 1
     assert await store.announcement_dates(dt.date(2000, 1, 1)) == [recent]
     assert rows(db_path, "SELECT arxiv_id FROM papers") == [("both",)]
-    assert await store.delivered_ids(cid) == {"old-only"}
+    # The replacement announced again on a kept day is still known as sent: it is not sent twice.
+    assert rows(db_path, "SELECT arxiv_id, status FROM deliveries") == [("both", "sent")]
+    assert await store.reserve_deliveries(cid, recent, ["both"]) == []
     assert await store.get_announcement(recent) == make_announcement(recent, (make_paper("both", version=2),))
+
+
+async def test_an_announcement_before_the_pruned_horizon_is_refused_so_nothing_is_sent_twice(
+    store: SqliteStore,
+) -> None:
+    """Once a day's ledger is pruned, storing that day again is a clear error, and the horizon only grows."""
+    old_day = dt.date(2025, 10, 1)
+    await store.save_announcement(make_announcement(old_day))
+    await store.prune_announcements(dt.date(2025, 11, 1))
+    assert await store.save_announcement(make_announcement(old_day)) is True  # no ledger went: no horizon
+    await store.record_delivery(channel_id(await stored_channel(store)), old_day, "2511.00001")
+    await store.prune_announcements(dt.date(2025, 11, 1))
+    with pytest.raises(
+        PrunedAnnouncementError, match=r"2025-10-01 .*pruned before 2025-11-01.*RETENTION_DAYS"
+    ):
+        await store.save_announcement(make_announcement(old_day))
+    assert await store.announcement_dates(dt.date(2000, 1, 1)) == []
+    await store.record_delivery(channel_id(await stored_channel(store)), dt.date(2025, 10, 5), "x")
+    await store.prune_announcements(dt.date(2025, 10, 15))  # an earlier cutoff leaves the horizon alone
+    with pytest.raises(PrunedAnnouncementError):
+        await store.save_announcement(make_announcement(dt.date(2025, 10, 20)))
+    assert await store.save_announcement(make_announcement(dt.date(2025, 11, 1))) is True
 
 
 async def test_prune_never_drops_the_last_fourteen_days(store: SqliteStore, clock: SettableClock) -> None:
