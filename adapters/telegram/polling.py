@@ -47,7 +47,6 @@ class UpdatePoller:
         self._timeout = dt.timedelta(seconds=timeout)
         self._allowed = list(allowed_updates)
         self._offset = 0  # the next update id wanted; 0: whatever Telegram still holds
-        self.polls = 0  # getUpdates calls made (for the logs and tests)
 
     async def poll(self, *until: asyncio.Event) -> None:
         """Take updates until one of `until` is set; the request in flight is abandoned at once then.
@@ -60,7 +59,6 @@ class UpdatePoller:
         while not _any_set(until):
             wait = 0.0
             try:
-                self.polls += 1
                 updates = await _unless(
                     self._bot.get_updates(
                         offset=self._offset or None, timeout=self._timeout, allowed_updates=self._allowed

@@ -4,24 +4,32 @@ every one through the webhook; all of them send."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import socket
 import time
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 
+from adapters.telegram import TELEGRAM
 from adapters.telegram.adapter import TelegramAdapter, Webhook
 from adapters.telegram.ratelimit import RateLimits
+from adapters.telegram.settings import TelegramSettings
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
+from bot.feedback import FeedbackService
 from bot.models import Channel
-from bot.platforms.port import OutgoingMessage
+from bot.platforms.port import AdapterStartupError, OutgoingMessage
+from bot.platforms.spec import AdapterServices
 from bot.ports import TELEGRAM_UPDATES_ROLE
 from storage.sqlite_store import SqliteStore
-from tests.fakes.telegram_model import RecordedCall
+from tests.fakes.telegram_model import Fault, RecordedCall
 from tests.fakes.telegram_server import FakeTelegramServer
 
 NO_LIMITS = RateLimits(overall_per_second=0, group_per_minute=0, chat_interval=0.0, padding=0.0)
@@ -295,3 +303,98 @@ async def test_webhook_mode_takes_updates_in_every_process_and_refuses_a_wrong_s
     assert telegram_server.calls_to("getUpdates") == []
     assert telegram_server.calls_to("deleteWebhook") == []  # the others go on serving it
     assert roles.log == []
+
+
+async def test_the_webhook_settings_reach_the_adapter_and_its_server_answers_on_the_urls_path(
+    telegram_server: FakeTelegramServer, store: SqliteStore, unused_tcp_port: int
+) -> None:
+    """TELEGRAM_WEBHOOK_* through the platform's builder: setWebhook with the URL and secret, the server on
+    TELEGRAM_WEBHOOK_LISTEN:PORT answering on the URL's path (elsewhere: 404)."""
+    settings = TelegramSettings(
+        _env_file=None,
+        telegram_bot_token=telegram_server.token,
+        telegram_api_url=telegram_server.url,
+        telegram_webhook_url="https://bot.example.test:8443/tg/updates",
+        telegram_webhook_secret=SECRET,
+        telegram_webhook_listen="127.0.0.1",
+        telegram_webhook_port=unused_tcp_port,
+    )
+    commands = CommandService(store, ("cs.CV",))
+    services = AdapterServices(commands, ChannelRegistry(store), commands.views, FeedbackService(store))
+    adapter = TELEGRAM.build(settings, services, {"rate_limits": NO_LIMITS})
+    assert isinstance(adapter, TelegramAdapter)
+    stop = asyncio.Event()
+    task = asyncio.create_task(adapter.run(stop))
+    try:
+        async with asyncio.timeout(5):
+            while not adapter.ready:
+                await asyncio.sleep(0.01)
+        (set_webhook,) = telegram_server.calls_to("setWebhook", ok=True)
+        assert set_webhook.params["url"] == "https://bot.example.test:8443/tg/updates"
+        assert set_webhook.params["secret_token"] == SECRET
+        headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+        async with httpx.AsyncClient(timeout=5) as client:
+            base = f"http://127.0.0.1:{unused_tcp_port}"
+            elsewhere = await client.post(
+                f"{base}/", content=json.dumps(update_json(telegram_server, 70, "/help")), headers=headers
+            )
+            assert elsewhere.status_code == 404
+            posted = await client.post(
+                f"{base}/tg/updates",
+                content=json.dumps(update_json(telegram_server, 71, "/help")),
+                headers=headers,
+            )
+            assert posted.status_code == 200
+        await telegram_server.wait_for_call("sendMessage", chat_id=71, ok=True)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert telegram_server.calls_to("sendMessage", chat_id=70) == []
+
+
+async def test_a_webhook_port_in_use_is_one_line_naming_the_settings(
+    telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """The webhook server cannot listen (the port is taken): start-up ends with one line naming
+    TELEGRAM_WEBHOOK_LISTEN and TELEGRAM_WEBHOOK_PORT, not a traceback or retries."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        adapter = process_adapter(
+            "a",
+            telegram_server,
+            store,
+            webhook=Webhook(url="https://bot.example.test/t", secret=SECRET, listen="127.0.0.1", port=port),
+        )
+        with pytest.raises(AdapterStartupError) as caught:
+            await asyncio.wait_for(adapter.run(asyncio.Event()), 5)
+    message = str(caught.value)
+    del caught
+    with warnings.catch_warnings():  # tornado's bind_sockets leaves the socket it could not bind unclosed
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+    listen = "(TELEGRAM_WEBHOOK_LISTEN, TELEGRAM_WEBHOOK_PORT)"
+    assert message.startswith(f"cannot listen for Telegram's webhook on 127.0.0.1:{port} {listen}: ")
+    assert "\n" not in message
+    assert SECRET not in message
+    assert len(telegram_server.calls_to("setWebhook")) == 1
+
+
+async def test_polling_deletes_a_webhook_left_behind_and_outlives_a_failing_poll(
+    telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """Back to polling after webhook mode: start-up deletes the webhook (getUpdates would be 409 while it
+    is set); a poll answered 502 is retried after a pause, and updates flow again."""
+    telegram_server.webhook = {"url": "https://bot.example.test/t"}
+    telegram_server.fail(Fault.bad_gateway(), method="getUpdates", times=1)
+    process = await start("a", telegram_server, store)
+    try:
+        assert telegram_server.webhook is None
+        assert [call.client for call in telegram_server.calls_to("deleteWebhook", ok=True)] == ["a"]
+        assert await answered_by(telegram_server, 58) == "a"
+        statuses = [call.status for call in telegram_server.calls_to("getUpdates")]
+        assert statuses[0] == 502
+        assert 409 not in statuses
+    finally:
+        assert await process.stopped() < 1.0
