@@ -11,12 +11,17 @@ from typing import Any
 import discord
 import pytest
 
+from adapters.discord import DISCORD
 from adapters.discord.adapter import DiscordAdapter
+from adapters.discord.settings import DiscordSettings
 from bot.channels import ChannelRegistry
 from bot.commands.service import CommandService
+from bot.feedback import FeedbackService
 from bot.models import Channel
 from bot.platforms.port import OutgoingMessage
+from bot.platforms.spec import AdapterServices
 from storage.sqlite_store import SqliteStore
+from tests.fakes.discord_model import DEFAULT_TOKEN
 from tests.fakes.discord_server import FakeDiscord
 
 # Discord routes a server's events to shard (server_id >> 22) % shard_count.
@@ -184,3 +189,30 @@ async def test_the_fake_gateway_refuses_an_invalid_shard_and_keeps_unsharded_cli
     async with fake.run_client(whole):
         assert {guild.id for guild in whole.guilds} == {GUILD_0, GUILD_1}
         assert fake.identify_payloads[-1].get("shard") is None
+
+
+def test_the_shard_settings_reach_the_client(store: SqliteStore) -> None:
+    """DISCORD_SHARD_COUNT/IDS through the platform's builder: one id is a Client with that shard, several
+    an AutoShardedClient with those ids, none the unsharded Client."""
+    commands = CommandService(store, ("cs.CV",))
+    services = AdapterServices(commands, ChannelRegistry(store), commands.views, FeedbackService(store))
+
+    def client(**shards: Any) -> discord.Client:
+        """The client the builder makes for these settings."""
+        settings = DiscordSettings(_env_file=None, discord_bot_token=DEFAULT_TOKEN, **shards)
+        adapter = DISCORD.build(settings, services, {})
+        assert isinstance(adapter, DiscordAdapter)
+        return adapter.client
+
+    one = client(discord_shard_count="4", discord_shard_ids="3")
+    assert type(one) is discord.Client
+    assert (one.shard_id, one.shard_count) == (3, 4)
+    several = client(discord_shard_count="4", discord_shard_ids="0,2")
+    assert isinstance(several, discord.AutoShardedClient)
+    assert (several.shard_ids, several.shard_count) == ([0, 2], 4)
+    every = client(discord_shard_count="2")
+    assert isinstance(every, discord.AutoShardedClient)
+    assert (every.shard_ids, every.shard_count) == ([0, 1], 2)
+    unsharded = client()
+    assert type(unsharded) is discord.Client
+    assert (unsharded.shard_id, unsharded.shard_count) == (None, None)
