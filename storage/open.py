@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.database_url import POSTGRESQL, DatabaseUrl, parse_database_url
-from bot.ports import Store
+from bot.ports import Leadership, Store
 from storage.base import Clock
 
 
@@ -18,3 +18,14 @@ async def open_database(url: str | DatabaseUrl, *, clock: Clock | None = None) -
 
     assert target.path is not None
     return await open_store(target.path, clock=clock)
+
+
+def open_leadership(url: str | DatabaseUrl) -> Leadership:
+    """How the processes sharing `url`'s database take turns at a role (see `storage.leadership`)."""
+    target = parse_database_url(url) if isinstance(url, str) else url
+    from storage.leadership import FileLeadership, PostgresLeadership
+
+    if target.engine == POSTGRESQL:
+        return PostgresLeadership(target.url)
+    assert target.path is not None
+    return FileLeadership(target.path)

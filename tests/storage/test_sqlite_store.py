@@ -832,3 +832,30 @@ async def test_a_version_3_database_loses_max_inline_papers_and_keeps_its_channe
         changed = dataclasses.replace(channel, style=Style.FULL, send_file=True)
         assert await store.save_channel(changed) == changed  # the upgraded table takes the new settings
     assert "max_inline_papers" not in [column[1] for column in rows(db_path, "PRAGMA table_info(channels)")]
+
+
+# -- claims on a chat's delivery (several processes) -----------------------------------------------
+async def test_a_chat_is_claimed_by_one_process_until_its_claim_runs_out(store: SqliteStore) -> None:
+    """Another process's live claim refuses; the holder may renew; an expired claim is anyone's."""
+    cid = channel_id(await stored_channel(store))
+    now = dt.datetime(2025, 11, 27, 12, 0, tzinfo=dt.UTC)
+    lease = dt.timedelta(seconds=20)
+    assert await store.claim_channel(cid, "a", now, now + lease) is True
+    assert await store.claim_channel(cid, "b", now + dt.timedelta(seconds=19), now + lease * 2) is False
+    assert await store.claim_channel(cid, "a", now + dt.timedelta(seconds=5), now + lease * 2) is True
+    assert await store.claim_channel(cid, "b", now + dt.timedelta(seconds=30), now + lease * 3) is False
+    assert await store.claim_channel(cid, "b", now + lease * 2, now + lease * 3) is True  # a's ran out
+    await store.release_channel(cid, "a")  # not a's any more: left alone
+    assert await store.claim_channel(cid, "a", now + lease * 2, now + lease * 3) is False
+    await store.release_channel(cid, "b")
+    assert await store.claim_channel(cid, "a", now + lease * 2, now + lease * 3) is True
+
+
+async def test_concurrent_claims_on_one_chat_give_it_to_exactly_one(store: SqliteStore) -> None:
+    """Ten claims at once: one wins."""
+    cid = channel_id(await stored_channel(store))
+    now = dt.datetime(2025, 11, 27, 12, 0, tzinfo=dt.UTC)
+    results = await asyncio.gather(
+        *(store.claim_channel(cid, f"p{n}", now, now + dt.timedelta(seconds=20)) for n in range(10))
+    )
+    assert sorted(results) == [False] * 9 + [True]
