@@ -38,7 +38,7 @@ from bot.platforms.port import (
     OutgoingMessage,
     TemporaryDeliveryError,
 )
-from bot.ports import Store
+from bot.ports import Store, StoreError
 from bot.retry import unless_stopped
 from bot.schedule import due_at
 from bot.views import ViewService
@@ -437,6 +437,8 @@ class DeliveryService:
                         served,
                         f"; stopping: {later} channels get the rest at the next start" if later else "",
                     )
+            except StoreError as error:  # the database is away (a server restarting): said in one line
+                log.error("delivery round failed: %s; trying again next round", error)
             except Exception:
                 log.exception("delivery round failed; trying again next round")
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]

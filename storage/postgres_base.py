@@ -113,7 +113,7 @@ class PostgresBase(StoreBase):
                             "SELECT pg_advisory_xact_lock($1, $2)", LOCK_NAMESPACE, self._write_lock
                         )
                     yield PostgresConnection(connection)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as error:
             problem = postgres_problem(self.shown, error)
             if problem is not None:
                 raise problem from error

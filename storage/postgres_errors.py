@@ -45,7 +45,10 @@ def postgres_problem(shown: str, error: BaseException) -> StoreError | None:
         return DatabaseUnreachableError(
             f"the PostgreSQL server of {shown} refuses connections now: {_first_line(error)}"
         )
-    if isinstance(error, asyncpg.ConnectionDoesNotExistError | asyncpg.InterfaceError):
+    # (A connection the server ended can leave the driver in a state it reports as an internal error.)
+    if isinstance(
+        error, asyncpg.ConnectionDoesNotExistError | asyncpg.InterfaceError | asyncpg.InternalClientError
+    ):
         return DatabaseUnreachableError(
             f"the connection to the PostgreSQL server of {shown} was lost: {_first_line(error)}"
         )

@@ -160,3 +160,26 @@ async def test_a_closed_store_says_so(postgres_schema_url: str) -> None:
     await store.close()  # twice is harmless
     with pytest.raises(StoreError, match=r"closed"):
         await store.list_channels()
+
+
+async def test_a_connection_the_server_dropped_is_one_line_and_the_next_call_reconnects(
+    postgres_schema_url: str,
+) -> None:
+    """The server ends the store's connection (a restart): that call fails in one line, the next works."""
+    store = await open_postgres_store(postgres_schema_url, pool_size=1)
+    try:
+        await store.save_channel(make_channel("-1"))
+        async with store._read() as db:  # the pool's one connection
+            (row,) = await db.fetchall("SELECT pg_backend_pid()")
+        admin = await asyncpg.connect(postgres_schema_url)
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", row[0])
+        finally:
+            await admin.close()
+        with pytest.raises(StoreError) as caught:
+            await store.list_channels()
+        assert "connection to the PostgreSQL server" in str(caught.value)
+        assert "\n" not in str(caught.value)
+        assert [channel.chat_id for channel in await store.list_channels()] == ["-1"]
+    finally:
+        await store.close()
