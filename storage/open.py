@@ -11,7 +11,7 @@ async def open_database(url: str | DatabaseUrl, *, clock: Clock | None = None) -
     """The migrated store of `url`: an SQLite file, or a PostgreSQL database (a `StoreError` if not)."""
     target = parse_database_url(url) if isinstance(url, str) else url
     if target.engine == POSTGRESQL:
-        from storage.postgres_store import open_postgres_store  # asyncpg only for those who use it
+        from storage.postgres_store import open_postgres_store
 
         return await open_postgres_store(target.url, clock=clock)
     from storage.sqlite_store import open_store

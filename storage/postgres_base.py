@@ -25,6 +25,7 @@ from typing import Any, cast
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from bot.ports import StoreError
 from storage.base import Clock, Connection, Row, StoreBase, closed_store, utc_now
 from storage.postgres_errors import postgres_problem
 
@@ -83,8 +84,17 @@ class PostgresConnection:
 class PostgresBase(StoreBase):
     """The pool every section of the PostgreSQL store shares, and its transactions."""
 
-    def __init__(self, pool: asyncpg.Pool, *, shown: str, schema: str, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        shown: str,
+        schema: str,
+        clock: Clock | None = None,
+        read_only: bool = False,
+    ) -> None:
         """Wrap an open pool on a migrated database; `shown` names it in errors (no password)."""
+        self.read_only = read_only
         self._pool: asyncpg.Pool | None = pool
         self._clock = clock or utc_now
         self.shown = shown
@@ -101,6 +111,8 @@ class PostgresBase(StoreBase):
     async def _transaction(self, *, write: bool) -> AsyncIterator[Connection]:
         """One pooled connection and one transaction; commit, or roll back on any error."""
         pool = self._open_pool()
+        if write and self.read_only:
+            raise StoreError(f"{self.shown} was opened read-only: nothing can be written")
         try:
             async with pool.acquire() as connection:
                 if write:

@@ -56,8 +56,12 @@ async def open_postgres_store(
     clock: Clock | None = None,
     migrations: Sequence[Migration] | None = None,
     pool_size: int = POOL_SIZE,
+    read_only: bool = False,
 ) -> PostgresStore:
     """Connect to the database at `url`, migrate it, return the store.
+
+    `read_only` (for `status`, which a user without write privileges may run): nothing is migrated or
+    written; the schema must be the bot's, and every write is refused with a `StoreError`.
 
     Any trouble reaching or using the server is one `StoreError` naming the URL without its password:
     a server that is down or unreachable, a wrong password, a database that does not exist, a missing
@@ -84,7 +88,11 @@ async def open_postgres_store(
                     f"{shown} has no schema to keep the bot's tables in (its search_path names none "
                     "that exists): create one, or fix the URL's search_path"
                 )
-            await _migrate(connection, known, schema=schema, shown=shown, now=timestamp((clock or utc_now)()))
+            if read_only:
+                await _check_readable(connection, known, shown=shown)
+            else:
+                now = timestamp((clock or utc_now)())
+                await _migrate(connection, known, schema=schema, shown=shown, now=now)
     except BaseException as error:
         await pool.close()
         if isinstance(error, OSError | asyncpg.PostgresError | asyncpg.InterfaceError):
@@ -93,7 +101,7 @@ async def open_postgres_store(
                 raise problem from None
         raise
     log.debug("opened the database %s (schema %s)", shown, schema)
-    return PostgresStore(pool, shown=shown, schema=schema, clock=clock)
+    return PostgresStore(pool, shown=shown, schema=schema, clock=clock, read_only=read_only)
 
 
 async def _migrate(
@@ -146,6 +154,21 @@ async def _migrate(
             log.info("applied migration %s to %s", migration.label, where)
             done.append(migration.version)
     return done
+
+
+async def _check_readable(connection: PoolConnectionProxy, known: Sequence[Migration], *, shown: str) -> None:
+    """A schema the bot migrated (by this version or an older one), for reading only."""
+    await _refuse_a_foreign_schema(connection, shown)
+    present = await connection.fetchval(
+        "SELECT count(*) FROM information_schema.tables"
+        " WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
+    )
+    if not present:
+        raise NotADatabaseError(
+            f"{shown} holds no arxiv-digest-bot data yet: `arxiv-digest run` (or `db upgrade`) creates it"
+        )
+    applied = [int(row["version"]) for row in await connection.fetch("SELECT version FROM schema_migrations")]
+    refuse_a_newer_schema(applied, known, where=f"the database {shown}")
 
 
 async def _refuse_a_foreign_schema(connection: asyncpg.Connection | PoolConnectionProxy, shown: str) -> None:

@@ -183,3 +183,29 @@ async def test_a_connection_the_server_dropped_is_one_line_and_the_next_call_rec
         assert [channel.chat_id for channel in await store.list_channels()] == ["-1"]
     finally:
         await store.close()
+
+
+async def test_read_only_opens_without_migrating_or_writing_and_refuses_writes(
+    postgres_schema_url: str,
+) -> None:
+    """`status`'s way in: an empty schema is "no data yet"; a migrated one reads, and refuses writes."""
+    with pytest.raises(StoreError, match=r"no arxiv-digest-bot data yet"):
+        await open_postgres_store(postgres_schema_url, read_only=True)
+    connection = await asyncpg.connect(postgres_schema_url)
+    try:
+        tables = await connection.fetchval(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+        assert tables == 0  # nothing was created
+    finally:
+        await connection.close()
+    writer = await open_postgres_store(postgres_schema_url)
+    await writer.save_channel(make_channel("-3"))
+    await writer.close()
+    reader = await open_postgres_store(postgres_schema_url, read_only=True)
+    try:
+        assert [channel.chat_id for channel in await reader.list_channels()] == ["-3"]
+        with pytest.raises(StoreError, match=r"read-only"):
+            await reader.save_channel(make_channel("-4"))
+    finally:
+        await reader.close()
