@@ -53,7 +53,12 @@ def postgres_problem(shown: str, error: BaseException) -> StoreError | None:
             f"the connection to the PostgreSQL server of {shown} was lost: {_first_line(error)}"
         )
     if isinstance(error, asyncpg.PostgresConnectionError | OSError | TimeoutError):
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else _first_line(error)
+        if isinstance(error, ConnectionRefusedError):
+            reason = "the connection was refused (nothing listens there)"
+        elif isinstance(error, TimeoutError):
+            reason = "no answer within the timeout"
+        else:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else _first_line(error)
         return DatabaseUnreachableError(
             f"cannot reach the PostgreSQL server of {shown}: {reason or type(error).__name__}; "
             "is it running, and are the host, port or socket directory right?"
