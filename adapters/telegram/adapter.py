@@ -403,7 +403,7 @@ class TelegramAdapter:
                 self._holding = True
                 if stop.is_set():
                     return
-                log.info("taking Telegram updates: this process holds the %s role", TELEGRAM_UPDATES_ROLE)
+                log.info("taking Telegram updates by long polling (the %s role)", TELEGRAM_UPDATES_ROLE)
                 await self.poller.poll(stop, lost)
                 if lost.is_set():
                     log.warning(
