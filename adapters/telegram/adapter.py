@@ -196,7 +196,7 @@ class TelegramAdapter:
         `startup_backoff`: how long start-up keeps trying to reach the Bot API (tests shorten it).
         """
         opt_into_timedelta()
-        guard_logs(token)
+        guard_logs(token, *([webhook.secret] if webhook is not None else []))
         self._commands = commands
         self._channels = channels
         self._views = views or commands.views

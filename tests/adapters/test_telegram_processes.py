@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import socket
 import time
 import warnings
@@ -306,10 +307,15 @@ async def test_webhook_mode_takes_updates_in_every_process_and_refuses_a_wrong_s
 
 
 async def test_the_webhook_settings_reach_the_adapter_and_its_server_answers_on_the_urls_path(
-    telegram_server: FakeTelegramServer, store: SqliteStore, unused_tcp_port: int
+    telegram_server: FakeTelegramServer,
+    store: SqliteStore,
+    unused_tcp_port: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """TELEGRAM_WEBHOOK_* through the platform's builder: setWebhook with the URL and secret, the server on
-    TELEGRAM_WEBHOOK_LISTEN:PORT answering on the URL's path (elsewhere: 404)."""
+    TELEGRAM_WEBHOOK_LISTEN:PORT answering on the URL's path (elsewhere: 404); the secret is in no log
+    line, even at DEBUG (python-telegram-bot logs each call's parameters there)."""
+    caplog.set_level(logging.DEBUG)
     settings = TelegramSettings(
         _env_file=None,
         telegram_bot_token=telegram_server.token,
@@ -350,6 +356,8 @@ async def test_the_webhook_settings_reach_the_adapter_and_its_server_answers_on_
         stop.set()
         await asyncio.wait_for(task, 5)
     assert telegram_server.calls_to("sendMessage", chat_id=70) == []
+    assert "setWebhook" in caplog.text  # the DEBUG line with the call's parameters was there
+    assert SECRET not in caplog.text
 
 
 async def test_a_webhook_port_in_use_is_one_line_naming_the_settings(
