@@ -470,6 +470,7 @@ class TelegramAdapter:
                 self._commands.handle(request), f"/{name} in Telegram chat {message.chat.id}"
             )
             await self._answer(message, reply, asked=f"/{name} {args}".strip())
+            await self._channels.named(PLATFORM, str(message.chat.id), message.chat.effective_name, None)
             return
         # One /digest of a chat at a time: a second one must see the first's message to point to it.
         chat_id = message.chat.id
@@ -487,6 +488,7 @@ class TelegramAdapter:
                 del self._digest_locks[chat_id]
             else:
                 self._digest_locks[chat_id] = (lock, users - 1)
+        await self._channels.named(PLATFORM, str(chat_id), message.chat.effective_name, None)
 
     async def _answer(self, message: Message, reply: CommandReply, *, asked: str = "") -> None:
         """Send a command's reply: plain text pieces, one paged digest message, or a file with a caption.

@@ -149,7 +149,12 @@ class StatusCommands:
         report = await gather_status(editor.store, editor.clock())
         lines = announcement_lines(report)
         lines.extend(settings_lines(channel, editor.default_categories))
-        if channel.active:
+        if channel.blocked:
+            lines.append(
+                "The operator of this bot has stopped its digests in this chat;"
+                " only they can start them again."
+            )
+        elif channel.active:
             if keyword_count(channel):
                 lines.append(next_digest_line(report, channel))
             else:
