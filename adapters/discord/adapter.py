@@ -534,8 +534,8 @@ class DiscordAdapter:
         if not done:
             await interaction.response.defer(thinking=True, ephemeral=private)
         reply = await work
-        await self._answer(interaction, reply, private=private)
         await self._named(interaction)
+        await self._answer(interaction, reply, private=private)
 
     async def _handle(self, context: CommandContext, command: Command) -> CommandReply:
         """The core's answer; an unexpected failure is logged and apologised for."""

@@ -469,8 +469,8 @@ class TelegramAdapter:
             reply = await answer_or_apologise(
                 self._commands.handle(request), f"/{name} in Telegram chat {message.chat.id}"
             )
-            await self._answer(message, reply, asked=f"/{name} {args}".strip())
             await self._channels.named(PLATFORM, str(message.chat.id), message.chat.effective_name, None)
+            await self._answer(message, reply, asked=f"/{name} {args}".strip())
             return
         # One /digest of a chat at a time: a second one must see the first's message to point to it.
         chat_id = message.chat.id
@@ -481,6 +481,7 @@ class TelegramAdapter:
                 reply = await answer_or_apologise(
                     self._commands.handle(request), f"/digest in Telegram chat {chat_id}"
                 )
+                await self._channels.named(PLATFORM, str(chat_id), message.chat.effective_name, None)
                 await self._answer(message, reply)
         finally:
             lock, users = self._digest_locks[chat_id]
@@ -488,7 +489,6 @@ class TelegramAdapter:
                 del self._digest_locks[chat_id]
             else:
                 self._digest_locks[chat_id] = (lock, users - 1)
-        await self._channels.named(PLATFORM, str(chat_id), message.chat.effective_name, None)
 
     async def _answer(self, message: Message, reply: CommandReply, *, asked: str = "") -> None:
         """Send a command's reply: plain text pieces, one paged digest message, or a file with a caption.
