@@ -201,7 +201,7 @@ class IngestService:
         A new announcement dated before `refuse_before` is not stored (outcome "refused", not recorded
         as a feed check: `arxiv-digest fetch` asks so for one outside RETENTION_DAYS). One older than
         the store's ledger keeps is refused by the store (`PrunedAnnouncementError`): outcome
-        "refused", with the store's words, recorded.
+        "refused", with the store's words, recorded as a failed check ("error").
         """
         oldest = self.refuse_before
         categories = await self.categories()
@@ -357,7 +357,8 @@ class IngestService:
         await self.store.record_feed_check(
             FeedCheck(
                 checked_at=self.clock().astimezone(dt.UTC),
-                outcome=result.outcome,
+                # A refused announcement is recorded as a failed check: nothing usable was stored.
+                outcome="error" if result.outcome == "refused" else result.outcome,
                 date=date,
                 message=result.message,
                 papers=papers,

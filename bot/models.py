@@ -180,7 +180,7 @@ class FeedCheck:
     """What the ingest service's last look at arXiv came to (written by ingest, read by /status)."""
 
     checked_at: dt.datetime  # UTC-aware
-    outcome: str  # new, extended, unchanged, no_announcement, error, refused
+    outcome: str  # new, extended, unchanged, no_announcement, error
     date: dt.date | None = None  # the announcement date the feed stated, when it stated one
     message: str = ""
     papers: int = 0

@@ -71,8 +71,8 @@ FEED_GRACE = dt.timedelta(hours=1)
 #: While an announcement is awaited (late), the bot checks at least this often (hourly when its daily
 #: request budget runs low), or every ARXIV_POLL_INTERVAL if that is longer.
 AWAITED_PACE = dt.timedelta(hours=1)
-#: The outcomes of a feed check that read the feed (an "error" did not; a "refused" one found an
-#: announcement too old to keep).
+#: The outcomes of a feed check that read the feed (an "error" did not, or found an announcement too old
+#: to keep).
 READ_OUTCOMES = frozenset({"new", "extended", "unchanged", "no_announcement"})
 
 FeedProblem = Literal["never_checked", "not_read_since", "awaited_unchecked"]

@@ -108,7 +108,7 @@ async def test_names_are_written_once_a_chat_is_stored_and_again_only_when_they_
     """`named` for a chat not stored yet writes nothing lasting and tries again next time; once stored,
     the same names are written once, a rename once more."""
     counting = NamingStore(store)
-    chats = ChannelRegistry(counting)  # type: ignore[arg-type]
+    chats = ChannelRegistry(counting)
     await chats.named("discord", "5", "papers", "Lab")
     await store.save_channel(Channel("discord", "5", server_id="9", active=True, topics=(TOPIC,)))
     for _ in range(3):
