@@ -15,7 +15,10 @@ import pytest
 from bot.models import Channel, DeliveryResult, FeedCheck, InactiveReason, Topic
 from storage.migrations import load_migrations
 from storage.sqlite_store import open_store
+from tests.storage.test_read_only import NOBODY, shared_dir
 from tests.test_cli import LISTING, arxiv_digest, make_operator_database, one_line_error
+
+__all__ = ["shared_dir"]  # the fixture, used below
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -276,3 +279,86 @@ async def test_channels_shows_titles_servers_and_why_and_blocks_a_chat(tmp_path:
     unknown = await arxiv_digest("channels", "--unblock", "9999", cwd=tmp_path, env=env)
     assert unknown.status == 2
     assert "no channel with id 9999" in one_line_error(unknown)
+
+
+# -- status on a database this process may only read ---------------------------------------------------------
+def status_as(uid: int, directory: Path, *args: str, timeout: float = 60.0) -> tuple[int, str, str]:
+    """`arxiv-digest status ARGS` (bot.main.cli.main) in a forked child running as `uid`, in `directory`
+    (the venv's interpreter is under /root, which other users cannot run): (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+    import os
+    import select
+    import signal
+    import sys
+    import warnings
+
+    from bot.main import cli
+
+    reader, writer = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads warns on Python 3.12+
+        pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            os.close(reader)
+            os.chdir(directory)
+            os.environ.clear()
+            os.environ.update(
+                {"DATABASE_URL": f"sqlite:///{directory / 'arxiv-digest.db'}", "HOME": str(directory)}
+            )
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stderr(err):
+                sys.stderr = err
+                status = cli.main(["status", *args], out=out)
+            os.write(writer, json.dumps([status, out.getvalue(), err.getvalue()]).encode())
+            code = 0
+        except BaseException as error:
+            with contextlib.suppress(OSError):
+                os.write(writer, json.dumps([-1, "", f"crash {type(error).__name__}: {error}"]).encode())
+        finally:
+            os._exit(code)
+    os.close(writer)
+    chunks: list[bytes] = []
+    try:
+        while True:
+            ready, _, _ = select.select([reader], [], [], timeout)
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                pytest.fail(f"status as uid {uid} did not finish within {timeout} s")
+            chunk = os.read(reader, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(reader)
+        os.waitpid(pid, 0)
+    status, out, err = json.loads(b"".join(chunks).decode())
+    return int(status), str(out), str(err)
+
+
+def test_status_works_on_a_database_it_may_only_read(shared_dir: Path) -> None:
+    """A root-owned 0644 database in a root-owned 0755 directory (an operator's read-only mount, or a
+    healthcheck as another user): `status --json` as an unprivileged user reads it and reports, exit 0,
+    and nothing in the directory changes."""
+    import asyncio
+
+    path = shared_dir / "arxiv-digest.db"
+
+    async def prepare() -> None:
+        """A served chat, an ok delivery, a fresh feed check."""
+        await make_operator_database(path)
+        await checked_now(path)
+
+    asyncio.run(prepare())
+    before = fingerprint(shared_dir)
+    status, out, err = status_as(NOBODY, shared_dir, "--json")
+    assert status == 0, out + err
+    document = json.loads(out)
+    assert document["healthy"] is True
+    assert document["channels"]["telegram"] == {"active": 2, "inactive": 1, "blocked": 0}
+    assert fingerprint(shared_dir) == before
