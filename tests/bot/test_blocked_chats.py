@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from bot.commands.service import BLOCKED_MESSAGE, CommandService
 from bot.commands.values import CommandContext, CommandRequest
 from bot.models import Channel, InactiveReason, Topic
 from storage.sqlite_store import SqliteStore
 from tests.bot.test_delivery import RecordingAdapter, announcement, paper, service, subscribe
 from tests.builders import SettableClock
+
+pytestmark = pytest.mark.both_engines
 
 NOW = dt.datetime(2025, 11, 13, 12, 0, tzinfo=dt.UTC)
 DAY = dt.date(2025, 11, 13)

@@ -13,6 +13,8 @@ from storage.sqlite_store import SqliteStore
 from tests.builders import make_channel
 from tests.storage.conftest import raw
 
+pytestmark = pytest.mark.both_engines
+
 
 async def stored(store: SqliteStore, chat_id: str = "-100", **fields: Any) -> Channel:
     """Save a channel; return it with its id."""
@@ -108,6 +110,7 @@ async def test_a_moved_chat_merged_onto_a_blocked_one_stays_blocked(store: Sqlit
     assert (merged.blocked, merged.title) == (True, "Supergroup")
 
 
+@pytest.mark.sqlite_only
 async def test_the_schema_refuses_an_unknown_reason_and_a_block_that_is_no_flag(store: SqliteStore) -> None:
     """V6's CHECKs: inactive_reason is one of gone, unsubscribed, deactivated; blocked is 0 or 1."""
     await stored(store)
