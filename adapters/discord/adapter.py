@@ -562,6 +562,7 @@ class DiscordAdapter:
         if not done:
             await interaction.response.defer(thinking=True, ephemeral=private)
         reply = await work
+        await self._named(interaction)
         await self._answer(interaction, reply, private=private)
 
     async def _handle(self, context: CommandContext, command: Command) -> CommandReply:
@@ -569,6 +570,15 @@ class DiscordAdapter:
         return await answer_or_apologise(
             self._commands.run(context, command), f"/{command.name} in Discord channel {context.chat_id}"
         )
+
+    async def _named(self, interaction: discord.Interaction) -> None:
+        """Tell the registry what the channel and its server are called (for `arxiv-digest channels`)."""
+        if interaction.guild_id is None:
+            title: str | None = f"@{interaction.user.name}"  # a DM: the user's name
+        else:
+            title = getattr(interaction.channel, "name", None)
+        server = interaction.guild.name if interaction.guild is not None else None
+        await self._channels.named(PLATFORM, str(interaction.channel_id), title, server)
 
     async def _answer(
         self, interaction: discord.Interaction, reply: CommandReply, *, private: bool = False
@@ -664,6 +674,7 @@ class DiscordAdapter:
         await interaction.response.defer(thinking=True, ephemeral=private)
         context = self._context(interaction, command.name, private=private)
         reply = await self._handle(context, command)
+        await self._named(interaction)
         if not reply.ok and not private:
             # The deferred answer is public; a refusal should not be: replace it with a private one.
             with contextlib.suppress(discord.HTTPException):

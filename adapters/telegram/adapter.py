@@ -584,6 +584,7 @@ class TelegramAdapter:
             reply = await answer_or_apologise(
                 self._commands.handle(request), f"/{name} in Telegram chat {message.chat.id}"
             )
+            await self._channels.named(PLATFORM, str(message.chat.id), message.chat.effective_name, None)
             await self._answer(message, reply, asked=f"/{name} {args}".strip())
             return
         # One /digest of a chat at a time: a second one must see the first's message to point to it.
@@ -595,6 +596,7 @@ class TelegramAdapter:
                 reply = await answer_or_apologise(
                     self._commands.handle(request), f"/digest in Telegram chat {chat_id}"
                 )
+                await self._channels.named(PLATFORM, str(chat_id), message.chat.effective_name, None)
                 await self._answer(message, reply)
         finally:
             lock, users = self._digest_locks[chat_id]
