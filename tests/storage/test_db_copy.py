@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +13,11 @@ import pytest
 
 from bot.models import DeliveryResult, DigestView, FeedCheck, ViewEntry, ViewKind, Vote
 from bot.ports import Store
-from storage.copy import CopyRefusedError, copy_database
+from storage.copy import CopyMismatchError, CopyRefusedError, copy_database
 from storage.migrations import load_migrations
 from storage.open import open_database
 from storage.sqlite_store import open_store
-from storage.tables import NOT_COPIED, TABLES
+from storage.tables import NOT_COPIED, TABLES, SqliteRaw
 from tests.builders import DAY, make_announcement, make_channel, make_paper
 
 AT = dt.datetime(2025, 11, 26, 8, 0, tzinfo=dt.UTC)
@@ -69,7 +71,7 @@ async def fill_a_deployment(store: Store) -> None:
 
 def every_row(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     """`SELECT *` of every copied table, by primary key (bookmarks with their rowid)."""
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         rows = {}
         for table in TABLES:
             rowid = "rowid, " if table.name == "bookmarks" else ""
@@ -80,7 +82,7 @@ def every_row(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 def test_the_copy_knows_every_table_of_the_schema(tmp_path: Path) -> None:
     """Every table the migrations create is copied or deliberately left out (a new one fails here)."""
-    with sqlite3.connect(tmp_path / "schema.db") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "schema.db")) as db:
         for migration in load_migrations():
             for statement in migration.statements():
                 db.execute(statement)
@@ -164,3 +166,21 @@ async def test_the_same_database_twice_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "one.db"
     with pytest.raises(CopyRefusedError, match="the same database"):
         await copy_database(f"sqlite:///{path}", f"sqlite:///{tmp_path}/../{tmp_path.name}/one.db")
+
+
+async def test_a_count_that_differs_after_the_copy_fails_it_and_keeps_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row lost on the way (a target that drops one): the counts say so, and the target stays empty."""
+    source, target = tmp_path / "source.db", tmp_path / "target.db"
+    async with await open_store(source) as store:
+        await fill_a_deployment(store)
+    insert = SqliteRaw.insert
+
+    async def lossy(self: SqliteRaw, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        await insert(self, table, columns, rows[1:] if table == "deliveries" else rows)
+
+    monkeypatch.setattr(SqliteRaw, "insert", lossy)
+    with pytest.raises(CopyMismatchError, match=r"row counts differ .*deliveries 18 → 17.*nothing was kept"):
+        await copy_database(f"sqlite:///{source}", f"sqlite:///{target}", batch_rows=100)
+    assert all(not rows for rows in every_row(target).values())
