@@ -1,12 +1,13 @@
 """`arxiv-digest db copy | status | upgrade`: move a deployment to another database, look inside, upgrade.
 
-- `db copy SOURCE_URL TARGET_URL`: every table, SQLite ↔ PostgreSQL, into an empty target, verified by
+- `db copy SOURCE_URL [TARGET_URL]`: every table, SQLite ↔ PostgreSQL, into an empty target, verified by
   counting each table on both sides (`storage.copy`); a per-table table of the counts.
 - `db status [URL] [--json]`: the engine, the URL without its password, the schema's migrations (applied,
   pending, or a database newer than this code), each table's rows and the sizes; read-only.
 - `db upgrade [URL] [--dry-run]`: apply the pending migrations (what every start does), or list them.
 
-URL defaults to DATABASE_URL. A password in a URL is never printed: every URL is shown redacted.
+URL and TARGET_URL default to DATABASE_URL (which keeps a password off the command line). A password
+in a URL is never printed: every URL is shown redacted.
 """
 
 from __future__ import annotations
@@ -42,7 +43,12 @@ def add_database_commands(commands: Any) -> None:
         "copy", help="copy a whole deployment into an empty database (SQLite <-> PostgreSQL), verified"
     )
     copy.add_argument("source", metavar="SOURCE_URL", help="e.g. sqlite:///arxiv-digest.db")
-    copy.add_argument("target", metavar="TARGET_URL", help="e.g. postgresql://user@host/db (kept empty)")
+    copy.add_argument(
+        "target",
+        nargs="?",
+        metavar="TARGET_URL",
+        help="an empty database, e.g. postgresql://user@host/db (default: DATABASE_URL)",
+    )
     status = actions.add_parser("status", help="engine, schema version and migrations, rows and sizes")
     status.add_argument("url", nargs="?", metavar="URL", help="the database (default: DATABASE_URL)")
     status.add_argument("--json", action="store_true", help="the same as one JSON object")
@@ -54,7 +60,8 @@ def add_database_commands(commands: Any) -> None:
 async def run_database_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Run `db copy`, `db status` or `db upgrade`."""
     if args.db_command == "copy":
-        return await _copy(_url(args.source, "SOURCE_URL"), _url(args.target, "TARGET_URL"), out)
+        target = _url(args.target, "TARGET_URL") if args.target else settings.database
+        return await _copy(_url(args.source, "SOURCE_URL"), target, out)
     database = _url(args.url, "URL") if args.url else settings.database
     if args.db_command == "status":
         report = await inspect_database(database)
