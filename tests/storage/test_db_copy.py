@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from bot.models import DeliveryResult, DigestView, FeedCheck, ViewEntry, ViewKind, Vote
-from bot.ports import Store
+from bot.ports import Store, StoreError
 from storage.copy import CopyMismatchError, CopyRefusedError, copy_database
+from storage.inspection import inspect_database
 from storage.migrations import load_migrations
 from storage.open import open_database
 from storage.sqlite_store import open_store
@@ -184,3 +185,20 @@ async def test_a_count_that_differs_after_the_copy_fails_it_and_keeps_nothing(
     with pytest.raises(CopyMismatchError, match=r"row counts differ .*deliveries 18 → 17.*nothing was kept"):
         await copy_database(f"sqlite:///{source}", f"sqlite:///{target}", batch_rows=100)
     assert all(not rows for rows in every_row(target).values())
+
+
+async def test_a_value_postgresql_cannot_take_fails_the_copy_in_one_line_and_keeps_nothing(
+    tmp_path: Path, postgres_schema_url: str
+) -> None:
+    """SQLite keeps text in an INTEGER column, PostgreSQL cannot: the table named, the target left empty."""
+    source = tmp_path / "odd.db"
+    async with await open_store(source) as store:
+        await fill_a_deployment(store)
+    with contextlib.closing(sqlite3.connect(source)) as db, db:
+        db.execute("UPDATE papers SET version = 'two' WHERE arxiv_id = '2511.00005'")
+    with pytest.raises(StoreError, match=r"rolled back: a row of papers does not fit") as caught:
+        await copy_database(f"sqlite:///{source}", postgres_schema_url)
+    assert "\n" not in str(caught.value)
+    report = await inspect_database(postgres_schema_url)
+    assert report.state == "up to date"
+    assert all(table.rows == 0 for table in report.tables)
