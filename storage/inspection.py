@@ -71,7 +71,6 @@ class DatabaseReport:
     size_bytes: int
     sizes: dict[str, int] = field(default_factory=dict)  # SQLite: each file; PostgreSQL: the database's
     schema: str | None = None  # PostgreSQL: the schema the bot's tables live in
-    created: bool = True  # False: no migration applied yet (an empty database)
 
     @property
     def version(self) -> int:
@@ -161,7 +160,6 @@ async def _report(raw: RawDatabase) -> DatabaseReport:
         size_bytes=size,
         sizes=sizes,
         schema=schema,
-        created=bool(applied),
     )
 
 

@@ -174,7 +174,6 @@ def _status(report: DatabaseReport) -> list[str]:
 def _as_json(report: DatabaseReport) -> dict[str, Any]:
     """`db status --json`: every field, plus the version and its state."""
     data = dataclasses.asdict(report)
-    data.pop("created")
     data["database"] = data.pop("shown")
     data["schema_name"] = data.pop("schema")
     data["tables"] = {table.pop("name"): table for table in data["tables"]}
