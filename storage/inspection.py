@@ -1,7 +1,8 @@
 """`arxiv-digest db status` and `db upgrade`: a database's schema, rows and size, read without changing it.
 
-`inspect_database` opens the database as it is (SQLite read-only through a `file:…?mode=ro` URI, a
-PostgreSQL connection in a read-only transaction): it never migrates, never creates a file or a table.
+`inspect_database` opens the database as it is (SQLite read-only through a `file:…?mode=ro` URI, and
+`immutable` when no process has it open; a PostgreSQL connection in a read-only transaction): it never
+migrates, never creates a file (not even SQLite's `-wal`/`-shm`) or a table.
 `upgrade_database` applies the pending migrations the way every start does (`storage.open`), and says
 which it applied.
 """
@@ -99,7 +100,7 @@ async def inspect_database(url: str | DatabaseUrl) -> DatabaseReport:
     database a `NotADatabaseError`; trouble reaching or reading it another one-line `StoreError`.
     """
     target = parse_database_url(url) if isinstance(url, str) else url
-    raw = await open_raw(target)
+    raw = await open_raw(target, look=True)
     try:
         await raw.begin(write=False)
         try:

@@ -322,8 +322,14 @@ class MissingDatabaseError(StoreError):
     """The SQLite file a command should read does not exist (and is not created)."""
 
 
-async def open_raw(target: DatabaseUrl, *, write: bool = False) -> RawDatabase:
-    """Open a database without migrating or creating anything (SQLite read-only unless `write`)."""
+async def open_raw(target: DatabaseUrl, *, write: bool = False, look: bool = False) -> RawDatabase:
+    """Open a database without migrating or creating anything (SQLite read-only unless `write`).
+
+    `look` (`db status`, `db upgrade --dry-run`): when no process has the SQLite file open (there is
+    no `-wal` file), open it `immutable`, as `arxiv-digest status` does, so that not even the `-wal`
+    and `-shm` files are created (they would belong to this user). A copy never does: it needs
+    SQLite's locking, to read one consistent snapshot.
+    """
     if target.engine == POSTGRESQL:
         return await _open_postgres(target)
     assert target.path is not None
@@ -333,21 +339,31 @@ async def open_raw(target: DatabaseUrl, *, write: bool = False) -> RawDatabase:
             f"no database at {path}: `arxiv-digest run` or `arxiv-digest fetch` creates one "
             "(or check the URL)"
         )
-    try:
-        uri = sqlite_file_uri(path, read_only=not write)
-        db = await aiosqlite.connect(uri, uri=True, isolation_level=None)
-    except sqlite3.Error as error:
-        raise sqlite_error(path, error) from None
-    try:
-        await db.execute(f"PRAGMA busy_timeout = {sqlite_base.BUSY_TIMEOUT_MS:d}")
-        if write:
-            await db.execute("PRAGMA foreign_keys = ON")
-        raw = SqliteRaw(db, path)
-        await raw.table_names()  # reads the header: "not a database" shows here
-    except sqlite3.Error as error:
-        await db.close()
-        raise sqlite_error(path, error) from None
-    return raw
+    uri = sqlite_file_uri(path, read_only=not write)
+    in_use = path.with_name(path.name + "-wal").exists()
+    attempts = (
+        [uri] if write or not look else ([uri, f"{uri}&immutable=1"] if in_use else [f"{uri}&immutable=1"])
+    )
+    failure: sqlite3.Error | None = None
+    for attempt in attempts:
+        try:
+            db = await aiosqlite.connect(attempt, uri=True, isolation_level=None)
+        except sqlite3.Error as error:
+            failure = error
+            continue
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {sqlite_base.BUSY_TIMEOUT_MS:d}")
+            if write:
+                await db.execute("PRAGMA foreign_keys = ON")
+            raw = SqliteRaw(db, path)
+            await raw.table_names()  # reads the header: "not a database" shows here
+        except sqlite3.Error as error:
+            await db.close()
+            failure = error
+            continue
+        return raw
+    assert failure is not None
+    raise sqlite_error(path, failure) from None
 
 
 def sqlite_error(path: pathlib.Path, error: sqlite3.Error) -> StoreError:

@@ -50,6 +50,7 @@ async def test_an_old_sqlite_file_is_reported_with_its_pending_migrations_and_le
     assert "votes" not in rows
     assert report.sizes["old.db"] == len(before)
     assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.db"]  # no -wal, no -shm: opened immutable
 
     before_upgrade, after = await upgrade_database(f"sqlite:///{path}")
     assert [m.version for m in newly_applied(before_upgrade, after)] == [5, 6]
