@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from pydantic_settings import BaseSettings
 
 from bot.main.app import run_bot
+from bot.main.database_commands import add_database_commands, run_database_command
 from bot.main.exits import (
     EXIT_DATABASE,
     EXIT_INTERNAL,
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop this chat until --unblock, whatever its admins do (no digest, no change)",
     )
     switch.add_argument("--unblock", type=int, metavar="ID", help="lift the operator's block of this chat")
+    add_database_commands(commands)
     return parser
 
 
@@ -209,6 +211,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "run": lambda args, settings, out: _run(args, settings, out, platform_settings),
         "status": show_status,
         "channels": manage_channels,
+        "db": run_database_command,
     }
     handler = handlers[args.command]
     try:
