@@ -38,7 +38,7 @@ from bot.platforms.port import (
     OutgoingMessage,
     TemporaryDeliveryError,
 )
-from bot.ports import Store
+from bot.ports import Store, StoreError
 from bot.retry import unless_stopped
 from bot.schedule import due_at
 from bot.views import ViewService
@@ -46,6 +46,9 @@ from bot.views import ViewService
 log = logging.getLogger(__name__)
 
 STOP_GRACE = 1.5  # seconds a send in progress may take to finish once stopping; then it is cancelled
+#: Seconds a process's claim on a chat's delivery lasts: a claim of a process that died mid-delivery
+#: is taken over after it, well within the 30 s a failover may take.
+CLAIM_LEASE = 20.0
 
 
 @dataclass(slots=True)
@@ -103,8 +106,17 @@ class DeliveryService:
         channels: ChannelRegistry | None = None,
         stop_grace: float = STOP_GRACE,
         views: ViewService | None = None,
+        claim_holder: str | None = None,
+        claim_lease: float = CLAIM_LEASE,
     ) -> None:
-        """`stop_grace`: seconds a send in progress may still take once `run` is told to stop."""
+        """`stop_grace`: seconds a send in progress may still take once `run` is told to stop.
+
+        `claim_holder` names this process when several share the database: each chat is then claimed
+        (`Store.claim_channel`, for `claim_lease` seconds) before its digest is sent and released after,
+        so two processes never send one chat's digest at once; the ledger stays the final guard.
+        """
+        self._holder = claim_holder
+        self._lease = dt.timedelta(seconds=claim_lease)
         self._store = store
         self._views = views or ViewService(store, default_categories, clock=clock)
         self._stop_grace = stop_grace
@@ -206,13 +218,27 @@ class DeliveryService:
             if self._is_stopping():  # left for the next start; its cursor stays where it is
                 return ChannelOutcome(channel=channel, announcement_date=full.date, result="skipped")
             assert channel.id is not None
-            # The ledger is asked only about the channel's matches (tens of papers), not the whole day.
-            ids = [paper.arxiv_id for paper in full.papers]
-            delivered = await self._store.delivered_ids(channel.id, ids) if ids else set()
-            digest = _leaving_out(full, delivered)
-            return await self.deliver_digest(
-                channel, digest, delivered_before=full.matched_count - digest.matched_count
-            )
+            if self._holder is not None:
+                now = self._clock()
+                if not await self._store.claim_channel(channel.id, self._holder, now, now + self._lease):
+                    log.info(
+                        "%s chat %s is being delivered by another process: left to it",
+                        channel.platform,
+                        channel.chat_id,
+                    )
+                    return ChannelOutcome(channel=channel, announcement_date=full.date, result="skipped")
+            try:
+                # The ledger is asked only about the channel's matches (tens of papers), not the whole
+                # day (and only now, claimed: another process may have sent some a moment ago).
+                ids = [paper.arxiv_id for paper in full.papers]
+                delivered = await self._store.delivered_ids(channel.id, ids) if ids else set()
+                digest = _leaving_out(full, delivered)
+                return await self.deliver_digest(
+                    channel, digest, delivered_before=full.matched_count - digest.matched_count
+                )
+            finally:
+                if self._holder is not None:
+                    await self._store.release_channel(channel.id, self._holder)
 
         async def worker() -> None:
             for position in positions:
@@ -387,6 +413,7 @@ class DeliveryService:
         down never waits for a fan-out (see the module docstring for what the next start does).
         """
         self._stopping = stop
+        self._abandon.clear()  # run again (this process took the role back): sends are not abandoned
         abandoning = asyncio.create_task(self._abandon_after_grace(stop), name="delivery stop grace")
         try:
             await self._rounds(stop, wake, tick)
@@ -410,6 +437,8 @@ class DeliveryService:
                         served,
                         f"; stopping: {later} channels get the rest at the next start" if later else "",
                     )
+            except StoreError as error:  # the database is away (a server restarting): said in one line
+                log.error("delivery round failed: %s; trying again next round", error)
             except Exception:
                 log.exception("delivery round failed; trying again next round")
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]

@@ -55,7 +55,7 @@ from bot.categories import normalise_category
 from bot.clock import Clock, Sleep, utc_now
 from bot.feeds import ArxivError, NoAnnouncement
 from bot.models import Announcement, FeedCheck
-from bot.ports import NO_ANNOUNCEMENT_KEY, REQUESTS_KEY, PrunedAnnouncementError, Store
+from bot.ports import NO_ANNOUNCEMENT_KEY, REQUESTS_KEY, PrunedAnnouncementError, Store, StoreError
 from bot.retry import unless_stopped
 from bot.schedule import (
     ARXIV_TZ,
@@ -512,6 +512,8 @@ class IngestService:
             await work
         except _Stopped:
             log.info("stopping: the %s in progress was abandoned", what)
+        except StoreError as error:  # the database is away (a server restarting): said in one line
+            log.error("%s failed: %s; trying again later", what, error)
         except Exception:
             log.exception("%s failed; trying again later", what)
 

@@ -194,6 +194,12 @@ class Store(Protocol):
     async def record_delivery(self, channel_id: int, announcement_date: dt.date, arxiv_id: str) -> bool:
         """Record one paper as sent; False (and nothing changed) if the ledger already holds it."""
 
+    async def claim_channel(self, channel_id: int, holder: str, now: dt.datetime, until: dt.datetime) -> bool:
+        """Claim a channel's delivery for one process until `until`; False while another's claim runs."""
+
+    async def release_channel(self, channel_id: int, holder: str) -> None:
+        """Give up this holder's claim on the channel."""
+
     async def delivered_ids(self, channel_id: int, arxiv_ids: Sequence[str] | None = None) -> set[str]:
         """Papers already sent to the channel (among `arxiv_ids`, or all)."""
 

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.categories import expand_categories
+from bot.database_url import DatabaseUrl, DatabaseUrlError, parse_database_url
 
 log = logging.getLogger(__name__)
 
@@ -136,16 +137,12 @@ class Settings(EnvSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
-        """Only SQLite for now: `sqlite:///relative.db` or `sqlite:////absolute/path.db`."""
-        if not value.startswith("sqlite:"):
-            raise ValueError("only sqlite is supported for now, e.g. sqlite:///arxiv-digest.db")
-        if not value.startswith("sqlite:///") or len(value) == len("sqlite:///"):
-            raise ValueError(
-                "must name a file: sqlite:///relative/path.db (three slashes) or "
-                "sqlite:////absolute/path.db (four)"
-            )
-        return value
+    def _known_database(cls, value: str) -> str:
+        """An SQLite file (`sqlite:///path.db`) or a PostgreSQL server (`postgresql://…`)."""
+        try:
+            return parse_database_url(value).url
+        except DatabaseUrlError as error:
+            raise ValueError(str(error)) from None
 
     @field_validator("log_level")
     @classmethod
@@ -157,9 +154,17 @@ class Settings(EnvSettings):
         return level
 
     @property
+    def database(self) -> DatabaseUrl:
+        """DATABASE_URL parsed: its engine, and for SQLite its file."""
+        return parse_database_url(self.database_url)
+
+    @property
     def database_path(self) -> Path:
-        """The SQLite file named by DATABASE_URL."""
-        return Path(self.database_url.removeprefix("sqlite:///"))
+        """The SQLite file named by DATABASE_URL (SQLite only: see `database`)."""
+        path = self.database.path
+        if path is None:
+            raise SettingsError(f"DATABASE_URL {self.database.shown} is not an SQLite file")
+        return path
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -134,13 +134,13 @@ class ChannelsSection(StoreBase):
         async with self._read() as db:
             channel_rows = await db.fetchall(
                 "SELECT c.* FROM channels AS c"
-                " WHERE (? = 0 OR c.active = 1) AND (? IS NULL OR c.platform = ?)"
+                " WHERE (? = 0 OR c.active = 1) AND (CAST(? AS TEXT) IS NULL OR c.platform = ?)"
                 " ORDER BY c.id",
                 params,
             )
             topic_rows = await db.fetchall(
                 "SELECT t.* FROM topics AS t JOIN channels AS c ON c.id = t.channel_id"
-                " WHERE (? = 0 OR c.active = 1) AND (? IS NULL OR c.platform = ?)"
+                " WHERE (? = 0 OR c.active = 1) AND (CAST(? AS TEXT) IS NULL OR c.platform = ?)"
                 " ORDER BY t.channel_id, t.position",
                 params,
             )
@@ -211,9 +211,14 @@ class ChannelsSection(StoreBase):
                     moved.id,
                 )
             # Its digest views follow it, so the buttons of its messages keep turning pages there.
+            # (A daily view the new chat already has for a date stays; the old chat's one of that date
+            # is left under the old id, where nothing shows it.)
             await db.execute(
-                "UPDATE OR IGNORE digest_views SET chat_id = ? WHERE platform = ? AND chat_id = ?",
-                (new_chat_id, platform, old_chat_id),
+                "UPDATE digest_views SET chat_id = ? WHERE platform = ? AND chat_id = ?"
+                " AND NOT (kind = 'daily' AND EXISTS (SELECT 1 FROM digest_views AS other"
+                "  WHERE other.platform = digest_views.platform AND other.chat_id = ?"
+                "  AND other.announcement_date = digest_views.announcement_date AND other.kind = 'daily'))",
+                (new_chat_id, platform, old_chat_id, new_chat_id),
             )
             return await _load_channel(db, platform, new_chat_id)
 

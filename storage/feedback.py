@@ -31,7 +31,7 @@ ON CONFLICT (platform, chat_id, user_id, arxiv_id) DO UPDATE SET
 WHERE votes.vote <> excluded.vote
 """
 _TALLIES = """
-SELECT arxiv_id, sum(vote = 'up'), sum(vote = 'down') FROM votes
+SELECT arxiv_id, count(CASE WHEN vote = 'up' THEN 1 END), count(CASE WHEN vote = 'down' THEN 1 END) FROM votes
  WHERE platform = ? AND chat_id = ? AND arxiv_id IN ({marks})
  GROUP BY arxiv_id
 """
@@ -48,7 +48,8 @@ _CHAT_VOTES = """
 SELECT p.arxiv_id, coalesce(ap.version, p.version) AS version, p.title, p.abstract, p.authors,
        p.categories, coalesce(ap.announce_type, 'new') AS announce_type, p.doi, p.journal_ref,
        t.up, t.down, t.last_voted_at
-  FROM (SELECT arxiv_id, sum(vote = 'up') AS up, sum(vote = 'down') AS down,
+  FROM (SELECT arxiv_id, count(CASE WHEN vote = 'up' THEN 1 END) AS up,
+               count(CASE WHEN vote = 'down' THEN 1 END) AS down,
                max(voted_at) AS last_voted_at, max(announcement_date) AS announcement_date
           FROM votes WHERE platform = ? AND chat_id = ? GROUP BY arxiv_id) AS t
   JOIN papers AS p ON p.arxiv_id = t.arxiv_id
@@ -251,8 +252,10 @@ async def move_votes(db: Connection, platform: str, old_chat_id: str, new_chat_i
     """
     await db.execute(_DROP_OLDER_TARGET_VOTES, (platform, new_chat_id, old_chat_id))
     await db.execute(
-        "UPDATE OR IGNORE votes SET chat_id = ? WHERE platform = ? AND chat_id = ?",
-        (new_chat_id, platform, old_chat_id),
+        "UPDATE votes SET chat_id = ? WHERE platform = ? AND chat_id = ?"
+        " AND NOT EXISTS (SELECT 1 FROM votes AS kept WHERE kept.platform = votes.platform"
+        "  AND kept.chat_id = ? AND kept.user_id = votes.user_id AND kept.arxiv_id = votes.arxiv_id)",
+        (new_chat_id, platform, old_chat_id, new_chat_id),
     )
     await db.execute("DELETE FROM votes WHERE platform = ? AND chat_id = ?", (platform, old_chat_id))
     rows = list(
@@ -266,6 +269,7 @@ async def move_votes(db: Connection, platform: str, old_chat_id: str, new_chat_i
     await db.execute(
         "INSERT INTO vote_versions (platform, chat_id, version) VALUES (?, ?, ?)"
         " ON CONFLICT (platform, chat_id)"
-        " DO UPDATE SET version = max(vote_versions.version + 1, excluded.version)",
+        " DO UPDATE SET version = CASE WHEN vote_versions.version + 1 > excluded.version"
+        " THEN vote_versions.version + 1 ELSE excluded.version END",
         (platform, new_chat_id, int(rows[0][0]) + 1),
     )

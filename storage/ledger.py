@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 
-from storage.base import Connection, StoreBase, date_text
+from storage.base import Connection, StoreBase, date_text, timestamp
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,28 @@ class LedgerSection(StoreBase):
                 (channel_id, arxiv_id, date_text(announcement_date), now, now),
             )
         return inserted == 1
+
+    async def claim_channel(self, channel_id: int, holder: str, now: dt.datetime, until: dt.datetime) -> bool:
+        """Claim the channel's delivery for `holder` until `until`; False while another holds it.
+
+        A claim whose time ran out (its process died mid-delivery) is anyone's; the holder may renew.
+        """
+        async with self._write() as db:
+            claimed = await db.execute(
+                "INSERT INTO channel_claims (channel_id, holder, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (channel_id) DO UPDATE"
+                " SET holder = excluded.holder, expires_at = excluded.expires_at"
+                " WHERE channel_claims.holder = excluded.holder OR channel_claims.expires_at <= ?",
+                (channel_id, holder, timestamp(until), timestamp(now)),
+            )
+        return claimed == 1
+
+    async def release_channel(self, channel_id: int, holder: str) -> None:
+        """Give up `holder`'s claim on the channel (another's claim is left alone)."""
+        async with self._write() as db:
+            await db.execute(
+                "DELETE FROM channel_claims WHERE channel_id = ? AND holder = ?", (channel_id, holder)
+            )
 
     async def delivered_ids(self, channel_id: int, arxiv_ids: Sequence[str] | None = None) -> set[str]:
         """Papers already sent to the channel (among `arxiv_ids`, or all)."""

@@ -15,7 +15,7 @@ import importlib.resources
 import logging
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 
@@ -29,7 +29,7 @@ _MIGRATION_FILE = re.compile(r"V(?P<version>[1-9][0-9]*)__(?P<name>[A-Za-z0-9_]+
 _LEADING_COMMENTS = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
 _TRANSACTION_WORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})
 
-_SCHEMA_MIGRATIONS = """
+SCHEMA_MIGRATIONS = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -105,11 +105,11 @@ def load_migrations(root: Traversable | None = None, *, engine: str = "sqlite") 
             raise MigrationError(f"migration file {entry.name!r} is not named V<number>__<name>.sql")
         migrations.append(Migration(int(match["version"]), match["name"], entry.read_text(encoding="utf-8")))
     migrations.sort(key=lambda migration: migration.version)
-    _check_numbering(migrations)
+    check_numbering(migrations)
     return migrations
 
 
-def _check_numbering(migrations: Sequence[Migration]) -> None:
+def check_numbering(migrations: Sequence[Migration]) -> None:
     """Migrations must be numbered 1, 2, 3, … without gaps or duplicates."""
     versions = [migration.version for migration in migrations]
     if versions != list(range(1, len(versions) + 1)):
@@ -125,21 +125,13 @@ async def apply_migrations(
     that records a migration this code does not know.
     """
     ordered = sorted(migrations, key=lambda migration: migration.version)
-    _check_numbering(ordered)
-    await db.execute(_SCHEMA_MIGRATIONS)
+    check_numbering(ordered)
+    await db.execute(SCHEMA_MIGRATIONS)
     applied = {
         int(row[0]): str(row[1])
         for row in await db.execute_fetchall("SELECT version, checksum FROM schema_migrations")
     }
-    known = {migration.version for migration in ordered}
-    unknown = sorted(set(applied) - known)
-    if unknown:
-        newest = max(known, default=0)
-        raise SchemaTooNewError(
-            f"{where} has schema migration(s) {', '.join(f'V{v}' for v in unknown)} that this version of "
-            f"arxiv-digest-bot does not know (it knows up to V{newest}): it was written by a newer version. "
-            "Upgrade the bot or restore a backup; nothing was changed."
-        )
+    refuse_a_newer_schema(applied, ordered, where=where)
     done: list[int] = []
     for migration in ordered:
         if migration.version in applied:
@@ -150,6 +142,19 @@ async def apply_migrations(
             log.info("applied migration %s to %s", migration.label, where)
             done.append(migration.version)
     return done
+
+
+def refuse_a_newer_schema(applied: Iterable[int], known: Sequence[Migration], *, where: str) -> None:
+    """Raise `SchemaTooNewError` when the database records a migration this code does not know."""
+    versions = {migration.version for migration in known}
+    unknown = sorted(set(applied) - versions)
+    if unknown:
+        newest = max(versions, default=0)
+        raise SchemaTooNewError(
+            f"{where} has schema migration(s) {', '.join(f'V{v}' for v in unknown)} that this version of "
+            f"arxiv-digest-bot does not know (it knows up to V{newest}): it was written by a newer version. "
+            "Upgrade the bot or restore a backup; nothing was changed."
+        )
 
 
 async def _apply_one(db: aiosqlite.Connection, migration: Migration, *, now: str) -> bool:
@@ -191,10 +196,13 @@ async def rollback(db: aiosqlite.Connection) -> None:
 
 
 __all__ = [
+    "SCHEMA_MIGRATIONS",
     "Migration",
     "MigrationError",
     "SchemaTooNewError",
     "apply_migrations",
+    "check_numbering",
     "load_migrations",
+    "refuse_a_newer_schema",
     "rollback",
 ]

@@ -42,6 +42,10 @@ from tests.test_telegram_e2e import (
     until,
 )
 
+# The bot and the test share the test's database: an SQLite file, and a PostgreSQL schema when
+# TEST_DATABASE_URL names a server.
+pytestmark = pytest.mark.both_engines
+
 UTC = dt.UTC
 PAGE_LINK = re.compile(r"https://arxiv\.org/abs/(\d{4}\.\d{4,5})")
 HOSTILE = "2511.08195"  # UI2Code$^\text{N}$: dollar, caret, backslash and braces in one title
@@ -66,11 +70,11 @@ async def discord_server() -> AsyncIterator[FakeDiscord]:
 
 
 @pytest.fixture
-def settings(db_path: Path, discord_server: FakeDiscord, arxiv_server: FakeArxiv) -> Settings:
+def settings(database_url: str, discord_server: FakeDiscord, arxiv_server: FakeArxiv) -> Settings:
     """The core's settings aimed at the fake arXiv; RunningBot aims Discord's (only) at the fake Discord."""
     return Settings(
         _env_file=None,
-        database_url=f"sqlite:///{db_path}",
+        database_url=database_url,
         arxiv_rss_url=arxiv_server.rss_url,
         arxiv_api_url=arxiv_server.api_url,
         arxiv_poll_interval=3,

@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -32,6 +31,10 @@ from tests.fakes.telegram_html import parse_telegram_html, utf16_length
 from tests.fakes.telegram_model import DEFAULT_TOKEN, Fault, RecordedCall, StoredMessage
 from tests.fakes.telegram_model import RateLimits as ServerRateLimits
 from tests.fakes.telegram_server import FakeTelegramServer
+
+# The bot and the test share the test's database: an SQLite file, and a PostgreSQL schema when
+# TEST_DATABASE_URL names a server.
+pytestmark = pytest.mark.both_engines
 
 UTC = dt.UTC
 ANNOUNCED = dt.date(2025, 11, 12)  # the anchor listing's date (a Wednesday, CET = UTC+1)
@@ -132,14 +135,14 @@ def arxiv(arxiv_server: FakeArxiv) -> FakeArxiv:
 
 
 @pytest.fixture
-def settings(db_path: Path, telegram_server: FakeTelegramServer, arxiv: FakeArxiv) -> Settings:
+def settings(database_url: str, telegram_server: FakeTelegramServer, arxiv: FakeArxiv) -> Settings:
     """The core's settings built directly (no .env, every value that matters given), aimed at the fake arXiv.
 
     `RunningBot` aims the Telegram settings at the fake Telegram it is given.
     """
     return Settings(
         _env_file=None,
-        database_url=f"sqlite:///{db_path}",
+        database_url=database_url,
         arxiv_rss_url=arxiv.rss_url,
         arxiv_api_url=arxiv.api_url,
         default_categories=("cs.AI", "cs.CL", "cs.CV", "cs.LG"),

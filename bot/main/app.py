@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import signal
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,14 +27,15 @@ from bot.delivery import DeliveryService
 from bot.feedback import FeedbackService
 from bot.gate import ArxivGate
 from bot.ingest import IngestService, Watch
+from bot.leadership import while_holding
 from bot.main.platforms import PLATFORMS, no_adapter_message
 from bot.models import Announcement
 from bot.platforms.port import AdapterStartupError, AdapterUnreachableError, ChatAdapter
 from bot.platforms.spec import AdapterServices, PlatformSpec, admin_ids
-from bot.ports import Store
+from bot.ports import INGEST_ROLE, Store
 from bot.settings import Settings, SettingsError
 from bot.views import ViewService
-from storage.sqlite_store import open_store
+from storage.open import open_database, open_leadership
 
 if TYPE_CHECKING:
     from bot.ranking import RankingService
@@ -80,7 +84,12 @@ async def serve(
         raise StartupError(f"arxiv-digest: {error}") from None
 
     ingest_watch = Watch()
-    store = await open_store(settings.database_path)
+    store = await open_database(settings.database)
+    # Several processes may share the database: one at a time fetches arXiv and fans out the
+    # digests (Telegram's 30 messages/s per token is the deployment's, not a process's), one polls
+    # Telegram; every process answers commands and button presses.
+    leadership = open_leadership(settings.database)
+    holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     source = ArxivSource(
         rss_url=settings.arxiv_rss_url,
         api_url=settings.arxiv_api_url,
@@ -127,6 +136,7 @@ async def serve(
                 views=commands.views,
                 feedback=feedback,
                 admin_user_ids=admins[spec.name],
+                leadership=leadership,
             )
             adapter = spec.build(own_settings, services, options.get(spec.name, {}))
             adapters[adapter.platform] = adapter
@@ -139,6 +149,7 @@ async def serve(
             retention_days=settings.retention_days,
             channels=chats,
             views=commands.views,
+            claim_holder=holder,
         )
         ingest = IngestService(
             store,
@@ -151,14 +162,22 @@ async def serve(
         )
         adapters_stop = asyncio.Event()
 
+        async def ingest_and_deliver(until: asyncio.Event) -> None:
+            """Ingest and delivery while this process holds the ingest role (`until`: stop or lost)."""
+            async with asyncio.TaskGroup() as core:
+                core.create_task(ingest.run(until, settings.arxiv_poll_interval, on_new=announcement_stored))
+                core.create_task(delivery.run(until, wake, tick=delivery_tick))
+
         async def run_core() -> None:
-            """Ingest and delivery until `stop`; then let the adapters stop."""
+            """Ingest and delivery whenever this process leads, until `stop`; then let the adapters stop."""
             try:
-                async with asyncio.TaskGroup() as core:
-                    core.create_task(
-                        ingest.run(stop, settings.arxiv_poll_interval, on_new=announcement_stored)
-                    )
-                    core.create_task(delivery.run(stop, wake, tick=delivery_tick))
+                await while_holding(
+                    leadership,
+                    INGEST_ROLE,
+                    stop,
+                    ingest_and_deliver,
+                    settle=settings.arxiv_request_interval,
+                )
             finally:
                 adapters_stop.set()
 

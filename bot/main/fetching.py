@@ -34,7 +34,7 @@ from bot.models import Announcement, Digest, Topic
 from bot.query import QuerySyntaxError
 from bot.settings import Settings, check_feed_location, local_feed_file
 from bot.topic_config import TopicConfigError, load_topic_config
-from storage.sqlite_store import open_store
+from storage.open import open_database
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ async def run_preview(args: argparse.Namespace, settings: Settings, out: TextIO)
 async def run_fetch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """`arxiv-digest fetch`: ingest the current announcement into the store and say what was stored."""
     location = _feed_location(args, settings)
-    store = await open_store(settings.database_path)
+    store = await open_database(settings.database)
     source = _make_source(settings, location)
     try:
         service = IngestService(store, source, settings.default_categories)

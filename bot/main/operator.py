@@ -6,7 +6,6 @@ import argparse
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 from bot.commands.status import gather_status
@@ -20,21 +19,23 @@ from bot.main.exits import (
 from bot.models import Channel
 from bot.ports import Store
 from bot.settings import Settings
-from storage.sqlite_store import open_store
+from storage.open import open_database
 
 log = logging.getLogger(__name__)
 
 
 async def _open_existing_store(settings: Settings) -> Store:
     """The store, when its file exists; never creates one (a healthcheck must not create files)."""
-    path = settings.database_path
+    if settings.database.path is None:  # a PostgreSQL server: nothing to create by connecting
+        return await open_database(settings.database)
+    path = settings.database.path
     if not path.exists():
         raise ExitError(
             f"no database at {path} yet: `arxiv-digest run` or `arxiv-digest fetch` creates it "
             "(DATABASE_URL names it)",
             EXIT_DATABASE,
         )
-    return await open_store(path)
+    return await open_database(settings.database)
 
 
 def _ago(moment: dt.datetime, now: dt.datetime) -> str:
@@ -62,9 +63,9 @@ def _some(labels: Sequence[str], limit: int = 5) -> str:
     return shown + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
 
 
-async def _status_lines(store: Store, path: Path, now: dt.datetime) -> list[str]:
+async def _status_lines(store: Store, where: str, now: dt.datetime) -> list[str]:
     """What an operator looks at first when a user says "no digest today"."""
-    lines = [f"database: {path}"]
+    lines = [f"database: {where}"]
     report = await gather_status(store, now)  # the same report the chat's /status shows
     check = report.last_check
     if check is None:
@@ -121,7 +122,8 @@ async def show_status(args: argparse.Namespace, settings: Settings, out: TextIO)
     """`arxiv-digest status`: the bot's state from the database alone (exit 0 when it can be read)."""
     store = await _open_existing_store(settings)
     try:
-        lines = await _status_lines(store, settings.database_path, dt.datetime.now(dt.UTC))
+        where = str(settings.database.path or settings.database.shown)
+        lines = await _status_lines(store, where, dt.datetime.now(dt.UTC))
     finally:
         await store.close()
     print("\n".join(lines), file=out)

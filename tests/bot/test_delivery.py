@@ -429,3 +429,29 @@ async def test_a_file_owed_after_its_page_is_sent_alone_by_the_next_round(store:
     report = await service(store, adapter, clock).deliver_due()
     assert report.outcomes == []
     assert [text for _, _, text in adapter.sent] == ["page", "file"]
+
+
+async def test_a_chat_another_process_is_delivering_is_left_to_it_then_taken_over(store: SqliteStore) -> None:
+    """Two processes' delivery services on one store: a chat claimed by one is skipped by the other
+    (not sent twice, its cursor left alone) until the claim runs out; then the other delivers it."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion a"), paper("2", "diffusion b")))
+    claimed = await subscribe(store, "c1", "diffusion")
+    await subscribe(store, "c2", "diffusion")
+    assert claimed.id is not None
+    clock = Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))
+    # The first process died mid-delivery of c1: its claim stands for its lease.
+    assert await store.claim_channel(claimed.id, "first", clock(), clock() + dt.timedelta(seconds=20))
+    adapter = RecordingAdapter()
+    second = DeliveryService(
+        store, {"test": adapter}, ("cs.CV",), clock=clock, sleep=no_sleep, claim_holder="second"
+    )
+    report = await second.deliver_due()
+    assert adapter.papers_to("c1") == []
+    assert adapter.papers_to("c2") == ["1", "2"]
+    assert [outcome.result for outcome in report.outcomes if outcome.channel.chat_id == "c1"] == ["skipped"]
+    assert (await store.get_channel("test", "c1")).done_up_to is None  # type: ignore[union-attr]
+    clock.advance(seconds=21)
+    await second.deliver_due()
+    assert adapter.papers_to("c1") == ["1", "2"]
+    assert adapter.papers_to("c2") == ["1", "2"]  # the claims were released: nothing sent twice
+    assert await store.claim_channel(claimed.id, "third", clock(), clock() + dt.timedelta(seconds=20))

@@ -73,7 +73,9 @@ def test_default_categories_take_a_whole_archive(monkeypatch: pytest.MonkeyPatch
 @pytest.mark.parametrize(
     ("name", "value", "fragment"),
     [
-        ("DATABASE_URL", "postgresql://localhost/db", "only sqlite"),
+        ("DATABASE_URL", "mysql://localhost/db", "sqlite:///path/to/file.db or postgresql://"),
+        ("DATABASE_URL", "postgresql://localhost", "names no database"),
+        ("DATABASE_URL", "postgresql:///db", "names no server"),
         ("DATABASE_URL", "sqlite://x.db", "must name a file: sqlite:///relative/path.db"),
         ("DEFAULT_CATEGORIES", "cs.AI,cs.XYZ", "cs.XYZ"),
         ("DEFAULT_CATEGORIES", " , ", "at least one category"),

@@ -6,12 +6,14 @@ import contextlib
 import datetime as dt
 import pathlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.builders import SettableClock
+
+Peek = Callable[..., Awaitable[list[tuple[Any, ...]]]]
 
 
 @pytest.fixture
@@ -34,6 +36,17 @@ def raw(path: pathlib.Path) -> Iterator[sqlite3.Connection]:
         yield connection
     finally:
         connection.close()
+
+
+@pytest.fixture
+def peek(store: Any) -> Peek:
+    """Read rows through the store's own connection, on either engine (SQL with `?` placeholders)."""
+
+    async def read(query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        async with store._read() as db:
+            return [tuple(row) for row in await db.fetchall(query, params)]
+
+    return read
 
 
 def rows(path: pathlib.Path, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -6,11 +6,15 @@ import dataclasses
 import datetime as dt
 import pathlib
 
+import pytest
+
 from bot.models import AnnounceType, Bookmark, Vote, VotedPaper, VoteTally
 from storage.migrations import load_migrations
 from storage.sqlite_store import SqliteStore, open_store
 from tests.builders import DAY, SettableClock, make_announcement, make_channel, make_paper
-from tests.storage.conftest import raw, rows
+from tests.storage.conftest import Peek, raw, rows
+
+pytestmark = pytest.mark.both_engines
 
 AT = dt.datetime(2025, 11, 27, 9, 0, tzinfo=dt.UTC)
 OLD_DAY = dt.date(2025, 10, 1)  # older than the prune cutoffs below
@@ -50,14 +54,14 @@ async def test_a_vote_is_set_replaced_and_removed(store: SqliteStore) -> None:
     assert await store.vote_tallies(*CHAT, ["2511.00003"]) == {}
 
 
-async def test_a_member_has_one_vote_per_paper(store: SqliteStore, db_path: pathlib.Path) -> None:
+async def test_a_member_has_one_vote_per_paper(store: SqliteStore, peek: Peek) -> None:
     """Voting 👍 twice, or 👍 then 👎, leaves one row and one vote in the tally."""
     await vote(store, "u1", "2511.00003", Vote.UP)
     await vote(store, "u1", "2511.00003", Vote.UP, at=later(1))
     assert await store.vote_tallies(*CHAT, ["2511.00003"]) == {"2511.00003": VoteTally(up=1, down=0)}
     await vote(store, "u1", "2511.00003", Vote.DOWN, at=later(2))
     assert await store.vote_tallies(*CHAT, ["2511.00003"]) == {"2511.00003": VoteTally(up=0, down=1)}
-    assert rows(db_path, "SELECT user_id, arxiv_id, vote FROM votes") == [("u1", "2511.00003", "down")]
+    assert await peek("SELECT user_id, arxiv_id, vote FROM votes") == [("u1", "2511.00003", "down")]
 
 
 async def test_tallies_count_every_member_and_leave_unvoted_papers_out(store: SqliteStore) -> None:
@@ -182,7 +186,7 @@ async def test_bookmarks_are_per_user_and_newest_first(store: SqliteStore) -> No
 
 # -- pruning ----------------------------------------------------------------------------------------
 async def test_prune_keeps_voted_and_bookmarked_papers_and_drops_the_rest(
-    store: SqliteStore, db_path: pathlib.Path
+    store: SqliteStore, peek: Peek
 ) -> None:
     """After their announcement is pruned, voted and saved papers remain (announced as new); others go."""
     old = make_announcement(
@@ -202,7 +206,7 @@ async def test_prune_keeps_voted_and_bookmarked_papers_and_drops_the_rest(
     # While the announcement is stored, both read as it listed them.
     assert [v.paper.announce_type for v in await store.chat_votes(*CHAT)] == [AnnounceType.REPLACE]
     assert await store.prune_announcements(dt.date(2025, 11, 1)) == 1
-    assert rows(db_path, "SELECT arxiv_id FROM papers ORDER BY arxiv_id") == [("saved",), ("voted",)]
+    assert await peek("SELECT arxiv_id FROM papers ORDER BY arxiv_id") == [("saved",), ("voted",)]
     [voted] = await store.chat_votes(*CHAT)
     assert voted.paper == dataclasses.replace(old.papers[0], announce_type=AnnounceType.NEW)
     assert voted.tally == VoteTally(up=1)
@@ -212,20 +216,20 @@ async def test_prune_keeps_voted_and_bookmarked_papers_and_drops_the_rest(
 
 
 async def test_prune_drops_a_paper_once_its_last_vote_and_bookmark_are_gone(
-    store: SqliteStore, db_path: pathlib.Path
+    store: SqliteStore, peek: Peek
 ) -> None:
     """A kept paper goes with the next prune after its vote is removed and its bookmark unsaved."""
     await store.save_announcement(make_announcement(OLD_DAY, (make_paper("kept-a-while"),)))
     await vote(store, "u1", "kept-a-while", Vote.UP, date=OLD_DAY)
     await store.toggle_bookmark("telegram", "u2", "kept-a-while", OLD_DAY, AT)
     await store.prune_announcements(dt.date(2025, 11, 1))
-    assert rows(db_path, "SELECT arxiv_id FROM papers") == [("kept-a-while",)]
+    assert await peek("SELECT arxiv_id FROM papers") == [("kept-a-while",)]
     await vote(store, "u1", "kept-a-while", None, date=OLD_DAY)
     await store.prune_announcements(dt.date(2025, 11, 1))
-    assert rows(db_path, "SELECT arxiv_id FROM papers") == [("kept-a-while",)]  # still bookmarked
+    assert await peek("SELECT arxiv_id FROM papers") == [("kept-a-while",)]  # still bookmarked
     await store.toggle_bookmark("telegram", "u2", "kept-a-while", OLD_DAY, AT)
     await store.prune_announcements(dt.date(2025, 11, 1))
-    assert rows(db_path, "SELECT arxiv_id FROM papers") == []
+    assert await peek("SELECT arxiv_id FROM papers") == []
 
 
 # -- a chat that moved ------------------------------------------------------------------------------

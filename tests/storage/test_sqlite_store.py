@@ -17,7 +17,9 @@ from bot.ports import PrunedAnnouncementError, Store, StoreError
 from storage.migrations import Migration, MigrationError, SchemaTooNewError, load_migrations
 from storage.sqlite_store import SqliteStore, open_store
 from tests.builders import DAY, SettableClock, make_announcement, make_channel, make_paper
-from tests.storage.conftest import raw, rows
+from tests.storage.conftest import Peek, raw, rows
+
+pytestmark = pytest.mark.both_engines
 
 TABLES = {
     "announcement_papers",
@@ -114,11 +116,13 @@ async def test_restart_loses_nothing(db_path: pathlib.Path, clock: SettableClock
 NEXT_VERSION = len(load_migrations()) + 1  # a migration this build does not ship
 
 
+@pytest.mark.sqlite_only
 async def test_wal_mode_is_on(store: SqliteStore, db_path: pathlib.Path) -> None:
     """The file is in write-ahead-log mode, so readers never block the writer."""
     assert rows(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 
+@pytest.mark.sqlite_only
 async def test_foreign_keys_are_enforced(store: SqliteStore, db_path: pathlib.Path) -> None:
     """A ledger row for a channel that does not exist is refused, and nothing is stored."""
     with pytest.raises(sqlite3.IntegrityError):
@@ -126,6 +130,7 @@ async def test_foreign_keys_are_enforced(store: SqliteStore, db_path: pathlib.Pa
     assert rows(db_path, "SELECT count(*) FROM deliveries") == [(0,)]
 
 
+@pytest.mark.sqlite_only
 async def test_a_writer_waits_for_another_process_lock(store: SqliteStore, db_path: pathlib.Path) -> None:
     """The busy timeout makes a write wait for another connection's write lock instead of failing."""
     with raw(db_path) as other:
@@ -248,6 +253,7 @@ async def test_a_closed_store_says_so(db_path: pathlib.Path) -> None:
 
 
 # -- announcements ---------------------------------------------------------------------------------
+@pytest.mark.sqlite_only
 async def test_an_announcement_round_trips(store: SqliteStore) -> None:
     """A stored announcement comes back equal: order, announce types, versions, DOI, source and all."""
     papers = (
@@ -262,17 +268,17 @@ async def test_an_announcement_round_trips(store: SqliteStore) -> None:
     assert await store.get_announcement(DAY + dt.timedelta(days=1)) is None
 
 
-async def test_saving_the_same_date_twice_returns_false(store: SqliteStore, db_path: pathlib.Path) -> None:
+async def test_saving_the_same_date_twice_returns_false(store: SqliteStore, peek: Peek) -> None:
     """The second save of a date returns False and stores nothing of the second version."""
     assert await store.save_announcement(make_announcement()) is True
     other = make_announcement(papers=(make_paper("2511.77777"),))
     assert await store.save_announcement(other) is False
     assert await store.get_announcement(DAY) == make_announcement()
-    assert rows(db_path, "SELECT count(*) FROM papers WHERE arxiv_id = '2511.77777'") == [(0,)]
+    assert await peek("SELECT count(*) FROM papers WHERE arxiv_id = '2511.77777'") == [(0,)]
 
 
 async def test_extending_an_announcement_appends_only_the_papers_it_lacks(
-    store: SqliteStore, db_path: pathlib.Path
+    store: SqliteStore, peek: Peek
 ) -> None:
     """A wider feed of the same day adds its new papers after the old ones; listed ones stay as they were."""
     first = make_announcement(categories=("cs.CL",))
@@ -296,14 +302,14 @@ async def test_extending_an_announcement_appends_only_the_papers_it_lacks(
     ]
     assert stored.papers[1] == first.papers[1]  # version and announce type as first announced
     assert stored.categories == ("cs.CL", "math.CO")
-    assert rows(db_path, "SELECT paper_count FROM announcements") == [(5,)]
+    assert await peek("SELECT paper_count FROM announcements") == [(5,)]
     assert await store.extend_announcement(wider) == 0  # a second time adds nothing
     assert await store.extend_announcement(make_announcement(DAY + dt.timedelta(days=1))) == 0
     assert await store.announcement_categories(DAY + dt.timedelta(days=1)) is None
 
 
 async def test_a_replacement_updates_the_paper_but_not_the_old_announcement(
-    store: SqliteStore, db_path: pathlib.Path
+    store: SqliteStore, peek: Peek
 ) -> None:
     """A paper re-announced as v2 is stored once as v2; the earlier day still lists it as v1, new."""
     first = make_announcement(DAY, (make_paper("2511.00001", version=1, title="Old title"),))
@@ -313,7 +319,7 @@ async def test_a_replacement_updates_the_paper_but_not_the_old_announcement(
     )
     await store.save_announcement(first)
     await store.save_announcement(second)
-    assert rows(db_path, "SELECT arxiv_id, version, title FROM papers") == [("2511.00001", 2, "New title")]
+    assert await peek("SELECT arxiv_id, version, title FROM papers") == [("2511.00001", 2, "New title")]
     old = await store.get_announcement(DAY)
     assert old is not None
     assert (old.papers[0].version, old.papers[0].announce_type) == (1, AnnounceType.NEW)
@@ -322,9 +328,7 @@ async def test_a_replacement_updates_the_paper_but_not_the_old_announcement(
     assert (new.papers[0].version, new.papers[0].announce_type) == (2, AnnounceType.REPLACE)
 
 
-async def test_a_recovered_older_day_does_not_downgrade_a_paper(
-    store: SqliteStore, db_path: pathlib.Path
-) -> None:
+async def test_a_recovered_older_day_does_not_downgrade_a_paper(store: SqliteStore, peek: Peek) -> None:
     """Saving an earlier day (API recovery) after a later one keeps the paper row at its newest version."""
     await store.save_announcement(
         make_announcement(DAY, (make_paper("2511.00001", version=2, title="v2", doi="10.1/x"),))
@@ -332,7 +336,7 @@ async def test_a_recovered_older_day_does_not_downgrade_a_paper(
     await store.save_announcement(
         make_announcement(DAY - dt.timedelta(days=1), (make_paper("2511.00001", version=1, title="v1"),))
     )
-    assert rows(db_path, "SELECT version, title, doi FROM papers") == [(2, "v2", "10.1/x")]
+    assert await peek("SELECT version, title, doi FROM papers") == [(2, "v2", "10.1/x")]
 
 
 async def test_a_paper_listed_twice_is_stored_once(store: SqliteStore) -> None:
@@ -344,6 +348,7 @@ async def test_a_paper_listed_twice_is_stored_once(store: SqliteStore) -> None:
     assert [(p.arxiv_id, p.announce_type) for p in stored.papers] == [("a", "new"), ("b", "new")]
 
 
+@pytest.mark.sqlite_only
 async def test_a_failed_save_stores_nothing(store: SqliteStore, db_path: pathlib.Path) -> None:
     """When a row is refused half-way, the whole announcement is rolled back and can be saved later."""
     bad = make_announcement(papers=(make_paper("2511.00001"), make_paper("2511.00002", version=0)))
@@ -366,7 +371,7 @@ async def test_latest_announcement_and_dates(store: SqliteStore) -> None:
 
 
 async def test_prune_drops_old_days_their_ledger_and_papers_but_keeps_what_a_kept_day_lists(
-    store: SqliteStore, db_path: pathlib.Path
+    store: SqliteStore, peek: Peek
 ) -> None:
     """Pruning drops old days, the papers and ledger rows only they listed; a paper still listed stays."""
     old_day, recent = dt.date(2025, 10, 1), dt.date(2025, 11, 20)
@@ -378,9 +383,9 @@ async def test_prune_drops_old_days_their_ledger_and_papers_but_keeps_what_a_kep
     await store.reserve_deliveries(cid, old_day, ["old-pending"])
     assert await store.prune_announcements(dt.date(2025, 11, 1)) == 1
     assert await store.announcement_dates(dt.date(2000, 1, 1)) == [recent]
-    assert rows(db_path, "SELECT arxiv_id FROM papers") == [("both",)]
+    assert await peek("SELECT arxiv_id FROM papers") == [("both",)]
     # The replacement announced again on a kept day is still known as sent: it is not sent twice.
-    assert rows(db_path, "SELECT arxiv_id, status FROM deliveries") == [("both", "sent")]
+    assert await peek("SELECT arxiv_id, status FROM deliveries") == [("both", "sent")]
     assert await store.reserve_deliveries(cid, recent, ["both"]) == []
     assert await store.get_announcement(recent) == make_announcement(recent, (make_paper("both", version=2),))
 
@@ -440,13 +445,11 @@ async def test_save_channel_inserts_then_updates_by_platform_and_chat(store: Sql
     assert await store.get_channel("discord", "-100") is None
 
 
-async def test_save_channel_keeps_delivery_time_to_the_minute(
-    store: SqliteStore, db_path: pathlib.Path
-) -> None:
+async def test_save_channel_keeps_delivery_time_to_the_minute(store: SqliteStore, peek: Peek) -> None:
     """A delivery time is stored as HH:MM and comes back without seconds."""
     saved = await stored_channel(store, delivery_time=dt.time(8, 5, 59))
     assert saved.delivery_time == dt.time(8, 5)
-    assert rows(db_path, "SELECT delivery_time FROM channels") == [("08:05",)]
+    assert await peek("SELECT delivery_time FROM channels") == [("08:05",)]
 
 
 async def test_duplicate_topic_names_are_refused(store: SqliteStore) -> None:
@@ -499,7 +502,7 @@ async def test_move_channel_of_unknown_or_already_moved_chat(store: SqliteStore)
 
 
 async def test_move_channel_onto_an_existing_chat_merges_into_the_moved_one(
-    store: SqliteStore, db_path: pathlib.Path
+    store: SqliteStore, peek: Peek
 ) -> None:
     """Moving onto a stored chat keeps the moved channel; the other's extra topics and ledger join it."""
     moved = await stored_channel(store, "-1", active=False, style=Style.FULL)
@@ -515,7 +518,7 @@ async def test_move_channel_onto_an_existing_chat_merges_into_the_moved_one(
         moved, chat_id="-2", active=True, topics=(*moved.topics, Topic("robots", ("robot",)))
     )
     assert await store.list_channels(active_only=False) == [merged]
-    assert rows(db_path, "SELECT channel_id, arxiv_id, status FROM deliveries ORDER BY arxiv_id") == [
+    assert await peek("SELECT channel_id, arxiv_id, status FROM deliveries ORDER BY arxiv_id") == [
         (mid, "both-pending-here", "sent"),
         (mid, "only-moved", "pending"),
         (mid, "only-target", "sent"),
@@ -600,6 +603,7 @@ async def test_thousands_of_ids_work(store: SqliteStore) -> None:
     assert await store.reserve_deliveries(cid, DAY, ids) == ids[1::2]
 
 
+@pytest.mark.sqlite_only
 async def test_deleting_a_channel_row_removes_its_topics_and_ledger(
     store: SqliteStore, db_path: pathlib.Path
 ) -> None:
@@ -623,6 +627,7 @@ async def test_state_is_saved_and_overwritten(store: SqliteStore) -> None:
 
 
 # -- concurrency -----------------------------------------------------------------------------------
+@pytest.mark.sqlite_only
 async def test_concurrent_writers_do_not_corrupt_or_double_insert(
     store: SqliteStore, db_path: pathlib.Path
 ) -> None:
@@ -827,3 +832,30 @@ async def test_a_version_3_database_loses_max_inline_papers_and_keeps_its_channe
         changed = dataclasses.replace(channel, style=Style.FULL, send_file=True)
         assert await store.save_channel(changed) == changed  # the upgraded table takes the new settings
     assert "max_inline_papers" not in [column[1] for column in rows(db_path, "PRAGMA table_info(channels)")]
+
+
+# -- claims on a chat's delivery (several processes) -----------------------------------------------
+async def test_a_chat_is_claimed_by_one_process_until_its_claim_runs_out(store: SqliteStore) -> None:
+    """Another process's live claim refuses; the holder may renew; an expired claim is anyone's."""
+    cid = channel_id(await stored_channel(store))
+    now = dt.datetime(2025, 11, 27, 12, 0, tzinfo=dt.UTC)
+    lease = dt.timedelta(seconds=20)
+    assert await store.claim_channel(cid, "a", now, now + lease) is True
+    assert await store.claim_channel(cid, "b", now + dt.timedelta(seconds=19), now + lease * 2) is False
+    assert await store.claim_channel(cid, "a", now + dt.timedelta(seconds=5), now + lease * 2) is True
+    assert await store.claim_channel(cid, "b", now + dt.timedelta(seconds=30), now + lease * 3) is False
+    assert await store.claim_channel(cid, "b", now + lease * 2, now + lease * 3) is True  # a's ran out
+    await store.release_channel(cid, "a")  # not a's any more: left alone
+    assert await store.claim_channel(cid, "a", now + lease * 2, now + lease * 3) is False
+    await store.release_channel(cid, "b")
+    assert await store.claim_channel(cid, "a", now + lease * 2, now + lease * 3) is True
+
+
+async def test_concurrent_claims_on_one_chat_give_it_to_exactly_one(store: SqliteStore) -> None:
+    """Ten claims at once: one wins."""
+    cid = channel_id(await stored_channel(store))
+    now = dt.datetime(2025, 11, 27, 12, 0, tzinfo=dt.UTC)
+    results = await asyncio.gather(
+        *(store.claim_channel(cid, f"p{n}", now, now + dt.timedelta(seconds=20)) for n in range(10))
+    )
+    assert sorted(results) == [False] * 9 + [True]
