@@ -18,18 +18,18 @@ the simulated instant of every channel's first and last message. The channels (1
 each have one realistic topic (benchmarks/_common.py; two thirds name categories of their own, which
 join the one feed request).
 
-Every request to the fake arXiv counts, the feed's (RSS) and the API's alike: the bot starts at
-Tuesday 12:00 ET, and its start-up recovery (RECOVERY_DAYS 7) asks the API for the days before
-Tuesday that are not in the store (10 requests, 3 s apart, through the same gate), then the feed
-watch begins. Reported: requests in the day (RSS + API), the smallest gap between any two of them
-(simulated seconds, from the fake's arrivals; the gate guarantees ≥ 3 s), feed requests per feed check, whether 1 and 10,000 channels made the
-same requests at the same instants (within 5 s: real work, more of it with more channels, adds to the
-clock), and the latency from the feed changing to the first and the last channel's digest; then the
-worst first latency over other instants of the change within the watch (00:00–00:29 ET; a change
-after the watch ends at 00:30 is seen within ARXIV_POLL_INTERVAL instead). The adapter sends nothing
-anywhere, so the last latency is the first plus delivery's own work (matching, ledger, rendering) for
-every channel; a real platform adds its rate limits (at Telegram's 30 messages/s, 10,000 chats take at
-least 333 s: benchmarks/fanout_telegram.py).
+Every request to the fake arXiv counts, the feed's (RSS) and the API's alike: the bot starts at Tuesday
+12:00 ET, and its start-up recovery (RECOVERY_DAYS 7) asks the API for the days before Tuesday that are
+not in the store (10 requests, 3 s apart, through the same gate), then the feed watch begins. Reported:
+requests in the day (RSS + API), the smallest gap between any two of them (simulated seconds, from the
+fake's arrivals; the gate guarantees ≥ 3 s), feed requests per feed check, whether 1 and 10,000
+channels made the same requests (RSS and API) at the same instants (within 5 s: real work, more of it
+with more channels, adds to the clock), and the latency from the feed changing to the first and the
+last channel's digest; then the worst first latency over other instants of the change within the watch
+(00:00–00:29 ET; a change after the watch ends at 00:30 is seen within ARXIV_POLL_INTERVAL instead).
+The adapter sends nothing anywhere, so the last latency is the first plus delivery's own work
+(matching, ledger, rendering) for every channel; a real platform adds its rate limits (at Telegram's 30
+messages/s, 10,000 chats take at least 333 s: benchmarks/fanout_telegram.py).
 
 Then, with 1 channel, the days that cost the most requests: a Saturday (empty feed), a holiday (an
 empty feed on a weekday) and a day whose feed never changes (arXiv stuck): requests on that US Eastern
