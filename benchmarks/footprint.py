@@ -533,9 +533,10 @@ async def run(options: argparse.Namespace) -> int:
     feed = _common.feed_xml(today, papers)
     vocab = _common.Vocabulary.of(papers)
     topics = _common.realistic_topics(vocab, options.channels, seed=options.seed)
-    if str(options.days_from) == "doubled":  # the heavier case: the round's own 3,008-paper day every day
+    if str(options.days_from) in ("doubled", "all-archives"):  # one day, every day, with new ids
+        every_day = papers if str(options.days_from) == "doubled" else list(real.papers)
         announcements = [
-            Announcement(today, ("cs", "math", "physics"), tuple(_day_papers(papers, number)))
+            Announcement(today, ("cs", "math", "physics"), tuple(_day_papers(every_day, number)))
             for number in range(options.days)
         ]
     else:
@@ -572,6 +573,13 @@ async def run(options: argparse.Namespace) -> int:
                 options.ranking,
                 options.round_timeout,
                 options.malloc_arena_max,
+            )
+            print(  # at once: the days take minutes more
+                f"  the round: peak RSS {child.peak / MB:.0f} MB at {child.peak_at_s:.0f} s; "
+                f"{child.chats_done:,} of {options.channels:,} chats in {child.round_s:.0f} s; "
+                f"exit {child.exit_status}",
+                file=sys.stderr,
+                flush=True,
             )
         ledger_after_round = query_int(url, "SELECT count(*) FROM deliveries")
         days = await simulate_days(url, announcements, today) if announcements else None
@@ -753,8 +761,8 @@ def _rows(
         (
             "the simulated days",
             f"{len(days.marks)}",
-            f"the real days {days.marks[0].papers:,}–… of {options.days_from.name}/: "
-            f"{min(m.papers for m in days.marks):,}–{max(m.papers for m in days.marks):,} papers, "
+            f"from {options.days_from.name}: {min(m.papers for m in days.marks):,}–"
+            f"{max(m.papers for m in days.marks):,} papers a day, "
             f"median {_common.median(m.papers for m in days.marks):,.0f}",
         ),
         (
@@ -796,7 +804,8 @@ def main() -> int:
         "--days-from",
         type=Path,
         default=ARXIV_DAYS,
-        help="the real days' folder (shared arxiv-days/), or 'doubled': the round's 3,008-paper day daily",
+        help="the real days' folder (shared arxiv-days/); or every day the same day with new ids: "
+        "'all-archives' (the real 1,504-paper day) or 'doubled' (the round's 3,008 papers)",
     )
     parser.add_argument(
         "--no-round",
