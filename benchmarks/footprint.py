@@ -102,6 +102,15 @@ async def open_benchmark_store(url: str, clock: Callable[[], dt.datetime] | None
     return await open_store(sqlite_path(url), clock=clock)
 
 
+async def without_waiting_for_the_disk(store: SqliteStore) -> None:
+    """Commit without fsync on this connection (SQLite: `PRAGMA synchronous = OFF`): the same rows and
+    pages are written, so sizes are unchanged; the simulated days take 5x less time (measured: 1,000
+    chats x 2 days 28 s → 5 s on this machine under load)."""
+    connection = store._db  # the store's own aiosqlite connection (a benchmark may look inside)
+    assert connection is not None
+    await connection.execute("PRAGMA synchronous = OFF")
+
+
 def _connect(url: str) -> sqlite3.Connection:
     """A plain connection for measuring (not the bot's: sizes, counts, checkpoints)."""
     return sqlite3.connect(sqlite_path(url), timeout=30)
@@ -408,6 +417,7 @@ async def simulate_days(
             dates.append(day)
     clock_now = [dt.datetime.combine(today, dt.time(12), tzinfo=dt.UTC)]
     store = await open_benchmark_store(url, clock=lambda: clock_now[0])
+    await without_waiting_for_the_disk(store)
     defaults = _common.ANCHOR_CATEGORIES
     marks: list[DayMark] = []
     pruned = views_written = 0
