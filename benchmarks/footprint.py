@@ -1,33 +1,49 @@
-"""Footprint: memory of a real `arxiv-digest run` with 10,000 channels and a 3,000-paper day, its
-start-up time, and the database after 30 simulated days.
+"""Footprint: memory of a real `arxiv-digest run` over its whole delivery round to 10,000 channels, its
+start-up time, and the database after 30 simulated announcement days with every channel's ledger.
 
-    python benchmarks/footprint.py [--channels 10000] [--observe 30] [--days 30] [--ledger-sample 1000]
-        [--voting 1000] [--ranking on|off]
+    python benchmarks/footprint.py [--channels 10000] [--voting 1000] [--ranking on|off] [--days 30]
+        [--days-from DIR|all-archives|doubled] [--database-url sqlite:///PATH] [--no-round]
+        [--round-timeout 1800] [--malloc-arena-max 1]
 
-1. A SQLite database is seeded with the store's `save_channel`: `--channels` active Telegram chats,
-   each with one realistic topic (3–8 keywords, the generator of benchmarks/matching.py). The day
-   before's announcement is stored as done, and `--voting` of the chats get 12 votes each on its
-   papers, so the bot (with `--ranking on`, its default) fits their models while it delivers.
+1. The database (`--database-url`, a new one; by default `sqlite:///` in a temporary directory) is
+   opened through `open_benchmark_store`, the one place the store is opened (the real store:
+   `storage.sqlite_store.open_store` today; a PostgreSQL URL will be opened there too), and seeded with
+   the store's `save_channel`: `--channels` active Telegram chats, each with one realistic topic (3–8
+   keywords, the generator of benchmarks/matching.py). The day before's announcement is stored as
+   done, and `--voting` of the chats get 12 votes each on its papers, so the bot (with `--ranking on`,
+   its default) fits their models while it delivers.
 2. The fake arXiv (in this process, 127.0.0.1) serves a feed of about 3,000 items — the real
-   all-archives day of 2024-11-28 doubled (distinct ids), dated today — and the fake Bot API answers.
-3. `python -m bot run` starts as a child process aimed at both; "ready" is when the fake Bot API sees
-   its first getUpdates. The child fetches the feed, stores the day, matches every channel's topic and
-   starts delivering (every chat is due). Its VmHWM (peak resident set) and VmRSS are read from
-   /proc/PID/status every 0.1 s from spawn until `--observe` seconds after its first digest message,
-   then it gets SIGTERM and must exit 0.
-4. The same database then lives through `--days` more announcement days with the store API, as the bot
-   would: each day an announcement of ~3,000 papers is saved, the matches of a sample of channels go
-   through the ledger (reserve, confirm, cursor, delivery result) after their digest view is stored
-   (`save_view`, as delivery does before sending the paged message), and announcements older than
-   RETENTION_DAYS (14) are pruned with the store's `prune_announcements` (their views with them).
-   The file size is reported with its WAL after a checkpoint (the WAL is then empty), with how much
-   of it is free pages, and the share of the digest_views table (dbstat): after the bot's own day
-   (it stored one view per chat it delivered to) and after the days, extrapolated to every channel.
+   all-archives day of 2024-11-28 doubled (distinct ids), dated today — and the fake Bot API answers
+   (30 messages/s overall, as Telegram).
+3. `python -m bot run` starts as a child process aimed at both (MALLOC_ARENA_MAX=1 in its environment,
+   as the Docker image sets it; `--malloc-arena-max ''` leaves it unset); "ready" is when the fake Bot
+   API sees its first getUpdates. The child fetches the feed, stores the day, matches every channel's
+   topic and delivers (every chat is due). Its VmHWM (peak resident set) and VmRSS are read from
+   /proc/PID/status every 0.1 s from spawn until THE WHOLE ROUND IS DONE: every channel's cursor
+   (`done_up_to`, read from the database the child writes) has reached today, whether its digest was
+   sent or nothing matched. Then it gets SIGTERM and must exit 0. (`--no-round` skips the child.)
+4. The same database then lives through `--days` more announcement days, written through the real
+   store's own API as ingest and delivery write it, for EVERY channel (no sample, no extrapolation):
+   each day `save_announcement` of a real day's papers, one matching pass (`build_digests`), then per
+   channel, 64 at a time as delivery's workers: `delivered_ids`, and with papers left `save_view` (the
+   real `view_of`), `reserve_deliveries`, `confirm_deliveries`, `set_view_message`; then
+   `set_done_up_to` and `record_delivery_result`; then `prune_announcements(before=date −
+   RETENTION_DAYS (14))` as ingest prunes, which drops the pruned days' views and ledger rows. No
+   message is sent, and the connection commits without fsync (`PRAGMA synchronous = OFF`: the same
+   pages, much faster). The days' papers (`--days-from`): by default the first `--days` of the 40 real
+   consecutive days of ../shared/data/arxiv-days/ (cs.AI/CL/CV/LG/MA/RO, 206–1,299 papers a day), re-dated
+   to the weekdays after today; `all-archives`: the real 1,504-paper all-archives day every day (new
+   ids each day, a steady input); `doubled`: the round's 3,008 papers every day.
+   After each day the database's size is measured (SQLite: the file and its WAL after a checkpoint,
+   with its free pages) and printed to stderr; the table lists it day by day.
 
 Ends with one line:
-`footprint: peak RSS <MB> MB with 10000 channels (1000 with votes, RANKING on); ready in <s> s; db <MB> MB
-after 30 days`
-(MB = 10^6 bytes) and exits 1 if the child fails, the day is not stored whole, or a check fails.
+`footprint: peak RSS <MB> MB over the whole round (10000 of 10000 chats in <s> s; 1000 with votes,
+RANKING on); ready in <s> s; db <MB> MB after 30 days with all 10000 chats' ledger (<n> rows), +<p> %
+from day 15` (MB = 10^6 bytes; +<p> %: how much the database grew from simulated day 15 to the last)
+and exits 1 if the child fails or does not finish the round within `--round-timeout`, the day is not
+stored whole, the pruning keeps the wrong days, or a target is missed: peak RSS < 150 MB, the database
+< 300 MB after the days, and level from day 15 on (growing < 5 %).
 """
 
 from __future__ import annotations
