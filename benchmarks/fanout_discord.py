@@ -73,6 +73,7 @@ from tests.fakes.discord_model import SUPPRESS_NOTIFICATIONS_FLAG  # noqa: E402
 from tests.fakes.discord_server import FakeDiscord  # noqa: E402
 
 GLOBAL_PER_SECOND = 50  # Discord's global limit per bot
+BUTTON_TYPE = 2  # a message component's type: 2 a button, 3 a string select menu
 BUCKET_SECONDS = 5.0
 GUILDS = 10
 # A paper as a page shows it: a full page's embed URL, a compact or titles page's masked link.
@@ -105,10 +106,15 @@ def _shown_papers(message: dict[str, Any]) -> list[str]:
 
 
 def _button_views(message: dict[str, Any]) -> set[int]:
-    """The view ids the message's page and file buttons name (-1 for a custom_id no press decodes)."""
+    """The view ids the message's page and file buttons name (-1 for a custom_id no press decodes).
+
+    Only buttons (component type 2): the 👍/👎/🔖 select menus (type 3, `fm:…`) are choices, not presses.
+    """
     named = set()
     for row in message.get("components") or ():
         for item in row.get("components") or ():
+            if item.get("type") != BUTTON_TYPE:
+                continue
             press = press_of(str(item.get("custom_id") or ""))
             if isinstance(press, PagePress | FilePress):
                 named.add(press.view_id)
