@@ -755,6 +755,8 @@ def _rows(
             f"({view_share * 100:.1f} % of the {child.database_size / MB:.1f} MB database)",
         ),
     ]
+    if not options.round:  # no child: only the seeding row means anything
+        rows = rows[:1]
     if days is None:
         return rows
     sizes = ", ".join(f"{m.size / MB:.0f}" for m in days.marks)
