@@ -69,7 +69,7 @@ from bot.schedule import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Outcome = Literal["new", "extended", "unchanged", "no_announcement", "error"]
+Outcome = Literal["new", "extended", "unchanged", "no_announcement", "error", "refused"]
 Phase = Literal["watch", "late", "extend", "rest", "quiet", "unsettled", "rationed", "spent"]
 MAX_RECOVERY_DAYS = 7
 
@@ -152,10 +152,12 @@ class IngestService:
         recovery_days: int = MAX_RECOVERY_DAYS,
         retention_days: int = 14,
         watch: Watch | None = None,
+        refuse_before: dt.date | None = None,
     ) -> None:
         """`clock` returns an aware datetime and `sleep` waits seconds of it (`run`'s pauses: tests
         pass both to simulate days); `recovery_days` (0–7) bounds the API recovery; `watch` how
-        closely the feed is watched (see the module docstring)."""
+        closely the feed is watched (see the module docstring); `refuse_before`: a new announcement
+        older than this date is not stored (`ingest_once`)."""
         if not 0 <= recovery_days <= MAX_RECOVERY_DAYS:
             raise ValueError(f"recovery_days must be between 0 and {MAX_RECOVERY_DAYS}")
         if retention_days < 1:
@@ -168,7 +170,9 @@ class IngestService:
         self.watch = watch or Watch()
         self.recovery_days = recovery_days
         self.retention_days = retention_days
-        self._refused: dt.date | None = None  # the announcement last refused as too old, said once
+        self.refuse_before = refuse_before
+        # The announcement last refused as older than the ledger keeps, and the store's words (said once).
+        self._refusal: tuple[dt.date, str] | None = None
         self._stop: asyncio.Event | None = None  # set by `run`: arXiv's answers are not awaited past it
         self._phase: tuple[Phase, dt.date] | None = None  # the last plan's, to log changes once
 
@@ -192,7 +196,14 @@ class IngestService:
         return sorted(wanted)
 
     async def ingest_once(self) -> IngestResult:
-        """Fetch the current feed once and store it if it is a new announcement."""
+        """Fetch the current feed once and store it if it is a new announcement.
+
+        A new announcement dated before `refuse_before` is not stored (outcome "refused", not recorded
+        as a feed check: `arxiv-digest fetch` asks so for one outside RETENTION_DAYS). One older than
+        the store's ledger keeps is refused by the store (`PrunedAnnouncementError`): outcome
+        "refused", with the store's words, recorded as a failed check ("error").
+        """
+        oldest = self.refuse_before
         categories = await self.categories()
         try:
             found = await self._ask(self.source.fetch_feed(categories))
@@ -213,11 +224,17 @@ class IngestService:
         stored_categories = await self.store.announcement_categories(found.date)
         missing = sorted(set(found.categories) - set(stored_categories or ()))
         day = found.date.isoformat()
+        if stored_categories is None and oldest is not None and found.date < oldest:
+            message = f"the announcement of {day} is older than {oldest.isoformat()}: not stored"
+            log.info("feed check: %s", message)
+            return IngestResult("refused", found, message)
         if stored_categories is None and await self._save(found):
             result = IngestResult(
                 "new", found, f"stored the announcement of {day}: {_papers(len(found.papers))}"
             )
             log.info("feed check: %s", result.message)
+        elif stored_categories is None and self._refusal is not None and self._refusal[0] == found.date:
+            result = IngestResult("refused", found, self._refusal[1])
         elif stored_categories is not None and missing:
             # A chat subscribed to a category after this announcement was stored: add its papers.
             added = await self.store.extend_announcement(found)
@@ -340,7 +357,8 @@ class IngestService:
         await self.store.record_feed_check(
             FeedCheck(
                 checked_at=self.clock().astimezone(dt.UTC),
-                outcome=result.outcome,
+                # A refused announcement is recorded as a failed check: nothing usable was stored.
+                outcome="error" if result.outcome == "refused" else result.outcome,
                 date=date,
                 message=result.message,
                 papers=papers,
@@ -409,9 +427,9 @@ class IngestService:
         try:
             return await self.store.save_announcement(announcement)
         except PrunedAnnouncementError as error:
-            if self._refused != announcement.date:
+            if self._refusal is None or self._refusal[0] != announcement.date:
                 log.warning("%s", error)
-                self._refused = announcement.date
+            self._refusal = (announcement.date, str(error))
             return False
 
     async def _ask(self, request: Awaitable[T]) -> T:

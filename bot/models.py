@@ -97,6 +97,14 @@ class Style(StrEnum):
     TITLES = "titles"  # a linked title per line
 
 
+class InactiveReason(StrEnum):
+    """Why a chat's daily digest is off (`Channel.inactive_reason`), as `arxiv-digest channels` shows it."""
+
+    GONE = "gone"  # the bot was removed from the chat or the server, or the chat was deleted
+    UNSUBSCRIBED = "unsubscribed"  # its admins sent /unsubscribe
+    DEACTIVATED = "deactivated"  # the operator ran `arxiv-digest channels --deactivate`
+
+
 @dataclass(frozen=True, slots=True)
 class Channel:
     """A chat or channel on one platform that the bot posts to, with its delivery settings."""
@@ -119,6 +127,15 @@ class Channel:
     thread_id: str | None = None
     own_thread: bool = False  # Discord: post each day's digest into a thread of its own
     ranking: bool = True  # order each topic's papers by what the chat's votes taught (/settings ranking)
+    # What the platform last called the chat and its server (for `arxiv-digest channels`); None: not yet
+    # told. Recorded through `ChannelRegistry.named`; `save_channel` leaves them alone.
+    title: str | None = None
+    server_name: str | None = None
+    # Why the daily digest is off (None while it is on, or when nobody said why). Kept by the store.
+    inactive_reason: InactiveReason | None = None
+    # The operator stopped the chat (`arxiv-digest channels --block`): no digest, whatever `active` says
+    # and whatever its admins do, until `--unblock`. Only `Store.set_channel_blocked` changes it.
+    blocked: bool = False
 
 
 @dataclass(frozen=True, slots=True)

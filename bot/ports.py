@@ -20,6 +20,7 @@ from bot.models import (
     Digest,
     DigestView,
     FeedCheck,
+    InactiveReason,
     Paper,
     Vote,
     VotedPaper,
@@ -155,8 +156,21 @@ class Store(Protocol):
     async def save_channel(self, channel: Channel) -> Channel:
         """Insert or update a channel by (platform, chat_id), topics included; return it with its id."""
 
-    async def set_channel_active(self, channel_id: int, active: bool) -> None:
-        """Turn a channel's daily digest on or off, leaving its other settings and topics alone."""
+    async def set_channel_active(
+        self, channel_id: int, active: bool, *, reason: InactiveReason | None = None
+    ) -> None:
+        """Turn a channel's daily digest on or off, leaving its other settings and topics alone.
+
+        `reason` says why it goes off (kept until it is turned on again); turning it on clears it.
+        """
+
+    async def set_channel_blocked(self, channel_id: int, blocked: bool) -> None:
+        """Block (or unblock) a channel: a blocked one gets no digest, whatever its `active` flag says."""
+
+    async def set_channel_names(
+        self, platform: str, chat_id: str, title: str | None, server_name: str | None
+    ) -> bool:
+        """Record what the platform calls a stored chat and its server; False when no such chat is stored."""
 
     async def set_done_up_to(self, channel_id: int, announcement_date: dt.date) -> None:
         """Record that a channel's digest of this announcement is done (never moves backwards)."""
@@ -165,7 +179,8 @@ class Store(Protocol):
         """The channel, with its topics."""
 
     async def list_channels(self, *, active_only: bool = True, platform: str | None = None) -> list[Channel]:
-        """Channels (with topics), optionally only those with the daily digest on, or of one platform."""
+        """Channels (with topics), optionally only those a digest goes to (on and not blocked), or of one
+        platform."""
 
     async def channels_of_server(self, platform: str, server_id: str) -> list[Channel]:
         """Every stored channel of one server (a Discord guild), active or not."""
@@ -174,7 +189,7 @@ class Store(Protocol):
         """Re-key a channel whose chat id changed (a Telegram group upgraded to a supergroup)."""
 
     async def subscribed_categories(self) -> set[str]:
-        """Categories named explicitly by the topics of active channels."""
+        """Categories named explicitly by the topics of active channels (blocked ones left out)."""
 
     # -- the delivery ledger: one row per (channel, paper), ever --------------------------------
     async def reserve_deliveries(

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 
-from bot.models import ANNOUNCE_TYPE_ORDER, AnnounceType, Channel, Style, Topic
+from bot.models import ANNOUNCE_TYPE_ORDER, AnnounceType, Channel, InactiveReason, Style, Topic
 from storage.base import Connection, Row, StoreBase, date_text, json_text, load_strings
 from storage.feedback import move_votes
 
@@ -28,6 +28,9 @@ ON CONFLICT (platform, chat_id) DO UPDATE SET
     thread_id = excluded.thread_id,
     own_thread = excluded.own_thread,
     ranking = excluded.ranking,
+    -- Turning the digest on clears why it was off; a save that leaves it off keeps the reason. The
+    -- title, the server's name and the operator's block are never written from a copy of the channel.
+    inactive_reason = CASE WHEN excluded.active = 1 THEN NULL ELSE channels.inactive_reason END,
     -- The delivery cursor only moves forward: a stale copy of a channel cannot un-deliver a day.
     done_up_to = CASE
         WHEN channels.done_up_to IS NULL OR excluded.done_up_to > channels.done_up_to
@@ -105,13 +108,45 @@ class ChannelsSection(StoreBase):
         assert stored is not None
         return stored
 
-    async def set_channel_active(self, channel_id: int, active: bool) -> None:
-        """Turn a channel's daily digest on or off, leaving its other settings and topics alone."""
+    async def set_channel_active(
+        self, channel_id: int, active: bool, *, reason: InactiveReason | None = None
+    ) -> None:
+        """Turn a channel's daily digest on or off, leaving its other settings and topics alone.
+
+        `reason` says why it goes off (kept until it is turned on again); turning it on clears it.
+        """
+        why = None if active or reason is None else InactiveReason(reason).value
         async with self._write() as db:
             await db.execute(
-                "UPDATE channels SET active = ?, updated_at = ? WHERE id = ?",
-                (int(active), self._now(), channel_id),
+                "UPDATE channels SET active = ?, inactive_reason = ?, updated_at = ? WHERE id = ?",
+                (int(active), why, self._now(), channel_id),
             )
+
+    async def set_channel_blocked(self, channel_id: int, blocked: bool) -> None:
+        """Block (or unblock) a channel: a blocked one gets no digest, whatever its `active` flag says.
+
+        Its settings, topics and `active` flag are kept, so unblocking gives back what its admins had.
+        """
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE channels SET blocked = ?, updated_at = ? WHERE id = ?",
+                (int(blocked), self._now(), channel_id),
+            )
+
+    async def set_channel_names(
+        self, platform: str, chat_id: str, title: str | None, server_name: str | None
+    ) -> bool:
+        """Record what the platform calls a stored chat and its server; False when no such chat is stored.
+
+        A None leaves the stored name alone (the platform did not say).
+        """
+        async with self._write() as db:
+            changed = await db.execute(
+                "UPDATE channels SET title = coalesce(?, title), server_name = coalesce(?, server_name)"
+                " WHERE platform = ? AND chat_id = ?",
+                (title, server_name, platform, chat_id),
+            )
+        return changed > 0
 
     async def set_done_up_to(self, channel_id: int, announcement_date: dt.date) -> None:
         """Record that a channel's digest of this announcement is done (never moves backwards)."""
@@ -129,18 +164,23 @@ class ChannelsSection(StoreBase):
             return await _load_channel(db, platform, chat_id)
 
     async def list_channels(self, *, active_only: bool = True, platform: str | None = None) -> list[Channel]:
-        """Channels (with topics), optionally only those with the daily digest on, or of one platform."""
+        """Channels (with topics), optionally only those with the daily digest on, or of one platform.
+
+        `active_only` leaves out blocked channels too: those are the chats a digest goes to.
+        """
         params = (int(active_only), platform, platform)
         async with self._read() as db:
             channel_rows = await db.fetchall(
                 "SELECT c.* FROM channels AS c"
-                " WHERE (? = 0 OR c.active = 1) AND (CAST(? AS TEXT) IS NULL OR c.platform = ?)"
+                " WHERE (? = 0 OR (c.active = 1 AND c.blocked = 0))"
+                " AND (CAST(? AS TEXT) IS NULL OR c.platform = ?)"
                 " ORDER BY c.id",
                 params,
             )
             topic_rows = await db.fetchall(
                 "SELECT t.* FROM topics AS t JOIN channels AS c ON c.id = t.channel_id"
-                " WHERE (? = 0 OR c.active = 1) AND (CAST(? AS TEXT) IS NULL OR c.platform = ?)"
+                " WHERE (? = 0 OR (c.active = 1 AND c.blocked = 0))"
+                " AND (CAST(? AS TEXT) IS NULL OR c.platform = ?)"
                 " ORDER BY t.channel_id, t.position",
                 params,
             )
@@ -196,9 +236,22 @@ class ChannelsSection(StoreBase):
                 await db.execute("DELETE FROM channels WHERE id = ?", (existing.id,))
                 names = {topic.name for topic in moved.topics}
                 topics = moved.topics + tuple(t for t in existing.topics if t.name not in names)
+                # The operator's block holds if it was on either; so does a title the moved one lacks.
                 await db.execute(
-                    "UPDATE channels SET chat_id = ?, active = ?, updated_at = ? WHERE id = ?",
-                    (new_chat_id, int(moved.active or existing.active), now, moved.id),
+                    "UPDATE channels SET chat_id = ?, active = ?, blocked = ?,"
+                    " title = coalesce(title, ?), server_name = coalesce(server_name, ?),"
+                    " inactive_reason = CASE WHEN ? = 1 THEN NULL ELSE inactive_reason END,"
+                    " updated_at = ? WHERE id = ?",
+                    (
+                        new_chat_id,
+                        int(moved.active or existing.active),
+                        int(moved.blocked or existing.blocked),
+                        existing.title,
+                        existing.server_name,
+                        int(moved.active or existing.active),
+                        now,
+                        moved.id,
+                    ),
                 )
                 await _replace_topics(db, moved.id, topics)
                 log.warning(
@@ -223,11 +276,11 @@ class ChannelsSection(StoreBase):
             return await _load_channel(db, platform, new_chat_id)
 
     async def subscribed_categories(self) -> set[str]:
-        """Categories named explicitly by the topics of active channels."""
+        """Categories named explicitly by the topics of active channels (blocked ones left out)."""
         async with self._read() as db:
             rows = await db.fetchall(
                 "SELECT t.categories FROM topics AS t JOIN channels AS c ON c.id = t.channel_id"
-                " WHERE c.active = 1"
+                " WHERE c.active = 1 AND c.blocked = 0"
             )
         return {category for row in rows for category in load_strings(row[0])}
 
@@ -281,6 +334,10 @@ def _channel_from_row(row: Row, topics: Sequence[Topic]) -> Channel:
         thread_id=row["thread_id"],
         own_thread=bool(row["own_thread"]),
         ranking=bool(row["ranking"]),
+        title=row["title"],
+        server_name=row["server_name"],
+        inactive_reason=None if row["inactive_reason"] is None else InactiveReason(row["inactive_reason"]),
+        blocked=bool(row["blocked"]),
         topics=tuple(topics),
         done_up_to=None if row["done_up_to"] is None else dt.date.fromisoformat(row["done_up_to"]),
     )

@@ -16,15 +16,16 @@ import logging
 import pathlib
 import sqlite3
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 import aiosqlite
 
 from bot.ports import StoreError
 from storage import sqlite_base
 from storage.announcements import AnnouncementsSection
-from storage.base import Clock, timestamp, utc_now
+from storage.base import Clock, Connection, timestamp, utc_now
 from storage.channels import ChannelsSection
 from storage.errors import (
     NotADatabaseError,
@@ -37,6 +38,7 @@ from storage.ledger import LedgerSection
 from storage.migrations import (
     Migration,
     MigrationError,
+    SchemaTooNewError,
     apply_migrations,
     load_migrations,
 )
@@ -50,13 +52,36 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@overload
 async def open_store(
     path: pathlib.Path | str,
     *,
     clock: Clock | None = None,
     migrations: Sequence[Migration] | None = None,
+    read_only: Literal[False] = False,
+) -> SqliteStore: ...
+
+
+@overload
+async def open_store(
+    path: pathlib.Path | str,
+    *,
+    clock: Clock | None = None,
+    migrations: Sequence[Migration] | None = None,
+    read_only: Literal[True],
+) -> ReadOnlySqliteStore: ...
+
+
+async def open_store(
+    path: pathlib.Path | str,
+    *,
+    clock: Clock | None = None,
+    migrations: Sequence[Migration] | None = None,
+    read_only: bool = False,
 ) -> SqliteStore:
     """Open (creating it and its directory if needed) the database at `path`, migrate it, return the store.
+
+    With `read_only`, see `open_read_only`: nothing is created, migrated or written.
 
     `clock` stamps the rows' *_at columns (default: now, UTC); `migrations` replaces the shipped
     migration files (tests only).
@@ -70,6 +95,8 @@ async def open_store(
     """
     path = pathlib.Path(path)
     known = list(migrations) if migrations is not None else load_migrations()
+    if read_only:
+        return await open_read_only(path, clock=clock, migrations=known)
     place = place_problem(path)
     if place is not None:
         raise place
@@ -110,6 +137,82 @@ async def open_store(
         raise
     log.debug("opened the database %s", path)
     return SqliteStore(db, path=path, clock=clock)
+
+
+async def open_read_only(
+    path: pathlib.Path | str,
+    *,
+    clock: Clock | None = None,
+    migrations: Sequence[Migration] | None = None,
+) -> ReadOnlySqliteStore:
+    """Open the existing database at `path` for reading only (`arxiv-digest status`, the healthcheck).
+
+    Nothing is created (no file, no directory), migrated or written, so it works on a file this process
+    may only read and in a read-only directory. SQLite's `mode=ro` reads a WAL database through its
+    `-wal` and `-shm` files while a writer has them open; when there is no `-wal` file (no process has
+    the database open), it is opened `immutable`, so that SQLite creates no `-wal`/`-shm` files either
+    (they would belong to this process's user and could keep the bot from opening its own database).
+
+    A database whose schema is older than this version's migrations is not refused: the store's
+    `schema_version` says how far it is, and `needs_migration` is true (its tables may lack columns
+    this version reads). One written by a newer version, a file that is not an SQLite database or is
+    another program's, and a file that does not exist are refused, each with one `StoreError` line.
+    """
+    path = pathlib.Path(path)
+    known = list(migrations) if migrations is not None else load_migrations()
+    place = place_problem(path)
+    if place is not None:
+        raise place
+    if not path.exists():
+        raise StoreError(f"no database at {path}")
+    wal = path.with_name(path.name + "-wal")
+    uri = path.absolute().as_uri() + "?mode=ro"
+    attempts = [uri, uri + "&immutable=1"] if wal.exists() else [uri + "&immutable=1"]
+    failure: sqlite3.Error | None = None
+    for attempt in attempts:
+        try:
+            db = await aiosqlite.connect(attempt, uri=True, isolation_level=None)
+        except sqlite3.Error as error:
+            failure = error
+            continue
+        try:
+            db.row_factory = sqlite3.Row
+            await db.execute(f"PRAGMA busy_timeout = {sqlite_base.BUSY_TIMEOUT_MS:d}")
+            await _refuse_a_foreign_file(db, path)
+            applied = await _applied_versions(db)
+        except sqlite3.Error as error:
+            await db.close()
+            failure = error
+            continue
+        except BaseException:
+            await db.close()
+            raise
+        newest = max((migration.version for migration in known), default=0)
+        unknown = sorted(applied - {migration.version for migration in known})
+        if unknown:
+            await db.close()
+            raise SchemaTooNewError(
+                f"the database {path} has schema migration(s) {', '.join(f'V{v}' for v in unknown)} that "
+                f"this version of arxiv-digest-bot does not know (it knows up to V{newest}): it was "
+                "written by a newer version. Upgrade the bot; nothing was changed."
+            )
+        log.debug("opened the database %s read-only (schema V%d)", path, max(applied, default=0))
+        store = ReadOnlySqliteStore(db, path=path, clock=clock)
+        store.schema_version = max(applied, default=0)
+        store.latest_version = newest
+        return store
+    assert failure is not None
+    raise _problem(path, failure) from failure
+
+
+async def _applied_versions(db: aiosqlite.Connection) -> set[int]:
+    """The migrations the file records (none for a file without `schema_migrations`: a new one)."""
+    tables = await db.execute_fetchall(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    )
+    if not list(tables):
+        return set()
+    return {int(row[0]) for row in await db.execute_fetchall("SELECT version FROM schema_migrations")}
 
 
 async def _refuse_a_foreign_file(db: aiosqlite.Connection, path: pathlib.Path) -> None:
@@ -169,8 +272,30 @@ class SqliteStore(
                 await db.close()
 
 
+class ReadOnlySqliteStore(SqliteStore):
+    """A `SqliteStore` opened with `open_read_only`: every read works, every write is refused at once.
+
+    `schema_version` is the newest migration the file records, `latest_version` the newest this
+    version of the bot knows; when the first is lower, `needs_migration` (reads may then fail).
+    """
+
+    schema_version: int = 0
+    latest_version: int = 0
+
+    @property
+    def needs_migration(self) -> bool:
+        """Whether the file's schema is older than this version's (the next `run` migrates it)."""
+        return self.schema_version < self.latest_version
+
+    def _write(self) -> AbstractAsyncContextManager[Connection]:
+        """Refused: this store was opened read-only."""
+        raise StoreError(f"the database {self.path} was opened read-only: nothing can be written to it")
+
+
 __all__ = [
+    "ReadOnlySqliteStore",
     "SqliteStore",
+    "open_read_only",
     "open_store",
 ]
 

@@ -466,7 +466,7 @@ async def test_a_file_that_is_not_a_database_is_status_6_and_left_alone(tmp_path
     junk.write_bytes(content)
     env = {
         "DATABASE_URL": f"sqlite:///{junk}",
-        "TELEGRAM_BOT_TOKEN": "123456:fake-token-never-used",
+        "TELEGRAM_BOT_TOKEN": "123456:fake-token-never-used-0123456789ab",
         "TELEGRAM_API_URL": "http://127.0.0.1:9",
     }
     args = ["--feed", str(LISTING)] if command == "fetch" else []
@@ -630,7 +630,7 @@ async def test_status_reports_from_the_database_alone(tmp_path: Path) -> None:
     ids = await make_operator_database(path)
     env = {"DATABASE_URL": f"sqlite:///{path}", "ARXIV_RSS_URL": "http://127.0.0.1:9/rss"}
     run = await arxiv_digest("status", cwd=tmp_path, env=env)
-    assert run.status == 0, run.err
+    assert run.status == 7, run.err  # its last feed check is a year old: the bot is not reading the feed
     assert run.err == ""
     lines = run.out.splitlines()
     assert lines[0] == f"database: {path}"
@@ -642,20 +642,27 @@ async def test_status_reports_from_the_database_alone(tmp_path: Path) -> None:
     assert lines[4].startswith(f"last delivery: 2025-11-12 08:{newest:02d} UTC (")
     assert f"1 channel failed: #{ids['failed']} telegram 200 (2025-11-12)" in lines[4]
     assert f"1 channel gone: #{ids['gone']} telegram 300, now off" in lines[4]
+    assert lines[5].startswith("health: FAILING: the announcement of ")
+    assert "no feed check has read the feed since (the last one, 2025-11-12 08:00 UTC (" in lines[5]
+    assert "deliveries" not in lines[5]  # one chat's failure is not every chat's
 
 
 async def test_status_of_an_empty_database(tmp_path: Path) -> None:
-    """A database with nothing in it yet is still readable: status 0, and each part says "none yet"."""
+    """A database with nothing in it yet is still readable: each part says "none yet", and since no feed
+    check was ever made the bot is not doing its job: status 7."""
     path = tmp_path / "digest.db"
     await (await open_store(path)).close()
     run = await arxiv_digest("status", cwd=tmp_path, env={"DATABASE_URL": f"sqlite:///{path}"})
-    assert run.status == 0, run.err
-    assert run.out.splitlines()[1:] == [
+    assert run.status == 7, run.err
+    *lines, health = run.out.splitlines()[1:]
+    assert lines == [
         "last feed check: none yet",
         "last announcement: none stored yet",
         "channels: none yet",
         "last delivery: none yet",
     ]
+    assert health.startswith("health: FAILING: the announcement of ")
+    assert health.endswith("no feed check was ever recorded: is `arxiv-digest run` running?")
 
 
 @pytest.mark.parametrize("command", ["status", "channels"])
@@ -681,8 +688,10 @@ async def test_channels_lists_and_switches_chats(tmp_path: Path) -> None:
         "ID",
         "PLATFORM",
         "CHAT",
+        "TITLE",
         "SERVER",
         "ACTIVE",
+        "WHY",
         "TIME",
         "ZONE",
         "TOPICS",
@@ -690,13 +699,13 @@ async def test_channels_lists_and_switches_chats(tmp_path: Path) -> None:
         "UP",
         "TO",
     ]
-    assert [row.split()[:5] for row in rows] == [
-        [str(ids["ok"]), "telegram", "100", "-", "yes"],
-        [str(ids["failed"]), "telegram", "200", "-", "yes"],
-        [str(ids["gone"]), "telegram", "300", "-", "no"],
-        [str(ids["discord"]), "discord", "400", "999", "yes"],
+    assert [row.split()[:7] for row in rows] == [
+        [str(ids["ok"]), "telegram", "100", "-", "-", "yes", "-"],
+        [str(ids["failed"]), "telegram", "200", "-", "-", "yes", "-"],
+        [str(ids["gone"]), "telegram", "300", "-", "-", "no", "-"],
+        [str(ids["discord"]), "discord", "400", "-", "999", "yes", "-"],
     ]
-    assert rows[0].split()[5:] == ["08:00", "Europe/Berlin", "1", "-"]
+    assert rows[0].split()[7:] == ["08:00", "Europe/Berlin", "1", "-"]
 
     off = await arxiv_digest("channels", "--deactivate", str(ids["ok"]), cwd=tmp_path, env=env)
     assert off.status == 0, off.err

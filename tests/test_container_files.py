@@ -111,11 +111,17 @@ def ignored(relative: str) -> bool:
     return verdict
 
 
-async def create_database(path: Path) -> None:
-    """Create and migrate the bot's database, as the bot does at start-up."""
+async def create_database(path: Path, *, checked: bool = False) -> None:
+    """Create and migrate the bot's database, as the bot does at start-up; `checked`: and record a feed
+    check that read the feed just now, as its first check does."""
+    import datetime as dt
+
+    from bot.models import FeedCheck
     from storage.sqlite_store import open_store
 
     store = await open_store(path)
+    if checked:
+        await store.record_feed_check(FeedCheck(dt.datetime.now(dt.UTC), "unchanged", message="x"))
     await store.close()
 
 
@@ -162,7 +168,8 @@ def test_compose_healthcheck_runs_arxiv_digest_status() -> None:
 
 
 def test_the_healthcheck_command_fails_without_a_database_and_passes_with_one(tmp_path: Path) -> None:
-    """`arxiv-digest status` exits 6 and creates nothing when the file is missing; 0 once the bot made it."""
+    """`arxiv-digest status` exits 6 and creates nothing when the file is missing, 7 while no feed check
+    has read the feed, 0 once the bot made the file and checked the feed."""
     command = compose_service()["healthcheck"]["test"][1:]
     argv = [sys.executable, "-m", "bot", *command[1:]]  # `python -m bot` is `arxiv-digest`
     database = tmp_path / "data" / "arxiv-digest.db"
@@ -179,6 +186,11 @@ def test_the_healthcheck_command_fails_without_a_database_and_passes_with_one(tm
     assert missing.stderr.startswith("arxiv-digest: ")
     assert not database.exists()
     asyncio.run(create_database(database))  # what `arxiv-digest run` does first
+    unchecked = subprocess.run(
+        argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert unchecked.returncode == 7, unchecked.stderr
+    asyncio.run(create_database(database, checked=True))  # … and then it checks the feed
     healthy = subprocess.run(
         argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
     )

@@ -8,6 +8,9 @@ channel is gone for the bot, and the core turns it off once, so the bot never co
 
 - Minimal intents: `guilds` only (no privileged intent). Digests go over REST, so deliveries need a
   login but not the gateway; commands need the gateway.
+- Shards (DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS): one shard is a `discord.Client` with `shard_id`,
+  several an `AutoShardedClient`; each process of a deployment runs its own shards and gets only their
+  servers' events and interactions (DMs: shard 0), while it delivers to any channel over REST.
 - Every message is sent with `AllowedMentions.none()` (set on the client), so nothing pings anyone.
 - Commands are synced at start-up: to DISCORD_GUILD_ID when set (instant), globally otherwise.
 - Changing a channel's settings needs Manage Channels there: declared as the commands' default
@@ -158,8 +161,29 @@ def from_settings(
         gateway_url=settings.discord_gateway_url,
         guild_id=settings.discord_guild_id,
         admin_user_ids=services.admin_user_ids,
+        shards=settings.shards,
         **options,
     )
+
+
+def _client(shards: tuple[tuple[int, ...], int] | None, **options: Any) -> discord.Client:
+    """The client for these shards: unsharded, one shard (`Client(shard_id=…)`), or several
+    (`AutoShardedClient(shard_ids=…)`, which spaces their IDENTIFYs 5 s apart as Discord requires)."""
+    if shards is None:
+        return discord.Client(**options)
+    ids, count = shards
+    if len(ids) == 1:
+        return discord.Client(shard_id=ids[0], shard_count=count, **options)
+    return discord.AutoShardedClient(shard_ids=list(ids), shard_count=count, **options)
+
+
+def _shards_text(shards: tuple[tuple[int, ...], int] | None) -> str:
+    """` (shards 0, 1 of 4)` for the start-up line; empty when unsharded."""
+    if shards is None:
+        return ""
+    ids, count = shards
+    dms = "" if 0 in ids else "; DMs go to the process running shard 0"
+    return f" (shard{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))} of {count}{dms})"
 
 
 def _embeds(message: DiscordMessage) -> list[discord.Embed]:
@@ -209,9 +233,11 @@ class DiscordAdapter:
         messages_per_second: float = MESSAGES_PER_SECOND,
         startup_backoff: Backoff = STARTUP_BACKOFF,
         stop_grace: float = STOP_GRACE,
+        shards: tuple[tuple[int, ...], int] | None = None,
     ) -> None:
         """`views`: the stored digests whose pages buttons turn (None: the command service's);
         `feedback`: where 👍/👎/🔖 choices are recorded (None: they are refused privately).
+        `shards`: (the shard ids this process runs, the shard count); None: one unsharded connection.
 
         `startup_backoff`: how long start-up keeps trying to reach Discord (tests shorten it).
         """
@@ -236,7 +262,9 @@ class DiscordAdapter:
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True  # GUILD_CREATE/DELETE and channel events; not privileged
-        self.client = discord.Client(
+        self._shards = shards
+        self.client = _client(
+            shards,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             guild_ready_timeout=guild_ready_timeout,
@@ -383,7 +411,7 @@ class DiscordAdapter:
                 self._closing = False
                 self._closed.clear()
                 self._ready.set()
-                log.info("Discord adapter running as %s", client.user)
+                log.info("Discord adapter running as %s%s", client.user, _shards_text(self._shards))
                 stopping = asyncio.create_task(stop.wait())
                 try:
                     done, _ = await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -534,6 +562,7 @@ class DiscordAdapter:
         if not done:
             await interaction.response.defer(thinking=True, ephemeral=private)
         reply = await work
+        await self._named(interaction)
         await self._answer(interaction, reply, private=private)
 
     async def _handle(self, context: CommandContext, command: Command) -> CommandReply:
@@ -541,6 +570,15 @@ class DiscordAdapter:
         return await answer_or_apologise(
             self._commands.run(context, command), f"/{command.name} in Discord channel {context.chat_id}"
         )
+
+    async def _named(self, interaction: discord.Interaction) -> None:
+        """Tell the registry what the channel and its server are called (for `arxiv-digest channels`)."""
+        if interaction.guild_id is None:
+            title: str | None = f"@{interaction.user.name}"  # a DM: the user's name
+        else:
+            title = getattr(interaction.channel, "name", None)
+        server = interaction.guild.name if interaction.guild is not None else None
+        await self._channels.named(PLATFORM, str(interaction.channel_id), title, server)
 
     async def _answer(
         self, interaction: discord.Interaction, reply: CommandReply, *, private: bool = False
@@ -636,6 +674,7 @@ class DiscordAdapter:
         await interaction.response.defer(thinking=True, ephemeral=private)
         context = self._context(interaction, command.name, private=private)
         reply = await self._handle(context, command)
+        await self._named(interaction)
         if not reply.ok and not private:
             # The deferred answer is public; a refusal should not be: replace it with a private one.
             with contextlib.suppress(discord.HTTPException):

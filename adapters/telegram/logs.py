@@ -17,14 +17,22 @@ _URL_LOGGERS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot")
 
 
 class TokenRedactingFilter(logging.Filter):
-    """Replaces the bot token in log records of the HTTP libraries (httpx logs every request URL)."""
+    """Replaces the bot token in log records of the HTTP libraries (httpx logs every request URL), and
+    other secrets given (the webhook's secret_token, which python-telegram-bot's DEBUG lines show)."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, *secrets: str) -> None:
         super().__init__()
         self._token = token
+        self._secrets: set[str] = {secret for secret in secrets if secret}
+
+    def also(self, *secrets: str) -> None:
+        """Redact these secrets too."""
+        self._secrets.update(secret for secret in secrets if secret)
 
     def _scrub(self, text: str) -> str:
-        """The text with the token (and any /bot<token> URL part) replaced."""
+        """The text with the token (and any /bot<token> URL part) and the secrets replaced."""
+        for secret in self._secrets:
+            text = text.replace(secret, "<secret>")
         return TOKEN_IN_URL.sub(r"\1<token>", text.replace(self._token, "<token>"))
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -55,8 +63,8 @@ class QuietJsonErrorFilter(logging.Filter):
         return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
-def guard_logs(token: str) -> None:
-    """Keep the token out of the log lines that would carry it.
+def guard_logs(token: str, *secrets: str) -> None:
+    """Keep the token (and `secrets`, such as the webhook's) out of the log lines that would carry it.
 
     httpx logs each request URL at INFO, and python-telegram-bot's Bot logs its API URLs at DEBUG
     when it is built. The CLI also sets httpx to WARNING; these filters hold whatever the logging
@@ -64,8 +72,11 @@ def guard_logs(token: str) -> None:
     """
     for name in _URL_LOGGERS:
         logger = logging.getLogger(name)
-        if not any(isinstance(existing, TokenRedactingFilter) for existing in logger.filters):
-            logger.addFilter(TokenRedactingFilter(token))
+        found = [existing for existing in logger.filters if isinstance(existing, TokenRedactingFilter)]
+        if found:
+            found[0].also(*secrets)
+        else:
+            logger.addFilter(TokenRedactingFilter(token, *secrets))
     requests = logging.getLogger("telegram.request.BaseRequest")
     if not any(isinstance(existing, QuietJsonErrorFilter) for existing in requests.filters):
         requests.addFilter(QuietJsonErrorFilter())

@@ -13,7 +13,7 @@ from bot.commands.editing import ChannelEditor
 from bot.commands.table import CommandSyntax, usage
 from bot.commands.values import ChangeSettings, CommandContext, CommandError, CommandReply, SetTime
 from bot.commands.wording import clip, delivery_time_text, on_off, settings_values
-from bot.models import Channel, Style
+from bot.models import Channel, InactiveReason, Style
 from bot.schedule import ScheduleError, parse_time_of_day, parse_timezone, zone_names, zone_suggestions
 
 ASAP_WORDS = frozenset({"asap", "now", "default"})
@@ -205,7 +205,7 @@ class DeliveryCommands:
         syntax = context.syntax
         if channel is None or channel.id is None or not channel.active:
             return CommandReply(f"The daily digest is off already. {usage(syntax, 'subscribe')} turns it on.")
-        await self._editor.store.set_channel_active(channel.id, False)
+        await self._editor.store.set_channel_active(channel.id, False, reason=InactiveReason.UNSUBSCRIBED)
         await self._editor.changed()
         return CommandReply(
             f"Daily digest off. Your filters are kept; {usage(syntax, 'subscribe')} turns it back on."

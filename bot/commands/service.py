@@ -63,9 +63,19 @@ from bot.views import ViewService
 log = logging.getLogger(__name__)
 
 MAX_ARGS_CHARS = 100_000  # far above any chat platform's message size
-__all__ = ["ADMIN_ONLY_MESSAGE", "INTERNAL_ERROR_MESSAGE", "TOO_LONG_MESSAGE", "CommandService"]
+__all__ = [
+    "ADMIN_ONLY_MESSAGE",
+    "BLOCKED_MESSAGE",
+    "INTERNAL_ERROR_MESSAGE",
+    "TOO_LONG_MESSAGE",
+    "CommandService",
+]
 INTERNAL_ERROR_MESSAGE = "Sorry, something went wrong on my side. Please try again in a little while."
 TOO_LONG_MESSAGE = "That is far too long for me; please send something shorter."
+BLOCKED_MESSAGE = (
+    "Sorry, the operator of this bot has stopped its digests in this chat, so I can't send or change them"
+    " here. If you think this is a mistake, please get in touch with whoever runs the bot."
+)
 
 
 def unknown_command_text(name: str, syntax: CommandSyntax) -> str:
@@ -181,6 +191,11 @@ class CommandService:
         refusal = self._refusal(context, command, COMMANDS_BY_NAME[command.name])
         if refusal is not None:
             return refusal
+        if changes_chat(command) or isinstance(command, DigestNow):
+            # The operator's block (`arxiv-digest channels --block`) is beyond any admin of the chat.
+            stored = await self._editor.store.get_channel(context.platform, context.chat_id)
+            if stored is not None and stored.blocked:
+                return CommandReply(BLOCKED_MESSAGE, ok=False)
         if changes_chat(command) or isinstance(command, Start):
             async with self._write_lock:
                 return await self._dispatch(context, command)

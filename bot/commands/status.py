@@ -1,6 +1,7 @@
 """The bot's state, gathered once (`StatusReport`), for the chat's /status and for `arxiv-digest status`.
 
-Also /start, which shows the same settings of the chat as /status.
+Also /start, which shows the same settings of the chat as /status, and whether the feed is being read
+as it should (`feed_health`, the healthcheck's first half).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from bot.commands.editing import ChannelEditor
 from bot.commands.table import usage
@@ -15,7 +17,14 @@ from bot.commands.values import CommandContext, CommandReply
 from bot.commands.wording import chat_zone, clip, day, keyword_count, plural, settings_lines
 from bot.models import Channel, DeliveryResult, FeedCheck
 from bot.ports import NO_ANNOUNCEMENT_KEY, Store
-from bot.schedule import ARXIV_TZ, due_at, next_announcement_date
+from bot.schedule import (
+    ARXIV_TZ,
+    arxiv_today,
+    available_at,
+    due_at,
+    is_announcement_day,
+    next_announcement_date,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,77 @@ async def gather_status(store: Store, now: dt.datetime, *, count_papers: bool = 
     today = now.astimezone(ARXIV_TZ).date()
     reason = await no_announcement_reason(store, today, check)
     return StatusReport(now, today, check, latest_date, latest_papers, reason)
+
+
+#: How long after an announcement's feed change (midnight US Eastern) the bot must have looked at it.
+FEED_GRACE = dt.timedelta(hours=1)
+#: While an announcement is awaited (late), the bot checks at least this often (hourly when its daily
+#: request budget runs low), or every ARXIV_POLL_INTERVAL if that is longer.
+AWAITED_PACE = dt.timedelta(hours=1)
+#: The outcomes of a feed check that read the feed (an "error" did not, or found an announcement too old
+#: to keep).
+READ_OUTCOMES = frozenset({"new", "extended", "unchanged", "no_announcement"})
+
+FeedProblem = Literal["never_checked", "not_read_since", "awaited_unchecked"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """Whether the feed is read as it should be: the latest announcement due by now is in, or being awaited.
+
+    `due` is the latest announcement date (Monday to Friday) whose feed changed at least `FEED_GRACE`
+    ago (`due_since`: midnight US Eastern of that date). It has `arrived` when it (or a later one) is
+    stored or is known to have no announcement (a holiday). Until then the bot must be checking:
+    `problem` says what is wrong, None when nothing is.
+
+    - `never_checked`: no feed check was ever recorded;
+    - `not_read_since`: no check has read the feed since `due` changed (the last failed or is older);
+    - `awaited_unchecked`: the last check read the feed after the change, but longer ago than
+      `awaited_within` (the slowest pace the bot checks at while an announcement is awaited).
+
+    So on a Saturday or Sunday Friday's announcement is the one due, and a bot whose last check is two
+    days old is fine; a holiday the bot saw empty counts as arrived.
+    """
+
+    due: dt.date
+    due_since: dt.datetime
+    arrived: bool
+    awaited_within: dt.timedelta
+    problem: FeedProblem | None
+
+    @property
+    def ok(self) -> bool:
+        """No problem."""
+        return self.problem is None
+
+
+def due_announcement(now: dt.datetime) -> dt.date:
+    """The latest announcement date whose feed changed at least `FEED_GRACE` before `now`."""
+    day = arxiv_today(now)
+    while not is_announcement_day(day) or available_at(day) + FEED_GRACE > now:
+        day -= dt.timedelta(days=1)
+    return day
+
+
+async def feed_health(store: Store, report: StatusReport, *, poll_interval: float) -> FeedHealth:
+    """Whether the feed is read as it should be (see `FeedHealth`), from the store alone."""
+    now = report.now
+    due = due_announcement(now)
+    since = available_at(due)
+    arrived = (report.latest_date is not None and report.latest_date >= due) or (
+        await store.get_state(NO_ANNOUNCEMENT_KEY + due.isoformat()) is not None
+    )
+    within = max(AWAITED_PACE, dt.timedelta(seconds=poll_interval)) + FEED_GRACE
+    check = report.last_check
+    problem: FeedProblem | None = None
+    if not arrived:
+        if check is None:
+            problem = "never_checked"
+        elif check.outcome not in READ_OUTCOMES or check.checked_at < since:
+            problem = "not_read_since"
+        elif now - check.checked_at > within:
+            problem = "awaited_unchecked"
+    return FeedHealth(due, since, arrived, within, problem)
 
 
 def next_digest_line(report: StatusReport, channel: Channel) -> str:
@@ -149,7 +229,12 @@ class StatusCommands:
         report = await gather_status(editor.store, editor.clock())
         lines = announcement_lines(report)
         lines.extend(settings_lines(channel, editor.default_categories))
-        if channel.active:
+        if channel.blocked:
+            lines.append(
+                "The operator of this bot has stopped its digests in this chat;"
+                " only they can start them again."
+            )
+        elif channel.active:
             if keyword_count(channel):
                 lines.append(next_digest_line(report, channel))
             else:

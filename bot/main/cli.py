@@ -1,10 +1,12 @@
 """The `arxiv-digest` command: the parser, logging, `run`, and the one place errors become exit statuses.
 
-Exit statuses: 0 done; 2 bad usage, setting or filter (a missing feed file, an unknown channel id);
+Exit statuses: 0 done; 2 bad usage, setting or filter (a missing feed file, an unknown channel id, an
+announcement `fetch` refuses);
 3 no announcement today (weekend, holiday); 4 arXiv answered with an error (e.g. an unknown
 category); 5 arXiv unreachable or its answer broken (for `run`: also Telegram or Discord unreachable
 through the start-up retries); 6 the database cannot be used (or does not exist
-yet, for `status` and `channels`); 1 anything unexpected (logged). Every error is one line on stderr,
+yet, for `status` and `channels`, or needs migrating, for `status`); 7 `status` found the bot not doing
+its job; 1 anything unexpected (logged). Every error is one line on stderr,
 `arxiv-digest: ...`, and the same condition gives the same status in every command.
 """
 
@@ -155,16 +157,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="feed base URL, a saved feed file, or `sample` for the listing shipped with the package"
         " (default: live)",
     )
+    fetch.add_argument(
+        "--force",
+        action="store_true",
+        help="store an announcement older than RETENTION_DAYS even into a database that serves chats",
+    )
 
     commands.add_parser("run", help=f"run the bot (needs {enabling_settings()})")
-    commands.add_parser(
+    status = commands.add_parser(
         "status",
-        help="the last feed check, announcement, channels and deliveries, from the database only",
+        help="the last feed check, announcement, channels and deliveries, from the database only;"
+        " exit 7 when the bot is not doing its job",
     )
-    channels = commands.add_parser("channels", help="list the subscribed chats, or turn one off or on")
+    status.add_argument("--json", action="store_true", help="one JSON object, for monitoring")
+    channels = commands.add_parser(
+        "channels", help="list the subscribed chats, turn one off or on, or block one"
+    )
     switch = channels.add_mutually_exclusive_group()
     switch.add_argument("--deactivate", type=int, metavar="ID", help="turn off this chat's daily digest")
     switch.add_argument("--activate", type=int, metavar="ID", help="turn on this chat's daily digest")
+    switch.add_argument(
+        "--block",
+        type=int,
+        metavar="ID",
+        help="stop this chat until --unblock, whatever its admins do (no digest, no change)",
+    )
+    switch.add_argument("--unblock", type=int, metavar="ID", help="lift the operator's block of this chat")
     return parser
 
 

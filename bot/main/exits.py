@@ -9,6 +9,7 @@ EXIT_NO_ANNOUNCEMENT = 3
 EXIT_ARXIV_ERROR = 4
 EXIT_UNAVAILABLE = 5
 EXIT_DATABASE = 6  # the database cannot be used: a path, permission or "not an SQLite database" problem
+EXIT_UNHEALTHY = 7  # `status`: the bot is not doing its job (the feed unread, every delivery failing)
 
 
 class ExitError(Exception):

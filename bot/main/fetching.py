@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from bot.digests import build_digest
 from bot.exports import BIBTEX_SUFFIX, RIS_SUFFIX, render_bibtex, render_ris
 from bot.feeds import ArxivError, ArxivFeedError, BrokenFeedError, NoAnnouncement
 from bot.gate import ArxivGate
-from bot.ingest import IngestService
+from bot.ingest import IngestResult, IngestService
 from bot.main.exits import (
     EXIT_ARXIV_ERROR,
     EXIT_NO_ANNOUNCEMENT,
@@ -32,6 +33,7 @@ from bot.main.progress import tell_terminal, terminal_progress
 from bot.matching import validate_topic
 from bot.models import Announcement, Digest, Topic
 from bot.query import QuerySyntaxError
+from bot.schedule import arxiv_today
 from bot.settings import Settings, check_feed_location, local_feed_file
 from bot.topic_config import TopicConfigError, load_topic_config
 from storage.open import open_database
@@ -241,17 +243,45 @@ async def run_preview(args: argparse.Namespace, settings: Settings, out: TextIO)
     return EXIT_OK
 
 
+def _refusal(result: IngestResult, oldest: dt.date | None, retention_days: int) -> str:
+    """Why `fetch` stored nothing, and what to do, in one line."""
+    found = result.announcement
+    if oldest is not None and found is not None and found.date < oldest:
+        return (
+            f"the announcement of {found.date.isoformat()} is older than RETENTION_DAYS={retention_days} "
+            f"keeps (before {oldest.isoformat()}): not stored, since no chat would get it and the bot "
+            "would prune it at once; add --force to store it anyway"
+        )
+    return f"{result.message}; nothing was stored (--force cannot change that)"
+
+
 async def run_fetch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    """`arxiv-digest fetch`: ingest the current announcement into the store and say what was stored."""
+    """`arxiv-digest fetch`: ingest the current announcement into the store and say what was stored.
+
+    Into a database that serves chats, an announcement older than RETENTION_DAYS is refused unless
+    `--force` (no chat would get it, and the next pruning would drop it); one older than the ledger
+    keeps is refused by the store whatever the options.
+    """
     location = _feed_location(args, settings)
     store = await open_database(settings.database)
     source = _make_source(settings, location)
+    oldest: dt.date | None = None
     try:
-        service = IngestService(store, source, settings.default_categories)
+        if not args.force and await store.list_channels(active_only=False):
+            oldest = arxiv_today(dt.datetime.now(dt.UTC)) - dt.timedelta(days=settings.retention_days)
+        service = IngestService(
+            store,
+            source,
+            settings.default_categories,
+            retention_days=settings.retention_days,
+            refuse_before=oldest,
+        )
         result = await service.ingest_once()
     finally:
         await source.aclose()
         await store.close()
+    if result.outcome == "refused":
+        raise ExitError(_refusal(result, oldest, settings.retention_days), EXIT_USAGE)
     if result.outcome == "no_announcement":
         raise ExitError(result.message, EXIT_NO_ANNOUNCEMENT)
     if result.error is not None:  # arXiv's error feed (4) or no usable answer (5), as in `preview`

@@ -1007,3 +1007,25 @@ async def test_why_without_a_ranker_and_settings_ranking_off(bot: Bot) -> None:
     channel = await bot.store.get_channel("discord", str(CHANNEL))
     assert channel is not None
     assert channel.ranking is False
+
+
+async def test_a_commands_channel_and_server_names_are_recorded_for_the_operator(bot: Bot) -> None:
+    """After a command the channel's name and its server's are in the store (for `arxiv-digest
+    channels`); the /subscribe that stores the channel names it at once; a DM is named after its user."""
+    await answer(
+        bot.fake,
+        "subscribe",
+        string_options(keywords="VLM"),
+        guild_id=GUILD,
+        channel_id=CHANNEL,
+        permissions=ADMIN,
+    )
+    channel = await bot.store.get_channel("discord", str(CHANNEL))
+    assert channel is not None
+    assert (channel.title, channel.server_name) == ("papers", f"Test guild {GUILD}")
+    await answer(bot.fake, "subscribe", string_options(keywords="diffusion"), channel_id=4455)
+    dm = await bot.store.get_channel("discord", "4455")
+    assert dm is not None
+    assert dm.title is not None
+    assert dm.title.startswith("@")
+    assert dm.server_name is None

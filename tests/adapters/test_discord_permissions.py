@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -161,6 +162,11 @@ async def test_settings_with_every_option_changes_them_all_for_a_manager(
     assert (channel.style, channel.send_file, channel.notify_empty) == (Style.TITLES, True, False)
 
 
+def settings_of(channel: Channel | None) -> Channel | None:
+    """The channel without the names a command records for the operator (`arxiv-digest channels`)."""
+    return None if channel is None else replace(channel, title=None, server_name=None)
+
+
 READS: dict[str, tuple[str, list[dict[str, Any]]]] = {
     "keywords list": ("keywords", sub("list")),
     "exclude list": ("exclude", sub("list")),
@@ -182,7 +188,7 @@ async def test_a_member_without_rights_may_read_the_settings(
     answers = await responses(fake, name, options, 0)
     assert answers
     assert not any(REFUSAL in str((answer["data"] or {}).get("content")) for answer in answers)
-    assert await store.get_channel("discord", str(CHANNEL)) == before
+    assert settings_of(await store.get_channel("discord", str(CHANNEL))) == before
 
 
 @pytest.mark.parametrize("name", ["help", "status"])
@@ -195,4 +201,4 @@ async def test_the_open_commands_answer_a_member_without_rights(
     assert answers
     assert not any(REFUSAL in str((answer["data"] or {}).get("content")) for answer in answers)
     assert not answers[0]["ephemeral"]
-    assert await store.get_channel("discord", str(CHANNEL)) == before
+    assert settings_of(await store.get_channel("discord", str(CHANNEL))) == before

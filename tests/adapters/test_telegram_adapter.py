@@ -809,3 +809,15 @@ async def test_export_in_a_private_chat_is_a_document_with_a_caption(
     [entry] = parsed_bibtex(document.data.decode())
     assert entry["eprint"] == "2511.00001"
     assert telegram_server.take_violations() == []
+
+
+async def test_a_commands_chat_title_is_recorded_for_the_operator(
+    running: tuple[TelegramAdapter, Monotonic], telegram_server: FakeTelegramServer, store: SqliteStore
+) -> None:
+    """After a command the chat's title (a private chat: the user's name) is in the store, for
+    `arxiv-digest channels`; the chat's /subscribe names it at once."""
+    telegram_server.push_message(55, "/subscribe diffusion")
+    await telegram_server.wait_for_call("sendMessage", chat_id=55, ok=True)
+    channel = await store.get_channel("telegram", "55")
+    assert channel is not None
+    assert (channel.title, channel.server_name) == ("User 55", None)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.channels import ChannelRegistry
-from bot.models import Channel, Topic
+from bot.channels import ChannelRegistry, clean_name
+from bot.models import Channel, InactiveReason, Topic
 
 TOPIC = Topic("Papers", ("diffusion",))
 
@@ -75,3 +75,65 @@ async def test_a_moved_chat_keeps_its_settings(store: Any) -> None:
         (TOPIC,),
     )
     assert await store.get_channel("telegram", "-5") is None
+
+
+async def test_a_gone_chat_says_why_it_is_off(store: Any) -> None:
+    """A chat reported gone is off with the reason `gone`, which `arxiv-digest channels` shows."""
+    await store.save_channel(Channel("telegram", "7", active=True, topics=(TOPIC,)))
+    turned = await ChannelRegistry(store).gone(Channel("telegram", "7"), "kicked")
+    assert turned.inactive_reason == InactiveReason.GONE
+    stored = await store.get_channel("telegram", "7")
+    assert stored is not None
+    assert (stored.active, stored.inactive_reason) == (False, InactiveReason.GONE)
+
+
+class NamingStore:
+    """The real store, counting `set_channel_names` calls."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.writes = 0
+
+    async def set_channel_names(self, *args: Any) -> bool:
+        """Count, then write through."""
+        self.writes += 1
+        return bool(await self.store.set_channel_names(*args))
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else as the store does it."""
+        return getattr(self.store, name)
+
+
+async def test_names_are_written_once_a_chat_is_stored_and_again_only_when_they_change(store: Any) -> None:
+    """`named` for a chat not stored yet writes nothing lasting and tries again next time; once stored,
+    the same names are written once, a rename once more."""
+    counting = NamingStore(store)
+    chats = ChannelRegistry(counting)
+    await chats.named("discord", "5", "papers", "Lab")
+    await store.save_channel(Channel("discord", "5", server_id="9", active=True, topics=(TOPIC,)))
+    for _ in range(3):
+        await chats.named("discord", "5", "papers", "Lab")
+    assert counting.writes == 2  # the unknown chat, then the stored one once
+    await chats.named("discord", "5", "robots", "Lab")
+    assert counting.writes == 3
+    await chats.named("discord", "5", None, None)  # the platform said nothing: nothing to write
+    assert counting.writes == 3
+    stored = await store.get_channel("discord", "5")
+    assert stored is not None
+    assert (stored.title, stored.server_name) == ("robots", "Lab")
+
+
+async def test_a_name_is_made_fit_for_a_terminal(store: Any) -> None:
+    """Control characters (an escape sequence's ESC) and line breaks become spaces, bidirectional
+    overrides are dropped, whitespace collapses, and a name is cut at 128 characters."""
+    await store.save_channel(Channel("telegram", "-9", active=True, topics=(TOPIC,)))
+    await ChannelRegistry(store).named("telegram", "-9", "Lab\x1b[31m\u202e news\n\tfeed " + "x" * 200, None)
+    stored = await store.get_channel("telegram", "-9")
+    assert stored is not None
+    assert stored.title is not None
+    assert stored.title.startswith("Lab [31m news feed xxx")  # the escape itself is gone
+    assert "\x1b" not in stored.title
+    assert "\u202e" not in stored.title
+    assert len(stored.title) == 128
+    assert stored.title.endswith("…")
+    assert clean_name(" \x00 ") is None

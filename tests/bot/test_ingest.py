@@ -106,7 +106,12 @@ async def test_a_feed_older_than_the_pruned_ledger_is_refused_with_one_warning(
     await store.prune_announcements(dt.date(2024, 12, 1))  # the store's clock is today's: 40 days is old
     caplog.set_level(logging.WARNING, logger="bot.ingest")
     for _ in range(2):
-        assert (await later.ingest_once()).outcome == "unchanged"
+        result = await later.ingest_once()
+        assert result.outcome == "refused"  # not "already stored": it was not
+        assert "older than the delivery ledger keeps" in result.message
+    check = await store.last_feed_check()
+    assert (check.outcome, check.date) == ("error", dt.date(2024, 11, 28))  # nothing usable was stored
+    assert "older than the delivery ledger keeps" in check.message
     assert await store.announcement_dates(dt.date(2000, 1, 1)) == []
     warnings = [record.getMessage() for record in caplog.records if record.name == "bot.ingest"]
     assert len(warnings) == 1

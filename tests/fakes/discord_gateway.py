@@ -1,4 +1,11 @@
-"""The fake Discord's gateway: the websocket session, dispatches, and the events tests drive."""
+"""The fake Discord's gateway: the websocket sessions, dispatches, and the events tests drive.
+
+Sharding as Discord does it: IDENTIFY's `shard: [id, count]` (absent: `[0, 1]`) makes the session one
+shard; READY names it and lists only that shard's guilds, and every dispatch goes to the sessions of
+the shards that receive it: a guild's events (GUILD_CREATE, channel and thread events, interactions
+in it) to shard `(guild_id >> 22) % count`, a DM's to shard 0 only. An invalid shard is closed with
+4010. Several shards' connections can be live at once, from one client or several processes'.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +40,7 @@ from tests.fakes.discord_model import (
     _Session,
     _user_object,
 )
-from tests.fakes.discord_state import DiscordState
+from tests.fakes.discord_state import UNSHARDED, DiscordState, Shard
 
 log = logging.getLogger(__name__)
 
@@ -43,23 +50,72 @@ class DiscordGateway(DiscordState):
 
     # -- the gateway, driven by tests -------------------------------------------------------------
 
-    async def wait_ready(self, timeout: float = 5.0) -> GatewayConnection:
-        """Wait until a client's connection got READY and its GUILD_CREATEs (or RESUMED)."""
-        await self._changes.until(
-            lambda: self._live is not None and self._live.ready, timeout, lambda: "a ready gateway connection"
-        )
-        assert self._live is not None
-        return self._live
+    async def wait_ready(self, timeout: float = 5.0, *, shard: int | None = None) -> GatewayConnection:
+        """Wait until a client's connection got READY and its GUILD_CREATEs (or RESUMED); with `shard`,
+        the connection of that shard id (any count)."""
+
+        def ready() -> GatewayConnection | None:
+            """The ready connection wanted, if there is one."""
+            for key in sorted(self._lives):
+                connection = self._lives[key]
+                if connection.ready and (shard is None or key[0] == shard):
+                    return connection
+            return None
+
+        what = "a ready gateway connection" + ("" if shard is None else f" of shard {shard}")
+        await self._changes.until(lambda: ready() is not None, timeout, lambda: what)
+        found = ready()
+        assert found is not None
+        return found
+
+    def shard_of(self, guild_id: int | None, shard_count: int) -> int:
+        """The shard that receives a guild's events (`(guild_id >> 22) % shard_count`); DMs (None): 0."""
+        return 0 if guild_id is None else (guild_id >> 22) % shard_count
+
+    @property
+    def shards(self) -> list[Shard]:
+        """The (id, count) of every shard with a current session, in order."""
+        return sorted(self._shard_sessions)
 
     async def dispatch(self, event: str, data: dict[str, Any], *, timeout: float = 5.0) -> int:
-        """Send a dispatch (op 0) to the connected client once it is ready; returns its sequence number."""
-        connection = await self.wait_ready(timeout)
+        """Send a dispatch (op 0) to the shards that receive it, once they are ready; returns its sequence
+        number in the (first) receiving shard's session. RuntimeError if no connected shard receives it."""
+        await self.wait_ready(timeout)
+        receivers = self._receivers(event, data)
+        if not receivers:
+            raise RuntimeError(f"no gateway connection (shard) receives {event}")
+        for key in receivers:
+            await self._until_shard_ready(key, timeout)
         future = self._emit(event, data)
         if future is None:
             raise RuntimeError(f"no gateway connection to send {event} to")
         await asyncio.wait_for(future, timeout)
-        assert connection.session is not None
-        return connection.session.seq
+        return self._shard_sessions[receivers[0]].seq
+
+    async def _until_shard_ready(self, key: Shard, timeout: float) -> None:
+        """Wait until the shard has a ready connection."""
+        await self._changes.until(
+            lambda: key in self._lives and self._lives[key].ready,
+            timeout,
+            lambda: f"a ready connection of shard {key}",
+        )
+
+    def _receivers(self, event: str, data: dict[str, Any]) -> list[Shard]:
+        """The shards (with a current session) that receive this dispatch, as Discord routes it."""
+        guild = _guild_of(event, data)
+        return [key for key in sorted(self._shard_sessions) if self.shard_of(guild, key[1]) == key[0]]
+
+    def _connection_shard(self, connection: GatewayConnection) -> Shard | None:
+        """The shard a connection's session is, once it identified or resumed."""
+        if connection.session is None:
+            return None
+        return self._session_shards.get(connection.session.session_id)
+
+    def _forget_live(self, connection: GatewayConnection) -> None:
+        """The connection is live no more."""
+        key = self._connection_shard(connection)
+        if key is not None and self._lives.get(key) is connection:
+            del self._lives[key]
 
     async def send_interaction(
         self,
@@ -372,8 +428,7 @@ class DiscordGateway(DiscordState):
         """Close the client's websocket: abruptly (no close frame) or with `code` (e.g. 4000)."""
         connection = await self.wait_ready(timeout)
         connection.ready = False
-        if self._live is connection:
-            self._live = None
+        self._forget_live(connection)
         if code is None:
             assert connection.request is not None
             assert connection.request.transport is not None
@@ -386,17 +441,19 @@ class DiscordGateway(DiscordState):
         """Send op 7 RECONNECT: the client closes and RESUMEs on a new connection."""
         connection = await self.wait_ready(timeout)
         connection.ready = False
-        self._live = None
+        self._forget_live(connection)
         connection.outbox.put_nowait((json.dumps({"op": 7, "d": None}), None, None))
 
     async def invalidate_session(self, *, resumable: bool = False, timeout: float = 5.0) -> None:
         """Send op 9 INVALID_SESSION; unless resumable the client must IDENTIFY afresh."""
         connection = await self.wait_ready(timeout)
         connection.ready = False
-        self._live = None
+        key = self._connection_shard(connection)
+        self._forget_live(connection)
         if not resumable and connection.session is not None:
             self._sessions.pop(connection.session.session_id, None)
-            self._session = None
+            if key is not None and self._shard_sessions.get(key) is connection.session:
+                del self._shard_sessions[key]
         connection.outbox.put_nowait((json.dumps({"op": 9, "d": resumable}), None, None))
 
     def _guild_create_payload(self, guild: _Guild) -> dict[str, Any]:
@@ -502,23 +559,32 @@ class DiscordGateway(DiscordState):
 
     # -- internals: gateway -----------------------------------------------------------------------
 
-    def _emit(self, event: str, data: dict[str, Any]) -> asyncio.Future[None] | None:
-        """Give a dispatch the session's next sequence number and queue it for the live connection.
+    def _emit(
+        self, event: str, data: dict[str, Any], *, shard: Shard | None = None
+    ) -> asyncio.Future[Any] | None:
+        """Give a dispatch the next sequence number of each receiving shard's session (`shard`: that one
+        alone) and queue it for the shard's live connection; a future resolved once every one is sent.
 
         Without a live connection it stays in the session and is replayed when the client RESUMEs.
         """
-        session = self._session
-        if session is None:
+        receivers = [shard] if shard is not None else self._receivers(event, data)
+        futures: list[asyncio.Future[None]] = []
+        for key in receivers:
+            session = self._shard_sessions.get(key)
+            if session is None:
+                continue
+            session.seq += 1
+            frame = json.dumps({"op": 0, "t": event, "s": session.seq, "d": data})
+            session.sent.append((session.seq, frame))
+            connection = self._lives.get(key)
+            if connection is None or connection.session is not session:
+                continue
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            connection.outbox.put_nowait((frame, future, None))
+            futures.append(future)
+        if not futures:
             return None
-        session.seq += 1
-        frame = json.dumps({"op": 0, "t": event, "s": session.seq, "d": data})
-        session.sent.append((session.seq, frame))
-        connection = self._live
-        if connection is None or connection.session is not session:
-            return None
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        connection.outbox.put_nowait((frame, future, None))
-        return future
+        return futures[0] if len(futures) == 1 else asyncio.gather(*futures)
 
     async def _emit_and_wait(self, event: str, data: dict[str, Any], *, intent: int) -> None:
         """Emit a state change if the session's intents cover it, and wait until it was sent."""
@@ -573,8 +639,7 @@ class DiscordGateway(DiscordState):
             if connection.close_code is None and ws.close_code is not None:
                 connection.close_code = int(ws.close_code)
             connection.ready = False
-            if self._live is connection:
-                self._live = None
+            self._forget_live(connection)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
@@ -606,7 +671,7 @@ class DiscordGateway(DiscordState):
             await self._close(connection, 4001, "Unknown opcode.")
 
     async def _identify(self, connection: GatewayConnection, data: dict[str, Any]) -> None:
-        """Check the token and intents, then send READY and a GUILD_CREATE per guild."""
+        """Check the token, intents and shard, then send READY and a GUILD_CREATE per guild of the shard."""
         assert connection.ws is not None
         connection.kind = "identify"
         self.identify_payloads.append(data)
@@ -617,15 +682,21 @@ class DiscordGateway(DiscordState):
         if intents & PRIVILEGED_INTENTS & ~self.privileged_intents:
             await self._close(connection, 4014, "Disallowed intent(s).")
             return
+        key = _shard_key(data.get("shard"))
+        if key is None:
+            await self._close(connection, 4010, "Invalid shard.")
+            return
         session = _Session(session_id=secrets.token_hex(16), intents=intents)
         self._sessions[session.session_id] = session
-        self._session = session
+        self._session_shards[session.session_id] = key
+        self._shard_sessions[key] = session
         connection.session = session
-        self._live = connection
+        self._lives[key] = connection
+        guilds = [guild_id for guild_id in self._active_guilds() if self.shard_of(guild_id, key[1]) == key[0]]
         ready = {
             "v": 10,
             "user": {**self.bot_user, "verified": True, "mfa_enabled": False, "email": None},
-            "guilds": [{"id": str(guild_id), "unavailable": True} for guild_id in self._active_guilds()],
+            "guilds": [{"id": str(guild_id), "unavailable": True} for guild_id in guilds],
             "session_id": session.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.resume_gateway_url,
@@ -639,10 +710,12 @@ class DiscordGateway(DiscordState):
             "auth": {},
             "_trace": ["fake-gateway"],
         }
-        self._emit("READY", ready)
+        if data.get("shard") is not None:
+            ready["shard"] = list(key)
+        self._emit("READY", ready, shard=key)
         if intents & GUILDS_INTENT:
-            for guild_id in self._active_guilds():
-                self._emit("GUILD_CREATE", self._guild_create_payload(self._guilds[guild_id]))
+            for guild_id in guilds:
+                self._emit("GUILD_CREATE", self._guild_create_payload(self._guilds[guild_id]), shard=key)
         connection.outbox.put_nowait((None, None, lambda: self._mark_ready(connection)))
 
     async def _resume(self, connection: GatewayConnection, data: dict[str, Any]) -> None:
@@ -654,16 +727,17 @@ class DiscordGateway(DiscordState):
             await self._close(connection, 4004, "Authentication failed.")
             return
         session = self._sessions.get(str(data.get("session_id")))
-        if session is None or session is not self._session:
+        key = None if session is None else self._session_shards.get(session.session_id)
+        if session is None or key is None or session is not self._shard_sessions.get(key):
             connection.outbox.put_nowait((json.dumps({"op": 9, "d": False}), None, None))
             return
         connection.session = session
-        self._live = connection
+        self._lives[key] = connection
         last = int(data.get("seq") or 0)
         for seq, frame in session.sent:
             if seq > last:
                 connection.outbox.put_nowait((frame, None, None))
-        self._emit("RESUMED", {"_trace": ["fake-gateway"]})
+        self._emit("RESUMED", {"_trace": ["fake-gateway"]}, shard=key)
         connection.outbox.put_nowait((None, None, lambda: self._mark_ready(connection)))
 
     async def _close(self, connection: GatewayConnection, code: int, reason: str) -> None:
@@ -674,7 +748,8 @@ class DiscordGateway(DiscordState):
 
     def _mark_ready(self, connection: GatewayConnection) -> None:
         """A connection has sent all its start-up dispatches."""
-        if self._live is connection:
+        key = self._connection_shard(connection)
+        if key is not None and self._lives.get(key) is connection:
             connection.ready = True
         self._changes.notify()
 
@@ -691,3 +766,23 @@ def _enabled_component(posted: PostedMessage, component_type: int, custom_id: st
         kind = "button" if component_type == BUTTON else "menu"
         raise ValueError(f"message {posted.id} has no enabled {kind} {custom_id!r}: {posted.custom_ids()}")
     return found[0]
+
+
+def _shard_key(shard: Any) -> Shard | None:
+    """IDENTIFY's `shard` as (id, count): absent is (0, 1); None when it is no valid shard."""
+    if shard is None:
+        return UNSHARDED
+    if (
+        isinstance(shard, list)
+        and len(shard) == 2
+        and all(isinstance(part, int) and not isinstance(part, bool) for part in shard)
+        and 0 <= shard[0] < shard[1]
+    ):
+        return (shard[0], shard[1])
+    return None
+
+
+def _guild_of(event: str, data: dict[str, Any]) -> int | None:
+    """The guild a dispatch is about (a guild event's own id, else its `guild_id`); None for a DM's."""
+    value = data.get("id") if event.startswith("GUILD_") and "guild_id" not in data else data.get("guild_id")
+    return None if value is None else int(value)

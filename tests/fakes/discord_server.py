@@ -28,6 +28,10 @@ IDENTIFY, and `client.close()` does not cancel a pending `_delay_ready` task (it
 via `FakeDiscord(privileged_intents=...)` as in the developer portal, else IDENTIFY is closed with
 4014 and discord.py raises PrivilegedIntentsRequired.
 
+Shards: IDENTIFY's `shard: [id, count]` makes a connection one shard, sent only its guilds' events and
+interactions (`(guild_id >> 22) % count`) and, on shard 0, DMs' (see `tests.fakes.discord_gateway`);
+`fake.wait_ready(shard=1)` waits for one shard, `fake.shards` lists those with a session.
+
 Every REST request is recorded (`fake.requests`: method, path, query, headers, JSON body or the
 multipart payload_json + files, monotonic time, status and answer). JSON bodies (for multipart: the
 payload_json part) are validated against the route's request-body schema in Discord's OpenAPI 3.1 spec

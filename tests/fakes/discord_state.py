@@ -38,6 +38,9 @@ from tests.fakes.discord_openapi import (
 
 log = logging.getLogger(__name__)
 
+Shard = tuple[int, int]  # (shard id, shard count), as IDENTIFY's `shard` names it
+UNSHARDED: Shard = (0, 1)
+
 
 class DiscordState:
     """What the fake Discord knows: guilds, channels, messages, interactions, sessions, faults."""
@@ -113,9 +116,12 @@ class DiscordState:
         self._faults: FaultQueue[Fault] = FaultQueue()
         self._enforced: tuple[int, float, bool] | None = None
         self._buckets: dict[int, _Bucket] = {}
-        self._sessions: dict[str, _Session] = {}
-        self._session: _Session | None = None
-        self._live: GatewayConnection | None = None
+        self._sessions: dict[str, _Session] = {}  # every session by id, for RESUME
+        # Per shard (id, count) as IDENTIFY named it ((0, 1) unsharded): its current session, the
+        # connection live on it, and which shard each session is.
+        self._shard_sessions: dict[Shard, _Session] = {}
+        self._lives: dict[Shard, GatewayConnection] = {}
+        self._session_shards: dict[str, Shard] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ids = itertools.count(1)
         self._changes = Changes()
@@ -135,6 +141,16 @@ class DiscordState:
     def resume_gateway_url(self) -> str:
         """The `resume_gateway_url` READY hands out (reconnects RESUME there)."""
         return f"{self.gateway_url}/resume"
+
+    @property
+    def _session(self) -> _Session | None:
+        """The current gateway session (the lowest shard's when several run); None before any IDENTIFY."""
+        return self._shard_sessions[min(self._shard_sessions)] if self._shard_sessions else None
+
+    @property
+    def _live(self) -> GatewayConnection | None:
+        """The connection live on the lowest shard that has one; None while no client is connected."""
+        return self._lives[min(self._lives)] if self._lives else None
 
     # -- internals: state -------------------------------------------------------------------------
 
@@ -277,8 +293,10 @@ class DiscordState:
         """The REST routes the fake answers (the REST part defines them)."""
         raise NotImplementedError
 
-    def _emit(self, event: str, data: dict[str, Any]) -> asyncio.Future[None] | None:
-        """Queue a gateway dispatch for the client (the gateway part defines it)."""
+    def _emit(
+        self, event: str, data: dict[str, Any], *, shard: Shard | None = None
+    ) -> asyncio.Future[Any] | None:
+        """Queue a gateway dispatch for the shards that receive it (the gateway part defines it)."""
         raise NotImplementedError
 
 

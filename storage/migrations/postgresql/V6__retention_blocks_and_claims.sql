@@ -7,7 +7,7 @@ CREATE INDEX deliveries_by_date ON deliveries (announcement_date);
 ALTER TABLE channels ADD COLUMN title TEXT;
 ALTER TABLE channels ADD COLUMN server_name TEXT;
 ALTER TABLE channels ADD COLUMN inactive_reason TEXT
-    CHECK (inactive_reason IS NULL OR inactive_reason IN ('gone', 'unsubscribed'));
+    CHECK (inactive_reason IS NULL OR inactive_reason IN ('gone', 'unsubscribed', 'deactivated'));
 ALTER TABLE channels ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1));
 
 CREATE TABLE channel_claims (

@@ -5,7 +5,8 @@
 --   * channels.title, channels.server_name: what `arxiv-digest channels` shows of a chat (its title, its
 --     Discord server's name), as the platform last told them; NULL until then.
 --   * channels.inactive_reason: why a chat gets no digest ('gone': the bot was removed or the chat
---     deleted; 'unsubscribed': its admins stopped it); NULL while active.
+--     deleted; 'unsubscribed': its admins stopped it; 'deactivated': the operator turned it off with
+--     `channels --deactivate`); NULL while active (and for chats turned off before V6).
 --   * channels.blocked: the operator stopped the chat (`channels --block ID`), whatever its admins do;
 --     only `channels --unblock ID` lifts it.
 --   * channel_claims: which process is delivering a chat now, until when (a lease), so that two
@@ -17,7 +18,7 @@ CREATE INDEX deliveries_by_date ON deliveries (announcement_date);
 ALTER TABLE channels ADD COLUMN title TEXT;
 ALTER TABLE channels ADD COLUMN server_name TEXT;
 ALTER TABLE channels ADD COLUMN inactive_reason TEXT
-    CHECK (inactive_reason IS NULL OR inactive_reason IN ('gone', 'unsubscribed'));
+    CHECK (inactive_reason IS NULL OR inactive_reason IN ('gone', 'unsubscribed', 'deactivated'));
 ALTER TABLE channels ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1));
 
 CREATE TABLE channel_claims (
