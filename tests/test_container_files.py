@@ -269,16 +269,18 @@ def test_the_constraints_pin_every_transitive_runtime_dependency_and_no_dev_tool
     pinned too, so the image resolves nothing on its own; the dev extra's tools are not."""
     pins = constraint_pins()
     needed: set[str] = set()
-    todo = list(runtime_requirements())
+    followed: set[tuple[str, str]] = set()  # (package, extra) whose requirements were added
+    todo = [(requirement, "") for requirement in runtime_requirements()]
     while todo:
-        requirement = todo.pop()
-        name = canonicalize_name(requirement.name)
-        if name in needed or (
-            requirement.marker is not None and not requirement.marker.evaluate({"extra": ""})
-        ):
+        requirement, wanted_by = todo.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": wanted_by}):
             continue
+        name = canonicalize_name(requirement.name)
         needed.add(name)
-        todo += [Requirement(text) for text in importlib.metadata.requires(requirement.name) or []]
+        for extra in ("", *sorted(requirement.extras)):  # `pkg[extra]` brings the extra's requirements
+            if (name, extra) not in followed:
+                followed.add((name, extra))
+                todo += [(Requirement(text), extra) for text in importlib.metadata.requires(name) or []]
     assert sorted(needed - set(pins)) == [], "runtime dependencies missing from constraints.txt"
     assert sorted(set(pins) - needed) == [], "constraints.txt pins what the runtime does not need"
     project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
