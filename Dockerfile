@@ -13,11 +13,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DATABASE_URL=sqlite:////data/arxiv-digest.db
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+# constraints.txt pins every runtime dependency (and theirs) to the versions the tests ran with.
+COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY adapters ./adapters
 COPY storage ./storage
-RUN pip install . \
+RUN pip install -c constraints.txt . \
     && groupadd --gid 10001 digest \
     && useradd --no-log-init --create-home --uid 10001 --gid 10001 digest \
     && mkdir -p /data \

@@ -14,6 +14,9 @@ The fake Discord (tests/fakes/discord_server.py) runs `enforce_rate_limits(per_c
 per_seconds=5.0)`: every message answer carries real X-RateLimit-* headers for its channel's bucket,
 and a message past the bucket is answered 429. Discord's bucket is 5 messages / 5 s, so a channel's
 one or two messages never overrun it; `--bucket 1` with files makes every file wait out its bucket.
+The fake also enforces Discord's global limit, 50 requests a second per bot over any second, with
+the global 429 (`"global": true`, retry_after); the 429s counted include those, and the busiest
+second the fake saw is reported.
 
 The limits' minimum for M messages, k per channel: max(M / 50 s (Discord's global limit per bot),
 (⌈k / bucket⌉ − 1) × 5 s (one channel's bucket)); the adapter deliberately paces at 40/s, so its own
@@ -70,6 +73,7 @@ from tests.fakes.discord_model import SUPPRESS_NOTIFICATIONS_FLAG  # noqa: E402
 from tests.fakes.discord_server import FakeDiscord  # noqa: E402
 
 GLOBAL_PER_SECOND = 50  # Discord's global limit per bot
+BUTTON_TYPE = 2  # a message component's type: 2 a button, 3 a string select menu
 BUCKET_SECONDS = 5.0
 GUILDS = 10
 # A paper as a page shows it: a full page's embed URL, a compact or titles page's masked link.
@@ -102,10 +106,15 @@ def _shown_papers(message: dict[str, Any]) -> list[str]:
 
 
 def _button_views(message: dict[str, Any]) -> set[int]:
-    """The view ids the message's page and file buttons name (-1 for a custom_id no press decodes)."""
+    """The view ids the message's page and file buttons name (-1 for a custom_id no press decodes).
+
+    Only buttons (component type 2): the 👍/👎/🔖 select menus (type 3, `fm:…`) are choices, not presses.
+    """
     named = set()
     for row in message.get("components") or ():
         for item in row.get("components") or ():
+            if item.get("type") != BUTTON_TYPE:
+                continue
             press = press_of(str(item.get("custom_id") or ""))
             if isinstance(press, PagePress | FilePress):
                 named.add(press.view_id)
@@ -320,8 +329,13 @@ async def run(options: argparse.Namespace) -> int:
         (
             "429s answered",
             f"{answered_429}",
-            f"beyond the first per bucket: {beyond_first} (target 0); "
-            f"{fake.invalid_request_count} answers of 401/403/429 in all",
+            f"beyond the first per bucket: {beyond_first} (target 0); global 429s "
+            f"{fake.global_rate_limited_count}; {fake.invalid_request_count} answers of 401/403/429 in all",
+        ),
+        (
+            "busiest second",
+            f"{fake.global_window_peak} requests",
+            f"the most bot requests the fake saw within one second (the global limit: {GLOBAL_PER_SECOND})",
         ),
         ("duplicates", f"{duplicates}", "second page messages in one channel (fake's records)"),
         (

@@ -8,20 +8,26 @@ copies carry another paper's abstract). Topics have 3–8 keywords from a realis
 anchor's MLLM keywords, acronyms, phrases, rare words and bigrams of the day's titles, conjunctions,
 exclusions and the precise syntax: `=word`, `ti:`, `abs:`, `au:`, quotes, NOT, groups); fixed seed.
 
-`Matcher.compile` + `Matcher.match` are timed together (the median of `--runs`) against the anchor's
-straightforward rule: for each topic, for each paper, test each keyword as a substring of
-fold(title + " " + abstract) — and for a keyword in the precise syntax, evaluate its parsed
-expression on that one paper (the reference evaluator of tests/bot/test_matching.py). The loop is
-given every fair advantage: each paper's folded texts and each keyword's parse are computed once.
+`Matcher.compile` + `Matcher.match` are timed together, cold and warm: `--runs` cold runs, each after
+emptying the matcher's cache of parsed keywords (what the first announcement after a start costs; the
+very first run also pays the process's first allocations), then `--runs` warm ones (every later
+announcement: a running bot's keywords were parsed the day before); the medians of each are
+reported. They are compared with the anchor's straightforward rule: for each topic, for each paper,
+test each keyword as a substring of fold(title + " " + abstract) — and for a keyword in the precise
+syntax, evaluate its parsed expression on that one paper (the reference evaluator of
+tests/bot/test_matching.py). The loop is given every fair advantage: each paper's folded texts and
+each keyword's parse are computed once.
 Over 10,000 topics × 3,000 papers that loop takes minutes, so it runs on a fixed random sample of
 `--sample` topics and its time is extrapolated linearly to all topics (the output says so); the
 results are asserted identical on the sample (all topics when `--sample` ≥ `--topics`). A second
 variant of the loop that tests the topic's categories before any keyword is timed on the same sample
-and reported beside it (most pairs then need no substring test).
+and reported beside it (most pairs then need no substring test): the first loop also tests keywords
+on papers outside a topic's categories, so its ratio flatters the matcher; the categories-first one
+is the fairer baseline, and both ratios are in the summary.
 
-Ends with one line (`in <s> s` counts compile and match together):
-`matching: <topics> topics x <papers> papers in <s> s; straightforward loop <s> s; <ratio>x;
-results identical` (on one line)
+Ends with one line (the times count compile and match together):
+`matching: <topics> topics x <papers> papers in <s> s cold, <s> s warm; straightforward loop <s> s
+(<r>x warm, <r>x cold); categories first <s> s (<r>x warm, <r>x cold); results identical` (one line)
 and exits 1 when the results differ.
 """
 
@@ -38,6 +44,7 @@ from pathlib import Path
 
 import _common
 
+from bot import matching
 from bot.matching import Matcher
 from bot.models import AnnounceType, Paper, Topic
 from bot.query import And, Expr, Field, Not, Term, fold, parse_keyword
@@ -170,6 +177,19 @@ def _compile_and_match(
     return compiled - start, time.perf_counter() - compiled, result
 
 
+def _all_ms(runs: Sequence[tuple[float, float, object]]) -> str:
+    """Each run's compile + match in ms, comma-separated."""
+    return ", ".join(f"{(compiled + matched) * 1000:.0f}" for compiled, matched, _ in runs)
+
+
+def _missed(seconds: float, topics: int) -> str:
+    """The target's note: `; target ≤ 300 ms …`, and whether it was missed."""
+    missed = topics <= TARGET_TOPICS and seconds > TARGET_SECONDS
+    return f"; target ≤ {TARGET_SECONDS * 1000:.0f} ms for {TARGET_TOPICS:,} topics" + (
+        " — MISSED" if missed else ""
+    )
+
+
 def main() -> int:
     """Run the benchmark; print the table and the summary line."""
     parser = argparse.ArgumentParser(
@@ -196,12 +216,21 @@ def main() -> int:
         for keyword in topic.keywords
     )
 
+    # Cold: as after a start, the matcher's cache of parsed keywords empty (emptied before each of
+    # these runs; the very first also pays the process's first allocations). Warm: as on every later
+    # announcement of a running bot, whose topics barely change from one day to the next.
+    cold_runs = []
+    for _ in range(options.runs):
+        matching._parsed.cache_clear()
+        cold_runs.append(_compile_and_match(topics, papers, defaults))
     runs = [_compile_and_match(topics, papers, defaults) for _ in range(options.runs)]
     compile_s = _common.median(run[0] for run in runs)
     match_s = _common.median(run[1] for run in runs)
     total_s = _common.median(run[0] + run[1] for run in runs)
+    cold_compile_s = _common.median(run[0] for run in cold_runs)
+    cold_s = _common.median(run[0] + run[1] for run in cold_runs)
     result = runs[-1][2]
-    identical_runs = all(run[2] == result for run in runs)
+    identical_runs = all(run[2] == result for run in [*cold_runs, *runs])
     pairs = len(topics) * len(papers)
     matched = sum(map(len, result))
 
@@ -221,6 +250,7 @@ def main() -> int:
     scoped_s = scoped_sample_s * len(topics) / len(chosen)
     identical = identical_runs and expected == got and expected_scoped == got
     ratio = loop_s / total_s
+    scoped_ratio = scoped_s / total_s
     sampled = len(chosen) < len(topics)
     how = (
         f"timed on a fixed random sample of {len(chosen):,} topics ({{:.1f}} s), "
@@ -237,18 +267,27 @@ def main() -> int:
             f"{keywords:,} keywords ({precise:,} in the precise syntax), "
             f"{sum(len(t.excludes) for t in topics):,} exclusions; seed {options.seed}",
         ),
-        ("compile", f"{compile_s * 1000:.0f} ms", f"median of {options.runs}"),
+        (
+            "compile, cold / warm",
+            f"{cold_compile_s * 1000:.0f} / {compile_s * 1000:.0f} ms",
+            f"medians of {options.runs}; cold: the parsed-keyword cache emptied first (as after a start)",
+        ),
         (
             "match",
             f"{match_s * 1000:.0f} ms",
-            f"median of {options.runs}; {matched:,} (topic, paper) matches",
+            f"median of {options.runs} warm runs; {matched:,} (topic, paper) matches",
         ),
         (
-            "compile + match",
+            "compile + match, cold",
+            f"{cold_s * 1000:.0f} ms",
+            f"median of {options.runs} (all: {_all_ms(cold_runs)} ms, the first the process's first); "
+            "the first announcement after a start" + _missed(cold_s, len(topics)),
+        ),
+        (
+            "compile + match, warm",
             f"{total_s * 1000:.0f} ms",
-            f"median of {options.runs} (all: {', '.join(f'{(r[0] + r[1]) * 1000:.0f}' for r in runs)} ms); "
-            f"target ≤ {TARGET_SECONDS * 1000:.0f} ms for {TARGET_TOPICS:,} topics"
-            + (" — MISSED" if len(topics) <= TARGET_TOPICS and total_s > TARGET_SECONDS else ""),
+            f"median of {options.runs} (all: {_all_ms(runs)} ms); "
+            "every later announcement (the keywords parsed the day before)" + _missed(total_s, len(topics)),
         ),
         ("(topic, paper) pairs per second", f"{pairs / total_s:,.0f}", f"{pairs:,} pairs per announcement"),
         (
@@ -258,15 +297,21 @@ def main() -> int:
         ),
         (
             "ratio",
-            f"{ratio:,.0f}×",
-            f"target ≥ {TARGET_RATIO:.0f}×{'' if ratio >= TARGET_RATIO else ' — MISSED'}",
+            f"{ratio:,.0f}× warm, {loop_s / cold_s:,.0f}× cold",
+            f"target ≥ {TARGET_RATIO:.0f}×{'' if ratio >= TARGET_RATIO else ' — MISSED'}; "
+            "but this loop tests keywords on papers outside a topic's categories too: "
+            "the fairer baseline is the next row",
         ),
         (
             "straightforward loop, categories first",
             f"{scoped_s:.1f} s",
             "a pair outside the topic's categories needs no substring test; " + how.format(scoped_sample_s),
         ),
-        ("ratio to it", f"{scoped_s / total_s:,.0f}×", ""),
+        (
+            "ratio to it",
+            f"{scoped_ratio:,.0f}× warm, {scoped_s / cold_s:,.0f}× cold",
+            "the fairer comparison, quoted beside the headline (the target was set against the row above)",
+        ),
         (
             "results",
             "identical" if identical else "DIFFERENT",
@@ -275,8 +320,10 @@ def main() -> int:
     ]
     _common.print_table("matching", rows)
     print(
-        f"matching: {len(topics)} topics x {len(papers)} papers in {total_s:.3f} s; "
-        f"straightforward loop {loop_s:.1f} s; {ratio:.0f}x; "
+        f"matching: {len(topics)} topics x {len(papers)} papers in {cold_s:.3f} s cold, "
+        f"{total_s:.3f} s warm; "
+        f"straightforward loop {loop_s:.1f} s ({ratio:.0f}x warm, {loop_s / cold_s:.0f}x cold); "
+        f"categories first {scoped_s:.1f} s ({scoped_ratio:.0f}x warm, {scoped_s / cold_s:.0f}x cold); "
         f"results {'identical' if identical else 'DIFFERENT'}"
     )
     if not identical:

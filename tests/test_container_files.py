@@ -8,20 +8,26 @@ against a database under tmp_path.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+CONSTRAINTS = ROOT / "constraints.txt"
+PYPROJECT = ROOT / "pyproject.toml"
 #: The uid the image runs as (README, compose comments and error messages name it).
 IMAGE_UID = "10001"
 #: The bot ends within this many seconds of SIGTERM (see bot.main.app); the grace period must exceed it.
@@ -226,6 +232,73 @@ def test_the_image_copies_no_env_file_and_not_the_whole_context() -> None:
 def test_the_image_has_no_secret_in_its_environment() -> None:
     """The Dockerfile sets no token: they come from env_file / --env-file at run time."""
     assert not {name for name in dockerfile_env() if "TOKEN" in name}
+
+
+def runtime_requirements() -> list[Requirement]:
+    """pyproject.toml's [project] dependencies (what the image installs; not the dev extra)."""
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    return [Requirement(text) for text in project["dependencies"]]
+
+
+def constraint_pins() -> dict[str, str]:
+    """constraints.txt as {canonical name: version}; every line must be an exact `name==version`."""
+    pins: dict[str, str] = {}
+    for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines():
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][A-Za-z0-9.+!-]*)", text)
+        assert match, f"not an exact pin: {line!r}"
+        name = canonicalize_name(match[1])
+        assert name not in pins, f"{name} pinned twice"
+        pins[name] = match[2]
+    return pins
+
+
+def test_every_runtime_requirement_is_pinned_and_its_pin_satisfies_pyproject() -> None:
+    """Each dependency of pyproject.toml has an exact pin in constraints.txt within its range."""
+    pins = constraint_pins()
+    for requirement in runtime_requirements():
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{requirement.name} is not pinned in constraints.txt"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (requirement, pins[name])
+
+
+def test_the_constraints_pin_every_transitive_runtime_dependency_and_no_dev_tool() -> None:
+    """What the runtime dependencies need in turn (as installed here, for Linux and this Python) is
+    pinned too, so the image resolves nothing on its own; the dev extra's tools are not."""
+    pins = constraint_pins()
+    needed: set[str] = set()
+    followed: set[tuple[str, str]] = set()  # (package, extra) whose requirements were added
+    todo = [(requirement, "") for requirement in runtime_requirements()]
+    while todo:
+        requirement, wanted_by = todo.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": wanted_by}):
+            continue
+        name = canonicalize_name(requirement.name)
+        needed.add(name)
+        for extra in ("", *sorted(requirement.extras)):  # `pkg[extra]` brings the extra's requirements
+            if (name, extra) not in followed:
+                followed.add((name, extra))
+                todo += [(Requirement(text), extra) for text in importlib.metadata.requires(name) or []]
+    assert sorted(needed - set(pins)) == [], "runtime dependencies missing from constraints.txt"
+    assert sorted(set(pins) - needed) == [], "constraints.txt pins what the runtime does not need"
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    assert "arxiv-digest-bot" not in pins
+    dev = {canonicalize_name(Requirement(text).name) for text in project["optional-dependencies"]["dev"]}
+    assert not (dev - needed) & set(pins), "a dev-only tool is pinned"
+
+
+def test_the_image_installs_the_pinned_versions() -> None:
+    """The Dockerfile copies constraints.txt and installs with `pip install -c constraints.txt .`."""
+    steps = instructions()
+    copied = [arguments.split()[:-1] for keyword, arguments in steps if keyword == "COPY"]
+    assert any("constraints.txt" in sources for sources in copied), copied
+    installs = [arguments for keyword, arguments in steps if keyword == "RUN" and "pip install" in arguments]
+    assert installs, "no pip install in the Dockerfile"
+    for command in installs:
+        assert re.search(r"pip install (\S+ )*-c constraints\.txt( \S+)* \.(\s|$)", command), command
+    assert not ignored("constraints.txt")
 
 
 # -- .dockerignore ---------------------------------------------------------------------------------------

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import aiohttp
 import discord
 import discord.gateway
 import discord.http
@@ -722,6 +723,43 @@ async def test_hidden_rate_limit_gets_429s_that_discord_py_retries(fake: FakeDis
     assert limited.answer["retry_after"] > 0
     assert fake.rate_limited_count == 1
     assert fake.invalid_request_count == 1
+
+
+async def test_past_50_requests_a_second_the_fake_answers_discords_global_429(fake: FakeDiscord) -> None:
+    """Discord's global limit: 60 bot requests at once get 50 answers and then the global 429, shaped as
+    the spec's RatelimitedResponse (`"global": true`, retry_after until the second has room) with the
+    Via discord.py needs; after retry_after a request passes again."""
+    headers = {"Authorization": f"Bot {fake.token}", "Content-Type": "application/json"}
+    url = f"{fake.api_url}/channels/{CHANNEL_ID}/messages"
+    async with aiohttp.ClientSession() as session:
+
+        async def post(number: int) -> tuple[int, Any, Mapping[str, str]]:
+            async with session.post(url, json={"content": f"burst {number}"}, headers=headers) as answer:
+                return answer.status, await answer.json(), answer.headers
+
+        answers = await asyncio.gather(*(post(number) for number in range(60)))
+        statuses = [status for status, _, _ in answers]
+        assert statuses.count(200) == 50
+        assert statuses.count(429) == 10
+        _, body, limited = next(answer for answer in answers if answer[0] == 429)
+        assert body["global"] is True
+        assert 0 < body["retry_after"] <= 1.0
+        assert (
+            list(
+                OpenAPISpec(SPEC_PATH).validator("/components/schemas/RatelimitedResponse").iter_errors(body)
+            )
+            == []
+        )
+        assert limited["X-RateLimit-Global"] == "true"
+        assert limited["X-RateLimit-Scope"] == "global"
+        assert limited["Via"] == "1.1 google"
+        assert "X-RateLimit-Bucket" not in limited  # not a route's bucket
+        assert fake.global_rate_limited_count == fake.rate_limited_count == 10
+        assert fake.global_window_peak == 50
+        await asyncio.sleep(body["retry_after"])
+        status, _, _ = await post(60)
+        assert status == 200
+    assert len(fake.channel_messages(CHANNEL_ID)) == 51
 
 
 # -- buttons, page turns, ephemeral and silent messages, threads ------------------------------------------

@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 _ROOMY_LIMIT = 1000  # the bucket advertised when rate limits are not enforced
 _ROOMY_WINDOW = 1.0
 _BUCKET_HASH = "f6b5c1e2a7d3c4b8e9a0d1c2b3a4f5e6"
+#: Discord's global limit: 50 requests a second per bot, over every route but interaction callbacks and
+#: webhooks (https://discord.com/developers/docs/topics/rate-limits#global-rate-limit).
+GLOBAL_LIMIT_PER_SECOND = 50
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,25 @@ class Fault:
         if via:
             headers["Via"] = "1.1 google"
         body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": is_global}
+        return cls(429, body, headers)
+
+    @classmethod
+    def global_rate_limited(cls, retry_after: float) -> Fault:
+        """The 429 of the global limit as Discord answers it: `"global": true` with `retry_after` in the
+        body, Retry-After, X-RateLimit-Global and X-RateLimit-Scope: global (no per-route bucket headers),
+        and the `Via` discord.py needs to sleep it off (it then holds every request until then)."""
+        headers = {
+            "Retry-After": str(max(1, math.ceil(retry_after))),
+            "X-RateLimit-Global": "true",
+            "X-RateLimit-Scope": "global",
+            "Via": "1.1 google",
+        }
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": retry_after,
+            "global": True,
+            "code": 0,
+        }
         return cls(429, body, headers)
 
     @classmethod

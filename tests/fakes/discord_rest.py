@@ -189,6 +189,8 @@ class DiscordRest(DiscordState):
         route, match = chosen
         if route.auth and request.headers.get("Authorization") != f"Bot {self.token}":
             raise _error(401, 0, "401: Unauthorized")
+        if route.auth:  # interaction callbacks and webhooks are not bound by the global limit
+            self._take_global_limit()
         call = _Call(record=record, params=match.groupdict(), body=body, files=files)
         if route.handler == self._create_message:
             call.headers.update(self._take_rate_limit(call.int_param("channel_id")))
@@ -243,6 +245,22 @@ class DiscordRest(DiscordState):
         for error in self._spec.validator(pointer).iter_errors(answer):
             for path, _, message in _problems(error):
                 self.answer_errors.append(f"{route.method} {route.template}: {'.'.join(path)}: {message}")
+
+    def _take_global_limit(self) -> None:
+        """Count a request with the bot's token against Discord's global limit: past `global_limit` in
+        the last second (real time, whatever `clock` the fake was given), a global 429 whose
+        retry_after is when the oldest of them leaves the window; a refused request does not count."""
+        now = time.monotonic()
+        window = self._global_window
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if self.global_limit is not None and len(window) >= self.global_limit:
+            self.rate_limited_count += 1
+            self.global_rate_limited_count += 1
+            fault = Fault.global_rate_limited(round(max(window[0] + 1.0 - now, 0.001), 3))
+            raise _Answer(429, fault.body, fault.headers)
+        window.append(now)
+        self.global_window_peak = max(self.global_window_peak, len(window))
 
     def _take_rate_limit(self, channel_id: int) -> dict[str, str]:
         """Count a message against its channel's bucket: the X-RateLimit headers, or a 429."""

@@ -60,7 +60,14 @@ Rate limits: every `POST /channels/{id}/messages` answer carries X-RateLimit-Lim
 `fake.enforce_rate_limits(per_channel=5, per_seconds=5.0)` enforces a fixed window per channel and
 advertises it, so discord.py waits pre-emptively and never gets a 429; with `advertise=False` the
 headers keep claiming the roomy bucket, so the client runs into 429s and must retry.
-`fake.rate_limited_count` counts every 429 answered, enforced or injected; `fake.invalid_request_count`
+Discord's global limit is enforced too, always (unless `FakeDiscord(global_limit=None)`): more than
+50 requests with the bot's token within any second (a sliding window of real time; interaction
+callbacks and webhooks are exempt, as on Discord) are answered with the global 429 — `"global": true`,
+`retry_after` until the window has room, `X-RateLimit-Global: true`, `Via` — which discord.py sleeps
+off, holding all its requests meanwhile. `fake.global_rate_limited_count` counts those 429s and
+`fake.global_window_peak` is the most requests seen within one second, so a test can show the
+adapter's own pacer keeps below the limit. `fake.rate_limited_count` counts every 429 answered,
+enforced, global or injected; `fake.invalid_request_count`
 counts 401/403/429 answers (10,000 of them in 10 minutes get a real bot's IP banned).
 
 Interactions: `fake.send_interaction(...)` dispatches a realistic INTERACTION_CREATE (slash command or,

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +14,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from tests.fakes.common import Changes, FaultQueue, UploadedFile
-from tests.fakes.discord_faults import Fault, _Bucket
+from tests.fakes.discord_faults import GLOBAL_LIMIT_PER_SECOND, Fault, _Bucket
 from tests.fakes.discord_model import (
     DEFAULT_APPLICATION_ID,
     DEFAULT_TOKEN,
@@ -55,8 +56,14 @@ class DiscordState:
         interaction_deadline: float | None = 3.0,
         followup_lifetime: float = 15 * 60.0,
         clock: Callable[[], float] = time.monotonic,
+        global_limit: int | None = GLOBAL_LIMIT_PER_SECOND,
     ) -> None:
-        """A fake for one bot; `privileged_intents` are those "enabled in the developer portal"."""
+        """A fake for one bot; `privileged_intents` are those "enabled in the developer portal".
+
+        `global_limit`: requests a second (any second, a sliding window of real time) the bot's token
+        may make before a global 429 (Discord's 50; None: no limit). Interaction callbacks and webhooks
+        are not counted, as on Discord.
+        """
         self.token = token
         self.application_id = application_id
         self.bot_user_id = application_id if bot_user_id is None else bot_user_id
@@ -89,6 +96,10 @@ class DiscordState:
         self.downloads: list[str] = []
         self.rate_limited_count = 0
         self.invalid_request_count = 0
+        self.global_limit = global_limit
+        self.global_rate_limited_count = 0  # 429s of the global limit (also in rate_limited_count)
+        self.global_window_peak = 0  # the most bot requests the fake saw within one second
+        self._global_window: deque[float] = deque()  # monotonic arrivals of the last second
         self.url = ""
         self._spec = OpenAPISpec(SPEC_PATH)
         self._routes = self._build_routes()
