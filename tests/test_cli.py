@@ -466,7 +466,7 @@ async def test_a_file_that_is_not_a_database_is_status_6_and_left_alone(tmp_path
     junk.write_bytes(content)
     env = {
         "DATABASE_URL": f"sqlite:///{junk}",
-        "TELEGRAM_BOT_TOKEN": "123456:fake-token-never-used",
+        "TELEGRAM_BOT_TOKEN": "123456:fake-token-never-used-0123456789ab",
         "TELEGRAM_API_URL": "http://127.0.0.1:9",
     }
     args = ["--feed", str(LISTING)] if command == "fetch" else []

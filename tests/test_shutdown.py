@@ -121,7 +121,7 @@ def free_port() -> int:
 async def test_sigterm_while_retrying_to_reach_telegram_exits_0_at_once(tmp_path: Path) -> None:
     """Telegram unreachable at start-up: each attempt is logged, and SIGTERM meanwhile ends it promptly."""
     env = {
-        "TELEGRAM_BOT_TOKEN": "123:secret-for-this-test",
+        "TELEGRAM_BOT_TOKEN": "123:secret-for-this-test-0123456789abcdef",
         "TELEGRAM_API_URL": f"http://127.0.0.1:{free_port()}",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'digest.db'}",
         "ARXIV_RSS_URL": str(FIXTURES / "rss" / "empty-feed.xml"),

@@ -1,4 +1,4 @@
-"""Telegram: commands in, digests out, through python-telegram-bot (long polling).
+"""Telegram: commands in, digests out, through python-telegram-bot (long polling or a webhook).
 
 Turns Telegram updates into core `CommandRequest`s, decides who is a chat admin, and delivers the
 core's digests as one paged HTML message each, whose inline buttons turn its pages in place
@@ -7,15 +7,21 @@ changes are handled in the order they arrived, while reads and button presses ne
 a long command (`adapters.telegram.updates`); Telegram's errors become the core's
 (`adapters.telegram.errors`). In groups every answer replies to the asker's message, in a forum
 topic it stays in that topic, and in a private chat plain text gets a hint instead of silence.
+
+Updates come by long polling while this process holds the deployment's `TELEGRAM_UPDATES_ROLE`
+(`adapters.telegram.polling`: Telegram allows one getUpdates consumer per token), or, with a webhook
+configured, through python-telegram-bot's webhook server in every process. Deliveries and answers are
+sent from any process, whether it takes updates or not.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from telegram import (
@@ -56,6 +62,7 @@ from adapters.telegram.format import (
 )
 from adapters.telegram.logs import guard_logs
 from adapters.telegram.paging import NO_PREVIEW, PressHandler, digest_messages
+from adapters.telegram.polling import UpdatePoller
 from adapters.telegram.ratelimit import (
     ANSWER_PRIORITY,
     RateLimits,
@@ -71,6 +78,7 @@ from bot.commands.table import COMMANDS, PRIVATE_TEXT_HINT, private_chat_hint
 from bot.commands.text import READ_WITHOUT_ARGUMENTS, needs_admin
 from bot.commands.values import CommandReply, CommandRequest
 from bot.feedback import FeedbackService
+from bot.leadership import SoleProcess
 from bot.models import Channel, Digest, LoadedView
 from bot.platforms.lifecycle import (
     STOP_GRACE,
@@ -85,6 +93,7 @@ from bot.platforms.port import (
     TemporaryDeliveryError,
 )
 from bot.platforms.spec import AdapterServices
+from bot.ports import TELEGRAM_UPDATES_ROLE, Leadership
 from bot.retry import STARTUP_BACKOFF, Backoff, RetryableError
 from bot.views import ViewService
 
@@ -102,6 +111,18 @@ _KNOWN_COMMANDS = frozenset(info.name for info in COMMANDS)
 # Commands that only read, whatever follow them, and those that read when sent without arguments:
 # they need not wait for the chat's other reads (see adapters.telegram.updates).
 _READS = frozenset({"help", "status", "digest", "preview", "saved", "export", "why"})
+ALLOWED_UPDATES = (Update.MESSAGE, Update.CHANNEL_POST, Update.MY_CHAT_MEMBER, Update.CALLBACK_QUERY)
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """Where Telegram posts updates (TELEGRAM_WEBHOOK_URL) and where this process listens for them."""
+
+    url: str  # the public https:// URL, behind the operator's load balancer
+    secret: str  # sent by Telegram in X-Telegram-Bot-Api-Secret-Token; a request without it is refused
+    listen: str = "0.0.0.0"  # noqa: S104 - behind the operator's proxy
+    port: int = 8443
+    path: str = "/"  # the path the server answers on (the URL's)
 
 
 def api_urls(api_url: str) -> tuple[str, str]:
@@ -121,6 +142,15 @@ def from_settings(
     """The Telegram adapter for these settings (`options`: test hooks such as poll_timeout)."""
     if settings.telegram_bot_token is None:
         raise AdapterStartupError("TELEGRAM_BOT_TOKEN is not set")
+    webhook = None
+    if settings.telegram_webhook_url is not None and settings.telegram_webhook_secret is not None:
+        webhook = Webhook(
+            url=settings.telegram_webhook_url,
+            secret=settings.telegram_webhook_secret.get_secret_value(),
+            listen=settings.telegram_webhook_listen,
+            port=settings.telegram_webhook_port,
+            path=settings.webhook_path,
+        )
     return TelegramAdapter(
         settings.telegram_bot_token.get_secret_value(),
         services.commands,
@@ -129,6 +159,8 @@ def from_settings(
         feedback=services.feedback,
         api_url=settings.telegram_api_url,
         admin_user_ids=services.admin_user_ids,
+        leadership=services.leadership,
+        webhook=webhook,
         **options,
     )
 
@@ -153,10 +185,14 @@ class TelegramAdapter:
         monotonic: Callable[[], float] = time.monotonic,
         startup_backoff: Backoff = STARTUP_BACKOFF,
         stop_grace: float = STOP_GRACE,
+        leadership: Leadership | None = None,
+        webhook: Webhook | None = None,
     ) -> None:
         """`views`: the stored digests presses look up (default: the command service's); `feedback`:
         where 👍/👎/🔖 presses are recorded (None: they are refused with a one-line alert).
 
+        `leadership`: who may poll for updates (None: this process alone, always); `webhook`: take
+        updates through a webhook server instead, in every process (no role needed).
         `startup_backoff`: how long start-up keeps trying to reach the Bot API (tests shorten it).
         """
         opt_into_timedelta()
@@ -166,13 +202,15 @@ class TelegramAdapter:
         self._views = views or commands.views
         self._digest_locks: dict[int, tuple[asyncio.Lock, int]] = {}  # per chat: the lock, its users
         self._admin_user_ids = frozenset(admin_user_ids)
-        self._poll_timeout = poll_timeout
         self._monotonic = monotonic
         self._admin_cache: dict[tuple[int, int], tuple[float, bool]] = {}
         self._ready = asyncio.Event()
         self._closing = False
         self._startup_backoff = startup_backoff
         self._in_flight = CommandsInFlight("Telegram", stop_grace)
+        self._leadership: Leadership = leadership if leadership is not None else SoleProcess()
+        self._webhook = webhook
+        self._holding = False  # inside the updates role's block (polling, or about to)
         self.rate_limiter = TelegramRateLimiter(rate_limits)
         base_url, base_file_url = api_urls(api_url)
         self._api_root = base_url.removesuffix("/bot")
@@ -186,7 +224,18 @@ class TelegramAdapter:
             .build()
         )
         self._presses = PressHandler(self._views, self.application.bot, feedback)
+        self.poller = UpdatePoller(
+            self.application.bot,
+            self.application.update_queue,
+            timeout=poll_timeout,
+            allowed_updates=ALLOWED_UPDATES,
+        )
         self._install_handlers()
+
+    @property
+    def ready(self) -> bool:
+        """Whether start-up is done: messages go out, and with a webhook its server listens."""
+        return self._ready.is_set() and not self._closing
 
     # -- the ChatAdapter port ---------------------------------------------------------------------
     def render_digest(self, view: LoadedView, channel: Channel) -> list[OutgoingMessage]:
@@ -279,13 +328,15 @@ class TelegramAdapter:
 
     # -- running ------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll for updates until `stop` is set; deliveries may be sent meanwhile.
+        """Take updates until `stop` is set; deliveries may be sent meanwhile.
 
-        Start-up keeps trying to reach the Bot API through network trouble (see
+        Long polling only while this process holds TELEGRAM_UPDATES_ROLE (waiting for it otherwise,
+        sending all the same); with a webhook, through the webhook server, role or not. Start-up
+        keeps trying to reach the Bot API through network trouble (see
         `bot.platforms.lifecycle.connect_with_retries`); a rejected token, or a server that is not
         the Bot API, raises AdapterStartupError at once. Returns once python-telegram-bot has
-        stopped polling and closed its connections; commands still running `stop_grace` seconds
-        after `stop` are cut off.
+        stopped taking updates and closed its connections; commands still running `stop_grace`
+        seconds after `stop` are cut off.
         """
         app = self.application
         try:
@@ -312,33 +363,71 @@ class TelegramAdapter:
             self._ready.set()
             log.info("Telegram adapter running as @%s", app.bot.username)
             try:
-                await stop.wait()
+                if self._webhook is not None:
+                    await stop.wait()
+                else:
+                    await self._take_updates(stop)
             finally:
                 self._closing = True  # a send still waiting for `_ready` must not hang
-                await app.updater.stop()
+                if app.updater.running:
+                    await app.updater.stop()
                 await self._in_flight.finish()
                 await app.stop()
                 log.info("Telegram adapter stopped")
 
+    async def _take_updates(self, stop: asyncio.Event) -> None:
+        """Until `stop`: poll while holding TELEGRAM_UPDATES_ROLE, wait for it while another process does.
+
+        A stop while waiting for the role ends the wait at once; a stop while polling ends the poll in
+        flight, marks what was taken as read and hands the role back.
+        """
+        while not stop.is_set():
+            holder = asyncio.create_task(self._hold_and_poll(stop), name="telegram updates role")
+            stopping = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({holder, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:  # cancelled ourselves: so is the holder, polling or not
+                holder.cancel()
+                raise
+            finally:
+                stopping.cancel()
+                if not holder.done() and not self._holding:
+                    holder.cancel()  # still waiting for the role (a holder ends by itself on `stop`)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await holder
+
+    async def _hold_and_poll(self, stop: asyncio.Event) -> None:
+        """Wait for TELEGRAM_UPDATES_ROLE, then poll until `stop` or the role is lost."""
+        try:
+            async with self._leadership.hold(TELEGRAM_UPDATES_ROLE) as lost:
+                self._holding = True
+                if stop.is_set():
+                    return
+                log.info("taking Telegram updates: this process holds the %s role", TELEGRAM_UPDATES_ROLE)
+                await self.poller.poll(stop, lost)
+                if lost.is_set():
+                    log.warning(
+                        "lost the %s role: stopped polling Telegram; waiting to hold it again",
+                        TELEGRAM_UPDATES_ROLE,
+                    )
+                else:
+                    await self.poller.confirm()
+        finally:
+            self._holding = False
+
     async def _start_once(self) -> bool:
-        """One start-up attempt: getMe, the command list, the long poll; errors classified for retrying."""
+        """One start-up attempt: getMe, the command list, then the webhook (set, and its server started)
+        or, for long polling, no webhook; errors classified for retrying."""
         app = self.application
         try:
             await app.initialize()
             await app.bot.set_my_commands(
                 [BotCommand(info.name, info.description[:256]) for info in COMMANDS]
             )
-            assert app.updater is not None
-            await app.updater.start_polling(
-                poll_interval=0.0,
-                timeout=dt.timedelta(seconds=self._poll_timeout),
-                allowed_updates=[
-                    Update.MESSAGE,
-                    Update.CHANNEL_POST,
-                    Update.MY_CHAT_MEMBER,
-                    Update.CALLBACK_QUERY,
-                ],
-            )
+            if self._webhook is None:
+                await app.bot.delete_webhook()  # polling needs none (one left from webhook mode)
+            else:
+                await self._start_webhook()
         except InvalidToken as error:
             # PTB's message quotes the token; never pass it on.
             other = not_the_bot_api(error)
@@ -367,6 +456,32 @@ class TelegramAdapter:
                 f"the Telegram Bot API at {self._api_root} failed at start-up: {startup_problem(error)}"
             ) from None
         return True
+
+    async def _start_webhook(self) -> None:
+        """setWebhook (the same URL from every process) and start the webhook server behind it."""
+        webhook = self._webhook
+        assert webhook is not None
+        assert self.application.updater is not None
+        try:
+            await self.application.updater.start_webhook(
+                listen=webhook.listen,
+                port=webhook.port,
+                url_path=webhook.path,
+                webhook_url=webhook.url,
+                secret_token=webhook.secret,
+                allowed_updates=list(ALLOWED_UPDATES),
+            )
+        except OSError as error:  # binding the server's port; PTB's own errors are TelegramErrors
+            raise AdapterStartupError(
+                f"cannot listen for Telegram's webhook on {webhook.listen}:{webhook.port} "
+                f"(TELEGRAM_WEBHOOK_LISTEN, TELEGRAM_WEBHOOK_PORT): {error.strerror or error}"
+            ) from None
+        log.info(
+            "taking Telegram updates through the webhook %s (listening on %s:%d)",
+            webhook.url,
+            webhook.listen,
+            webhook.port,
+        )
 
     async def _reset(self) -> None:
         """Undo a partial start-up (the Bot's HTTP clients exist even when getMe failed)."""

@@ -109,14 +109,14 @@ def test_bad_value_names_the_setting(
 
 def test_tokens_are_secret_and_empty_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tokens never show in the settings' repr; an empty token counts as none."""
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SECRET-TOKEN")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SECRET-TOKEN-0123456789abcdefghijklm")
     monkeypatch.setenv("DISCORD_BOT_TOKEN", "")
     _, platforms = load_all()
     telegram, discord = platforms["telegram"], platforms["discord"]
     assert isinstance(telegram, TelegramSettings)
     assert isinstance(discord, DiscordSettings)
     assert telegram.telegram_bot_token is not None
-    assert telegram.telegram_bot_token.get_secret_value() == "123456:SECRET-TOKEN"
+    assert telegram.telegram_bot_token.get_secret_value() == "123456:SECRET-TOKEN-0123456789abcdefghijklm"
     assert "SECRET-TOKEN" not in repr(telegram)
     assert "SECRET-TOKEN" not in str(telegram.model_dump())
     assert discord.discord_bot_token is None

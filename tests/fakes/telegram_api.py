@@ -78,7 +78,13 @@ class TelegramBotAPI(TelegramState):
         method = request.match_info["method"]
         spec_name = self.validator.spec.method_name(method)
         params, files = await self._read_params(request, spec_name)
-        call = RecordedCall(method=method, params=params, files=files, time=self.clock())
+        call = RecordedCall(
+            method=method,
+            params=params,
+            files=files,
+            time=self.clock(),
+            client=request.match_info.get("client", ""),
+        )
         self.calls.append(call)
         self._changes.notify()
         try:
@@ -145,7 +151,8 @@ class TelegramBotAPI(TelegramState):
         """Bot API methods by lower-case name (Telegram's method names are case-insensitive)."""
         return {
             "getme": self._get_me,
-            "deletewebhook": self._true,
+            "setwebhook": self._set_webhook,
+            "deletewebhook": self._delete_webhook,
             "getwebhookinfo": self._get_webhook_info,
             "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands,
@@ -179,8 +186,39 @@ class TelegramBotAPI(TelegramState):
     async def _get_webhook_info(
         self, params: dict[str, Any], files: dict[str, UploadedFile]
     ) -> dict[str, Any]:
-        """No webhook set."""
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+        """The webhook set (its URL and allowed updates; never the secret), or none."""
+        info: dict[str, Any] = {
+            "url": "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
+        if self.webhook is not None:
+            info["url"] = self.webhook["url"]
+            info["max_connections"] = int(self.webhook.get("max_connections") or 40)
+            if self.webhook.get("allowed_updates") is not None:
+                info["allowed_updates"] = list(self.webhook["allowed_updates"])
+        return info
+
+    async def _set_webhook(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> bool:
+        """Keep the webhook (an https URL, and a secret_token of 1-256 of A-Za-z0-9_- if one is given)."""
+        url = str(params.get("url") or "")
+        if not url:
+            self.webhook = None
+            return True
+        if not url.startswith("https://"):
+            raise _Answer(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise _Answer(400, "Bad Request: secret token contains unallowed characters")
+        self.webhook = dict(params)
+        return True
+
+    async def _delete_webhook(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> bool:
+        """Forget the webhook (and the queued updates, with drop_pending_updates)."""
+        self.webhook = None
+        if params.get("drop_pending_updates"):
+            self._updates = []
+        return True
 
     def _commands_key(self, params: dict[str, Any]) -> tuple[str, str]:
         """Commands are kept per scope and language."""
@@ -213,8 +251,15 @@ class TelegramBotAPI(TelegramState):
     async def _get_updates(self, params: dict[str, Any], files: dict[str, UploadedFile]) -> list[Any]:
         """Long poll: updates from `offset` on (confirming those before), waiting up to `timeout` s.
 
-        A newer getUpdates ends an older pending one with 409 Conflict, as Telegram does.
+        A newer getUpdates ends an older pending one with 409 Conflict, as Telegram does; while a
+        webhook is set every getUpdates is a 409.
         """
+        if self.webhook is not None:
+            raise _Answer(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         offset = int(params.get("offset") or 0)
         limit = min(max(int(params.get("limit") or 100), 1), 100)
         timeout = float(params.get("timeout") or 0)

@@ -101,6 +101,7 @@ class RecordedCall:
     time: float
     status: int = 0
     answer: dict[str, Any] | None = None
+    client: str = ""  # the URL prefix the caller used (`/a/bot<token>/…`: "a"), telling processes apart
 
     @property
     def chat_id(self) -> str | None:

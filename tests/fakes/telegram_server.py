@@ -2,19 +2,23 @@
 
 Point a `telegram.Bot` or an `Application` at it (`server.bot()`, `server.application_builder()`, or
 `base_url=server.api_base_url`, `base_file_url=server.file_base_url`). It speaks enough of the Bot
-API for the bot: getMe, deleteWebhook, set/get/deleteMyCommands, getUpdates (a long poll fed by
-`push_message` / `push_callback_query` / `push_update`), sendMessage, sendDocument, editMessageText,
-deleteMessage, sendChatAction, getChat, getChatMember, getChatAdministrators, getFile plus file
-downloads, answerCallbackQuery.
+API for the bot: getMe, set/get/deleteMyCommands, getUpdates (a long poll fed by
+`push_message` / `push_callback_query` / `push_update`), setWebhook/deleteWebhook/getWebhookInfo (the
+webhook is recorded in `server.webhook`; while one is set getUpdates answers 409, as Telegram does, and
+the fake posts nothing to it: a test posts updates to the bot's webhook server itself), sendMessage,
+sendDocument, editMessageText, deleteMessage, sendChatAction, getChat, getChatMember,
+getChatAdministrators, getFile plus file downloads, answerCallbackQuery.
 
 Every call is recorded (`server.calls`: method, decoded params, uploaded files, monotonic time, the
-status and JSON answered) and checked against the Bot API spec (`tests.fakes.telegram_spec`): an
-unknown method is 404, an unknown parameter, a missing required one, a wrong type (object fields
-included, recursively) or a length the spec forbids is 400, and each such violation is kept in
-`server.violations`; `close()` fails the test while any is left (a test that provokes them on
-purpose takes them with `take_violations()`). Telegram's own checks are imitated too so formatting
-bugs fail tests: HTML parse mode is validated with `tests.fakes.telegram_html` (400 "can't parse
-entities"), and text over 4096 visible UTF-16 units is refused (400 "message is too long").
+status and JSON answered, and the `client` prefix of the URL: several processes of one bot aimed at
+`server.client_url("a")`, `…("b")` are told apart by it) and checked against the Bot API spec
+(`tests.fakes.telegram_spec`): an unknown method is 404, an unknown parameter, a missing required
+one, a wrong type (object fields included, recursively) or a length the spec forbids is 400, and each
+such violation is kept in `server.violations`; `close()` fails the test while any is left (a test
+that provokes them on purpose takes them with `take_violations()`). Telegram's own checks are
+imitated too so formatting bugs fail tests: HTML parse mode is validated with
+`tests.fakes.telegram_html` (400 "can't parse entities"), and text over 4096 visible UTF-16 units
+is refused (400 "message is too long").
 
 Messages are stored per chat (`server.message(chat, id)`, `server.bot_messages(chat)`) with their
 inline keyboard, forum topic (`add_forum`, `add_forum_topic`, `message_thread_id`), the message
@@ -74,11 +78,18 @@ class FakeTelegramServer(TelegramBotAPI):
         """What `ApplicationBuilder().base_file_url()` / `Bot(base_file_url=...)` takes."""
         return f"{self.url}/file/bot"
 
+    def client_url(self, client: str) -> str:
+        """A TELEGRAM_API_URL for one of several processes: its calls are recorded with `client` set."""
+        return f"{self.url}/{client}"
+
     async def start(self) -> None:
         """Listen on a random port of 127.0.0.1."""
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
+        # Several processes of one bot: each aimed at `client_url(name)`, its calls recorded with `client`.
+        app.router.add_route("*", "/{client}/bot{token}/{method}", self._handle_api)
+        app.router.add_get("/{client}/file/bot{token}/{path:.+}", self._handle_file)
         # handler_cancellation: a long poll whose client hung up ends, as on Telegram.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0)
         self.url = await serve_on_free_port(self._runner)

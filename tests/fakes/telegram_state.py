@@ -91,6 +91,7 @@ class TelegramState:
         self._sent_per_chat: dict[str, deque[float]] = {}
         self._changes = Changes()
         self._poller: object | None = None
+        self.webhook: dict[str, Any] | None = None  # setWebhook's parameters while a webhook is set
         self._closing = False
         self._runner: web.AppRunner | None = None
 

@@ -40,7 +40,7 @@ def test_building_the_telegram_adapter_never_loads_discord() -> None:
         from adapters.telegram.settings import TelegramSettings
 
         spec = next(spec for spec in PLATFORMS if spec.name == "telegram")
-        settings = TelegramSettings(_env_file=None, telegram_bot_token="1:secret")
+        settings = TelegramSettings(_env_file=None, telegram_bot_token="1:secret-for-the-registry-0123456789")
         assert spec.is_configured(settings)
         commands = CommandService(None, ("cs.CV",))
         services = AdapterServices(
