@@ -49,6 +49,11 @@ STOP_GRACE = 1.5  # seconds a send in progress may take to finish once stopping;
 #: Seconds a process's claim on a chat's delivery lasts: a claim of a process that died mid-delivery
 #: is taken over after it, well within the 30 s a failover may take.
 CLAIM_LEASE = 20.0
+#: Seconds before a round looks again at chats it left to another process's claim (instead of the
+#: tick, 30 s): the claims of a leader that died mid-fan-out run out `CLAIM_LEASE` after they were
+#: taken, and the new leader must send those chats' digests soon after, not a tick later. Such a round
+#: costs a claim attempt per chat still claimed (at most one per worker of the dead leader: 64).
+CLAIM_RETRY = 2.0
 
 
 @dataclass(slots=True)
@@ -60,6 +65,7 @@ class ChannelOutcome:
     papers_sent: int = 0
     messages_sent: int = 0
     result: str = "ok"  # ok, empty, gone, failed, skipped (stopping: not started, or cut short)
+    claimed_elsewhere: bool = False  # skipped: another process's claim on the chat had not run out
 
 
 class _Stopped(Exception):
@@ -108,15 +114,18 @@ class DeliveryService:
         views: ViewService | None = None,
         claim_holder: str | None = None,
         claim_lease: float = CLAIM_LEASE,
+        claim_retry: float = CLAIM_RETRY,
     ) -> None:
         """`stop_grace`: seconds a send in progress may still take once `run` is told to stop.
 
         `claim_holder` names this process when several share the database: each chat is then claimed
         (`Store.claim_channel`, for `claim_lease` seconds) before its digest is sent and released after,
-        so two processes never send one chat's digest at once; the ledger stays the final guard.
+        so two processes never send one chat's digest at once; the ledger stays the final guard. A
+        round that left chats to another's claim runs again `claim_retry` seconds later (not a tick).
         """
         self._holder = claim_holder
         self._lease = dt.timedelta(seconds=claim_lease)
+        self._claim_retry = claim_retry
         self._store = store
         self._views = views or ViewService(store, default_categories, clock=clock)
         self._stop_grace = stop_grace
@@ -226,7 +235,9 @@ class DeliveryService:
                         channel.platform,
                         channel.chat_id,
                     )
-                    return ChannelOutcome(channel=channel, announcement_date=full.date, result="skipped")
+                    return ChannelOutcome(
+                        channel=channel, announcement_date=full.date, result="skipped", claimed_elsewhere=True
+                    )
             try:
                 # The ledger is asked only about the channel's matches (tens of papers), not the whole
                 # day (and only now, claimed: another process may have sent some a moment ago).
@@ -426,24 +437,32 @@ class DeliveryService:
             # Cleared before the round, not after: a wake-up that comes during the round (a new
             # announcement, a changed setting) then starts the next round at once instead of being lost.
             wake.clear()
+            wait = tick
             try:
                 report = await self.deliver_due()
                 if report.outcomes:
-                    later = sum(outcome.result == "skipped" for outcome in report.outcomes)
+                    elsewhere = sum(outcome.claimed_elsewhere for outcome in report.outcomes)
+                    later = sum(outcome.result == "skipped" for outcome in report.outcomes) - elsewhere
                     served = sum(o.result != "skipped" or o.papers_sent > 0 for o in report.outcomes)
                     log.info(
-                        "delivered %d papers to %d channels%s",
+                        "delivered %d papers to %d channels%s%s",
                         report.papers_sent,
                         served,
                         f"; stopping: {later} channels get the rest at the next start" if later else "",
+                        f"; {elsewhere} channels claimed by another process: looking again in "
+                        f"{self._claim_retry:.0f} s"
+                        if elsewhere
+                        else "",
                     )
+                    if elsewhere:
+                        wait = min(tick, self._claim_retry)
             except StoreError as error:  # the database is away (a server restarting): said in one line
                 log.error("delivery round failed: %s; trying again next round", error)
             except Exception:
                 log.exception("delivery round failed; trying again next round")
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
             try:
-                await asyncio.wait(waiters, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             finally:  # cancelled too (an adapter failed to start): leave no waiter behind
                 for waiter in waiters:
                     waiter.cancel()

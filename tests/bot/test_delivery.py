@@ -455,3 +455,37 @@ async def test_a_chat_another_process_is_delivering_is_left_to_it_then_taken_ove
     assert adapter.papers_to("c1") == ["1", "2"]
     assert adapter.papers_to("c2") == ["1", "2"]  # the claims were released: nothing sent twice
     assert await store.claim_channel(claimed.id, "third", clock(), clock() + dt.timedelta(seconds=20))
+
+
+async def test_a_chat_claimed_by_a_dead_process_is_sent_soon_after_its_claim_runs_out(
+    store: SqliteStore,
+) -> None:
+    """A leader died holding a chat's claim: the new one sends it once the lease ends, not a tick later."""
+    await store.save_announcement(announcement(DAY1, paper("1", "diffusion")))
+    channel = await subscribe(store, "c1", "diffusion")
+    assert channel.id is not None
+    clock = Clock(dt.datetime(2025, 11, 12, 6, tzinfo=UTC))
+    assert await store.claim_channel(channel.id, "dead", clock(), clock() + dt.timedelta(seconds=20))
+    adapter = RecordingAdapter()
+    delivery = DeliveryService(
+        store,
+        {"test": adapter},
+        ("cs.CV",),
+        clock=clock,
+        sleep=no_sleep,
+        claim_holder="new",
+        claim_retry=0.05,
+    )
+    stop, wake = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(delivery.run(stop, wake, tick=60))
+    try:
+        await asyncio.sleep(0.3)  # rounds that find the chat claimed: left alone
+        assert adapter.sent == []
+        clock.advance(seconds=20)  # the dead leader's claim runs out
+        async with asyncio.timeout(3):  # far below the 60 s tick
+            while not adapter.papers_to("c1"):
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert adapter.papers_to("c1") == ["1"]

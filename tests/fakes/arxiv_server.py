@@ -9,6 +9,8 @@
   `opensearch:totalResults` (the `arxiv` package stops paging when its offset reaches it).
 
 Every request is recorded (path, query, headers, arrival and completion times on `time.monotonic()`).
+Several processes aimed at `client_urls("a")`, `…("b")` (the same fake under a URL prefix) are told
+apart by the request's `client`.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class RecordedRequest:
     headers: dict[str, str]
     started: float  # time.monotonic() on arrival
     finished: float = 0.0  # time.monotonic() when the answer was handed over (0 if never)
+    client: str = ""  # the URL prefix the caller used (`/a/rss/…`: "a"), telling processes apart
 
 
 class FakeArxiv:
@@ -150,6 +153,10 @@ class FakeArxiv:
         """What ARXIV_API_URL would be."""
         return f"{self.base_url}/api/query"
 
+    def client_urls(self, client: str) -> tuple[str, str]:
+        """ARXIV_RSS_URL and ARXIV_API_URL for one of several processes: its requests record `client`."""
+        return f"{self.base_url}/{client}/rss", f"{self.base_url}/{client}/api/query"
+
     def of_kind(self, kind: str) -> list[RecordedRequest]:
         """The recorded requests of one kind ("rss" or "api")."""
         return [request for request in self.requests if request.kind == kind]
@@ -160,6 +167,8 @@ class FakeArxiv:
         app = web.Application()
         app.router.add_get("/rss/{categories}", self._rss)
         app.router.add_get("/api/query", self._api)
+        app.router.add_get("/{client}/rss/{categories}", self._rss)
+        app.router.add_get("/{client}/api/query", self._api)
         self._runner = web.AppRunner(
             app, handle_signals=False, shutdown_timeout=0.5, handler_cancellation=True
         )
@@ -180,6 +189,7 @@ class FakeArxiv:
             query=dict(request.query),
             headers=dict(request.headers),
             started=time.monotonic(),
+            client=request.match_info.get("client", ""),
         )
         self.requests.append(recorded)
         return recorded
