@@ -14,7 +14,8 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 from bot.ports import StoreError
 
@@ -67,6 +68,20 @@ class StoreBase:
     def _write(self) -> AbstractAsyncContextManager[Connection]:
         """A write transaction: committed at the end, rolled back on any error or cancellation."""
         raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release the engine's connections; closing twice is harmless."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        """Use the store as an async context manager that closes it."""
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the store."""
+        await self.close()
 
     def _read(self) -> AbstractAsyncContextManager[Connection]:
         """A read-only snapshot: every query in it sees the same committed state."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -199,16 +198,6 @@ class PostgresStore(
     PostgresBase,
 ):
     """`bot.ports.Store` over one PostgreSQL database; build it with `open_postgres_store`."""
-
-    async def __aenter__(self) -> PostgresStore:
-        """Use the store as an async context manager that closes it."""
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        """Close the store."""
-        await self.close()
 
     async def close(self) -> None:
         """Close the pool (after the transactions in progress); closing twice is harmless."""

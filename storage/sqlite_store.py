@@ -17,7 +17,6 @@ import pathlib
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
 from typing import TYPE_CHECKING, Literal, overload
 
 import aiosqlite
@@ -253,16 +252,6 @@ class SqliteStore(
     SqliteBase,
 ):
     """`bot.ports.Store` over one SQLite file; build it with `open_store`."""
-
-    async def __aenter__(self) -> SqliteStore:
-        """Use the store as an async context manager that closes it."""
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        """Close the store."""
-        await self.close()
 
     async def close(self) -> None:
         """Release the connection (after any transaction in progress); closing twice is harmless."""
