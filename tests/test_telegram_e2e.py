@@ -1023,8 +1023,14 @@ def labels(server: FakeTelegramServer, chat_id: int, message_id: int) -> list[st
 async def give_feedback(
     server: FakeTelegramServer, chat_id: int, message_id: int, label: str, user: int
 ) -> dict[str, Any]:
-    """A member presses a feedback button; what answerCallbackQuery said to them."""
-    pressed = server.press_button(chat_id, text=label, message_id=message_id, from_user=user)
+    """A member presses a feedback button; what answerCallbackQuery said to them.
+
+    `label` is the button's label without its count (`9 👍` presses `9 👍` or `9 👍1`): a redraw of an
+    earlier vote may or may not have reached the message yet, as for a member tapping in a busy group.
+    """
+    counted = re.compile(re.escape(label) + r"\d*")
+    (current,) = [text for text in labels(server, chat_id, message_id) if counted.fullmatch(text)]
+    pressed = server.press_button(chat_id, text=current, message_id=message_id, from_user=user)
     await server.wait_answered(pressed)
     assert pressed.answer is not None
     assert pressed.answer_delay is not None
@@ -1124,7 +1130,11 @@ async def test_a_burst_of_votes_on_one_message_costs_a_few_edits_not_one_each(
         for press in presses:
             await telegram_server.wait_answered(press)
             assert press.answer is not None
-            assert "noted" in press.answer["text"]
+            # Each press is answered at once: with what it did, or (when the chat's presses queue up
+            # past the grace, as on a busy database) plainly, the redrawn count being the confirmation.
+            assert "noted" in press.answer.get("text", "noted")
+            assert press.answer_delay is not None
+            assert press.answer_delay < 1.0
         await shows(telegram_server, GROUP, message_id, "3 👍8")
         await asyncio.sleep(0.7)  # room for any edit still to come
     edits = telegram_server.calls_to("editMessageText", chat_id=GROUP)
